@@ -1,0 +1,639 @@
+/* agent: copy processes on local instances.
+ *
+ * DESIGN: a copy owns up to three libuv handles (process, output pipe,
+ * timer) and one health-check call. It is unlinked from its IC when it is
+ * finished with (stopped, or forgotten before it ran) and freed only when
+ * every handle has been closed and every call has ended (open_handles == 0),
+ * so no callback ever sees freed memory. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "artifact.h"
+#include "ic.h"
+
+#define HEALTH_INTERVAL_MS 200
+#define PING_TIMEOUT_MS 2000
+#define STOP_GRACE_MS 30000
+#define BACKOFF_MAX_MS 60000
+
+extern char **environ;
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void maybe_free(copy *cp) {
+  if (cp->dead && cp->open_handles == 0) free(cp);
+}
+
+static void close_handle(copy *cp, uv_handle_t *h) {
+  if (!h || uv_is_closing(h)) return;
+  h->data = cp;
+  uv_close(h, on_handle_closed);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  copy *cp = h->data;
+  free(h);
+  cp->open_handles--;
+  maybe_free(cp);
+}
+
+/* Unlinks the copy from its IC, releases its reservation and closes its
+ * handles; memory goes when the last handle is closed. */
+static void copy_remove(ctl *c, copy *cp) {
+  ic *x = cp->owner;
+  for (copy **pp = &x->copies; *pp; pp = &(*pp)->next)
+    if (*pp == cp) {
+      *pp = cp->next;
+      break;
+    }
+  if (cp->inst) sched_release(&cp->inst->res, &x->need, &cp->assign);
+  cp->inst = NULL;
+  if (cp->ping) berth_http_call_cancel(cp->ping);
+  close_handle(cp, (uv_handle_t *)cp->timer);
+  close_handle(cp, (uv_handle_t *)cp->out);
+  cp->timer = NULL;
+  cp->out = NULL;
+  cp->dead = 1;
+  maybe_free(cp);
+  ctl_kick(c);
+}
+
+static uv_timer_t *copy_timer(ctl *c, copy *cp) {
+  if (!cp->timer) {
+    cp->timer = berth_xcalloc(1, sizeof *cp->timer);
+    uv_timer_init(c->loop, cp->timer);
+    cp->timer->data = cp;
+    cp->open_handles++;
+  }
+  return cp->timer;
+}
+
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+/* ---- output capture ---- */
+
+static void log_output(ctl *c, copy *cp, const char *data, size_t len) {
+  /* The tail keeps the last bytes for failure reasons. */
+  if (len >= sizeof cp->tail) {
+    memcpy(cp->tail, data + len - sizeof cp->tail, sizeof cp->tail);
+    cp->tail_len = sizeof cp->tail;
+  } else {
+    size_t keep = sizeof cp->tail - len;
+    if (cp->tail_len > keep) {
+      memmove(cp->tail, cp->tail + cp->tail_len - keep, keep);
+      cp->tail_len = keep;
+    }
+    memcpy(cp->tail + cp->tail_len, data, len);
+    cp->tail_len += len;
+  }
+  char path[1400];
+  snprintf(path, sizeof path, "%s/logs/%s.log", c->data_dir, cp->owner->name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  berth_buf b;
+  berth_buf_init(&b, 0);
+  for (size_t i = 0; i < len; i++) {
+    if (cp->line_start) berth_buf_printf(&b, "[copy %lld] ", (long long)cp->id);
+    berth_buf_append(&b, &data[i], 1);
+    cp->line_start = data[i] == '\n';
+  }
+  ssize_t w = write(fd, b.data, b.len);
+  (void)w;
+  close(fd);
+  berth_buf_free(&b);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  static char slab[16384];
+  buf->base = slab;
+  buf->len = sizeof slab;
+}
+
+static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  copy *cp = s->data;
+  if (n > 0 && !cp->dead) log_output(cp->ctl, cp, buf->base, (size_t)n);
+  if (n < 0) uv_read_stop(s);
+}
+
+/* The last lines of output, for a FailureReason. */
+static void tail_lines(const copy *cp, char *out, size_t outsz) {
+  size_t len = cp->tail_len;
+  while (len && (cp->tail[len - 1] == '\n' || cp->tail[len - 1] == '\r')) len--;
+  size_t start = len;
+  int lines = 0;
+  while (start > 0 && len - start < 600) {
+    if (cp->tail[start - 1] == '\n' && ++lines == 5) break;
+    start--;
+  }
+  snprintf(out, outsz, "%.*s", (int)(len - start), cp->tail + start);
+  for (char *p = out; *p; p++)
+    if (*p == '\n') *p = '|';
+}
+
+/* ---- lifecycle ---- */
+
+static void launch(ctl *c, copy *cp);
+static void schedule_health(ctl *c, copy *cp);
+
+static void fail_start(ctl *c, copy *cp, const char *what) {
+  char tail[700], why[1800];
+  tail_lines(cp, tail, sizeof tail);
+  snprintf(why, sizeof why, "Copy %lld of inference component %s %s.%s%s%s", (long long)cp->id,
+           cp->owner->name, what, tail[0] ? " Last output: \"" : "", tail,
+           tail[0] ? "\"" : "");
+  fprintf(stderr, "berthd: %s\n", why);
+  ic_copy_failed(c, cp, why);
+}
+
+static void on_backoff_done(uv_timer_t *t) {
+  copy *cp = t->data;
+  ctl *c = cp->ctl;
+  if (cp->state != COPY_BACKOFF) return;
+  launch(c, cp);
+}
+
+static void restart_later(ctl *c, copy *cp) {
+  uint64_t delay = 1000;
+  for (int i = 0; i < cp->restarts && delay < BACKOFF_MAX_MS; i++) delay *= 2;
+  if (delay > BACKOFF_MAX_MS) delay = BACKOFF_MAX_MS;
+  cp->restarts++;
+  cp->state = COPY_BACKOFF;
+  fprintf(stderr, "berthd: %s: copy %lld restarts in %llu ms (restart %d)\n", cp->owner->name,
+          (long long)cp->id, (unsigned long long)delay, cp->restarts);
+  uv_timer_start(copy_timer(c, cp), on_backoff_done, delay, 0);
+  ctl_kick(c);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  copy *cp = p->data;
+  ctl *c = cp->ctl;
+  close_handle(cp, (uv_handle_t *)p);
+  cp->proc = NULL;
+  cp->pid = 0;
+  cp->exit_status = (int)status;
+  cp->term_signal = sig;
+  if (cp->ping) berth_http_call_cancel(cp->ping);
+  if (cp->timer) uv_timer_stop(cp->timer);
+  if (cp->out) {
+    close_handle(cp, (uv_handle_t *)cp->out);
+    cp->out = NULL;
+  }
+  char what[128];
+  if (sig)
+    snprintf(what, sizeof what, "was killed by signal %d", sig);
+  else
+    snprintf(what, sizeof what, "exited with status %lld", (long long)status);
+  switch (cp->state) {
+  case COPY_STARTING: {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s before it passed the health check (GET /ping)", what);
+    if (strcmp(cp->owner->status, "Creating") == 0) {
+      fail_start(c, cp, msg);
+      cp->state = COPY_STOPPING;
+      copy_remove(c, cp);
+    } else {
+      fprintf(stderr, "berthd: %s: copy %lld %s\n", cp->owner->name, (long long)cp->id, msg);
+      restart_later(c, cp);
+    }
+    break;
+  }
+  case COPY_READY:
+    fprintf(stderr, "berthd: %s: copy %lld %s while serving\n", cp->owner->name,
+            (long long)cp->id, what);
+    restart_later(c, cp);
+    break;
+  case COPY_DRAINING:
+  case COPY_STOPPING:
+    cp->state = COPY_STOPPING;
+    if (cp->inflight == 0) copy_remove(c, cp);
+    break;
+  default:
+    break;
+  }
+}
+
+static void on_ping_done(berth_http_call *call, int status, void *ud);
+
+static void on_ping_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
+                         void *ud) {
+  (void)call;
+  (void)h;
+  (void)n;
+  copy *cp = ud;
+  cp->ping_status = status;
+}
+
+static void on_ping_body(berth_http_call *call, const char *d, size_t n, void *ud) {
+  (void)call;
+  (void)d;
+  (void)n;
+  (void)ud;
+}
+
+static const berth_http_call_cb ping_cb = {on_ping_head, on_ping_body, on_ping_done};
+
+static void on_ping_done(berth_http_call *call, int err, void *ud) {
+  (void)call;
+  copy *cp = ud;
+  ctl *cc = cp->ctl;
+  cp->ping = NULL;
+  cp->open_handles--;
+  int ok = err == 0 && cp->ping_status == 200;
+  cp->ping_status = 0;
+  if (cp->dead) {
+    maybe_free(cp);
+    return;
+  }
+  if (cp->state != COPY_STARTING) return;
+  if (ok) {
+    cp->state = COPY_READY;
+    cp->ready_ms = uv_now(cc->loop);
+    fprintf(stderr, "berthd: %s: copy %lld ready on port %d after %llu ms\n", cp->owner->name,
+            (long long)cp->id, cp->port, (unsigned long long)(cp->ready_ms - cp->started_ms));
+    ctl_kick(cc);
+    return;
+  }
+  schedule_health(cc, cp);
+}
+
+static void on_health_timer(uv_timer_t *t) {
+  copy *cp = t->data;
+  ctl *c = cp->ctl;
+  if (cp->state != COPY_STARTING || cp->ping) return;
+  uint64_t deadline = (uint64_t)cp->owner->startup_timeout_s * 1000;
+  if (uv_now(c->loop) - cp->started_ms > deadline) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "did not pass the health check (GET /ping answering 200) within "
+             "ContainerStartupHealthCheckTimeoutInSeconds (%d s)", cp->owner->startup_timeout_s);
+    cp->state = COPY_STOPPING;
+    fail_start(c, cp, msg);
+    if (cp->proc) uv_process_kill(cp->proc, SIGKILL);
+    return;
+  }
+  berth_http_request_opts o = {.host = "127.0.0.1", .port = cp->port, .method = "GET",
+                               .target = "/ping", .timeout_ms = PING_TIMEOUT_MS};
+  if (berth_http_request(c->client, &o, &ping_cb, cp, &cp->ping) == 0)
+    cp->open_handles++;
+  else
+    schedule_health(c, cp);
+}
+
+static void schedule_health(ctl *c, copy *cp) {
+  uv_timer_start(copy_timer(c, cp), on_health_timer, HEALTH_INTERVAL_MS, 0);
+}
+
+/* Splits an Image string "/path/prog --flag $VAR" on blanks (double quotes
+ * group), expanding $VAR and ${VAR} from env. No shell is involved. */
+static int split_command(const char *image, char **env, char **argv, int max_args,
+                         char *store_buf, size_t store_len) {
+  int argc = 0;
+  size_t used = 0;
+  const char *p = image;
+  while (*p) {
+    while (*p == ' ' || *p == '\t') p++;
+    if (!*p) break;
+    if (argc == max_args - 1 || used >= store_len) return -E2BIG;
+    argv[argc++] = store_buf + used;
+    int quoted = 0;
+    while (*p && (quoted || (*p != ' ' && *p != '\t'))) {
+      if (*p == '"') {
+        quoted = !quoted;
+        p++;
+        continue;
+      }
+      if (*p == '$') {
+        const char *s = p + 1;
+        int brace = *s == '{';
+        if (brace) s++;
+        const char *e = s;
+        while (*e == '_' || (*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') ||
+               (*e >= '0' && *e <= '9'))
+          e++;
+        if (e > s && (!brace || *e == '}')) {
+          size_t klen = (size_t)(e - s);
+          const char *val = "";
+          for (char **ev = env; *ev; ev++)
+            if (strncmp(*ev, s, klen) == 0 && (*ev)[klen] == '=') val = *ev + klen + 1;
+          size_t vl = strlen(val);
+          if (used + vl >= store_len) return -E2BIG;
+          memcpy(store_buf + used, val, vl);
+          used += vl;
+          p = e + brace;
+          continue;
+        }
+      }
+      if (used + 1 >= store_len) return -E2BIG;
+      store_buf[used++] = *p++;
+    }
+    store_buf[used++] = '\0';
+  }
+  argv[argc] = NULL;
+  return argc;
+}
+
+static void env_add(berth_buf *names, char ***env, size_t *n, size_t *cap, const char *k,
+                    const char *v) {
+  (void)names;
+  size_t klen = strlen(k);
+  for (size_t i = 0; i < *n; i++)
+    if (strncmp((*env)[i], k, klen) == 0 && (*env)[i][klen] == '=') {
+      free((*env)[i]);
+      (*env)[i] = NULL;
+      berth_buf b;
+      berth_buf_init(&b, 0);
+      berth_buf_printf(&b, "%s=%s", k, v);
+      (*env)[i] = berth_buf_steal(&b, NULL);
+      return;
+    }
+  if (*n + 2 > *cap) {
+    *cap = *cap ? *cap * 2 : 64;
+    *env = berth_xrealloc(*env, *cap * sizeof **env);
+  }
+  berth_buf b;
+  berth_buf_init(&b, 0);
+  berth_buf_printf(&b, "%s=%s", k, v);
+  (*env)[(*n)++] = berth_buf_steal(&b, NULL);
+  (*env)[*n] = NULL;
+}
+
+/* Image, artifact URL and Environment of the copy's container (from the IC
+ * itself or from the Model it names). */
+static void container_of(ctl *c, ic *x, const char **image, const char **artifact, json_t **env) {
+  json_t *spec = json_object_get(x->doc, "Specification");
+  json_t *cont = json_object_get(spec, "Container");
+  const char *model = json_string_value(json_object_get(spec, "ModelName"));
+  json_t *mdoc = model ? ctl_find_model(c, model) : NULL;
+  json_t *pc = json_object_get(mdoc, "PrimaryContainer");
+  *image = json_string_value(json_object_get(cont, "Image"));
+  if (!*image) *image = json_string_value(json_object_get(pc, "Image"));
+  *artifact = json_string_value(json_object_get(cont, "ArtifactUrl"));
+  if (!*artifact) *artifact = json_string_value(json_object_get(pc, "ModelDataUrl"));
+  *env = json_object_get(cont, "Environment");
+  if (!*env) *env = json_object_get(pc, "Environment");
+}
+
+static void spawn_copy(ctl *c, copy *cp) {
+  ic *x = cp->owner;
+  const char *image, *artifact;
+  json_t *icenv;
+  container_of(c, x, &image, &artifact, &icenv);
+  (void)artifact;
+  char **env = NULL;
+  size_t n = 0, cap = 0;
+  for (char **e = environ; *e; e++) {
+    if (n + 2 > cap) {
+      cap = cap ? cap * 2 : 64;
+      env = berth_xrealloc(env, cap * sizeof *env);
+    }
+    env[n++] = berth_xstrdup(*e);
+    env[n] = NULL;
+  }
+  const char *k;
+  json_t *v;
+  json_object_foreach(icenv, k, v) env_add(NULL, &env, &n, &cap, k, json_string_value(v));
+  char num[64];
+  cp->port = free_port();
+  snprintf(num, sizeof num, "%d", cp->port);
+  env_add(NULL, &env, &n, &cap, "SAGEMAKER_BIND_TO_PORT", num);
+  env_add(NULL, &env, &n, &cap, "BERTH_PORT", num);
+  snprintf(num, sizeof num, "%lld", (long long)cp->id);
+  env_add(NULL, &env, &n, &cap, "BERTH_COPY_ID", num);
+  env_add(NULL, &env, &n, &cap, "BERTH_INFERENCE_COMPONENT", x->name);
+  env_add(NULL, &env, &n, &cap, "BERTH_ENDPOINT", x->endpoint);
+  env_add(NULL, &env, &n, &cap, "SM_MODEL_DIR", cp->model_dir);
+  long threads = (x->need.cpu_milli + 999) / 1000;
+  snprintf(num, sizeof num, "%ld", threads > 0 ? threads : 1);
+  env_add(NULL, &env, &n, &cap, "OMP_NUM_THREADS", num);
+  if (cp->inst->type->accelerators > 0 && cp->assign.n_devices > 0) {
+    char devs[128] = "";
+    size_t len = 0;
+    for (int i = 0; i < cp->assign.n_devices && len < sizeof devs; i++)
+      len += (size_t)snprintf(devs + len, sizeof devs - len, "%s%d", i ? "," : "",
+                              cp->assign.devices[i]);
+    int neuron = strcmp(cp->inst->type->accelerator_kind, "neuron") == 0;
+    env_add(NULL, &env, &n, &cap, neuron ? "NEURON_RT_VISIBLE_CORES" : "CUDA_VISIBLE_DEVICES", devs);
+    if (cp->assign.dev_milli_each < 1000) {
+      snprintf(num, sizeof num, "%.3f", cp->assign.dev_milli_each / 1000.0);
+      env_add(NULL, &env, &n, &cap, "BERTH_ACCELERATOR_SHARE", num);
+    }
+  }
+  snprintf(num, sizeof num, "%d", (int)getpid());
+  env_add(NULL, &env, &n, &cap, "BERTH_PARENT_PID", num);
+
+  char *argv[66];
+  char argbuf[8192];
+  const char *cmd = strcmp(image, "berth-model") == 0 ? c->model_exe : image;
+  argv[0] = c->self_exe;
+  argv[1] = "copy-exec";
+  argv[2] = "--";
+  int argc = split_command(cmd, env, argv + 3, 60, argbuf, sizeof argbuf);
+  if (argc <= 0) {
+    fail_start(c, cp, "has an Image with too many or too long arguments");
+    goto fail;
+  }
+
+  /* One pipe for stdout and stderr so the log keeps their order. */
+  uv_file fds[2];
+  int prc = uv_pipe(fds, 0, 0);
+  if (prc) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "could not be started: pipe: %s", uv_strerror(prc));
+    fail_start(c, cp, msg);
+    goto fail;
+  }
+  cp->out = berth_xcalloc(1, sizeof *cp->out);
+  uv_pipe_init(c->loop, cp->out, 0);
+  uv_pipe_open(cp->out, fds[0]);
+  cp->out->data = cp;
+  cp->open_handles++;
+  cp->proc = berth_xcalloc(1, sizeof *cp->proc);
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = fds[1];
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = fds[1];
+  uv_process_options_t o = {0};
+  o.exit_cb = on_exit_cb;
+  o.file = c->self_exe;
+  o.args = argv;
+  o.env = env;
+  o.stdio = stdio;
+  o.stdio_count = 3;
+  o.flags = UV_PROCESS_DETACHED; /* own process group: TERM reaches its children */
+  cp->proc->data = cp;
+  cp->started_ms = uv_now(c->loop);
+  cp->tail_len = 0;
+  cp->line_start = 1;
+  int rc = uv_spawn(c->loop, cp->proc, &o);
+  close(fds[1]);
+  if (rc) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "could not be started: %s", uv_strerror(rc));
+    cp->open_handles++;
+    close_handle(cp, (uv_handle_t *)cp->proc);
+    cp->proc = NULL;
+    close_handle(cp, (uv_handle_t *)cp->out);
+    cp->out = NULL;
+    fail_start(c, cp, msg);
+    goto fail;
+  }
+  cp->open_handles++;
+  cp->pid = cp->proc->pid;
+  cp->state = COPY_STARTING;
+  uv_read_start((uv_stream_t *)cp->out, on_alloc, on_output);
+  fprintf(stderr, "berthd: %s: copy %lld started (pid %d, port %d, instance %lld)\n", x->name,
+          (long long)cp->id, cp->pid, cp->port, (long long)cp->inst->id);
+  schedule_health(c, cp);
+  for (size_t i = 0; i < n; i++) free(env[i]);
+  free(env);
+  return;
+fail:
+  for (size_t i = 0; i < n; i++) free(env[i]);
+  free(env);
+  cp->state = COPY_STOPPING;
+  copy_remove(c, cp);
+}
+
+static void on_artifact_ready(void *ud, int err, const char *dir, const char *why) {
+  copy *cp = ud;
+  cp->open_handles--;
+  if (cp->dead) {
+    maybe_free(cp);
+    return;
+  }
+  ctl *c = cp->ctl;
+  if (cp->state != COPY_STARTING) return;
+  if (err) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "could not get its model artifact: %s", why);
+    fail_start(c, cp, msg);
+    cp->state = COPY_STOPPING;
+    copy_remove(c, cp);
+    return;
+  }
+  snprintf(cp->model_dir, sizeof cp->model_dir, "%s", dir);
+  spawn_copy(c, cp);
+}
+
+static void launch(ctl *c, copy *cp) {
+  const char *image, *artifact;
+  json_t *env;
+  container_of(c, cp->owner, &image, &artifact, &env);
+  if (!image || (strcmp(image, "berth-model") != 0 && image[0] != '/')) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "cannot run Image \"%s\": Berth runs \"berth-model\" or an absolute "
+             "path to an executable (with arguments); container images are not supported yet",
+             image ? image : "(none)");
+    cp->state = COPY_STARTING;
+    fail_start(c, cp, msg);
+    cp->state = COPY_STOPPING;
+    copy_remove(c, cp);
+    return;
+  }
+  cp->state = COPY_STARTING;
+  cp->started_ms = uv_now(c->loop);
+  cp->open_handles++;
+  artifact_prepare(c, artifact, on_artifact_ready, cp);
+}
+
+void agent_start(ctl *c, copy *cp) {
+  cp->restarts = 0;
+  launch(c, cp);
+}
+
+static void on_stop_deadline(uv_timer_t *t) {
+  copy *cp = t->data;
+  if (cp->proc) {
+    fprintf(stderr, "berthd: %s: copy %lld did not exit %d s after SIGTERM: killing it\n",
+            cp->owner->name, (long long)cp->id, STOP_GRACE_MS / 1000);
+    uv_kill(-cp->pid, SIGKILL);
+  }
+}
+
+static void terminate(ctl *c, copy *cp) {
+  cp->state = COPY_STOPPING;
+  if (!cp->proc) {
+    if (cp->inflight == 0) copy_remove(c, cp);
+    return;
+  }
+  if (cp->ping) berth_http_call_cancel(cp->ping);
+  uv_kill(-cp->pid, SIGTERM);
+  uv_timer_start(copy_timer(c, cp), on_stop_deadline, STOP_GRACE_MS, 0);
+}
+
+void agent_stop(ctl *c, copy *cp) {
+  switch (cp->state) {
+  case COPY_READY:
+    cp->state = COPY_DRAINING;
+    if (cp->inflight == 0) terminate(c, cp);
+    break;
+  case COPY_STARTING:
+    if (cp->proc)
+      terminate(c, cp);
+    else
+      cp->state = COPY_STOPPING; /* artifact still preparing: removed when it is */
+    break;
+  case COPY_PENDING:
+  case COPY_BACKOFF:
+    agent_forget(c, cp);
+    break;
+  default:
+    break;
+  }
+}
+
+void agent_forget(ctl *c, copy *cp) {
+  if (cp->timer) uv_timer_stop(cp->timer);
+  cp->state = COPY_STOPPING;
+  copy_remove(c, cp);
+}
+
+void agent_request_done(ctl *c, copy *cp) {
+  cp->inflight--;
+  if (cp->inflight) return;
+  if (cp->state == COPY_DRAINING)
+    terminate(c, cp);
+  else if (cp->state == COPY_STOPPING && !cp->proc && !cp->dead)
+    copy_remove(c, cp);
+}
+
+int agent_copy_exec_main(int argc, char **argv) {
+  int i = 0;
+  while (i < argc && strcmp(argv[i], "--") != 0) i++;
+  if (i + 1 >= argc) {
+    fprintf(stderr, "usage: berthd copy-exec -- PROGRAM [ARGS...]\n");
+    return 2;
+  }
+  /* Die with berthd, even on kill -9, so no copy outlives its controller. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const char *ppid = getenv("BERTH_PARENT_PID");
+  if (ppid && getppid() != (pid_t)strtol(ppid, NULL, 10)) return 1;
+  execv(argv[i + 1], argv + i + 1);
+  fprintf(stderr, "berthd copy-exec: cannot execute %s: %s\n", argv[i + 1], strerror(errno));
+  return 127;
+}

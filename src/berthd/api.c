@@ -1,0 +1,657 @@
+/* api: SageMaker control operations. Each handler validates the request,
+ * commits the change to the store, then updates memory and kicks the
+ * reconciler: durable before acknowledged (rule 3). */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ic.h"
+#include "model.h"
+#include "store.h"
+
+static json_t *doc_without(json_t *doc, const char *const *drop) {
+  json_t *out = json_deep_copy(doc);
+  for (const char *const *d = drop; *d; d++) json_object_del(out, *d);
+  return out;
+}
+
+static const char *const internal_keys[] = {"Tags", "Config", "Status", NULL};
+
+/* ---- List paging shared by the List* operations ---- */
+
+static const char *str_of(json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : "";
+}
+
+typedef struct sort_ctx {
+  const char *key;
+  int numeric;
+  int descending;
+} sort_ctx;
+
+static sort_ctx sort_by;
+
+static int compare_items(const void *a, const void *b) {
+  json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+  int r;
+  if (sort_by.numeric) {
+    double dx = json_number_value(json_object_get(x, sort_by.key));
+    double dy = json_number_value(json_object_get(y, sort_by.key));
+    r = dx < dy ? -1 : dx > dy;
+  } else {
+    r = strcmp(str_of(x, sort_by.key), str_of(y, sort_by.key));
+  }
+  return sort_by.descending ? -r : r;
+}
+
+/* Filters (NameContains, StatusEquals, time ranges), sorts and pages items
+ * (a new array of summaries) into resp[result_key]. Steals items. */
+static int list_page(json_t *req, json_t *items, const char *name_key, const char *status_key,
+                     const char *result_key, json_t **resp, api_error *e) {
+  static const char *const sort_values[] = {"Name", "CreationTime", "Status", NULL};
+  static const char *const order_values[] = {"Ascending", "Descending", NULL};
+  const char *sort, *order, *contains, *status_eq, *token;
+  long long max;
+  double t;
+  int rc = -1;
+  json_t *kept = json_array();
+  if (valid_enum(req, "SortBy", "SortBy", 0, sort_values, "CreationTime", &sort, e) ||
+      valid_enum(req, "SortOrder", "SortOrder", 0, order_values, "Descending", &order, e) ||
+      valid_int(req, "MaxResults", "MaxResults", 0, 1, 100, 10, &max, e) ||
+      valid_string(req, "NameContains", "NameContains", 0, 63, &contains, e) ||
+      valid_string(req, "StatusEquals", "StatusEquals", 0, 32, &status_eq, e) ||
+      valid_string(req, "NextToken", "NextToken", 0, 8192, &token, e))
+    goto out;
+  if (!status_key && strcmp(sort, "Status") == 0) {
+    api_fail(e, 400, "ValidationException",
+             "1 validation error detected: Value 'Status' at 'SortBy' failed to satisfy "
+             "constraint: Member must satisfy enum value set: [Name, CreationTime]");
+    goto out;
+  }
+  static const char *const time_keys[][2] = {{"CreationTimeBefore", "CreationTime"},
+                                             {"CreationTimeAfter", "CreationTime"},
+                                             {"LastModifiedTimeBefore", "LastModifiedTime"},
+                                             {"LastModifiedTimeAfter", "LastModifiedTime"}};
+  double bounds[4];
+  int has[4];
+  for (int k = 0; k < 4; k++)
+    if (valid_time(req, time_keys[k][0], time_keys[k][0], &bounds[k], &has[k], e)) goto out;
+  size_t i;
+  json_t *it;
+  json_array_foreach(items, i, it) {
+    if (contains && !strstr(str_of(it, name_key), contains)) continue;
+    if (status_eq && status_key && strcmp(str_of(it, status_key), status_eq) != 0) continue;
+    int drop = 0;
+    for (int k = 0; k < 4; k++) {
+      if (!has[k]) continue;
+      t = json_number_value(json_object_get(it, time_keys[k][1]));
+      if ((k % 2 == 0 && !(t < bounds[k])) || (k % 2 == 1 && !(t > bounds[k]))) drop = 1;
+    }
+    if (!drop) json_array_append(kept, it);
+  }
+  size_t n = json_array_size(kept);
+  json_t **arr = berth_xcalloc(n, sizeof *arr);
+  for (i = 0; i < n; i++) arr[i] = json_array_get(kept, i);
+  sort_by.key = strcmp(sort, "Name") == 0 ? name_key
+              : strcmp(sort, "Status") == 0 ? status_key : "CreationTime";
+  sort_by.numeric = strcmp(sort, "CreationTime") == 0;
+  sort_by.descending = strcmp(order, "Descending") == 0;
+  qsort(arr, n, sizeof *arr, compare_items);
+  size_t start = 0;
+  if (token) {
+    char *end;
+    unsigned long long off = strtoull(token, &end, 10);
+    if (*end != '\0' || end == token || off > n) {
+      free(arr);
+      api_fail(e, 400, "ValidationException",
+               "NextToken '%.64s' is not a token this API returned (or the list has changed "
+               "since); start again without NextToken", token);
+      goto out;
+    }
+    start = (size_t)off;
+  }
+  json_t *page = json_array();
+  size_t end_i = start + (size_t)max < n ? start + (size_t)max : n;
+  for (i = start; i < end_i; i++) json_array_append(page, arr[i]);
+  free(arr);
+  *resp = json_object();
+  json_object_set_new(*resp, result_key, page);
+  if (end_i < n) {
+    char next[32];
+    snprintf(next, sizeof next, "%zu", end_i);
+    json_object_set_new(*resp, "NextToken", json_string(next));
+  }
+  rc = 0;
+out:
+  json_decref(kept);
+  json_decref(items);
+  return rc;
+}
+
+/* ---- Endpoint configs ---- */
+
+static int create_endpoint_config(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  endpoint_config tmp;
+  if (model_parse_config(c, req, &tmp, e)) return -1;
+  char arn[256];
+  ctl_arn(c, "endpoint-config", tmp.name, arn, sizeof arn);
+  if (ctl_find_config(c, tmp.name))
+    return api_fail(e, 400, "ValidationException",
+                    "Cannot create already existing endpoint configuration \"%s\".", arn);
+  json_t *doc = json_deep_copy(req);
+  json_object_set_new(doc, "EndpointConfigArn", json_string(arn));
+  json_object_set_new(doc, "CreationTime", json_real(ctl_now()));
+  if (store_put(c->db, "endpoint-config", tmp.name, doc)) {
+    json_decref(doc);
+    return api_fail(e, 500, "InternalFailure", "could not commit the endpoint config to the store");
+  }
+  endpoint_config *cfg = berth_xcalloc(1, sizeof *cfg);
+  *cfg = tmp;
+  cfg->doc = doc;
+  cfg->created = json_number_value(json_object_get(doc, "CreationTime"));
+  cfg->next = c->configs;
+  c->configs = cfg;
+  *resp = json_pack("{s:s}", "EndpointConfigArn", arn);
+  return 0;
+}
+
+static int describe_endpoint_config(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name;
+  if (valid_string(req, "EndpointConfigName", "EndpointConfigName", 1, 63, &name, e)) return -1;
+  endpoint_config *cfg = ctl_find_config(c, name);
+  if (!cfg)
+    return api_fail(e, 400, "ValidationException", "Could not find endpoint configuration \"%s\".",
+                    name);
+  *resp = doc_without(cfg->doc, internal_keys);
+  return 0;
+}
+
+static int delete_endpoint_config(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name;
+  if (valid_string(req, "EndpointConfigName", "EndpointConfigName", 1, 63, &name, e)) return -1;
+  endpoint_config **pp = &c->configs;
+  while (*pp && strcmp((*pp)->name, name) != 0) pp = &(*pp)->next;
+  if (!*pp)
+    return api_fail(e, 400, "ValidationException", "Could not find endpoint configuration \"%s\".",
+                    name);
+  if (store_delete(c->db, "endpoint-config", name))
+    return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
+  endpoint_config *cfg = *pp;
+  *pp = cfg->next;
+  json_decref(cfg->doc);
+  free(cfg);
+  *resp = json_object();
+  return 0;
+}
+
+static int list_endpoint_configs(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  json_t *items = json_array();
+  for (endpoint_config *cfg = c->configs; cfg; cfg = cfg->next)
+    json_array_append_new(items, json_pack("{s:s,s:O,s:f}", "EndpointConfigName", cfg->name,
+                                           "EndpointConfigArn",
+                                           json_object_get(cfg->doc, "EndpointConfigArn"),
+                                           "CreationTime", cfg->created));
+  return list_page(req, items, "EndpointConfigName", NULL, "EndpointConfigs", resp, e);
+}
+
+/* ---- Endpoints ---- */
+
+static json_t *endpoint_doc(ctl *c, endpoint *ep) {
+  json_t *doc = json_pack("{s:s,s:s,s:f,s:f,s:s,s:O}", "EndpointName", ep->name,
+                          "EndpointConfigName", ep->config_name, "CreationTime", ep->created,
+                          "LastModifiedTime", ep->modified, "EndpointStatus", ep->status,
+                          "Config", ep->cfg.doc);
+  if (ep->failure[0]) json_object_set_new(doc, "FailureReason", json_string(ep->failure));
+  (void)c;
+  return doc;
+}
+
+int ctl_save_endpoint(ctl *c, endpoint *ep) {
+  json_t *doc = endpoint_doc(c, ep);
+  int rc = store_put(c->db, "endpoint", ep->name, doc);
+  json_decref(doc);
+  return rc;
+}
+
+static int create_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name, *cfgname;
+  if (valid_name(req, "EndpointName", "EndpointName", 1, &name, e) ||
+      valid_name(req, "EndpointConfigName", "EndpointConfigName", 1, &cfgname, e))
+    return -1;
+  json_t *tags;
+  if (valid_array(req, "Tags", "Tags", 0, 0, 50, &tags, e)) return -1;
+  char arn[256];
+  ctl_arn(c, "endpoint", name, arn, sizeof arn);
+  if (ctl_find_endpoint(c, name))
+    return api_fail(e, 400, "ValidationException", "Cannot create already existing endpoint \"%s\".",
+                    arn);
+  endpoint_config *cfg = ctl_find_config(c, cfgname);
+  if (!cfg)
+    return api_fail(e, 400, "ValidationException", "Could not find endpoint configuration \"%s\".",
+                    cfgname);
+  endpoint *ep = berth_xcalloc(1, sizeof *ep);
+  snprintf(ep->name, sizeof ep->name, "%s", name);
+  snprintf(ep->config_name, sizeof ep->config_name, "%s", cfgname);
+  snprintf(ep->status, sizeof ep->status, "Creating");
+  ep->created = ep->modified = ctl_now();
+  ep->cfg = *cfg;
+  ep->cfg.next = NULL;
+  ep->cfg.doc = json_incref(cfg->doc);
+  if (ctl_save_endpoint(c, ep)) {
+    json_decref(ep->cfg.doc);
+    free(ep);
+    return api_fail(e, 500, "InternalFailure", "could not commit the endpoint to the store");
+  }
+  ep->next = c->endpoints;
+  c->endpoints = ep;
+  ctl_kick(c);
+  *resp = json_pack("{s:s}", "EndpointArn", arn);
+  return 0;
+}
+
+static int count_instances(ctl *c, const endpoint *ep, const char *vname, int running_only) {
+  int n = 0;
+  for (instance *in = c->instances; in; in = in->next)
+    if (strcmp(in->endpoint, ep->name) == 0 && strcmp(in->variant, vname) == 0 &&
+        (!running_only || in->state == INSTANCE_RUNNING))
+      n++;
+  return n;
+}
+
+static int describe_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name;
+  if (valid_string(req, "EndpointName", "EndpointName", 1, 63, &name, e)) return -1;
+  endpoint *ep = ctl_find_endpoint(c, name);
+  if (!ep) return api_fail(e, 400, "ValidationException", "Could not find endpoint \"%s\".", name);
+  char arn[256];
+  ctl_arn(c, "endpoint", ep->name, arn, sizeof arn);
+  json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:f,s:f}", "EndpointName", ep->name, "EndpointArn",
+                          arn, "EndpointConfigName", ep->config_name, "EndpointStatus", ep->status,
+                          "CreationTime", ep->created, "LastModifiedTime", ep->modified);
+  if (ep->failure[0]) json_object_set_new(out, "FailureReason", json_string(ep->failure));
+  json_t *pvs = json_array();
+  json_t *cfg_pvs = json_object_get(ep->cfg.doc, "ProductionVariants");
+  for (int i = 0; i < ep->cfg.n_variants; i++) {
+    const variant *v = &ep->cfg.variants[i];
+    int current = count_instances(c, ep, v->name, 1);
+    int desired = ic_desired_instances(c, ep, v);
+    json_t *pv = json_pack("{s:s,s:f,s:f,s:i,s:i,s:s}", "VariantName", v->name,
+                           "CurrentWeight", 1.0, "DesiredWeight", 1.0,
+                           "CurrentInstanceCount", current, "DesiredInstanceCount", desired,
+                           "InstanceType", v->instance_type);
+    json_t *src = json_array_get(cfg_pvs, (size_t)i);
+    json_t *mis = json_object_get(src, "ManagedInstanceScaling");
+    if (mis) json_object_set(pv, "ManagedInstanceScaling", mis);
+    json_t *rc = json_object_get(src, "RoutingConfig");
+    if (rc) json_object_set(pv, "RoutingConfig", rc);
+    json_array_append_new(pvs, pv);
+  }
+  json_object_set_new(out, "ProductionVariants", pvs);
+  *resp = out;
+  return 0;
+}
+
+static int delete_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name;
+  if (valid_string(req, "EndpointName", "EndpointName", 1, 63, &name, e)) return -1;
+  endpoint *ep = ctl_find_endpoint(c, name);
+  if (!ep) return api_fail(e, 400, "ValidationException", "Could not find endpoint \"%s\".", name);
+  char names[512] = "";
+  size_t len = 0;
+  int n = 0;
+  for (ic *x = c->ics; x; x = x->next) {
+    if (strcmp(x->endpoint, name) != 0) continue;
+    if (len < sizeof names)
+      len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", n ? ", " : "", x->name);
+    n++;
+  }
+  if (n)
+    return api_fail(e, 400, "ResourceInUse",
+                    "Endpoint \"%s\" still has %d inference component%s (%s): delete them first "
+                    "(DeleteInferenceComponent), then delete the endpoint",
+                    name, n, n == 1 ? "" : "s", names);
+  if (strcmp(ep->status, "Deleting") != 0) {
+    snprintf(ep->status, sizeof ep->status, "Deleting");
+    ep->modified = ctl_now();
+    if (ctl_save_endpoint(c, ep))
+      return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
+  }
+  ctl_kick(c);
+  *resp = json_object();
+  return 0;
+}
+
+static int list_endpoints(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  json_t *items = json_array();
+  for (endpoint *ep = c->endpoints; ep; ep = ep->next) {
+    char arn[256];
+    ctl_arn(c, "endpoint", ep->name, arn, sizeof arn);
+    json_array_append_new(items, json_pack("{s:s,s:s,s:f,s:f,s:s}", "EndpointName", ep->name,
+                                           "EndpointArn", arn, "CreationTime", ep->created,
+                                           "LastModifiedTime", ep->modified, "EndpointStatus",
+                                           ep->status));
+  }
+  return list_page(req, items, "EndpointName", "EndpointStatus", "Endpoints", resp, e);
+}
+
+/* ---- Models (for ICs that name a ModelName) ---- */
+
+static int create_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name, *s;
+  json_t *pc, *env;
+  if (valid_name(req, "ModelName", "ModelName", 1, &name, e)) return -1;
+  if (valid_object(req, "PrimaryContainer", "PrimaryContainer", 1, &pc, e) ||
+      valid_string(pc, "Image", "PrimaryContainer.Image", 1, 255, &s, e) ||
+      valid_string(pc, "ModelDataUrl", "PrimaryContainer.ModelDataUrl", 0, 1024, &s, e) ||
+      valid_object(pc, "Environment", "PrimaryContainer.Environment", 0, &env, e))
+    return -1;
+  char arn[256];
+  ctl_arn(c, "model", name, arn, sizeof arn);
+  if (ctl_find_model(c, name))
+    return api_fail(e, 400, "ValidationException", "Cannot create already existing model \"%s\".",
+                    arn);
+  json_t *doc = json_deep_copy(req);
+  json_object_set_new(doc, "ModelArn", json_string(arn));
+  json_object_set_new(doc, "CreationTime", json_real(ctl_now()));
+  int rc = store_put(c->db, "model", name, doc);
+  if (rc) {
+    json_decref(doc);
+    return api_fail(e, 500, "InternalFailure", "could not commit the model to the store");
+  }
+  json_object_set_new(c->models, name, doc);
+  *resp = json_pack("{s:s}", "ModelArn", arn);
+  return 0;
+}
+
+static int describe_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name;
+  if (valid_string(req, "ModelName", "ModelName", 1, 63, &name, e)) return -1;
+  json_t *doc = ctl_find_model(c, name);
+  if (!doc) return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", name);
+  *resp = doc_without(doc, internal_keys);
+  return 0;
+}
+
+static int delete_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name;
+  if (valid_string(req, "ModelName", "ModelName", 1, 63, &name, e)) return -1;
+  if (!ctl_find_model(c, name))
+    return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", name);
+  if (store_delete(c->db, "model", name))
+    return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
+  json_object_del(c->models, name);
+  *resp = json_object();
+  return 0;
+}
+
+static int list_models(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  json_t *items = json_array();
+  const char *k;
+  json_t *doc;
+  json_object_foreach(c->models, k, doc) {
+    json_array_append_new(items, json_pack("{s:s,s:O,s:O}", "ModelName", k, "ModelArn",
+                                           json_object_get(doc, "ModelArn"), "CreationTime",
+                                           json_object_get(doc, "CreationTime")));
+  }
+  return list_page(req, items, "ModelName", NULL, "Models", resp, e);
+}
+
+/* ---- Inference components ---- */
+
+json_t *api_describe_ic(ctl *c, ic *x) {
+  char arn[256], eparn[256];
+  ctl_arn(c, "inference-component", x->name, arn, sizeof arn);
+  ctl_arn(c, "endpoint", x->endpoint, eparn, sizeof eparn);
+  json_t *spec = json_deep_copy(json_object_get(x->doc, "Specification"));
+  json_t *container = json_object_get(spec, "Container");
+  if (container) {
+    const char *image = json_string_value(json_object_get(container, "Image"));
+    json_object_set_new(container, "DeployedImage",
+                        json_pack("{s:s,s:s,s:f}", "SpecifiedImage", image ? image : "",
+                                  "ResolvedImage", image ? image : "", "ResolutionTime",
+                                  x->created));
+    json_object_del(container, "Image");
+  }
+  json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:f,s:f,s:s}",
+                          "InferenceComponentName", x->name, "InferenceComponentArn", arn,
+                          "EndpointName", x->endpoint, "EndpointArn", eparn, "VariantName",
+                          x->variant, "Specification", spec, "RuntimeConfig", "DesiredCopyCount",
+                          x->desired, "CurrentCopyCount", ic_ready_copies(x), "CreationTime",
+                          x->created, "LastModifiedTime", x->modified,
+                          "InferenceComponentStatus", x->status);
+  if (x->failure[0]) json_object_set_new(out, "FailureReason", json_string(x->failure));
+  return out;
+}
+
+static int create_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  ic tmp;
+  memset(&tmp, 0, sizeof tmp);
+  if (model_parse_ic(c, req, &tmp, 1, e)) return -1;
+  char arn[256];
+  ctl_arn(c, "inference-component", tmp.name, arn, sizeof arn);
+  if (ctl_find_ic(c, tmp.name))
+    return api_fail(e, 400, "ValidationException",
+                    "Cannot create already existing inference component \"%s\".", arn);
+  endpoint *ep = ctl_find_endpoint(c, tmp.endpoint);
+  if (strcmp(ep->status, "Deleting") == 0 || strcmp(ep->status, "Failed") == 0)
+    return api_fail(e, 400, "ValidationException",
+                    "Endpoint \"%s\" is %s: inference components can be added to an endpoint "
+                    "that is Creating or InService", ep->name, ep->status);
+  const char *model = json_string_value(
+      json_object_get(json_object_get(req, "Specification"), "ModelName"));
+  if (model && !ctl_find_model(c, model))
+    return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", model);
+  ic *x = berth_xcalloc(1, sizeof *x);
+  *x = tmp;
+  x->doc = json_deep_copy(req);
+  x->created = x->modified = ctl_now();
+  snprintf(x->status, sizeof x->status, "Creating");
+  json_object_set_new(x->doc, "CreationTime", json_real(x->created));
+  if (ic_save(c, x)) {
+    json_decref(x->doc);
+    free(x);
+    return api_fail(e, 500, "InternalFailure", "could not commit the inference component");
+  }
+  x->next = c->ics;
+  c->ics = x;
+  ctl_kick(c);
+  *resp = json_pack("{s:s}", "InferenceComponentArn", arn);
+  return 0;
+}
+
+static ic *ic_or_fail(ctl *c, json_t *req, api_error *e) {
+  const char *name;
+  if (valid_string(req, "InferenceComponentName", "InferenceComponentName", 1, 63, &name, e))
+    return NULL;
+  ic *x = ctl_find_ic(c, name);
+  if (!x)
+    api_fail(e, 400, "ValidationException", "Could not find inference component \"%s\".", name);
+  return x;
+}
+
+static int describe_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  ic *x = ic_or_fail(c, req, e);
+  if (!x) return -1;
+  *resp = api_describe_ic(c, x);
+  return 0;
+}
+
+static int delete_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  ic *x = ic_or_fail(c, req, e);
+  if (!x) return -1;
+  if (!x->deleting) {
+    x->deleting = 1;
+    snprintf(x->status, sizeof x->status, "Deleting");
+    x->modified = ctl_now();
+    if (ic_save(c, x))
+      return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
+  }
+  ctl_kick(c);
+  *resp = json_object();
+  return 0;
+}
+
+static int update_ic_runtime_config(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  ic *x = ic_or_fail(c, req, e);
+  if (!x) return -1;
+  json_t *drc;
+  long long n;
+  if (valid_object(req, "DesiredRuntimeConfig", "DesiredRuntimeConfig", 1, &drc, e) ||
+      valid_int(drc, "CopyCount", "DesiredRuntimeConfig.CopyCount", 1, 0, 10000, 0, &n, e))
+    return -1;
+  if (x->deleting)
+    return api_fail(e, 400, "ValidationException",
+                    "Inference component \"%s\" is being deleted and cannot be updated", x->name);
+  if (ic_set_desired(c, x, (int)n, "UpdateInferenceComponentRuntimeConfig"))
+    return api_fail(e, 500, "InternalFailure", "could not commit the update to the store");
+  char arn[256];
+  ctl_arn(c, "inference-component", x->name, arn, sizeof arn);
+  *resp = json_pack("{s:s}", "InferenceComponentArn", arn);
+  return 0;
+}
+
+static int list_ics(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *ep_eq, *var_eq;
+  if (valid_string(req, "EndpointNameEquals", "EndpointNameEquals", 0, 63, &ep_eq, e) ||
+      valid_string(req, "VariantNameEquals", "VariantNameEquals", 0, 63, &var_eq, e))
+    return -1;
+  json_t *items = json_array();
+  for (ic *x = c->ics; x; x = x->next) {
+    if (ep_eq && strcmp(ep_eq, x->endpoint) != 0) continue;
+    if (var_eq && strcmp(var_eq, x->variant) != 0) continue;
+    char arn[256], eparn[256];
+    ctl_arn(c, "inference-component", x->name, arn, sizeof arn);
+    ctl_arn(c, "endpoint", x->endpoint, eparn, sizeof eparn);
+    json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:f,s:s}",
+                                           "InferenceComponentName", x->name,
+                                           "InferenceComponentArn", arn, "EndpointName",
+                                           x->endpoint, "EndpointArn", eparn, "VariantName",
+                                           x->variant, "CreationTime", x->created,
+                                           "LastModifiedTime", x->modified,
+                                           "InferenceComponentStatus", x->status));
+  }
+  return list_page(req, items, "InferenceComponentName", "InferenceComponentStatus",
+                   "InferenceComponents", resp, e);
+}
+
+typedef int (*op_fn)(ctl *c, json_t *req, json_t **resp, api_error *e);
+
+static const struct {
+  const char *name;
+  op_fn fn;
+} operations[] = {
+  {"CreateEndpointConfig", create_endpoint_config},
+  {"DescribeEndpointConfig", describe_endpoint_config},
+  {"DeleteEndpointConfig", delete_endpoint_config},
+  {"ListEndpointConfigs", list_endpoint_configs},
+  {"CreateEndpoint", create_endpoint},
+  {"DescribeEndpoint", describe_endpoint},
+  {"DeleteEndpoint", delete_endpoint},
+  {"ListEndpoints", list_endpoints},
+  {"CreateModel", create_model},
+  {"DescribeModel", describe_model},
+  {"DeleteModel", delete_model},
+  {"ListModels", list_models},
+  {"CreateInferenceComponent", create_ic},
+  {"DescribeInferenceComponent", describe_ic},
+  {"DeleteInferenceComponent", delete_ic},
+  {"ListInferenceComponents", list_ics},
+  {"UpdateInferenceComponentRuntimeConfig", update_ic_runtime_config},
+};
+
+int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
+  for (size_t i = 0; i < sizeof operations / sizeof operations[0]; i++)
+    if (strcmp(operations[i].name, op) == 0) {
+      if (!json_is_object(req))
+        return api_fail(e, 400, "SerializationException",
+                        "the request body must be a JSON object");
+      return operations[i].fn(c, req, resp, e);
+    }
+  return api_fail(e, 400, "UnknownOperationException",
+                  "SageMaker.%.100s is not an operation Berth supports", op);
+}
+
+/* ---- HTTP ---- */
+
+static void respond_json(berth_http_req *req, ctl *c, int status, json_t *body,
+                         const char *error_type) {
+  char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+  char reqid[40];
+  snprintf(reqid, sizeof reqid, "%08llx-berth-%012llx", (unsigned long long)req->start_ms,
+           (unsigned long long)++c->request_seq);
+  berth_http_header h[3] = {{"content-type", "application/x-amz-json-1.1"},
+                            {"x-amzn-requestid", reqid},
+                            {"x-amzn-errortype", error_type}};
+  berth_http_respond(req, status, h, error_type ? 3 : 2, text, strlen(text));
+  free(text);
+}
+
+static void respond_error(berth_http_req *req, ctl *c, const api_error *e) {
+  json_t *body = json_pack("{s:s,s:s}", "__type", e->type, "message", e->message);
+  respond_json(req, c, e->status, body, e->type);
+  json_decref(body);
+}
+
+void api_format_error(int status, const char *message, void *body, const char **content_type,
+                      const char **error_type, void *ud) {
+  (void)ud;
+  const char *type = status == 413 ? "ValidationException"
+                   : status >= 500 ? "InternalFailure" : "SerializationException";
+  json_t *j = json_pack("{s:s,s:s}", "__type", type, "message", message);
+  char *text = json_dumps(j, JSON_COMPACT);
+  berth_buf_appends(body, text);
+  free(text);
+  json_decref(j);
+  *content_type = "application/x-amz-json-1.1";
+  *error_type = type;
+}
+
+void api_on_request(berth_http_req *req, void *ud) {
+  ctl *c = ud;
+  api_error e = {0};
+  if (strcmp(req->method, "GET") == 0 &&
+      (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
+    berth_http_header h[1] = {{"content-type", "text/plain"}};
+    berth_http_respond(req, 200, h, 1, "ok\n", 3);
+    return;
+  }
+  if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/") != 0) {
+    api_fail(&e, 404, "UnknownOperationException",
+             "%s %s is not a Berth control API route: send POST / with an x-amz-target header",
+             req->method, req->path);
+    respond_error(req, c, &e);
+    return;
+  }
+  const char *target = berth_http_req_header(req, "x-amz-target");
+  if (!target) {
+    api_fail(&e, 400, "UnknownOperationException",
+             "missing x-amz-target header (expected SageMaker.<Operation>)");
+    respond_error(req, c, &e);
+    return;
+  }
+  json_error_t jerr;
+  json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, &jerr) : json_object();
+  if (!body) {
+    api_fail(&e, 400, "SerializationException", "the request body is not valid JSON: %s at "
+             "line %d column %d", jerr.text, jerr.line, jerr.column);
+    respond_error(req, c, &e);
+    return;
+  }
+  json_t *resp = NULL;
+  int rc;
+  if (strncmp(target, "SageMaker.", 10) == 0)
+    rc = api_sagemaker(c, target + 10, body, &resp, &e);
+  else
+    rc = api_fail(&e, 400, "UnknownOperationException",
+                  "x-amz-target '%.100s' names no service Berth serves (SageMaker.*)", target);
+  json_decref(body);
+  if (rc) {
+    respond_error(req, c, &e);
+    return;
+  }
+  respond_json(req, c, 200, resp, NULL);
+  json_decref(resp);
+}

@@ -1,0 +1,311 @@
+/* ctl: controller state: lookups, loading from the store, and the
+ * reconciliation tick that converges endpoints, instances and ICs. */
+#include "ctl.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "agent.h"
+#include "ic.h"
+#include "model.h"
+#include "store.h"
+
+#define TICK_MS 500
+
+double ctl_now(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  /* Millisecond precision keeps JSON numbers short and exact enough. */
+  return (double)tv.tv_sec + (double)(tv.tv_usec / 1000) / 1000.0;
+}
+
+void ctl_arn(const ctl *c, const char *kind, const char *name, char *out, size_t outsz) {
+  char lower[NAME_MAX_LEN + 1];
+  size_t i = 0;
+  for (; name[i] && i < NAME_MAX_LEN; i++) lower[i] = (char)tolower((unsigned char)name[i]);
+  lower[i] = '\0';
+  snprintf(out, outsz, "arn:aws:sagemaker:%s:%s:%s/%s", c->region, c->account, kind, lower);
+}
+
+endpoint_config *ctl_find_config(ctl *c, const char *name) {
+  for (endpoint_config *x = c->configs; x; x = x->next)
+    if (strcmp(x->name, name) == 0) return x;
+  return NULL;
+}
+
+endpoint *ctl_find_endpoint(ctl *c, const char *name) {
+  for (endpoint *x = c->endpoints; x; x = x->next)
+    if (strcmp(x->name, name) == 0) return x;
+  return NULL;
+}
+
+ic *ctl_find_ic(ctl *c, const char *name) {
+  for (ic *x = c->ics; x; x = x->next)
+    if (strcmp(x->name, name) == 0) return x;
+  return NULL;
+}
+
+json_t *ctl_find_model(ctl *c, const char *name) {
+  return json_object_get(c->models, name);
+}
+
+const variant *ctl_endpoint_variant(const endpoint *ep, const char *variant_name) {
+  for (int i = 0; i < ep->cfg.n_variants; i++)
+    if (strcmp(ep->cfg.variants[i].name, variant_name) == 0) return &ep->cfg.variants[i];
+  return NULL;
+}
+
+static void on_kick(uv_timer_t *t);
+
+void ctl_kick(ctl *c) {
+  /* Coalesce: many changes in one loop iteration cause one pass. */
+  if (!c->kicked) {
+    c->kicked = 1;
+    uv_timer_start(&c->kick, on_kick, 0, 0);
+  }
+}
+
+/* ---- loading ---- */
+
+static int load_config(const char *name, json_t *doc, void *ud) {
+  ctl *c = ud;
+  api_error e;
+  endpoint_config *cfg = berth_xcalloc(1, sizeof *cfg);
+  if (model_parse_config(c, doc, cfg, &e)) {
+    fprintf(stderr, "berthd: endpoint config %s no longer loads: %s\n", name, e.message);
+    free(cfg);
+    return 0;
+  }
+  cfg->doc = json_incref(doc);
+  cfg->created = json_number_value(json_object_get(doc, "CreationTime"));
+  cfg->next = c->configs;
+  c->configs = cfg;
+  return 0;
+}
+
+static int load_model(const char *name, json_t *doc, void *ud) {
+  ctl *c = ud;
+  json_object_set(c->models, name, doc);
+  return 0;
+}
+
+static int load_endpoint(const char *name, json_t *doc, void *ud) {
+  ctl *c = ud;
+  api_error e;
+  endpoint *ep = berth_xcalloc(1, sizeof *ep);
+  json_t *cfgdoc = json_object_get(doc, "Config");
+  if (model_parse_config(c, cfgdoc, &ep->cfg, &e)) {
+    fprintf(stderr, "berthd: endpoint %s no longer loads: %s\n", name, e.message);
+    free(ep);
+    return 0;
+  }
+  ep->cfg.doc = json_incref(cfgdoc);
+  snprintf(ep->name, sizeof ep->name, "%s", name);
+  snprintf(ep->config_name, sizeof ep->config_name, "%s",
+           json_string_value(json_object_get(doc, "EndpointConfigName")));
+  const char *status = json_string_value(json_object_get(doc, "EndpointStatus"));
+  /* Instances are rebuilt: an endpoint that was serving comes back through
+   * Creating unless it was being deleted. */
+  snprintf(ep->status, sizeof ep->status, "%s",
+           status && strcmp(status, "Deleting") == 0 ? "Deleting" : "Creating");
+  const char *fr = json_string_value(json_object_get(doc, "FailureReason"));
+  if (fr) snprintf(ep->failure, sizeof ep->failure, "%s", fr);
+  ep->created = json_number_value(json_object_get(doc, "CreationTime"));
+  ep->modified = json_number_value(json_object_get(doc, "LastModifiedTime"));
+  ep->next = c->endpoints;
+  c->endpoints = ep;
+  return 0;
+}
+
+static int load_ic(const char *name, json_t *doc, void *ud) {
+  ctl *c = ud;
+  api_error e;
+  ic *x = berth_xcalloc(1, sizeof *x);
+  if (model_parse_ic(c, doc, x, 0, &e)) {
+    fprintf(stderr, "berthd: inference component %s no longer loads: %s\n", name, e.message);
+    free(x);
+    return 0;
+  }
+  x->doc = json_incref(doc);
+  x->created = json_number_value(json_object_get(doc, "CreationTime"));
+  x->modified = json_number_value(json_object_get(doc, "LastModifiedTime"));
+  if (x->modified == 0) x->modified = x->created;
+  const char *status = json_string_value(json_object_get(doc, "Status"));
+  const char *fr = json_string_value(json_object_get(doc, "FailureReason"));
+  snprintf(x->status, sizeof x->status, "%s", status ? status : "Creating");
+  if (fr) snprintf(x->failure, sizeof x->failure, "%s", fr);
+  x->deleting = status && strcmp(status, "Deleting") == 0;
+  x->failed_sticky = status && strcmp(status, "Failed") == 0;
+  /* Keep the store's order: append. */
+  ic **pp = &c->ics;
+  while (*pp) pp = &(*pp)->next;
+  *pp = x;
+  return 0;
+}
+
+int ctl_load(ctl *c) {
+  c->models = json_object();
+  int rc = store_each(c->db, "endpoint-config", load_config, c);
+  if (!rc) rc = store_each(c->db, "model", load_model, c);
+  if (!rc) rc = store_each(c->db, "endpoint", load_endpoint, c);
+  if (!rc) rc = store_each(c->db, "inference-component", load_ic, c);
+  return rc;
+}
+
+/* ---- instances ---- */
+
+static instance *instance_new(ctl *c, endpoint *ep, const variant *v) {
+  const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
+  if (!t) return NULL;
+  instance *in = berth_xcalloc(1, sizeof *in);
+  in->id = ++c->next_instance_id;
+  snprintf(in->endpoint, sizeof in->endpoint, "%s", ep->name);
+  snprintf(in->variant, sizeof in->variant, "%s", v->name);
+  in->type = t;
+  in->res.cpu_milli = (int64_t)t->vcpus * 1000;
+  in->res.mem_mb = t->memory_mib;
+  in->res.n_devices = t->accelerators;
+  in->res.dev_mem_mb = t->accelerator_memory_mib;
+  in->res.accepting = 1;
+  in->created = ctl_now();
+  instance **pp = &c->instances;
+  while (*pp) pp = &(*pp)->next;
+  *pp = in;
+  fprintf(stderr, "berthd: %s/%s: instance %lld (%s) started\n", ep->name, v->name,
+          (long long)in->id, t->name);
+  return in;
+}
+
+static int instance_in_use(ctl *c, const instance *in) {
+  for (ic *x = c->ics; x; x = x->next)
+    for (copy *cp = x->copies; cp; cp = cp->next)
+      if (cp->inst == in) return 1;
+  return 0;
+}
+
+/* Removes the endpoint's instances that hold no copies. Returns how many
+ * remain. */
+static int release_instances(ctl *c, endpoint *ep) {
+  int left = 0;
+  instance **pp = &c->instances;
+  while (*pp) {
+    instance *in = *pp;
+    if (strcmp(in->endpoint, ep->name) == 0) {
+      if (!instance_in_use(c, in)) {
+        *pp = in->next;
+        fprintf(stderr, "berthd: %s: instance %lld released\n", ep->name, (long long)in->id);
+        free(in);
+        continue;
+      }
+      left++;
+    }
+    pp = &in->next;
+  }
+  return left;
+}
+
+static void endpoint_free(endpoint *ep) {
+  json_decref(ep->cfg.doc);
+  free(ep);
+}
+
+static void reconcile_endpoint(ctl *c, endpoint *ep) {
+  for (int i = 0; i < ep->cfg.n_variants; i++) {
+    const variant *v = &ep->cfg.variants[i];
+    int have = 0;
+    for (instance *in = c->instances; in; in = in->next)
+      if (strcmp(in->endpoint, ep->name) == 0 && strcmp(in->variant, v->name) == 0) have++;
+    int want = ic_desired_instances(c, ep, v);
+    for (; have < want; have++)
+      if (!instance_new(c, ep, v)) {
+        snprintf(ep->failure, sizeof ep->failure, "Instance type %s is not in the catalog %s",
+                 v->instance_type, berth_catalog_default_path());
+        snprintf(ep->status, sizeof ep->status, "Failed");
+        ep->modified = ctl_now();
+        ctl_save_endpoint(c, ep);
+        return;
+      }
+  }
+  if (strcmp(ep->status, "Creating") == 0 || strcmp(ep->status, "Updating") == 0) {
+    snprintf(ep->status, sizeof ep->status, "InService");
+    ep->modified = ctl_now();
+    ctl_save_endpoint(c, ep);
+    fprintf(stderr, "berthd: endpoint %s is InService\n", ep->name);
+  }
+}
+
+void ctl_reconcile(ctl *c) {
+  for (endpoint *ep = c->endpoints; ep; ep = ep->next)
+    if (strcmp(ep->status, "Deleting") != 0 && strcmp(ep->status, "Failed") != 0)
+      reconcile_endpoint(c, ep);
+  ic **pp = &c->ics;
+  while (*pp) {
+    ic *x = *pp;
+    if (ic_reconcile(c, x)) {
+      *pp = x->next;
+      if (store_delete(c->db, "inference-component", x->name) == 0) {
+        fprintf(stderr, "berthd: inference component %s deleted\n", x->name);
+        ic_free(x);
+        continue;
+      }
+      x->next = *pp; /* keep it and try again next tick */
+      *pp = x;
+    }
+    pp = &(*pp)->next;
+  }
+  endpoint **ep_pp = &c->endpoints;
+  while (*ep_pp) {
+    endpoint *ep = *ep_pp;
+    if (strcmp(ep->status, "Deleting") == 0 && release_instances(c, ep) == 0 &&
+        store_delete(c->db, "endpoint", ep->name) == 0) {
+      *ep_pp = ep->next;
+      fprintf(stderr, "berthd: endpoint %s deleted\n", ep->name);
+      endpoint_free(ep);
+      continue;
+    }
+    ep_pp = &ep->next;
+  }
+}
+
+static void on_kick(uv_timer_t *t) {
+  ctl *c = t->data;
+  c->kicked = 0;
+  ctl_reconcile(c);
+}
+
+static void on_tick(uv_timer_t *t) {
+  ctl_reconcile(t->data);
+}
+
+void ctl_start(ctl *c) {
+  uv_timer_init(c->loop, &c->tick);
+  c->tick.data = c;
+  uv_timer_init(c->loop, &c->kick);
+  c->kick.data = c;
+  uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+  ctl_kick(c);
+}
+
+/* Copies still running (for shutdown). */
+int ctl_running_copies(ctl *c) {
+  int n = 0;
+  for (ic *x = c->ics; x; x = x->next)
+    for (copy *cp = x->copies; cp; cp = cp->next) n++;
+  return n;
+}
+
+void ctl_stop_all(ctl *c) {
+  for (ic *x = c->ics; x; x = x->next) {
+    copy *next;
+    for (copy *cp = x->copies; cp; cp = next) {
+      next = cp->next;
+      if (cp->state == COPY_PENDING || cp->state == COPY_BACKOFF)
+        agent_forget(c, cp);
+      else
+        agent_stop(c, cp);
+    }
+  }
+}

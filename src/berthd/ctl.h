@@ -1,0 +1,188 @@
+/* ctl: the controller's in-memory state, shared by the roles that run in
+ * one `berthd up` process (control API, reconciler, agent, router).
+ *
+ * DESIGN: the SQLite store holds desired state (endpoint configs, endpoints,
+ * inference components, instances) as JSON documents; everything here that
+ * is not in the store (copies, processes, in-flight counts) is derived and
+ * rebuilt by reconciliation after a restart. All of it is touched only from
+ * the one loop thread. Objects live in intrusive singly linked lists; counts
+ * are small (endpoints, ICs, instances per controller are in the hundreds). */
+#ifndef BERTHD_CTL_H
+#define BERTHD_CTL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "berth/buf.h"
+#include "berth/catalog.h"
+#include "berth/http_client.h"
+#include "berth/http_server.h"
+#include "berth/sched.h"
+
+#define NAME_MAX_LEN 63
+#define MAX_VARIANTS 10
+
+typedef struct store store;
+typedef struct ctl ctl;
+
+typedef enum { ROUTING_RANDOM = 0, ROUTING_LEAST_OUTSTANDING = 1 } routing_strategy;
+
+typedef struct variant {
+  char name[NAME_MAX_LEN + 1];
+  char instance_type[64];
+  int initial_instances;
+  int managed_scaling;          /* ManagedInstanceScaling.Status ENABLED */
+  int min_instances, max_instances;
+  routing_strategy routing;
+} variant;
+
+typedef struct endpoint_config {
+  struct endpoint_config *next;
+  char name[NAME_MAX_LEN + 1];
+  double created;
+  json_t *doc;                  /* the stored request, with CreationTime */
+  variant variants[MAX_VARIANTS];
+  int n_variants;
+} endpoint_config;
+
+typedef enum {
+  INSTANCE_RUNNING = 0,
+  INSTANCE_STOPPING = 1
+} instance_state;
+
+typedef struct instance {
+  struct instance *next;
+  int64_t id;
+  char endpoint[NAME_MAX_LEN + 1];
+  char variant[NAME_MAX_LEN + 1];
+  const berth_instance_type *type;
+  sched_instance res;           /* capacity and reservations */
+  instance_state state;
+  double created;
+} instance;
+
+typedef struct endpoint {
+  struct endpoint *next;
+  char name[NAME_MAX_LEN + 1];
+  char config_name[NAME_MAX_LEN + 1];
+  char status[24];              /* EndpointStatus */
+  char failure[512];
+  double created, modified;
+  endpoint_config cfg;          /* the config as it was at CreateEndpoint;
+                                   cfg.doc is owned by the endpoint */
+} endpoint;
+
+typedef enum {
+  COPY_PENDING = 0,   /* wants an instance */
+  COPY_STARTING,      /* process launched, health check not yet passed */
+  COPY_READY,         /* serving */
+  COPY_DRAINING,      /* no new requests; stops when in-flight reaches 0 */
+  COPY_STOPPING,      /* SIGTERM sent, waiting for exit */
+  COPY_BACKOFF        /* crashed after being ready; restarts after a delay */
+} copy_state;
+
+typedef struct ic ic;
+
+typedef struct copy {
+  struct copy *next;
+  int64_t id;
+  ic *owner;
+  ctl *ctl;                     /* for callbacks that have no loop handle */
+  instance *inst;               /* NULL while pending */
+  sched_assignment assign;
+  copy_state state;
+  int port;
+  int pid;
+  uv_process_t *proc;           /* owned; closed through on_proc_closed */
+  uv_pipe_t *out;               /* stdout+stderr of the process */
+  uv_timer_t *timer;            /* health checks, backoff, stop deadline */
+  berth_http_call *ping;        /* health check in flight */
+  uint64_t started_ms;          /* launch time (loop clock) */
+  uint64_t ready_ms;
+  int restarts;
+  int remove_when_stopped;      /* 1: the copy goes away; 0: it restarts */
+  uint32_t inflight;            /* router requests now at this copy */
+  char tail[2048];              /* last bytes the process printed */
+  size_t tail_len;
+  int exit_status;
+  int term_signal;
+  int ping_status;              /* status of the health check in flight */
+  int line_start;               /* next output byte starts a log line */
+  int open_handles;             /* uv handles and calls not yet closed */
+  int dead;                     /* unlinked; freed when open_handles is 0 */
+  char model_dir[1024];         /* SM_MODEL_DIR once the artifact is ready */
+} copy;
+
+struct ic {
+  struct ic *next;
+  char name[NAME_MAX_LEN + 1];
+  char endpoint[NAME_MAX_LEN + 1];
+  char variant[NAME_MAX_LEN + 1];
+  char status[16];              /* InferenceComponentStatus */
+  char failure[2048];
+  double created, modified;
+  json_t *doc;                  /* the stored request (Specification etc.) */
+  int desired;
+  sched_need need;
+  sched_strategy strategy;
+  int startup_timeout_s;
+  copy *copies;
+  int64_t next_copy_seq;
+  uint64_t rr;                  /* routing state for RANDOM */
+  int deleting;
+  int failed_sticky;            /* a copy failed to start: stay Failed */
+};
+
+struct ctl {
+  uv_loop_t *loop;
+  store *db;
+  berth_catalog catalog;
+  char data_dir[1024];
+  char self_exe[1024];          /* berthd, for copy-exec */
+  char model_exe[1024];         /* the bundled berth-model */
+  char region[32];
+  char account[16];
+
+  endpoint_config *configs;
+  json_t *models;               /* ModelName -> stored CreateModel doc */
+  endpoint *endpoints;
+  ic *ics;
+  instance *instances;
+  int64_t next_instance_id;
+  int64_t next_copy_id;
+
+  berth_http_server *control;
+  berth_http_server *runtime;
+  berth_http_client *client;
+  uv_timer_t tick;              /* periodic reconciliation */
+  uv_timer_t kick;              /* reconciliation soon after a change */
+  int kicked;
+  struct artifact_job *artifact_jobs; /* extractions in progress */
+  int shutting_down;
+  uint64_t request_seq;
+};
+
+/* Wall-clock seconds as AWS returns timestamps. */
+double ctl_now(void);
+void ctl_arn(const ctl *c, const char *kind, const char *name, char *out, size_t outsz);
+
+endpoint_config *ctl_find_config(ctl *c, const char *name);
+endpoint *ctl_find_endpoint(ctl *c, const char *name);
+ic *ctl_find_ic(ctl *c, const char *name);
+json_t *ctl_find_model(ctl *c, const char *name);
+int ctl_save_endpoint(ctl *c, endpoint *ep);
+const variant *ctl_endpoint_variant(const endpoint *ep, const char *variant_name);
+
+/* Wakes the reconciler soon (coalesced). */
+void ctl_kick(ctl *c);
+/* Loads desired state from the store. */
+int ctl_load(ctl *c);
+/* Starts the reconciliation timers. */
+void ctl_start(ctl *c);
+void ctl_reconcile(ctl *c);
+/* Shutdown: stops every copy (draining ready ones). */
+void ctl_stop_all(ctl *c);
+int ctl_running_copies(ctl *c);
+
+#endif

@@ -1,0 +1,193 @@
+/* ic: converging inference components to their desired copy counts. */
+#include "ic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "store.h"
+
+int ic_save(ctl *c, ic *x) {
+  json_object_set_new(x->doc, "LastModifiedTime", json_real(x->modified));
+  json_object_set_new(json_object_get(x->doc, "RuntimeConfig"), "CopyCount",
+                      json_integer(x->desired));
+  if (x->deleting || strcmp(x->status, "Failed") == 0) {
+    json_object_set_new(x->doc, "Status", json_string(x->status));
+    json_object_set_new(x->doc, "FailureReason", json_string(x->failure));
+  } else {
+    json_object_del(x->doc, "Status");
+    json_object_del(x->doc, "FailureReason");
+  }
+  return store_put(c->db, "inference-component", x->name, x->doc);
+}
+
+int ic_ready_copies(const ic *x) {
+  int n = 0;
+  for (const copy *cp = x->copies; cp; cp = cp->next)
+    if (cp->state == COPY_READY) n++;
+  return n;
+}
+
+static void set_status(ic *x, const char *status) {
+  if (strcmp(x->status, status) == 0) return;
+  snprintf(x->status, sizeof x->status, "%s", status);
+  x->modified = ctl_now();
+}
+
+int ic_set_desired(ctl *c, ic *x, int n, const char *cause) {
+  int old = x->desired;
+  x->desired = n;
+  x->modified = ctl_now();
+  if (strcmp(x->status, "Failed") == 0) {
+    /* A new desired count is a new attempt, as on SageMaker. */
+    x->failed_sticky = 0;
+    x->failure[0] = '\0';
+  }
+  if (strcmp(x->status, "InService") == 0 || strcmp(x->status, "Failed") == 0)
+    set_status(x, "Updating");
+  int rc = ic_save(c, x);
+  if (rc) {
+    x->desired = old;
+    return rc;
+  }
+  fprintf(stderr, "berthd: %s: desired copies %d -> %d (%s)\n", x->name, old, n, cause);
+  ctl_kick(c);
+  return 0;
+}
+
+int ic_desired_instances(ctl *c, const endpoint *ep, const variant *v) {
+  (void)c;
+  (void)ep;
+  return v->initial_instances;
+}
+
+static int copy_active(const copy *cp) {
+  return cp->state != COPY_DRAINING && cp->state != COPY_STOPPING;
+}
+
+static copy *new_copy(ctl *c, ic *x) {
+  copy *cp = berth_xcalloc(1, sizeof *cp);
+  cp->id = ++c->next_copy_id;
+  cp->owner = x;
+  cp->ctl = c;
+  cp->state = COPY_PENDING;
+  cp->remove_when_stopped = 1;
+  /* Append so older copies come first (they are the last to be removed). */
+  copy **pp = &x->copies;
+  while (*pp) pp = &(*pp)->next;
+  *pp = cp;
+  return cp;
+}
+
+/* Surplus copies go in this order: pending, crashed, starting, then ready
+ * (newest first), so serving capacity is the last thing given up. */
+static copy *pick_victim(ic *x) {
+  static const copy_state order[] = {COPY_PENDING, COPY_BACKOFF, COPY_STARTING, COPY_READY};
+  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+    copy *last = NULL;
+    for (copy *cp = x->copies; cp; cp = cp->next)
+      if (cp->state == order[k]) last = cp;
+    if (last) return last;
+  }
+  return NULL;
+}
+
+/* Places pending copies of x on its variant's running instances. Returns
+ * how many stay pending for lack of room. */
+static int place_pending(ctl *c, ic *x) {
+  instance *cand[1024];
+  sched_instance res[1024];
+  uint32_t same[1024];
+  size_t n = 0;
+  for (instance *in = c->instances; in && n < 1024; in = in->next) {
+    if (strcmp(in->endpoint, x->endpoint) != 0 || strcmp(in->variant, x->variant) != 0) continue;
+    if (in->state != INSTANCE_RUNNING) continue;
+    cand[n] = in;
+    res[n] = in->res;
+    same[n] = 0;
+    for (copy *cp = x->copies; cp; cp = cp->next)
+      if (cp->inst == in && copy_active(cp)) same[n]++;
+    n++;
+  }
+  int unplaced = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next) {
+    if (cp->state != COPY_PENDING) continue;
+    sched_assignment a;
+    if (sched_place(res, n, same, &x->need, x->strategy, &a) != 0) {
+      unplaced++;
+      continue;
+    }
+    sched_reserve(&res[a.instance], &x->need, &a);
+    sched_reserve(&cand[a.instance]->res, &x->need, &a);
+    same[a.instance]++;
+    cp->inst = cand[a.instance];
+    cp->assign = a;
+    agent_start(c, cp);
+  }
+  return unplaced;
+}
+
+void ic_copy_failed(ctl *c, copy *cp, const char *why) {
+  ic *x = cp->owner;
+  if (strcmp(x->status, "Creating") != 0 || x->deleting) return;
+  /* A model that cannot start the first time will not start by retrying:
+   * fail the IC with the reason, as SageMaker does, and stop its copies. */
+  snprintf(x->failure, sizeof x->failure, "%s", why);
+  x->failed_sticky = 1;
+  set_status(x, "Failed");
+  ic_save(c, x);
+  fprintf(stderr, "berthd: %s: Failed: %s\n", x->name, why);
+  ctl_kick(c);
+}
+
+int ic_reconcile(ctl *c, ic *x) {
+  if (x->deleting || x->failed_sticky) {
+    copy *next;
+    for (copy *cp = x->copies; cp; cp = next) {
+      next = cp->next;
+      if (cp->state == COPY_PENDING || cp->state == COPY_BACKOFF)
+        agent_forget(c, cp);
+      else if (copy_active(cp))
+        agent_stop(c, cp);
+    }
+    return x->deleting && !x->copies;
+  }
+  int active = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next) active += copy_active(cp);
+  while (active < x->desired) {
+    new_copy(c, x);
+    active++;
+  }
+  while (active > x->desired) {
+    copy *v = pick_victim(x);
+    if (!v) break;
+    if (v->state == COPY_PENDING || v->state == COPY_BACKOFF)
+      agent_forget(c, v);
+    else
+      agent_stop(c, v);
+    active--;
+  }
+  int unplaced = place_pending(c, x);
+  int ready = ic_ready_copies(x);
+  if (unplaced) {
+    snprintf(x->failure, sizeof x->failure, "%s", NO_CAPACITY_REASON);
+  } else if (strcmp(x->failure, NO_CAPACITY_REASON) == 0) {
+    x->failure[0] = '\0';
+  }
+  if (ready >= x->desired && !unplaced) {
+    int settled = 1;
+    for (copy *cp = x->copies; cp; cp = cp->next)
+      if (cp->state == COPY_STARTING || cp->state == COPY_PENDING) settled = 0;
+    if (settled) {
+      set_status(x, "InService");
+      x->failure[0] = '\0';
+    }
+  }
+  return 0;
+}
+
+void ic_free(ic *x) {
+  json_decref(x->doc);
+  free(x);
+}

@@ -1,0 +1,26 @@
+/* ic: inference-component lifecycle. Converges each IC's copies to its
+ * desired count: adds pending copies, places them (sched), asks the agent to
+ * start them, drains surplus ones, and derives the IC's status. */
+#ifndef BERTHD_IC_H
+#define BERTHD_IC_H
+
+#include "ctl.h"
+
+#define NO_CAPACITY_REASON                                                          \
+  "There is not enough hardware resources on the instances for this endpoint to " \
+  "create a copy of the inference component."
+
+int ic_save(ctl *c, ic *x);
+int ic_ready_copies(const ic *x);
+/* Sets the desired copy count (committed before it returns 0). */
+int ic_set_desired(ctl *c, ic *x, int n, const char *cause);
+/* Instances a variant should have now. */
+int ic_desired_instances(ctl *c, const endpoint *ep, const variant *v);
+/* One reconciliation pass over an IC. Returns 1 when it may be freed. */
+int ic_reconcile(ctl *c, ic *x);
+/* A copy failed to start (exited or missed its health check deadline). */
+void ic_copy_failed(ctl *c, copy *cp, const char *why);
+/* Frees an IC that has no copies left. */
+void ic_free(ic *x);
+
+#endif

@@ -1,0 +1,239 @@
+/* berthd: the Berth daemon.
+ *
+ *   berthd up [--data-dir DIR] [--control-listen HOST:PORT]
+ *             [--runtime-listen HOST:PORT] [--catalog FILE]
+ *
+ * runs the controller (control API, store, placement), the router and one
+ * local agent per instance in one process on one event loop: the embedded
+ * default. `berthd copy-exec` is internal (see agent.h). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "api.h"
+#include "ctl.h"
+#include "router.h"
+#include "store.h"
+
+#define BERTH_VERSION "0.1.0"
+#define SHUTDOWN_GRACE_MS 40000
+
+static struct {
+  const char *data_dir;
+  const char *control_listen;
+  const char *runtime_listen;
+  const char *catalog;
+} config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL};
+
+static ctl controller;
+static uv_signal_t sigterm, sigint;
+static uv_timer_t shutdown_timer;
+static int servers_open;
+static uint64_t shutdown_started;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: berthd up [--data-dir DIR] [--control-listen HOST:PORT]\n"
+          "                 [--runtime-listen HOST:PORT] [--catalog FILE]\n"
+          "       berthd version\n\n"
+          "  --data-dir DIR            state (SQLite), logs and artifact cache (default %s)\n"
+          "  --control-listen H:P      SageMaker control API (default %s)\n"
+          "  --runtime-listen H:P      SageMaker Runtime API (default %s)\n"
+          "  --catalog FILE            instance-type catalog (default %s)\n",
+          config.data_dir, config.control_listen, config.runtime_listen,
+          berth_catalog_default_path());
+}
+
+/* Splits "host:port" or "[v6]:port". */
+static int parse_listen(const char *flag, const char *s, char *host, size_t hostsz, int *port) {
+  const char *colon = strrchr(s, ':');
+  if (!colon) goto bad;
+  size_t hl = (size_t)(colon - s);
+  const char *h = s;
+  if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+    h++;
+    hl -= 2;
+  }
+  if (hl == 0 || hl >= hostsz) goto bad;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  char *end;
+  errno = 0;
+  long p = strtol(colon + 1, &end, 10);
+  if (errno || *end || end == colon + 1 || p < 0 || p > 65535) goto bad;
+  *port = (int)p;
+  return 0;
+bad:
+  fprintf(stderr, "berthd: %s '%s' must be HOST:PORT with PORT 0..65535 (e.g. 127.0.0.1:8070)\n",
+          flag, s);
+  return -1;
+}
+
+static void on_shutdown_poll(uv_timer_t *t) {
+  ctl *c = &controller;
+  int copies = ctl_running_copies(c);
+  int late = uv_now(c->loop) - shutdown_started > SHUTDOWN_GRACE_MS;
+  if (servers_open > 0 || (copies > 0 && !late)) return;
+  uv_timer_stop(t);
+  uv_timer_stop(&c->tick);
+  uv_timer_stop(&c->kick);
+  uv_signal_stop(&sigterm);
+  uv_signal_stop(&sigint);
+  fprintf(stderr, "berthd: stopped%s\n", copies ? " (some copies did not exit in time)" : "");
+  uv_stop(c->loop);
+}
+
+static void on_server_closed(void *ud) {
+  (void)ud;
+  if (--servers_open == 0) ctl_stop_all(&controller);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  ctl *c = s->data;
+  if (c->shutting_down) {
+    fprintf(stderr, "berthd: second signal %d: exiting now\n", signum);
+    exit(1);
+  }
+  c->shutting_down = 1;
+  fprintf(stderr, "berthd: signal %d: finishing in-flight requests, then stopping copies\n",
+          signum);
+  shutdown_started = uv_now(c->loop);
+  servers_open = 2;
+  berth_http_server_close(c->runtime, on_server_closed, c);
+  berth_http_server_close(c->control, on_server_closed, c);
+  uv_timer_init(c->loop, &shutdown_timer);
+  uv_timer_start(&shutdown_timer, on_shutdown_poll, 50, 50);
+}
+
+static int make_dirs(const char *dir) {
+  char path[1200];
+  const char *subs[] = {"", "/logs", "/artifacts"};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s%s", dir, subs[i]);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+      fprintf(stderr, "berthd: cannot create %s: %s\n", path, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_handler handler,
+                     berth_http_error_formatter fmt, berth_http_server **out) {
+  char host[256];
+  int port;
+  if (parse_listen(flag, addr, host, sizeof host, &port)) return -1;
+  berth_http_server_config sc = {0};
+  sc.handler = handler;
+  sc.ud = c;
+  sc.format_error = fmt;
+  sc.max_body_bytes = ROUTER_MAX_BODY;
+  int rc = berth_http_server_listen(c->loop, host, port, &sc, out);
+  if (rc) {
+    fprintf(stderr, "berthd: cannot listen on %s (%s): %s\n", addr, flag, uv_strerror(rc));
+    return -1;
+  }
+  return 0;
+}
+
+static int cmd_up(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    const char **slot = NULL;
+    if (strcmp(argv[i], "--data-dir") == 0) slot = &config.data_dir;
+    else if (strcmp(argv[i], "--control-listen") == 0) slot = &config.control_listen;
+    else if (strcmp(argv[i], "--runtime-listen") == 0) slot = &config.runtime_listen;
+    else if (strcmp(argv[i], "--catalog") == 0) slot = &config.catalog;
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "berthd up: unknown flag '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "berthd up: %s needs a value\n", argv[i]);
+      return 2;
+    }
+    *slot = argv[++i];
+  }
+  ctl *c = &controller;
+  c->loop = uv_default_loop();
+  c->loop->data = c;
+  snprintf(c->region, sizeof c->region, "%s", getenv("AWS_REGION") ? getenv("AWS_REGION")
+                                                                   : "us-east-1");
+  snprintf(c->account, sizeof c->account, "000000000000");
+  if (make_dirs(config.data_dir)) return 1;
+  if (!realpath(config.data_dir, c->data_dir)) {
+    fprintf(stderr, "berthd: cannot resolve %s: %s\n", config.data_dir, strerror(errno));
+    return 1;
+  }
+  ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
+  if (n <= 0) {
+    fprintf(stderr, "berthd: cannot find its own executable: %s\n", strerror(errno));
+    return 1;
+  }
+  c->self_exe[n] = '\0';
+  snprintf(c->model_exe, sizeof c->model_exe, "%s", c->self_exe);
+  char *slash = strrchr(c->model_exe, '/');
+  snprintf(slash + 1, sizeof c->model_exe - (size_t)(slash + 1 - c->model_exe), "berth-model");
+  char err[512];
+  if (berth_catalog_load(config.catalog, &c->catalog, err, sizeof err)) {
+    fprintf(stderr, "berthd: %s\n", err);
+    return 1;
+  }
+  if (store_open(c->data_dir, &c->db, err, sizeof err)) {
+    fprintf(stderr, "berthd: %s\n", err);
+    return 1;
+  }
+  if (ctl_load(c)) {
+    fprintf(stderr, "berthd: cannot load state from %s/berth.db\n", c->data_dir);
+    return 1;
+  }
+  c->client = berth_http_client_new(c->loop, 64);
+  if (listen_on(c, "--control-listen", config.control_listen, api_on_request, api_format_error,
+                &c->control) ||
+      listen_on(c, "--runtime-listen", config.runtime_listen, router_on_request,
+                router_format_error, &c->runtime))
+    return 1;
+  signal(SIGPIPE, SIG_IGN);
+  uv_signal_init(c->loop, &sigterm);
+  uv_signal_init(c->loop, &sigint);
+  sigterm.data = sigint.data = c;
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  ctl_start(c);
+  fprintf(stderr, "berthd %s: control API on http://%s, runtime API on http://%s, data in %s\n",
+          BERTH_VERSION, config.control_listen, config.runtime_listen, c->data_dir);
+  uv_run(c->loop, UV_RUN_DEFAULT);
+  berth_http_client_free(c->client);
+  store_close(c->db);
+  berth_catalog_free(&c->catalog);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "up") == 0) return cmd_up(argc - 2, argv + 2);
+  if (strcmp(argv[1], "copy-exec") == 0) return agent_copy_exec_main(argc - 2, argv + 2);
+  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    printf("berthd %s\n", BERTH_VERSION);
+    return 0;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  fprintf(stderr, "berthd: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,221 @@
+/* model: validation and parsing of endpoint configs and inference
+ * components, shared by the API and by loading state at start-up. */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const routing_values[] = {"LEAST_OUTSTANDING_REQUESTS", "RANDOM", NULL};
+static const char *const status_values[] = {"ENABLED", "DISABLED", NULL};
+static const char *const scale_in_values[] = {"IDLE_RELEASE", "CONSOLIDATION", NULL};
+static const char *const placement_values[] = {"SPREAD", "BINPACK", NULL};
+
+int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) {
+  const char *name;
+  json_t *pvs;
+  if (valid_name(req, "EndpointConfigName", "EndpointConfigName", 1, &name, e)) return -1;
+  if (valid_array(req, "ProductionVariants", "ProductionVariants", 1, 1, 10, &pvs, e)) return -1;
+  json_t *tags;
+  if (valid_array(req, "Tags", "Tags", 0, 0, 50, &tags, e)) return -1;
+  snprintf(cfg->name, sizeof cfg->name, "%s", name);
+  cfg->n_variants = 0;
+  size_t i;
+  json_t *pv;
+  json_array_foreach(pvs, i, pv) {
+    char path[128], p2[192];
+    snprintf(path, sizeof path, "ProductionVariants.%zu", i + 1);
+    if (!json_is_object(pv))
+      return api_fail(e, 400, "ValidationException",
+                      "1 validation error detected: Value at '%s' failed to satisfy "
+                      "constraint: Member must be a structure", path);
+    variant *v = &cfg->variants[cfg->n_variants];
+    memset(v, 0, sizeof *v);
+    const char *vname, *itype, *s;
+    long long n;
+    snprintf(p2, sizeof p2, "%s.VariantName", path);
+    if (valid_name(pv, "VariantName", p2, 1, &vname, e)) return -1;
+    for (int k = 0; k < cfg->n_variants; k++)
+      if (strcmp(cfg->variants[k].name, vname) == 0)
+        return api_fail(e, 400, "ValidationException",
+                        "VariantName '%s' appears more than once in ProductionVariants: "
+                        "variant names must be unique within an endpoint config", vname);
+    snprintf(v->name, sizeof v->name, "%s", vname);
+    snprintf(p2, sizeof p2, "%s.InstanceType", path);
+    if (valid_string(pv, "InstanceType", p2, 1, 63, &itype, e)) return -1;
+    if (!berth_catalog_find(&c->catalog, itype))
+      return api_fail(e, 400, "ValidationException",
+                      "1 validation error detected: Value '%s' at '%s' failed to satisfy "
+                      "constraint: Member must be an instance type of the catalog %s "
+                      "(for example ml.m5.xlarge, ml.g5.2xlarge or local)",
+                      itype, p2, berth_catalog_default_path());
+    snprintf(v->instance_type, sizeof v->instance_type, "%s", itype);
+    snprintf(p2, sizeof p2, "%s.InitialInstanceCount", path);
+    if (valid_int(pv, "InitialInstanceCount", p2, 1, 1, 1000, 1, &n, e)) return -1;
+    v->initial_instances = (int)n;
+    snprintf(p2, sizeof p2, "%s.InitialVariantWeight", path);
+    double w;
+    if (valid_number(pv, "InitialVariantWeight", p2, 0, 0, 1e6, 1, &w, e)) return -1;
+    snprintf(p2, sizeof p2, "%s.ModelDataDownloadTimeoutInSeconds", path);
+    if (valid_int(pv, "ModelDataDownloadTimeoutInSeconds", p2, 0, 60, 3600, 600, &n, e)) return -1;
+    snprintf(p2, sizeof p2, "%s.ContainerStartupHealthCheckTimeoutInSeconds", path);
+    if (valid_int(pv, "ContainerStartupHealthCheckTimeoutInSeconds", p2, 0, 60, 3600, 600, &n, e))
+      return -1;
+    json_t *mis, *rc;
+    snprintf(p2, sizeof p2, "%s.ManagedInstanceScaling", path);
+    if (valid_object(pv, "ManagedInstanceScaling", p2, 0, &mis, e)) return -1;
+    v->min_instances = v->initial_instances;
+    v->max_instances = v->initial_instances;
+    if (mis) {
+      char p3[256];
+      snprintf(p3, sizeof p3, "%s.Status", p2);
+      if (valid_enum(mis, "Status", p3, 0, status_values, "DISABLED", &s, e)) return -1;
+      v->managed_scaling = strcmp(s, "ENABLED") == 0;
+      long long mn, mx;
+      snprintf(p3, sizeof p3, "%s.MinInstanceCount", p2);
+      if (valid_int(mis, "MinInstanceCount", p3, 0, 0, 1000, v->initial_instances, &mn, e)) return -1;
+      snprintf(p3, sizeof p3, "%s.MaxInstanceCount", p2);
+      if (valid_int(mis, "MaxInstanceCount", p3, 0, 1, 1000, v->initial_instances, &mx, e)) return -1;
+      if (mn > mx)
+        return api_fail(e, 400, "ValidationException",
+                        "%s.MinInstanceCount (%lld) must be less than or equal to "
+                        "MaxInstanceCount (%lld)", p2, mn, mx);
+      json_t *sip;
+      snprintf(p3, sizeof p3, "%s.ScaleInPolicy", p2);
+      if (valid_object(mis, "ScaleInPolicy", p3, 0, &sip, e)) return -1;
+      if (sip) {
+        char p4[320];
+        snprintf(p4, sizeof p4, "%s.Strategy", p3);
+        if (valid_enum(sip, "Strategy", p4, 0, scale_in_values, "IDLE_RELEASE", &s, e)) return -1;
+        snprintf(p4, sizeof p4, "%s.MaximumStepSize", p3);
+        if (valid_int(sip, "MaximumStepSize", p4, 0, 1, 100, 1, &n, e)) return -1;
+        snprintf(p4, sizeof p4, "%s.CooldownInMinutes", p3);
+        if (valid_int(sip, "CooldownInMinutes", p4, 0, 5, 1440, 20, &n, e)) return -1;
+      }
+      v->min_instances = (int)mn;
+      v->max_instances = (int)mx;
+    }
+    snprintf(p2, sizeof p2, "%s.RoutingConfig", path);
+    if (valid_object(pv, "RoutingConfig", p2, 0, &rc, e)) return -1;
+    v->routing = ROUTING_RANDOM;
+    if (rc) {
+      char p3[256];
+      snprintf(p3, sizeof p3, "%s.RoutingStrategy", p2);
+      if (valid_enum(rc, "RoutingStrategy", p3, 1, routing_values, NULL, &s, e)) return -1;
+      if (strcmp(s, "LEAST_OUTSTANDING_REQUESTS") == 0) v->routing = ROUTING_LEAST_OUTSTANDING;
+    }
+    cfg->n_variants++;
+  }
+  return 0;
+}
+
+int model_parse_need(json_t *crr, sched_need *need, api_error *e) {
+  const char *p = "Specification.ComputeResourceRequirements";
+  char path[128];
+  double cpus, devices, min_mem, max_mem, dev_mem;
+  memset(need, 0, sizeof *need);
+  snprintf(path, sizeof path, "%s.NumberOfCpuCoresRequired", p);
+  if (valid_number(crr, "NumberOfCpuCoresRequired", path, 0, 0.25, 4096, 0, &cpus, e)) return -1;
+  snprintf(path, sizeof path, "%s.MinMemoryRequiredInMb", p);
+  if (valid_number(crr, "MinMemoryRequiredInMb", path, 1, 128, 1e8, 0, &min_mem, e)) return -1;
+  snprintf(path, sizeof path, "%s.MaxMemoryRequiredInMb", p);
+  if (valid_number(crr, "MaxMemoryRequiredInMb", path, 0, 128, 1e8, min_mem, &max_mem, e)) return -1;
+  if (max_mem < min_mem)
+    return api_fail(e, 400, "ValidationException",
+                    "%s.MaxMemoryRequiredInMb (%g) must be greater than or equal to "
+                    "MinMemoryRequiredInMb (%g)", p, max_mem, min_mem);
+  snprintf(path, sizeof path, "%s.NumberOfAcceleratorDevicesRequired", p);
+  /* Extension: a share below 1 lets small models share a device. */
+  if (valid_number(crr, "NumberOfAcceleratorDevicesRequired", path, 0, 0.01, SCHED_MAX_DEVICES,
+                   0, &devices, e))
+    return -1;
+  if (devices > 1 && floor(devices) != devices)
+    return api_fail(e, 400, "ValidationException",
+                    "1 validation error detected: Value '%g' at '%s' failed to satisfy "
+                    "constraint: Member must be a whole number of devices, or a share "
+                    "below 1 (Berth extension)", devices, path);
+  snprintf(path, sizeof path, "%s.AcceleratorMemoryRequiredInMb", p);
+  if (valid_number(crr, "AcceleratorMemoryRequiredInMb", path, 0, 0, 1e8, 0, &dev_mem, e))
+    return -1;
+  need->cpu_milli = (int64_t)llround(cpus * 1000);
+  need->mem_mb = (int64_t)ceil(min_mem);
+  need->dev_milli = (int32_t)llround(devices * 1000);
+  need->dev_mem_mb = (int64_t)ceil(dev_mem);
+  return 0;
+}
+
+int model_parse_ic(ctl *c, json_t *req, ic *out, int check_endpoint, api_error *e) {
+  const char *name, *epname, *vname, *s;
+  json_t *spec, *container, *crr, *rt, *sp, *sc;
+  long long n;
+  if (valid_name(req, "InferenceComponentName", "InferenceComponentName", 1, &name, e)) return -1;
+  if (valid_name(req, "EndpointName", "EndpointName", 1, &epname, e)) return -1;
+  if (valid_name(req, "VariantName", "VariantName", 1, &vname, e)) return -1;
+  if (valid_object(req, "Specification", "Specification", 1, &spec, e)) return -1;
+  if (valid_object(req, "RuntimeConfig", "RuntimeConfig", 1, &rt, e)) return -1;
+  if (valid_int(rt, "CopyCount", "RuntimeConfig.CopyCount", 1, 0, 10000, 1, &n, e)) return -1;
+  json_t *tags;
+  if (valid_array(req, "Tags", "Tags", 0, 0, 50, &tags, e)) return -1;
+  if (valid_object(spec, "Container", "Specification.Container", 0, &container, e)) return -1;
+  if (valid_string(spec, "ModelName", "Specification.ModelName", 0, 63, &s, e)) return -1;
+  if (!container && !s)
+    return api_fail(e, 400, "ValidationException",
+                    "Specification must name a Container (with an Image) or a ModelName");
+  if (container) {
+    if (valid_string(container, "Image", "Specification.Container.Image", !s, 255, &s, e)) return -1;
+    if (valid_string(container, "ArtifactUrl", "Specification.Container.ArtifactUrl", 0, 1024, &s, e))
+      return -1;
+    json_t *env;
+    if (valid_object(container, "Environment", "Specification.Container.Environment", 0, &env, e))
+      return -1;
+    const char *k;
+    json_t *val;
+    if (env) {
+      if (json_object_size(env) > 100)
+        return api_fail(e, 400, "ValidationException",
+                        "Specification.Container.Environment has %zu entries: at most 100 "
+                        "are allowed", json_object_size(env));
+      json_object_foreach(env, k, val) {
+        if (!json_is_string(val))
+          return api_fail(e, 400, "ValidationException",
+                          "1 validation error detected: Value at "
+                          "'Specification.Container.Environment.%s' failed to satisfy "
+                          "constraint: Member must be a string", k);
+      }
+    }
+  }
+  if (valid_object(spec, "ComputeResourceRequirements", "Specification.ComputeResourceRequirements",
+                   1, &crr, e))
+    return -1;
+  if (model_parse_need(crr, &out->need, e)) return -1;
+  long long t;
+  if (valid_object(spec, "StartupParameters", "Specification.StartupParameters", 0, &sp, e)) return -1;
+  if (valid_int(sp, "ModelDataDownloadTimeoutInSeconds",
+                "Specification.StartupParameters.ModelDataDownloadTimeoutInSeconds", 0, 60, 3600,
+                600, &t, e))
+    return -1;
+  if (valid_int(sp, "ContainerStartupHealthCheckTimeoutInSeconds",
+                "Specification.StartupParameters.ContainerStartupHealthCheckTimeoutInSeconds", 0,
+                60, 3600, 600, &t, e))
+    return -1;
+  out->startup_timeout_s = (int)t;
+  if (valid_object(req, "SchedulingConfig", "SchedulingConfig", 0, &sc, e)) return -1;
+  if (!sc) valid_object(spec, "SchedulingConfig", "Specification.SchedulingConfig", 0, &sc, e);
+  if (valid_enum(sc, "PlacementStrategy", "SchedulingConfig.PlacementStrategy", 0, placement_values,
+                 "SPREAD", &s, e))
+    return -1;
+  out->strategy = strcmp(s, "BINPACK") == 0 ? SCHED_BINPACK : SCHED_SPREAD;
+  if (check_endpoint) {
+    endpoint *ep = ctl_find_endpoint(c, epname);
+    if (!ep)
+      return api_fail(e, 400, "ValidationException", "Could not find endpoint \"%s\".", epname);
+    if (!ctl_endpoint_variant(ep, vname))
+      return api_fail(e, 400, "ValidationException",
+                      "Could not find variant \"%s\" on endpoint \"%s\": its endpoint config "
+                      "\"%s\" has no such ProductionVariant", vname, epname, ep->config_name);
+  }
+  snprintf(out->name, sizeof out->name, "%s", name);
+  snprintf(out->endpoint, sizeof out->endpoint, "%s", epname);
+  snprintf(out->variant, sizeof out->variant, "%s", vname);
+  out->desired = (int)n;
+  return 0;
+}

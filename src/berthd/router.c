@@ -1,0 +1,323 @@
+/* router: SageMaker Runtime InvokeEndpoint over the copies of an IC.
+ *
+ * DESIGN: the request body is already in memory (bounded at 6 MiB by the
+ * server); the model's answer is buffered, bounded the same way, so that a
+ * model error can be turned into SageMaker's ModelError shape. A copy that
+ * refuses the connection before any byte is answered (it crashed or is
+ * going away) is retried once on another ready copy. */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+typedef struct invocation {
+  ctl *c;
+  berth_http_req *req;          /* NULL once the client is gone */
+  ic *x;
+  copy *cp;
+  berth_http_call *call;
+  const variant *v;
+  int status;
+  int got_bytes;
+  int tries;
+  berth_buf body;
+  char content_type[128];
+  char custom_attributes[1100];
+  char request_id[64];
+} invocation;
+
+static uint64_t next_random(ctl *c) {
+  /* splitmix64 over a counter: cheap and good enough to spread load. */
+  uint64_t z = (c->request_seq += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd) {
+  size_t n = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next) n += cp->state == COPY_READY;
+  if (!n) return NULL;
+  if (strategy == ROUTING_LEAST_OUTSTANDING) {
+    /* Least in-flight; ties are broken at random from rnd so equal copies
+     * share the load. */
+    copy *best = NULL;
+    size_t ties = 0;
+    for (copy *cp = x->copies; cp; cp = cp->next) {
+      if (cp->state != COPY_READY) continue;
+      if (!best || cp->inflight < best->inflight) {
+        best = cp;
+        ties = 1;
+      } else if (cp->inflight == best->inflight) {
+        ties++;
+        if ((rnd >> 8) % ties == 0) best = cp;
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+      }
+    }
+    return best;
+  }
+  size_t pick = (size_t)(rnd % n);
+  for (copy *cp = x->copies; cp; cp = cp->next)
+    if (cp->state == COPY_READY && pick-- == 0) return cp;
+  return NULL;
+}
+
+static void reply_error(berth_http_req *req, ctl *c, int status, const char *type, json_t *extra,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void reply_error(berth_http_req *req, ctl *c, int status, const char *type, json_t *extra,
+                        const char *fmt, ...) {
+  char msg[1200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  json_t *body = extra ? extra : json_object();
+  json_object_set_new(body, "message", json_string(msg));
+  char *text = json_dumps(body, JSON_COMPACT);
+  char reqid[64];
+  snprintf(reqid, sizeof reqid, "%016llx", (unsigned long long)next_random(c));
+  berth_http_header h[] = {{"content-type", "application/json"},
+                           {"x-amzn-errortype", type},
+                           {"x-amzn-requestid", reqid}};
+  berth_http_respond(req, status, h, 3, text, strlen(text));
+  free(text);
+  json_decref(body);
+}
+
+void router_format_error(int status, const char *message, void *body, const char **content_type,
+                         const char **error_type, void *ud) {
+  (void)ud;
+  json_t *j = json_pack("{s:s}", "message", message);
+  char *text = json_dumps(j, JSON_COMPACT);
+  berth_buf_appends(body, text);
+  free(text);
+  json_decref(j);
+  *content_type = "application/json";
+  *error_type = status >= 500 ? "InternalFailure" : "ValidationError";
+}
+
+static void invocation_free(invocation *inv) {
+  berth_buf_free(&inv->body);
+  free(inv);
+}
+
+static void on_client_gone(berth_http_req *req) {
+  invocation *inv = req->user;
+  inv->req = NULL;
+  if (inv->call) berth_http_call_cancel(inv->call);
+}
+
+static void on_model_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
+                          void *ud) {
+  (void)call;
+  invocation *inv = ud;
+  inv->status = status;
+  inv->got_bytes = 1;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(h[i].name, "content-type") == 0)
+      snprintf(inv->content_type, sizeof inv->content_type, "%s", h[i].value);
+    else if (strcmp(h[i].name, "x-amzn-sagemaker-custom-attributes") == 0)
+      snprintf(inv->custom_attributes, sizeof inv->custom_attributes, "%s", h[i].value);
+  }
+}
+
+static void on_model_body(berth_http_call *call, const char *data, size_t len, void *ud) {
+  invocation *inv = ud;
+  if (berth_buf_append(&inv->body, data, len) != 0 && inv->call) {
+    berth_http_call_cancel(call);
+    inv->status = -413;
+  }
+}
+
+static int forward(invocation *inv);
+
+static void on_model_done(berth_http_call *call, int err, void *ud) {
+  (void)call;
+  invocation *inv = ud;
+  ctl *c = inv->c;
+  inv->call = NULL;
+  copy *cp = inv->cp;
+  inv->cp = NULL;
+  agent_request_done(c, cp);
+  berth_http_req *req = inv->req;
+  if (!req) {
+    invocation_free(inv);
+    return;
+  }
+  if (err && !inv->got_bytes && inv->tries < 2 && !c->shutting_down) {
+    /* The copy went away before answering: try another one. */
+    if (forward(inv) == 0) return;
+  }
+  req->on_abort = NULL;
+  if (inv->status == -413) {
+    reply_error(req, c, 424, "ModelError", NULL,
+                "Received a response from the model larger than the limit of %d bytes",
+                ROUTER_MAX_BODY);
+  } else if (err == UV_ETIMEDOUT) {
+    reply_error(req, c, 424, "ModelError",
+                json_pack("{s:i,s:s}", "OriginalStatusCode", 0, "OriginalMessage", ""),
+                "Your invocation timed out while waiting for a response from inference "
+                "component %s (no byte for %d s).", inv->x->name, ROUTER_MODEL_TIMEOUT_MS / 1000);
+  } else if (err) {
+    reply_error(req, c, 424, "ModelError",
+                json_pack("{s:i,s:s}", "OriginalStatusCode", 0, "OriginalMessage", ""),
+                "The model server of inference component %s failed before it answered: %s",
+                inv->x->name, uv_strerror(err));
+  } else if (inv->status < 200 || inv->status > 299) {
+    char arn[256];
+    snprintf(arn, sizeof arn, "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/InferenceComponents/%s",
+             c->region, c->account, inv->x->name);
+    reply_error(req, c, 424, "ModelError",
+                json_pack("{s:i,s:s%,s:s}", "OriginalStatusCode", inv->status, "OriginalMessage",
+                          inv->body.data ? inv->body.data : "", inv->body.len, "LogStreamArn", arn),
+                "Received %s error (%d) from model of inference component %s with message \"%.*s\". "
+                "See %s for more information.",
+                inv->status < 500 ? "client" : "server", inv->status, inv->x->name,
+                (int)(inv->body.len > 512 ? 512 : inv->body.len),
+                inv->body.data ? inv->body.data : "", arn);
+  } else {
+    berth_http_header h[5];
+    size_t n = 0;
+    h[n++] = (berth_http_header){"content-type",
+                                 inv->content_type[0] ? inv->content_type
+                                                      : "application/octet-stream"};
+    h[n++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
+    h[n++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
+    if (inv->custom_attributes[0])
+      h[n++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes", inv->custom_attributes};
+    berth_http_respond(req, 200, h, n, inv->body.data ? inv->body.data : "", inv->body.len);
+  }
+  invocation_free(inv);
+}
+
+static const berth_http_call_cb model_cb = {on_model_head, on_model_body, on_model_done};
+
+static const char *const passed_headers[][2] = {
+  {"content-type", "content-type"},
+  {"accept", "accept"},
+  {"x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-custom-attributes"},
+  {"x-amzn-sagemaker-inference-id", "x-amzn-sagemaker-inference-id"},
+  {"x-amzn-sagemaker-target-model", "x-amzn-sagemaker-target-model"},
+  {"x-amzn-sagemaker-session-id", "x-amzn-sagemaker-session-id"},
+};
+
+/* Sends the request to a copy. Returns 0 when on its way, -1 when no copy is
+ * ready (the caller answers). */
+static int forward(invocation *inv) {
+  ctl *c = inv->c;
+  copy *cp = router_choose(inv->x, inv->v->routing, next_random(c));
+  if (!cp) return -1;
+  inv->tries++;
+  inv->status = 0;
+  inv->got_bytes = 0;
+  berth_buf_reset(&inv->body);
+  berth_http_header h[8];
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof passed_headers / sizeof passed_headers[0]; i++) {
+    const char *v = berth_http_req_header(inv->req, passed_headers[i][0]);
+    if (v) h[n++] = (berth_http_header){passed_headers[i][1], v};
+  }
+  if (!berth_http_req_header(inv->req, "content-type"))
+    h[n++] = (berth_http_header){"content-type", "application/octet-stream"};
+  berth_http_request_opts o = {.host = "127.0.0.1", .port = cp->port, .method = "POST",
+                               .target = "/invocations", .headers = h, .n_headers = n,
+                               .body = inv->req->body, .body_len = inv->req->body_len,
+                               .timeout_ms = ROUTER_MODEL_TIMEOUT_MS};
+  cp->inflight++;
+  inv->cp = cp;
+  if (berth_http_request(c->client, &o, &model_cb, inv, &inv->call) != 0) {
+    inv->cp = NULL;
+    agent_request_done(c, cp);
+    return -1;
+  }
+  return 0;
+}
+
+/* Parses /endpoints/{name}/invocations into name. Returns 1 for the
+ * streaming path, 0 for the plain one, -1 for anything else. */
+static int parse_path(const char *path, char *name, size_t namesz) {
+  static const char prefix[] = "/endpoints/";
+  if (strncmp(path, prefix, sizeof prefix - 1) != 0) return -1;
+  const char *start = path + sizeof prefix - 1;
+  const char *slash = strrchr(start, '/');
+  if (!slash || slash == start) return -1;
+  int stream;
+  if (strcmp(slash, "/invocations") == 0)
+    stream = 0;
+  else if (strcmp(slash, "/invocations-response-stream") == 0)
+    stream = 1;
+  else
+    return -1;
+  if (berth_http_pct_decode(start, (size_t)(slash - start), name, namesz) < 0) return -1;
+  return stream;
+}
+
+void router_on_request(berth_http_req *req, void *ud) {
+  ctl *c = ud;
+  if (strcmp(req->method, "GET") == 0 &&
+      (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
+    berth_http_header h[1] = {{"content-type", "text/plain"}};
+    berth_http_respond(req, 200, h, 1, "ok\n", 3);
+    return;
+  }
+  char name[256];
+  int stream = parse_path(req->path, name, sizeof name);
+  if (stream < 0 || strcmp(req->method, "POST") != 0) {
+    reply_error(req, c, 404, "UnknownOperationException", NULL,
+                "%s %s is not a runtime API route: use POST /endpoints/{EndpointName}/invocations",
+                req->method, req->path);
+    return;
+  }
+  endpoint *ep = ctl_find_endpoint(c, name);
+  if (!ep || strcmp(ep->status, "Deleting") == 0) {
+    reply_error(req, c, 400, "ValidationError", NULL, "Endpoint %s of account %s not found.", name,
+                c->account);
+    return;
+  }
+  const char *icname = berth_http_req_header(req, "x-amzn-sagemaker-inference-component");
+  if (!icname) {
+    reply_error(req, c, 400, "ValidationError", NULL,
+                "Inference Component Name header is required for endpoints to which you plan to "
+                "deploy inference components. Please include Inference Component Name header "
+                "(X-Amzn-SageMaker-Inference-Component) naming one of the endpoint's inference "
+                "components.");
+    return;
+  }
+  ic *x = ctl_find_ic(c, icname);
+  if (!x || strcmp(x->endpoint, ep->name) != 0 || x->deleting) {
+    reply_error(req, c, 400, "ValidationError", NULL,
+                "Inference Component %s not found for endpoint %s.", icname, ep->name);
+    return;
+  }
+  const char *ca = berth_http_req_header(req, "x-amzn-sagemaker-custom-attributes");
+  if (ca && strlen(ca) > 1024) {
+    reply_error(req, c, 400, "ValidationError", NULL,
+                "1 validation error detected: Value at 'customAttributes' failed to satisfy "
+                "constraint: Member must have length less than or equal to 1024 (it has %zu)",
+                strlen(ca));
+    return;
+  }
+  (void)stream;
+  invocation *inv = berth_xcalloc(1, sizeof *inv);
+  inv->c = c;
+  inv->req = req;
+  inv->x = x;
+  inv->v = ctl_endpoint_variant(ep, x->variant);
+  berth_buf_init(&inv->body, ROUTER_MAX_BODY);
+  snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
+           (unsigned long long)next_random(c), (unsigned long long)req->start_ms);
+  if (forward(inv) != 0) {
+    invocation_free(inv);
+    reply_error(req, c, 400, "ValidationError", NULL,
+                "Inference Component has no capacity to process this request. "
+                "ApplicationAutoScaling may be in-progress (if configured) or try to increase "
+                "the capacity by invoking UpdateInferenceComponentRuntimeConfig API.");
+    return;
+  }
+  req->user = inv;
+  req->on_abort = on_client_gone;
+}

@@ -1,0 +1,18 @@
+/* router: the data plane. InvokeEndpoint requests go to a ready copy of the
+ * named inference component, chosen by the endpoint's RoutingConfig. */
+#ifndef BERTHD_ROUTER_H
+#define BERTHD_ROUTER_H
+
+#include "ctl.h"
+
+#define ROUTER_MAX_BODY 6291456
+#define ROUTER_MODEL_TIMEOUT_MS 60000
+
+void router_on_request(berth_http_req *req, void *ud);
+void router_format_error(int status, const char *message, void *body, const char **content_type,
+                         const char **error_type, void *ud);
+/* Pure choice of a copy among ready ones; rnd is a random number.
+ * Returns NULL when none is ready. */
+copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd);
+
+#endif

@@ -1,0 +1,46 @@
+/* valid: request validation with AWS-style messages that name the field,
+ * the value and the rule ("1 validation error detected: Value '0' at
+ * 'ProductionVariants.1.InitialInstanceCount' failed to satisfy constraint:
+ * Member must have value greater than or equal to 1"). */
+#ifndef BERTHD_VALID_H
+#define BERTHD_VALID_H
+
+#include <jansson.h>
+
+typedef struct api_error {
+  int status;                /* HTTP status, 400 unless said */
+  char type[64];             /* __type */
+  char message[1024];
+} api_error;
+
+/* Fills e and returns -1, so handlers can `return api_fail(...)`. */
+int api_fail(api_error *e, int status, const char *type, const char *fmt, ...)
+  __attribute__((format(printf, 4, 5)));
+
+/* Each validator reads obj[key]; path is the field as the user names it in
+ * messages. Returns 0 (value stored in *out, or the default when absent and
+ * not required) or -1 with e filled. */
+int valid_name(json_t *obj, const char *key, const char *path, int required,
+               const char **out, api_error *e);
+int valid_string(json_t *obj, const char *key, const char *path, int required,
+                 size_t max_len, const char **out, api_error *e);
+int valid_int(json_t *obj, const char *key, const char *path, int required,
+              long long min, long long max, long long dflt, long long *out, api_error *e);
+int valid_number(json_t *obj, const char *key, const char *path, int required,
+                 double min, double max, double dflt, double *out, api_error *e);
+int valid_enum(json_t *obj, const char *key, const char *path, int required,
+               const char *const *allowed, const char *dflt, const char **out, api_error *e);
+/* obj[key] must be an object (or absent when not required: *out = NULL). */
+int valid_object(json_t *obj, const char *key, const char *path, int required,
+                 json_t **out, api_error *e);
+int valid_array(json_t *obj, const char *key, const char *path, int required,
+                size_t min_items, size_t max_items, json_t **out, api_error *e);
+/* Optional epoch-seconds timestamp (number). */
+int valid_time(json_t *obj, const char *key, const char *path, double *out, int *present,
+               api_error *e);
+
+/* The SageMaker name rule: 1..63 of [a-zA-Z0-9-], starting and ending with
+ * a letter or digit. */
+int valid_is_name(const char *s);
+
+#endif

@@ -1,0 +1,445 @@
+/* test_http_server: the server and the client against each other on one
+ * loop, plus a raw TCP client for what berth_http_client cannot send (slow
+ * heads, pipelining, Expect). Nothing sleeps: the loop runs until a
+ * condition holds or a deadline passes. */
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "berth/buf.h"
+#include "berth/http_client.h"
+#include "berth/http_server.h"
+#include "check.h"
+
+static uv_loop_t loop;
+
+/* ---- driving the loop ---- */
+
+static int deadline_hit;
+static void on_deadline(uv_timer_t *t) {
+  (void)t;
+  deadline_hit = 1;
+}
+
+/* Runs the loop until *flag becomes non-zero or ms pass. Returns *flag. */
+static uv_timer_t deadline;
+static void deadline_start(uint64_t ms) {
+  deadline_hit = 0;
+  uv_timer_start(&deadline, on_deadline, ms, 0);
+}
+static void deadline_stop(void) {
+  uv_timer_stop(&deadline);
+}
+
+/* Runs the loop until cond holds or ms pass; evaluates to cond. */
+#define WAIT(cond, ms)                                                 \
+  (deadline_start(ms), ({                                              \
+     while (!(cond) && !deadline_hit) uv_run(&loop, UV_RUN_ONCE);      \
+     deadline_stop();                                                  \
+   }), (cond))
+
+static int run_until(const int *flag, uint64_t ms) {
+  return WAIT(*flag, ms);
+}
+
+/* ---- the server's handler ---- */
+
+static int aborts;
+static int handled;
+
+typedef struct pending {
+  uv_timer_t timer;
+  berth_http_req *req;
+  int step;
+} pending;
+
+static void on_pending_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void on_req_abort(berth_http_req *req) {
+  pending *p = req->user;
+  aborts++;
+  if (p) {
+    p->req = NULL;
+    uv_close((uv_handle_t *)&p->timer, on_pending_closed);
+  }
+}
+
+static void on_slow_timer(uv_timer_t *t) {
+  pending *p = t->data;
+  berth_http_req *req = p->req;
+  if (!req) return;
+  if (p->step == -1) { /* /slow: one answer */
+    berth_http_respond(req, 200, NULL, 0, "slow", 4);
+    uv_close((uv_handle_t *)&p->timer, on_pending_closed);
+    return;
+  }
+  static const char *parts[] = {"one", "two", "three"};
+  if (p->step < 3) {
+    CHECK_INT(berth_http_stream_write(req, parts[p->step], strlen(parts[p->step])), 0);
+    p->step++;
+    uv_timer_start(&p->timer, on_slow_timer, 5, 0);
+    return;
+  }
+  berth_http_stream_end(req);
+  uv_close((uv_handle_t *)&p->timer, on_pending_closed);
+}
+
+static pending *pending_new(berth_http_req *req, int step, uint64_t ms) {
+  pending *p = berth_xcalloc(1, sizeof *p);
+  p->req = req;
+  p->step = step;
+  uv_timer_init(&loop, &p->timer);
+  p->timer.data = p;
+  req->user = p;
+  req->on_abort = on_req_abort;
+  if (ms) uv_timer_start(&p->timer, on_slow_timer, ms, 0);
+  return p;
+}
+
+static void handler(berth_http_req *req, void *ud) {
+  (void)ud;
+  handled++;
+  if (!strcmp(req->path, "/echo")) {
+    berth_buf b;
+    berth_buf_init(&b, 0);
+    berth_buf_printf(&b, "%s:%s:%s", req->method, req->query, req->body);
+    berth_http_header h[] = {{"Content-Type", "text/plain"}, {"X-Bad", "a\r\nInjected: 1"}};
+    berth_http_respond(req, 200, h, 2, b.data, b.len);
+    berth_buf_free(&b);
+  } else if (!strcmp(req->path, "/peer")) {
+    berth_http_respond(req, 200, NULL, 0, req->peer, strlen(req->peer));
+  } else if (!strcmp(req->path, "/slow")) {
+    pending_new(req, -1, 200);
+  } else if (!strcmp(req->path, "/stream")) {
+    CHECK_INT(berth_http_stream_begin(req, 200, NULL, 0), 0);
+    pending_new(req, 0, 1);
+  } else if (!strcmp(req->path, "/hang")) {
+    pending_new(req, -1, 0);
+  } else if (!strcmp(req->path, "/nocontent")) {
+    berth_http_respond(req, 204, NULL, 0, NULL, 0);
+  } else {
+    berth_http_respond(req, 404, NULL, 0, "nope", 4);
+  }
+}
+
+/* ---- a client call collecting its result ---- */
+
+typedef struct result {
+  int done;
+  int status;   /* on_done's */
+  int http;     /* response status */
+  int n_body;   /* on_body calls */
+  int done_sync;
+  berth_buf body;
+  char hdr[128];
+} result;
+
+static void r_head(berth_http_call *c, int status, const berth_http_header *h, size_t n, void *ud) {
+  (void)c;
+  result *r = ud;
+  r->http = status;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(h[i].name, "x-bad") || !strcmp(h[i].name, "injected"))
+      snprintf(r->hdr, sizeof r->hdr, "%s", h[i].name);
+}
+static void r_body(berth_http_call *c, const char *d, size_t n, void *ud) {
+  (void)c;
+  result *r = ud;
+  r->n_body++;
+  berth_buf_append(&r->body, d, n);
+}
+static void r_done(berth_http_call *c, int status, void *ud) {
+  (void)c;
+  result *r = ud;
+  r->done = 1;
+  r->status = status;
+}
+static const berth_http_call_cb rcb = {r_head, r_body, r_done};
+
+static berth_http_call *call(berth_http_client *cl, int port, const char *method,
+                             const char *target, const char *body, uint64_t timeout,
+                             const berth_http_header *h, size_t nh, result *r) {
+  memset(r, 0, sizeof *r);
+  berth_buf_init(&r->body, 0);
+  berth_http_request_opts o = {"127.0.0.1", port, method, target, h, nh,
+                               body, body ? strlen(body) : 0, timeout};
+  berth_http_call *c = NULL;
+  int rc = berth_http_request(cl, &o, &rcb, r, &c);
+  CHECK_INT(rc, 0);
+  return c;
+}
+
+/* ---- raw TCP client ---- */
+
+typedef struct raw {
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_write_t wreq;
+  berth_buf in;
+  int connected, eof, closed;
+  char out[4096];
+} raw;
+
+static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  (void)h;
+  b->base = malloc(s);
+  b->len = s;
+}
+static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  raw *r = s->data;
+  if (n > 0) berth_buf_append(&r->in, b->base, (size_t)n);
+  if (n < 0) r->eof = 1;
+  free(b->base);
+}
+static void raw_connected(uv_connect_t *c, int status) {
+  raw *r = c->data;
+  r->connected = status == 0 ? 1 : -1;
+  if (status == 0) uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
+}
+static void raw_written(uv_write_t *w, int status) {
+  (void)w;
+  (void)status;
+}
+static void raw_closed(uv_handle_t *h) {
+  raw *r = h->data;
+  r->closed = 1;
+}
+static void raw_open(raw *r, int port) {
+  memset(r, 0, sizeof *r);
+  berth_buf_init(&r->in, 0);
+  uv_tcp_init(&loop, &r->tcp);
+  r->tcp.data = r;
+  r->creq.data = r;
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", port, &a);
+  uv_tcp_connect(&r->creq, &r->tcp, (struct sockaddr *)&a, raw_connected);
+  run_until(&r->connected, 2000);
+}
+static void raw_send(raw *r, const char *s) {
+  size_t n = strlen(s);
+  if (n > sizeof r->out) n = sizeof r->out;
+  memcpy(r->out, s, n);
+  uv_buf_t b = uv_buf_init(r->out, (unsigned)n);
+  uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &b, 1, raw_written);
+}
+static void raw_close(raw *r) {
+  uv_close((uv_handle_t *)&r->tcp, raw_closed);
+  run_until(&r->closed, 2000);
+  berth_buf_free(&r->in);
+}
+static int count(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; p && (p = strstr(p, needle)) != NULL; p++) n++;
+  return n;
+}
+
+/* ---- tests ---- */
+
+static int closed_flag;
+static void on_closed(void *ud) {
+  (void)ud;
+  closed_flag = 1;
+}
+
+int main(void) {
+  uv_loop_init(&loop);
+  uv_timer_init(&loop, &deadline);
+  berth_http_server_config cfg = {0};
+  cfg.handler = handler;
+  cfg.max_body_bytes = 1024;
+  cfg.header_timeout_ms = 300;
+  cfg.idle_timeout_ms = 5000;
+  berth_http_server *srv = NULL;
+  CHECK_INT(berth_http_server_listen(&loop, "127.0.0.1", 0, &cfg, &srv), 0);
+  int port = berth_http_server_port(srv);
+  CHECK(port > 0);
+  berth_http_client *cl = berth_http_client_new(&loop, 4);
+  result r, r2;
+
+  /* GET and POST round trips; an unsafe handler header is dropped. */
+  call(cl, port, "GET", "/echo?x=1", NULL, 2000, NULL, 0, &r);
+  CHECK(run_until(&r.done, 2000));
+  CHECK_INT(r.status, 0);
+  CHECK_INT(r.http, 200);
+  CHECK_STR(r.body.data, "GET:x=1:");
+  CHECK_STR(r.hdr, "");
+  berth_buf_free(&r.body);
+
+  call(cl, port, "POST", "/echo", "hello", 2000, NULL, 0, &r);
+  CHECK(run_until(&r.done, 2000));
+  CHECK_INT(r.status, 0);
+  CHECK_STR(r.body.data, "POST::hello");
+  berth_buf_free(&r.body);
+
+  /* 204: no body, and the connection stays usable. */
+  call(cl, port, "GET", "/nocontent", NULL, 2000, NULL, 0, &r);
+  CHECK(run_until(&r.done, 2000));
+  CHECK_INT(r.status, 0);
+  CHECK_INT(r.http, 204);
+  berth_buf_free(&r.body);
+
+  /* Keep-alive: two calls in a row use one connection (same peer port). */
+  call(cl, port, "GET", "/peer", NULL, 2000, NULL, 0, &r);
+  CHECK(run_until(&r.done, 2000));
+  call(cl, port, "GET", "/peer", NULL, 2000, NULL, 0, &r2);
+  CHECK(run_until(&r2.done, 2000));
+  CHECK(r.body.len > 10);
+  CHECK_STR(r.body.data, r2.body.data);
+  CHECK(strncmp(r.body.data ? r.body.data : "", "127.0.0.1:", 10) == 0);
+  berth_buf_free(&r.body);
+  berth_buf_free(&r2.body);
+
+  /* Streaming: the client sees the chunks one by one. */
+  call(cl, port, "GET", "/stream", NULL, 2000, NULL, 0, &r);
+  CHECK(run_until(&r.done, 2000));
+  CHECK_INT(r.status, 0);
+  CHECK_STR(r.body.data, "onetwothree");
+  CHECK_INT(r.n_body, 3);
+  berth_buf_free(&r.body);
+
+  /* 413 for a body over the limit. */
+  {
+    char big[2001];
+    memset(big, 'x', 2000);
+    big[2000] = '\0';
+    call(cl, port, "POST", "/echo", big, 2000, NULL, 0, &r);
+    CHECK(run_until(&r.done, 2000));
+    CHECK_INT(r.http, 413);
+    CHECK(r.body.data && strstr(r.body.data, "\"message\""));
+    berth_buf_free(&r.body);
+  }
+
+  /* 431 for a head over the limit. */
+  {
+    char *v = malloc(20001);
+    memset(v, 'a', 20000);
+    v[20000] = '\0';
+    berth_http_header h = {"X-Big", v};
+    call(cl, port, "GET", "/echo", NULL, 2000, &h, 1, &r);
+    CHECK(run_until(&r.done, 2000));
+    CHECK_INT(r.http, 431);
+    berth_buf_free(&r.body);
+    free(v);
+  }
+
+  /* Client timeout: the server takes 200 ms, the client waits 50. */
+  call(cl, port, "GET", "/slow", NULL, 50, NULL, 0, &r);
+  CHECK(run_until(&r.done, 2000));
+  CHECK_INT(r.status, UV_ETIMEDOUT);
+  berth_buf_free(&r.body);
+  CHECK(WAIT(aborts == 1, 2000));
+
+  /* Cancel: on_done comes later from the loop, with UV_ECANCELED; the
+   * server sees the client go away (on_abort). */
+  {
+    int before = aborts;
+    berth_http_call *c = call(cl, port, "GET", "/hang", NULL, 2000, NULL, 0, &r);
+    int seen_handled = handled;
+    CHECK(WAIT(handled > seen_handled, 2000));
+    berth_http_call_cancel(c);
+    CHECK_INT(r.done, 0);
+    CHECK(run_until(&r.done, 2000));
+    CHECK_INT(r.status, UV_ECANCELED);
+    berth_buf_free(&r.body);
+    CHECK(WAIT(aborts == before + 1, 2000));
+    CHECK_INT(berth_http_server_inflight(srv), 0);
+  }
+
+  /* Connection refused. */
+  {
+    berth_http_server_config c2 = cfg;
+    berth_http_server *tmp = NULL;
+    CHECK_INT(berth_http_server_listen(&loop, "127.0.0.1", 0, &c2, &tmp), 0);
+    int dead = berth_http_server_port(tmp);
+    closed_flag = 0;
+    berth_http_server_close(tmp, on_closed, NULL);
+    CHECK(run_until(&closed_flag, 2000));
+    call(cl, dead, "GET", "/", NULL, 2000, NULL, 0, &r);
+    CHECK(run_until(&r.done, 2000));
+    CHECK_INT(r.status, UV_ECONNREFUSED);
+    berth_buf_free(&r.body);
+  }
+
+  /* Raw: header timeout gives 408 and a close. */
+  {
+    raw w;
+    raw_open(&w, port);
+    raw_send(&w, "GET /echo HTTP/1.1\r\nHost: x\r\n");
+    CHECK(run_until(&w.eof, 3000));
+    CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 408 ", 13) == 0);
+    CHECK(w.in.data && strstr(w.in.data, "Connection: close\r\n"));
+    raw_close(&w);
+  }
+
+  /* Raw: pipelined requests are answered in order, one at a time. */
+  {
+    raw w;
+    raw_open(&w, port);
+    raw_send(&w, "GET /echo?a HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "POST /echo?b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+                 "GET /echo?c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(run_until(&w.eof, 3000));
+    const char *s = w.in.data ? w.in.data : "";
+    CHECK_INT(count(s, "HTTP/1.1 200 OK"), 3);
+    const char *a = strstr(s, "GET:a:"), *b = strstr(s, "POST:b:xyz"), *c = strstr(s, "GET:c:");
+    CHECK(a && b && c && a < b && b < c);
+    raw_close(&w);
+  }
+
+  /* Raw: Expect: 100-continue, then the body, then the answer. */
+  {
+    raw w;
+    raw_open(&w, port);
+    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    CHECK(WAIT(w.in.data && strstr(w.in.data, "HTTP/1.1 100 Continue\r\n\r\n"), 2000));
+    CHECK(!strstr(w.in.data ? w.in.data : "", "POST::"));
+    raw_send(&w, "ok");
+    CHECK(WAIT(w.in.data && strstr(w.in.data, "POST::ok"), 2000));
+    raw_close(&w);
+  }
+
+  /* Raw: smuggling attempt is a 400 and a close. */
+  {
+    raw w;
+    raw_open(&w, port);
+    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    CHECK(run_until(&w.eof, 3000));
+    CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 400 ", 13) == 0);
+    raw_close(&w);
+  }
+
+  /* Graceful close: an in-flight request still gets its answer. */
+  call(cl, port, "GET", "/slow", NULL, 5000, NULL, 0, &r);
+  CHECK(WAIT(berth_http_server_inflight(srv) == 1, 2000));
+  closed_flag = 0;
+  berth_http_server_close(srv, on_closed, NULL);
+  CHECK(run_until(&r.done, 3000));
+  CHECK_INT(r.status, 0);
+  CHECK_INT(r.http, 200);
+  CHECK_STR(r.body.data, "slow");
+  berth_buf_free(&r.body);
+  CHECK(run_until(&closed_flag, 3000));
+
+  /* Freeing the client with a call in flight ends it with UV_ECANCELED. */
+  {
+    berth_http_server *s3 = NULL;
+    CHECK_INT(berth_http_server_listen(&loop, "127.0.0.1", 0, &cfg, &s3), 0);
+    call(cl, berth_http_server_port(s3), "GET", "/hang", NULL, 5000, NULL, 0, &r);
+    CHECK(WAIT(berth_http_server_inflight(s3) == 1, 2000));
+    berth_http_client_free(cl);
+    CHECK_INT(r.done, 1);
+    CHECK_INT(r.status, UV_ECANCELED);
+    berth_buf_free(&r.body);
+    closed_flag = 0;
+    berth_http_server_close(s3, on_closed, NULL);
+    CHECK(run_until(&closed_flag, 3000));
+  }
+
+  uv_close((uv_handle_t *)&deadline, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_INT(uv_loop_close(&loop), 0);
+  CHECK_DONE();
+}
