@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: unit, fuzz-corpus replay, integration (real berthd and
+# model processes) and AWS SDK compatibility, first on the normal build, then
+# unit, fuzz and integration again under ASan+UBSan.
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    skip the sanitizer build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="$(nproc)"
+
+scripts/setup.sh
+echo "== tests (build/)"
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
+
+if [ "${1:-}" != "--quick" ]; then
+  echo "== tests under ASan+UBSan (build-asan/)"
+  BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DBERTH_SANITIZE=ON -DBERTH_WERROR=ON" scripts/setup.sh
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 -E '^compat/'
+fi
