@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "berth/eventstream.h"
 
 typedef struct invocation {
   ctl *c;
@@ -23,6 +24,8 @@ typedef struct invocation {
   int status;
   int got_bytes;
   int tries;
+  int stream;                   /* InvokeEndpointWithResponseStream */
+  int streaming;                /* the event stream answer has begun */
   berth_buf body;
   char content_type[128];
   char custom_attributes[1100];
@@ -123,10 +126,35 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
     else if (strcmp(h[i].name, "x-amzn-sagemaker-custom-attributes") == 0)
       snprintf(inv->custom_attributes, sizeof inv->custom_attributes, "%s", h[i].value);
   }
+  if (inv->stream && inv->req && status >= 200 && status <= 299) {
+    berth_http_header out[5];
+    size_t k = 0;
+    out[k++] = (berth_http_header){"content-type", "application/vnd.amazon.eventstream"};
+    out[k++] = (berth_http_header){"x-amzn-sagemaker-content-type",
+                                   inv->content_type[0] ? inv->content_type
+                                                        : "application/octet-stream"};
+    out[k++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
+    out[k++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
+    if (inv->custom_attributes[0])
+      out[k++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes",
+                                     inv->custom_attributes};
+    if (berth_http_stream_begin(inv->req, 200, out, k) == 0) inv->streaming = 1;
+  }
 }
 
 static void on_model_body(berth_http_call *call, const char *data, size_t len, void *ud) {
   invocation *inv = ud;
+  if (inv->streaming) {
+    berth_buf ev;
+    berth_buf_init(&ev, 0);
+    int rc = berth_es_payload_part(&ev, data, len);
+    if (rc == 0 && inv->req) rc = berth_http_stream_write(inv->req, ev.data, ev.len);
+    berth_buf_free(&ev);
+    /* A client that reads slower than the model writes is cut off rather
+     * than buffered without bound. */
+    if (rc != 0 && inv->call) berth_http_call_cancel(call);
+    return;
+  }
   if (berth_buf_append(&inv->body, data, len) != 0 && inv->call) {
     berth_http_call_cancel(call);
     inv->status = -413;
@@ -148,12 +176,25 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
     invocation_free(inv);
     return;
   }
-  if (err && !inv->got_bytes && inv->tries < 2 && !c->shutting_down) {
+  if (err && !inv->got_bytes && !inv->streaming && inv->tries < 2 && !c->shutting_down) {
     /* The copy went away before answering: try another one. */
     if (forward(inv) == 0) return;
   }
   req->on_abort = NULL;
-  if (inv->status == -413) {
+  if (inv->streaming) {
+    if (err) {
+      berth_buf ev;
+      berth_buf_init(&ev, 0);
+      int timeout = err == UV_ETIMEDOUT;
+      berth_es_exception(&ev, "ModelStreamError",
+                         timeout ? "the model stopped sending for 60 s"
+                                 : "the model server closed the stream early",
+                         timeout ? "ModelInvocationTimeExceeded" : "StreamBroken");
+      berth_http_stream_write(req, ev.data, ev.len);
+      berth_buf_free(&ev);
+    }
+    berth_http_stream_end(req);
+  } else if (inv->status == -413) {
     reply_error(req, c, 424, "ModelError", NULL,
                 "Received a response from the model larger than the limit of %d bytes",
                 ROUTER_MAX_BODY);
@@ -199,6 +240,7 @@ static const berth_http_call_cb model_cb = {on_model_head, on_model_body, on_mod
 static const char *const passed_headers[][2] = {
   {"content-type", "content-type"},
   {"accept", "accept"},
+  {"x-amzn-sagemaker-accept", "accept"},
   {"x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-custom-attributes"},
   {"x-amzn-sagemaker-inference-id", "x-amzn-sagemaker-inference-id"},
   {"x-amzn-sagemaker-target-model", "x-amzn-sagemaker-target-model"},
@@ -215,7 +257,7 @@ static int forward(invocation *inv) {
   inv->status = 0;
   inv->got_bytes = 0;
   berth_buf_reset(&inv->body);
-  berth_http_header h[8];
+  berth_http_header h[10];
   size_t n = 0;
   for (size_t i = 0; i < sizeof passed_headers / sizeof passed_headers[0]; i++) {
     const char *v = berth_http_req_header(inv->req, passed_headers[i][0]);
@@ -301,9 +343,9 @@ void router_on_request(berth_http_req *req, void *ud) {
                 strlen(ca));
     return;
   }
-  (void)stream;
   invocation *inv = berth_xcalloc(1, sizeof *inv);
   inv->c = c;
+  inv->stream = stream;
   inv->req = req;
   inv->x = x;
   inv->v = ctl_endpoint_variant(ep, x->variant);

@@ -126,6 +126,19 @@ for (const [title, op, body] of GOOD) {
   });
 }
 
+test('UpdateInferenceComponentRuntimeConfig of an existing IC: CopyCount -1 refused, 0 accepted', T, async () => {
+  await controlOk(b.controlUrl, 'CreateInferenceComponent', ic({ name: 'ic-upd', runtime: { CopyCount: 0 } }));
+  let r = await control(b.controlUrl, 'UpdateInferenceComponentRuntimeConfig',
+    { InferenceComponentName: 'ic-upd', DesiredRuntimeConfig: { CopyCount: -1 } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json?.__type, 'ValidationException', r.text);
+  assert.match(errorMessage(r), /CopyCount/i, r.text);
+  assert.match(errorMessage(r), /-1/, r.text);
+  r = await control(b.controlUrl, 'UpdateInferenceComponentRuntimeConfig',
+    { InferenceComponentName: 'ic-upd', DesiredRuntimeConfig: { CopyCount: 0 } });
+  assert.equal(r.status, 200, r.text);
+});
+
 test('unknown x-amz-target is UnknownOperationException', T, async () => {
   const r = await control(b.controlUrl, 'FlyToTheMoon', {});
   assert.equal(r.status, 400, r.text);
