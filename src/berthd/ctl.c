@@ -309,3 +309,35 @@ void ctl_stop_all(ctl *c) {
     }
   }
 }
+
+void ctl_free_state(ctl *c) {
+  while (c->configs) {
+    endpoint_config *x = c->configs;
+    c->configs = x->next;
+    json_decref(x->doc);
+    free(x);
+  }
+  while (c->endpoints) {
+    endpoint *x = c->endpoints;
+    c->endpoints = x->next;
+    endpoint_free(x);
+  }
+  while (c->ics) {
+    ic *x = c->ics;
+    c->ics = x->next;
+    while (x->copies) {
+      copy *cp = x->copies;
+      x->copies = cp->next;
+      free(cp);
+    }
+    ic_free(x);
+  }
+  while (c->instances) {
+    instance *x = c->instances;
+    c->instances = x->next;
+    free(x);
+  }
+  json_decref(c->models);
+  c->models = NULL;
+  berth_catalog_free(&c->catalog);
+}

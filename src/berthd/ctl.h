@@ -184,5 +184,7 @@ void ctl_reconcile(ctl *c);
 /* Shutdown: stops every copy (draining ready ones). */
 void ctl_stop_all(ctl *c);
 int ctl_running_copies(ctl *c);
+/* Frees all objects (after the loop has stopped). */
+void ctl_free_state(ctl *c);
 
 #endif

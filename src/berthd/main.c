@@ -214,7 +214,7 @@ static int cmd_up(int argc, char **argv) {
   uv_run(c->loop, UV_RUN_DEFAULT);
   berth_http_client_free(c->client);
   store_close(c->db);
-  berth_catalog_free(&c->catalog);
+  ctl_free_state(c);
   return 0;
 }
 
