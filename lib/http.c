@@ -411,13 +411,20 @@ static ssize_t complete(berth_http_parser *p) {
 
 static ssize_t deliver(berth_http_parser *p, const char *data, size_t n) {
   if (!n) return 0;
-  if (p->lim.max_body_bytes && p->kind == BERTH_HTTP_RESPONSE && p->state == S_BODY_EOF) {
+  int over = 0;
+  if (p->lim.max_body_bytes && p->state == S_BODY_EOF) {
+    /* Deliver exactly up to the limit, so the outcome does not depend on
+     * how the input was split. */
+    uint64_t room = p->lim.max_body_bytes - p->body_seen;
+    if ((uint64_t)n > room) {
+      n = (size_t)room;
+      over = 1;
+    }
     p->body_seen += n;
-    if (p->body_seen > p->lim.max_body_bytes)
-      return fail(p, BERTH_HTTP_E_BODY_TOO_LARGE, "response body larger than the limit");
   }
-  if (p->cb.on_body && p->cb.on_body(p->ud, data, n) != 0)
+  if (n && p->cb.on_body && p->cb.on_body(p->ud, data, n) != 0)
     return fail(p, BERTH_HTTP_E_PAUSED, "stopped by callback");
+  if (over) return fail(p, BERTH_HTTP_E_BODY_TOO_LARGE, "response body larger than the limit");
   return 0;
 }
 

@@ -44,7 +44,11 @@ typedef struct berth_http_request_opts {
 } berth_http_request_opts;
 
 berth_http_client *berth_http_client_new(uv_loop_t *loop, size_t max_idle_per_host);
-/* Closes pooled connections; calls in flight end with UV_ECANCELED. */
+/* Closes pooled connections; calls in flight end with UV_ECANCELED, their
+ * on_done running inside this function (so the caller may free its own
+ * state right after). The memory goes once the loop has closed the handles:
+ * keep running the loop before uv_loop_close. Like the server, the client
+ * needs SIGPIPE ignored by the program. */
 void berth_http_client_free(berth_http_client *cl);
 
 int berth_http_request(berth_http_client *cl, const berth_http_request_opts *opts,

@@ -5,7 +5,12 @@
  * until it is answered or aborted). Keep-alive, pipelining (one request at a
  * time per connection), idle and header timeouts, 431/413/400 answers from
  * the parser, and graceful close are handled here. Responses go out with
- * uv_try_write first, uv_write for what remains. */
+ * uv_try_write first, uv_write for what remains.
+ *
+ * The program must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): a peer that
+ * vanishes is then an EPIPE from write, not a dead process. A client EOF
+ * while its request is being handled counts as a lost connection (on_abort),
+ * as in Go's net/http. */
 #ifndef BERTH_HTTP_SERVER_H
 #define BERTH_HTTP_SERVER_H
 
@@ -32,8 +37,10 @@ struct berth_http_req {
   uint64_t start_ms;         /* uv_now when the head arrived */
 
   /* For handlers that answer later. on_abort runs if the connection is lost
-   * or the server is closed before the answer completes; the request must
-   * not be used after on_abort returns. */
+   * before the answer completes, always from the loop (never inside a
+   * berth_http_* call); the request must not be used after on_abort
+   * returns. Without on_abort the request stays valid until answered (the
+   * answer is then dropped). A graceful server close is not an abort. */
   void *user;
   void (*on_abort)(berth_http_req *req);
   /* Streaming: runs once the unsent output falls to half of

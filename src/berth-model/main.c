@@ -1,1 +1,465 @@
-int main(void) { return 0; }
+/* berth-model: the reference model server. It implements the contract of
+ * SageMaker-compatible containers (GET /ping, POST /invocations, chunked
+ * streaming) with a fake text generator, so that tests, demos and
+ * benchmarks need no real model. Its answers are a deterministic function of
+ * (model id, inputs); knobs in the environment make it slow, late, heavy,
+ * failing or dead on purpose (see usage()). */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "berth/buf.h"
+#include "berth/http_server.h"
+
+#define DEFAULT_TOKENS 8
+#define MAX_TOKENS 4096
+
+static struct {
+  uv_loop_t *loop;
+  const char *host;
+  int port;
+  char model_id[256];
+  const char *copy_id;
+  uint64_t token_delay_ms;
+  uint64_t startup_delay_ms;
+  uint64_t ready_at;       /* uv_now after which /ping answers 200 */
+  int fail_status;         /* 0: none */
+  char *memory;            /* BERTH_MODEL_MEMORY_MB, held until exit */
+  berth_http_server *server;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t ready_timer;
+  int stopping;
+} cfg;
+
+static const char *const words[] = {
+  "the", "model", "berth", "copy", "harbor", "ship", "tide", "anchor",
+  "sail", "wave", "quay", "dock", "cargo", "crane", "pilot", "rope",
+  "deck", "hull", "mast", "keel", "port", "bay", "reef", "buoy",
+  "light", "house", "north", "south", "east", "west", "wind", "storm",
+  "calm", "sea", "salt", "fish", "gull", "shell", "sand", "stone",
+  "river", "delta", "canal", "lock", "bridge", "ferry", "barge", "tug",
+  "chart", "compass", "star", "moon", "sun", "cloud", "rain", "fog",
+  "dawn", "dusk", "night", "day", "song", "word", "token", "end",
+};
+#define N_WORDS (sizeof words / sizeof words[0])
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: berth-model [--port N] [--host ADDR]\n"
+          "Serves GET /ping and POST /invocations on ADDR (127.0.0.1) and the port from\n"
+          "--port, SAGEMAKER_BIND_TO_PORT or BERTH_PORT.\n"
+          "Environment: BERTH_MODEL_ID, BERTH_COPY_ID, BERTH_MODEL_TOKEN_DELAY_MS,\n"
+          "BERTH_MODEL_STARTUP_DELAY_MS, BERTH_MODEL_MEMORY_MB, BERTH_MODEL_FAIL_STATUS,\n"
+          "BERTH_MODEL_EXIT_AT_START, SM_MODEL_DIR (berth-model.json may set model_id).\n");
+}
+
+/* Parses a whole decimal integer in [lo, hi]. */
+static int parse_int(const char *s, long lo, long hi, long *out) {
+  if (!s || !*s) return -EINVAL;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || v < lo || v > hi) return -ERANGE;
+  *out = v;
+  return 0;
+}
+
+/* An integer knob from the environment; exits 2 with a clear message when
+ * it is set but not a number in range. */
+static long env_int(const char *name, long lo, long hi, long dflt) {
+  const char *s = getenv(name);
+  if (!s || !*s) return dflt;
+  long v;
+  if (parse_int(s, lo, hi, &v) < 0) {
+    fprintf(stderr, "berth-model: %s=\"%s\" is not an integer in [%ld, %ld]\n", name, s, lo, hi);
+    exit(2);
+  }
+  return v;
+}
+
+/* ---- the fake generator ---- */
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *s = p;
+  for (size_t i = 0; i < n; i++) {
+    h ^= s[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* splitmix64: small, fast, and good enough to look random. */
+static uint64_t next_rand(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+typedef struct job {
+  berth_http_req *req;
+  uv_timer_t timer;
+  uint64_t rng;
+  int n_tokens;
+  int done_tokens;
+  int stream;
+  int finished;          /* answered or aborted: only the timer close is left */
+  berth_buf text;        /* generated_text so far */
+  berth_buf pending;     /* a stream event refused with -ENOBUFS */
+  berth_http_header hdrs[3];
+  size_t n_hdrs;
+} job;
+
+static void on_job_closed(uv_handle_t *h) {
+  job *j = h->data;
+  berth_buf_free(&j->text);
+  berth_buf_free(&j->pending);
+  free(j);
+}
+
+static void job_end(job *j) {
+  j->finished = 1;
+  uv_timer_stop(&j->timer);
+  uv_close((uv_handle_t *)&j->timer, on_job_closed);
+}
+
+static void on_job_abort(berth_http_req *req) {
+  job *j = req->user;
+  j->req = NULL;
+  if (!j->finished) job_end(j);
+}
+
+static void respond_json(berth_http_req *req, int status, const berth_http_header *h, size_t n,
+                         json_t *obj) {
+  char *s = json_dumps(obj, JSON_COMPACT);
+  berth_http_header hs[4];
+  size_t k = 0;
+  hs[k].name = "Content-Type";
+  hs[k++].value = "application/json";
+  for (size_t i = 0; i < n && k < 4; i++) hs[k++] = h[i];
+  berth_http_respond(req, status, hs, k, s, s ? strlen(s) : 0);
+  free(s);
+  json_decref(obj);
+}
+
+static void respond_error(berth_http_req *req, int status, const char *msg) {
+  respond_json(req, status, NULL, 0, json_pack("{s:s}", "error", msg));
+}
+
+static void job_step(job *j);
+
+static void on_job_timer(uv_timer_t *t) {
+  job_step(t->data);
+}
+
+static void on_job_drain(berth_http_req *req) {
+  job *j = req->user;
+  if (j->finished) return;
+  int rc = berth_http_stream_write(req, j->pending.data, j->pending.len);
+  if (rc == -ENOBUFS) return;
+  berth_buf_reset(&j->pending);
+  if (rc < 0) return; /* on_abort follows */
+  job_step(j);
+}
+
+/* Produces the next token (all of them when there is no delay), then
+ * answers or streams; re-arms the timer for the next token. */
+static void job_step(job *j) {
+  while (!j->finished && j->done_tokens < j->n_tokens) {
+    if (j->pending.len) return; /* waiting for on_drain */
+    size_t w = (size_t)(next_rand(&j->rng) % N_WORDS);
+    int id = (int)w;
+    berth_buf_printf(&j->text, "%s ", words[w]);
+    j->done_tokens++;
+    if (j->stream) {
+      int last = j->done_tokens == j->n_tokens;
+      berth_buf ev;
+      berth_buf_init(&ev, 0);
+      /* Words and ids need no JSON escaping. */
+      berth_buf_printf(&ev, "data:{\"token\":{\"id\":%d,\"text\":\"%s \"},\"generated_text\":", id,
+                       words[w]);
+      if (last) berth_buf_printf(&ev, "\"%s\"}\n\n", j->text.data);
+      else berth_buf_appends(&ev, "null}\n\n");
+      int rc = berth_http_stream_write(j->req, ev.data, ev.len);
+      if (rc == -ENOBUFS) {
+        berth_buf_append(&j->pending, ev.data, ev.len);
+        berth_buf_free(&ev);
+        return;
+      }
+      berth_buf_free(&ev);
+      if (rc < 0) return; /* connection gone: on_abort ends the job */
+    }
+    if (cfg.token_delay_ms && j->done_tokens < j->n_tokens) {
+      uv_timer_start(&j->timer, on_job_timer, cfg.token_delay_ms, 0);
+      return;
+    }
+  }
+  if (j->finished || j->done_tokens < j->n_tokens) return;
+  berth_http_req *req = j->req;
+  j->req = NULL;
+  req->on_abort = NULL;
+  req->on_drain = NULL;
+  if (j->stream) {
+    berth_http_stream_end(req);
+  } else {
+    respond_json(req, 200, j->hdrs, j->n_hdrs,
+                 json_pack("{s:s, s:s, s:s}", "generated_text", j->text.data ? j->text.data : "",
+                           "model_id", cfg.model_id, "copy_id", cfg.copy_id));
+  }
+  job_end(j);
+}
+
+static void invocations(berth_http_req *req) {
+  if (strcmp(req->method, "POST")) {
+    respond_error(req, 405, "use POST for /invocations");
+    return;
+  }
+  if (cfg.fail_status) {
+    respond_error(req, cfg.fail_status, "injected failure");
+    return;
+  }
+  json_error_t jerr;
+  json_t *in = json_loadb(req->body, req->body_len, 0, &jerr);
+  if (!in || !json_is_object(in)) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "request body is not a JSON object with an \"inputs\" field: %s",
+             in ? "not an object" : jerr.text);
+    json_decref(in);
+    respond_error(req, 400, msg);
+    return;
+  }
+  json_t *inputs = json_object_get(in, "inputs");
+  if (!json_is_string(inputs)) {
+    json_decref(in);
+    respond_error(req, 400, inputs ? "field \"inputs\" must be a string"
+                                   : "missing field \"inputs\" (a string)");
+    return;
+  }
+  long n_tokens = DEFAULT_TOKENS;
+  json_t *params = json_object_get(in, "parameters");
+  json_t *mnt = json_is_object(params) ? json_object_get(params, "max_new_tokens") : NULL;
+  if (mnt && !json_is_null(mnt)) {
+    if (!json_is_integer(mnt)) {
+      json_decref(in);
+      respond_error(req, 400, "field \"parameters.max_new_tokens\" must be an integer");
+      return;
+    }
+    json_int_t v = json_integer_value(mnt);
+    n_tokens = v < 1 ? 1 : v > MAX_TOKENS ? MAX_TOKENS : (long)v;
+  }
+  json_t *stream = json_object_get(in, "stream");
+  job *j = berth_xcalloc(1, sizeof *j);
+  j->req = req;
+  j->stream = json_is_true(stream);
+  j->n_tokens = (int)n_tokens;
+  uint64_t h = fnv1a(1469598103934665603ULL, cfg.model_id, strlen(cfg.model_id) + 1);
+  j->rng = fnv1a(h, json_string_value(inputs), json_string_length(inputs));
+  json_decref(in);
+  berth_buf_init(&j->text, 0);
+  berth_buf_init(&j->pending, 0);
+  j->hdrs[j->n_hdrs].name = "X-Berth-Copy";
+  j->hdrs[j->n_hdrs++].value = cfg.copy_id;
+  const char *attrs = berth_http_req_header(req, "x-amzn-sagemaker-custom-attributes");
+  if (attrs) {
+    /* req's headers stay valid until the answer, so no copy is needed. */
+    j->hdrs[j->n_hdrs].name = "X-Amzn-SageMaker-Custom-Attributes";
+    j->hdrs[j->n_hdrs++].value = attrs;
+  }
+  uv_timer_init(cfg.loop, &j->timer);
+  j->timer.data = j;
+  req->user = j;
+  req->on_abort = on_job_abort;
+  req->on_drain = on_job_drain;
+  if (j->stream) {
+    berth_http_header hs[4];
+    size_t k = 0;
+    hs[k].name = "Content-Type";
+    hs[k++].value = "text/event-stream";
+    for (size_t i = 0; i < j->n_hdrs; i++) hs[k++] = j->hdrs[i];
+    if (berth_http_stream_begin(req, 200, hs, k) < 0) return; /* on_abort follows */
+  }
+  job_step(j);
+}
+
+static void handler(berth_http_req *req, void *ud) {
+  (void)ud;
+  if (!strcmp(req->path, "/ping")) {
+    if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
+      respond_error(req, 405, "use GET for /ping");
+    } else if (uv_now(cfg.loop) < cfg.ready_at) {
+      respond_json(req, 503, NULL, 0, json_pack("{s:s}", "status", "starting"));
+    } else {
+      respond_json(req, 200, NULL, 0, json_pack("{s:s}", "status", "healthy"));
+    }
+    return;
+  }
+  if (!strcmp(req->path, "/invocations")) {
+    invocations(req);
+    return;
+  }
+  char msg[256];
+  snprintf(msg, sizeof msg, "no such path: %.200s (try /ping or /invocations)", req->path);
+  respond_error(req, 404, msg);
+}
+
+/* Errors the server raises itself (400, 408, 413, 431...) in our format. */
+static void format_error(int status, const char *message, void *body_buf, const char **ctype,
+                         const char **etype, void *ud) {
+  (void)status;
+  (void)etype;
+  (void)ud;
+  json_t *o = json_pack("{s:s}", "error", message);
+  char *s = json_dumps(o, JSON_COMPACT);
+  berth_buf_appends(body_buf, s ? s : "{}");
+  free(s);
+  json_decref(o);
+  *ctype = "application/json";
+}
+
+/* ---- startup and shutdown ---- */
+
+static void on_ready(uv_timer_t *t) {
+  (void)t;
+  fprintf(stderr, "berth-model %s ready\n", cfg.model_id);
+}
+
+static void on_server_closed(void *ud) {
+  (void)ud;
+  cfg.server = NULL;
+  uv_close((uv_handle_t *)&cfg.sigterm, NULL);
+  uv_close((uv_handle_t *)&cfg.sigint, NULL);
+  uv_close((uv_handle_t *)&cfg.ready_timer, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  if (cfg.stopping) return;
+  cfg.stopping = 1;
+  fprintf(stderr, "berth-model %s: signal %d, finishing %zu in-flight requests\n", cfg.model_id,
+          signum, berth_http_server_inflight(cfg.server));
+  berth_http_server_close(cfg.server, on_server_closed, NULL);
+}
+
+/* SM_MODEL_DIR/berth-model.json may carry {"model_id": "..."} so that an
+ * artifact names the model it holds. */
+static void model_id_from_artifact(void) {
+  const char *dir = getenv("SM_MODEL_DIR");
+  if (!dir || !*dir) return;
+  fprintf(stderr, "berth-model: SM_MODEL_DIR=%s\n", dir);
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/berth-model.json", dir) >= (int)sizeof path) return;
+  json_error_t err;
+  json_t *o = json_load_file(path, 0, &err);
+  if (!o) return;
+  json_t *id = json_object_get(o, "model_id");
+  if (json_is_string(id) && json_string_length(id) > 0) {
+    snprintf(cfg.model_id, sizeof cfg.model_id, "%s", json_string_value(id));
+    fprintf(stderr, "berth-model: model id \"%s\" from %s\n", cfg.model_id, path);
+  } else {
+    fprintf(stderr, "berth-model: %s has no string \"model_id\"; ignored\n", path);
+  }
+  json_decref(o);
+}
+
+int main(int argc, char **argv) {
+  cfg.host = "127.0.0.1";
+  const char *port_s = getenv("SAGEMAKER_BIND_TO_PORT");
+  if (!port_s || !*port_s) port_s = getenv("BERTH_PORT");
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--port") && i + 1 < argc) {
+      port_s = argv[++i];
+    } else if (!strncmp(argv[i], "--port=", 7)) {
+      port_s = argv[i] + 7;
+    } else if (!strcmp(argv[i], "--host") && i + 1 < argc) {
+      cfg.host = argv[++i];
+    } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "berth-model: unknown argument \"%s\"\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+
+  const char *exit_s = getenv("BERTH_MODEL_EXIT_AT_START");
+  if (exit_s && *exit_s) {
+    long code;
+    if (parse_int(exit_s, 0, 255, &code) == 0) {
+      fprintf(stderr, "berth-model: exiting with status %ld as asked by BERTH_MODEL_EXIT_AT_START\n", code);
+      return (int)code;
+    }
+    fprintf(stderr, "berth-model: BERTH_MODEL_EXIT_AT_START=\"%s\" is not an integer in [0, 255]; ignored\n",
+            exit_s);
+  }
+
+  long port;
+  if (!port_s || !*port_s) {
+    fprintf(stderr, "berth-model: no port: set SAGEMAKER_BIND_TO_PORT or BERTH_PORT, or pass --port N\n");
+    return 2;
+  }
+  if (parse_int(port_s, 1, 65535, &port) < 0) {
+    fprintf(stderr, "berth-model: port \"%s\" is not an integer in [1, 65535]\n", port_s);
+    return 2;
+  }
+  cfg.port = (int)port;
+
+  snprintf(cfg.model_id, sizeof cfg.model_id, "berth-model");
+  model_id_from_artifact();
+  const char *id = getenv("BERTH_MODEL_ID");
+  if (id && *id) snprintf(cfg.model_id, sizeof cfg.model_id, "%s", id);
+  cfg.copy_id = getenv("BERTH_COPY_ID");
+  if (!cfg.copy_id) cfg.copy_id = "";
+  cfg.token_delay_ms = (uint64_t)env_int("BERTH_MODEL_TOKEN_DELAY_MS", 0, 600000, 0);
+  cfg.startup_delay_ms = (uint64_t)env_int("BERTH_MODEL_STARTUP_DELAY_MS", 0, 3600000, 0);
+  cfg.fail_status = (int)env_int("BERTH_MODEL_FAIL_STATUS", 0, 599, 0);
+  if (cfg.fail_status && cfg.fail_status < 200) {
+    fprintf(stderr, "berth-model: BERTH_MODEL_FAIL_STATUS=%d must be a final status (200-599)\n",
+            cfg.fail_status);
+    return 2;
+  }
+  long mem_mb = env_int("BERTH_MODEL_MEMORY_MB", 0, 1 << 20, 0);
+  if (mem_mb > 0) {
+    size_t n = (size_t)mem_mb << 20;
+    cfg.memory = malloc(n);
+    if (!cfg.memory) {
+      fprintf(stderr, "berth-model: cannot allocate BERTH_MODEL_MEMORY_MB=%ld MiB\n", mem_mb);
+      return 1;
+    }
+    /* Touch every page so the memory is resident, as model weights are. */
+    memset(cfg.memory, 0xa5, n);
+  }
+
+  /* A peer that goes away must be an EPIPE from write, not a signal. */
+  signal(SIGPIPE, SIG_IGN);
+  cfg.loop = uv_default_loop();
+  berth_http_server_config sc = {0};
+  sc.handler = handler;
+  sc.format_error = format_error;
+  int rc = berth_http_server_listen(cfg.loop, cfg.host, cfg.port, &sc, &cfg.server);
+  if (rc < 0) {
+    fprintf(stderr, "berth-model: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,
+            rc == -EINVAL ? "invalid address" : uv_strerror(rc));
+    free(cfg.memory);
+    return 1;
+  }
+  cfg.ready_at = uv_now(cfg.loop) + cfg.startup_delay_ms;
+  uv_signal_init(cfg.loop, &cfg.sigterm);
+  uv_signal_init(cfg.loop, &cfg.sigint);
+  uv_signal_start(&cfg.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&cfg.sigint, on_signal, SIGINT);
+  uv_timer_init(cfg.loop, &cfg.ready_timer);
+  if (cfg.startup_delay_ms) uv_timer_start(&cfg.ready_timer, on_ready, cfg.startup_delay_ms, 0);
+  fprintf(stderr, "berth-model %s listening on port %d\n", cfg.model_id,
+          berth_http_server_port(cfg.server));
+  uv_run(cfg.loop, UV_RUN_DEFAULT);
+  uv_loop_close(cfg.loop);
+  free(cfg.memory);
+  fprintf(stderr, "berth-model %s: stopped\n", cfg.model_id);
+  return 0;
+}

@@ -114,18 +114,33 @@ function parseJson(text) {
 
 // ---------------------------------------------------------------- raw APIs
 
+// fetch's own "fetch failed" hides the reason in err.cause: bring it out.
+function withCause(err, what) {
+  const c = err?.cause;
+  const reason = c ? ` (${[c.code, c.message].filter(Boolean).join(': ')})` : '';
+  const e = new Error(`${what}: ${err?.message ?? err}${reason}`);
+  e.cause = err;
+  return e;
+}
+
 /** Raw SageMaker JSON 1.1 call: POST / with x-amz-target SageMaker.<op>. */
 export async function control(url, op, body = {}, { target, rawBody, timeoutMs = 60_000 } = {}) {
-  const res = await fetch(`${url}/`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-amz-json-1.1',
-      'x-amz-target': target ?? `SageMaker.${op}`,
-    },
-    body: rawBody ?? JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
+  let res;
+  let text;
+  try {
+    res = await fetch(`${url}/`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amz-target': target ?? `SageMaker.${op}`,
+      },
+      body: rawBody ?? JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await res.text();
+  } catch (err) {
+    throw withCause(err, `SageMaker.${op} at ${url}`);
+  }
   return { status: res.status, json: parseJson(text), text, headers: res.headers };
 }
 
@@ -151,10 +166,16 @@ export async function invoke(runtimeUrl, endpoint, ic, body, headers = {}, { tim
     if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
   }
   if (ic) h['X-Amzn-SageMaker-Inference-Component'] = ic;
-  const res = await fetch(`${runtimeUrl}/endpoints/${encodeURIComponent(endpoint)}/invocations`, {
-    method: 'POST', headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs),
-  });
-  const buf = Buffer.from(await res.arrayBuffer());
+  let res;
+  let buf;
+  try {
+    res = await fetch(`${runtimeUrl}/endpoints/${encodeURIComponent(endpoint)}/invocations`, {
+      method: 'POST', headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs),
+    });
+    buf = Buffer.from(await res.arrayBuffer());
+  } catch (err) {
+    throw withCause(err, `invocation of ${endpoint}/${ic ?? '-'} at ${runtimeUrl}`);
+  }
   const text = buf.toString('utf8');
   return { status: res.status, headers: res.headers, text, json: parseJson(text), body: buf };
 }

@@ -2,6 +2,8 @@
  * loop, plus a raw TCP client for what berth_http_client cannot send (slow
  * heads, pipelining, Expect). Nothing sleeps: the loop runs until a
  * condition holds or a deadline passes. */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -98,6 +100,28 @@ static pending *pending_new(berth_http_req *req, int step, uint64_t ms) {
   return p;
 }
 
+/* /big: 8 MiB in 256 KiB writes, pausing on -ENOBUFS until on_drain. */
+static int enobufs_seen;
+static size_t big_sent;
+#define BIG_TOTAL (8u << 20)
+#define BIG_PIECE (256u << 10)
+static char big_piece[BIG_PIECE];
+
+static void big_pump(berth_http_req *req) {
+  while (big_sent < BIG_TOTAL) {
+    int rc = berth_http_stream_write(req, big_piece, BIG_PIECE);
+    if (rc == -ENOBUFS) {
+      enobufs_seen++;
+      return; /* on_drain resumes */
+    }
+    CHECK_INT(rc, 0);
+    if (rc) return;
+    big_sent += BIG_PIECE;
+  }
+  req->on_drain = NULL;
+  berth_http_stream_end(req);
+}
+
 static void handler(berth_http_req *req, void *ud) {
   (void)ud;
   handled++;
@@ -117,6 +141,11 @@ static void handler(berth_http_req *req, void *ud) {
     pending_new(req, 0, 1);
   } else if (!strcmp(req->path, "/hang")) {
     pending_new(req, -1, 0);
+  } else if (!strcmp(req->path, "/big")) {
+    big_sent = 0;
+    req->on_drain = big_pump;
+    CHECK_INT(berth_http_stream_begin(req, 200, NULL, 0), 0);
+    big_pump(req);
   } else if (!strcmp(req->path, "/nocontent")) {
     berth_http_respond(req, 204, NULL, 0, NULL, 0);
   } else {
@@ -235,6 +264,71 @@ static int count(const char *hay, const char *needle) {
   return n;
 }
 
+/* ---- a misbehaving server: answers keep-alive, then closes anyway ---- */
+
+typedef struct flaky_conn {
+  uv_tcp_t tcp;
+  uv_write_t w;
+  berth_buf in;
+} flaky_conn;
+
+static uv_tcp_t flaky;
+static int flaky_accepts;
+
+static void flaky_closed(uv_handle_t *h) {
+  flaky_conn *f = h->data;
+  berth_buf_free(&f->in);
+  free(f);
+}
+static void flaky_written(uv_write_t *w, int status) {
+  (void)status;
+  flaky_conn *f = w->data;
+  uv_close((uv_handle_t *)&f->tcp, flaky_closed);
+}
+static void flaky_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  flaky_conn *f = s->data;
+  if (n > 0) berth_buf_append(&f->in, b->base, (size_t)n);
+  free(b->base);
+  if (n < 0) {
+    uv_close((uv_handle_t *)&f->tcp, flaky_closed);
+    return;
+  }
+  if (f->in.data && strstr(f->in.data, "\r\n\r\n")) {
+    static char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    uv_buf_t ob = uv_buf_init(resp, sizeof resp - 1);
+    uv_read_stop(s);
+    f->w.data = f;
+    uv_write(&f->w, s, &ob, 1, flaky_written);
+  }
+}
+static void flaky_accept(uv_stream_t *ls, int status) {
+  if (status < 0) return;
+  flaky_conn *f = berth_xcalloc(1, sizeof *f);
+  berth_buf_init(&f->in, 0);
+  uv_tcp_init(&loop, &f->tcp);
+  f->tcp.data = f;
+  if (uv_accept(ls, (uv_stream_t *)&f->tcp) == 0) {
+    flaky_accepts++;
+    uv_read_start((uv_stream_t *)&f->tcp, raw_alloc, flaky_read);
+  } else {
+    uv_close((uv_handle_t *)&f->tcp, flaky_closed);
+  }
+}
+
+/* The second call starts from the first one's on_done, when the pooled
+ * connection is back in the pool but its EOF is not read yet: it fails
+ * before any byte and must be retried on a new connection. */
+static berth_http_client *chain_cl;
+static int chain_port;
+static result chain2;
+static void chain_done(berth_http_call *c, int status, void *ud) {
+  r_done(c, status, ud);
+  berth_http_request_opts o = {"127.0.0.1", chain_port, "GET", "/again", NULL, 0, NULL, 0, 2000};
+  memset(&chain2, 0, sizeof chain2);
+  berth_buf_init(&chain2.body, 0);
+  CHECK_INT(berth_http_request(chain_cl, &o, &rcb, &chain2, NULL), 0);
+}
+
 /* ---- tests ---- */
 
 static int closed_flag;
@@ -244,6 +338,7 @@ static void on_closed(void *ud) {
 }
 
 int main(void) {
+  signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&loop);
   uv_timer_init(&loop, &deadline);
   berth_http_server_config cfg = {0};
@@ -251,6 +346,7 @@ int main(void) {
   cfg.max_body_bytes = 1024;
   cfg.header_timeout_ms = 300;
   cfg.idle_timeout_ms = 5000;
+  cfg.max_stream_buffer = 64 << 10;
   berth_http_server *srv = NULL;
   CHECK_INT(berth_http_server_listen(&loop, "127.0.0.1", 0, &cfg, &srv), 0);
   int port = berth_http_server_port(srv);
@@ -290,6 +386,27 @@ int main(void) {
   CHECK(strncmp(r.body.data ? r.body.data : "", "127.0.0.1:", 10) == 0);
   berth_buf_free(&r.body);
   berth_buf_free(&r2.body);
+
+  /* HEAD: a Content-Length but no body, and the connection is reused. */
+  call(cl, port, "HEAD", "/echo", NULL, 2000, NULL, 0, &r);
+  CHECK(run_until(&r.done, 2000));
+  CHECK_INT(r.status, 0);
+  CHECK_INT(r.http, 200);
+  CHECK_INT(r.body.len, 0);
+  berth_buf_free(&r.body);
+  call(cl, port, "GET", "/peer", NULL, 2000, NULL, 0, &r2);
+  CHECK(run_until(&r2.done, 2000));
+  CHECK_INT(r2.status, 0);
+  berth_buf_free(&r2.body);
+
+  /* Backpressure: a slow-to-read stream gets -ENOBUFS and on_drain, and
+   * every byte arrives. */
+  call(cl, port, "GET", "/big", NULL, 5000, NULL, 0, &r);
+  CHECK(run_until(&r.done, 10000));
+  CHECK_INT(r.status, 0);
+  CHECK_INT(r.body.len, BIG_TOTAL);
+  CHECK(enobufs_seen > 0);
+  berth_buf_free(&r.body);
 
   /* Streaming: the client sees the chunks one by one. */
   call(cl, port, "GET", "/stream", NULL, 2000, NULL, 0, &r);
@@ -422,6 +539,35 @@ int main(void) {
   CHECK_STR(r.body.data, "slow");
   berth_buf_free(&r.body);
   CHECK(run_until(&closed_flag, 3000));
+
+  /* Retry: a pooled connection the server closed is replaced once. */
+  {
+    uv_tcp_init(&loop, &flaky);
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    CHECK_INT(uv_tcp_bind(&flaky, (struct sockaddr *)&a, 0), 0);
+    CHECK_INT(uv_listen((uv_stream_t *)&flaky, 16, flaky_accept), 0);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    uv_tcp_getsockname(&flaky, (struct sockaddr *)&ss, &len);
+    chain_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    chain_cl = cl;
+    berth_http_call_cb ccb = {r_head, r_body, chain_done};
+    berth_http_request_opts o = {"127.0.0.1", chain_port, "GET", "/first", NULL, 0, NULL, 0, 2000};
+    memset(&r, 0, sizeof r);
+    berth_buf_init(&r.body, 0);
+    CHECK_INT(berth_http_request(cl, &o, &ccb, &r, NULL), 0);
+    CHECK(run_until(&r.done, 2000));
+    CHECK_INT(r.status, 0);
+    CHECK(run_until(&chain2.done, 2000));
+    CHECK_INT(chain2.status, 0);
+    CHECK_INT(chain2.http, 200);
+    CHECK_STR(chain2.body.data, "ok");
+    CHECK_INT(flaky_accepts, 2);
+    berth_buf_free(&r.body);
+    berth_buf_free(&chain2.body);
+    uv_close((uv_handle_t *)&flaky, NULL);
+  }
 
   /* Freeing the client with a call in flight ends it with UV_ECANCELED. */
   {
