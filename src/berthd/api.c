@@ -495,13 +495,16 @@ static int delete_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
 }
 
 static int update_ic_runtime_config(ctl *c, json_t *req, json_t **resp, api_error *e) {
-  ic *x = ic_or_fail(c, req, e);
-  if (!x) return -1;
   json_t *drc;
   long long n;
-  if (valid_object(req, "DesiredRuntimeConfig", "DesiredRuntimeConfig", 1, &drc, e) ||
+  const char *name;
+  /* Input constraints first, then existence, as SageMaker orders them. */
+  if (valid_string(req, "InferenceComponentName", "InferenceComponentName", 1, 63, &name, e) ||
+      valid_object(req, "DesiredRuntimeConfig", "DesiredRuntimeConfig", 1, &drc, e) ||
       valid_int(drc, "CopyCount", "DesiredRuntimeConfig.CopyCount", 1, 0, 10000, 0, &n, e))
     return -1;
+  ic *x = ic_or_fail(c, req, e);
+  if (!x) return -1;
   if (x->deleting)
     return api_fail(e, 400, "ValidationException",
                     "Inference component \"%s\" is being deleted and cannot be updated", x->name);

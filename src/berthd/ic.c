@@ -142,7 +142,7 @@ void ic_copy_failed(ctl *c, copy *cp, const char *why) {
 }
 
 int ic_reconcile(ctl *c, ic *x) {
-  if (x->deleting || x->failed_sticky) {
+  if (x->deleting || x->failed_sticky || c->shutting_down) {
     copy *next;
     for (copy *cp = x->copies; cp; cp = next) {
       next = cp->next;

@@ -7,6 +7,7 @@
  * going away) is retried once on another ready copy. */
 #include "router.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,24 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
     else if (strcmp(h[i].name, "x-amzn-sagemaker-custom-attributes") == 0)
       snprintf(inv->custom_attributes, sizeof inv->custom_attributes, "%s", h[i].value);
   }
-  if (inv->stream && inv->req && status >= 200 && status <= 299) {
+  int chunked = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(h[i].name, "transfer-encoding") == 0) chunked = 1;
+  if (!inv->stream && chunked && inv->req && status >= 200 && status <= 299) {
+    /* The model streams (chunked): pass chunks on as they come instead of
+     * holding the whole answer. */
+    berth_http_header out[4];
+    size_t k = 0;
+    out[k++] = (berth_http_header){"content-type", inv->content_type[0]
+                                                     ? inv->content_type
+                                                     : "application/octet-stream"};
+    out[k++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
+    out[k++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
+    if (inv->custom_attributes[0])
+      out[k++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes",
+                                     inv->custom_attributes};
+    if (berth_http_stream_begin(inv->req, 200, out, k) == 0) inv->streaming = 1;
+  } else if (inv->stream && inv->req && status >= 200 && status <= 299) {
     berth_http_header out[5];
     size_t k = 0;
     out[k++] = (berth_http_header){"content-type", "application/vnd.amazon.eventstream"};
@@ -144,6 +162,11 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
 
 static void on_model_body(berth_http_call *call, const char *data, size_t len, void *ud) {
   invocation *inv = ud;
+  if (inv->streaming && !inv->stream) {
+    int rc = inv->req ? berth_http_stream_write(inv->req, data, len) : -EPIPE;
+    if (rc != 0 && inv->call) berth_http_call_cancel(call);
+    return;
+  }
   if (inv->streaming) {
     berth_buf ev;
     berth_buf_init(&ev, 0);
@@ -182,7 +205,7 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
   }
   req->on_abort = NULL;
   if (inv->streaming) {
-    if (err) {
+    if (err && inv->stream) {
       berth_buf ev;
       berth_buf_init(&ev, 0);
       int timeout = err == UV_ETIMEDOUT;
