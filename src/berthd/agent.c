@@ -21,6 +21,8 @@
 
 #include "artifact.h"
 #include "ic.h"
+#include "metrics.h"
+#include "router.h"
 
 #define HEALTH_INTERVAL_MS 200
 #define PING_TIMEOUT_MS 2000
@@ -274,6 +276,8 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
     cp->ready_ms = uv_now(cc->loop);
     fprintf(stderr, "berthd: %s: copy %lld ready on port %d after %llu ms\n", cp->owner->name,
             (long long)cp->id, cp->port, (unsigned long long)(cp->ready_ms - cp->started_ms));
+    metrics_copy_ready(cp->owner->metrics, (double)(cp->ready_ms - cp->started_ms));
+    router_copy_ready(cc, cp->owner);
     ctl_kick(cc);
     return;
   }

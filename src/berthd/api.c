@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aas.h"
 #include "ic.h"
+#include "metrics.h"
 #include "model.h"
 #include "store.h"
 
@@ -448,6 +450,7 @@ static int create_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
   *x = tmp;
   x->doc = json_deep_copy(req);
   x->created = x->modified = ctl_now();
+  x->metrics = metrics_new(x->created);
   snprintf(x->status, sizeof x->status, "Creating");
   json_object_set_new(x->doc, "CreationTime", json_real(x->created));
   if (ic_save(c, x)) {
@@ -647,9 +650,13 @@ void api_on_request(berth_http_req *req, void *ud) {
   int rc;
   if (strncmp(target, "SageMaker.", 10) == 0)
     rc = api_sagemaker(c, target + 10, body, &resp, &e);
+  else if (strncmp(target, "AnyScaleFrontendService.", 24) == 0)
+    rc = json_is_object(body) ? aas_call(c, target + 24, body, &resp, &e)
+                              : api_fail(&e, 400, "SerializationException",
+                                         "the request body must be a JSON object");
   else
     rc = api_fail(&e, 400, "UnknownOperationException",
-                  "x-amz-target '%.100s' names no service Berth serves (SageMaker.*)", target);
+                  "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, AnyScaleFrontendService.*)", target);
   json_decref(body);
   if (rc) {
     respond_error(req, c, &e);

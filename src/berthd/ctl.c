@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "aas.h"
 #include "agent.h"
+#include "metrics.h"
 #include "ic.h"
 #include "model.h"
 #include "store.h"
@@ -130,6 +132,7 @@ static int load_ic(const char *name, json_t *doc, void *ud) {
     return 0;
   }
   x->doc = json_incref(doc);
+  x->metrics = metrics_new(ctl_now());
   x->created = json_number_value(json_object_get(doc, "CreationTime"));
   x->modified = json_number_value(json_object_get(doc, "LastModifiedTime"));
   if (x->modified == 0) x->modified = x->created;
@@ -148,10 +151,12 @@ static int load_ic(const char *name, json_t *doc, void *ud) {
 
 int ctl_load(ctl *c) {
   c->models = json_object();
+  c->activities = json_array();
   int rc = store_each(c->db, "endpoint-config", load_config, c);
   if (!rc) rc = store_each(c->db, "model", load_model, c);
   if (!rc) rc = store_each(c->db, "endpoint", load_endpoint, c);
   if (!rc) rc = store_each(c->db, "inference-component", load_ic, c);
+  if (!rc) rc = aas_load(c);
   return rc;
 }
 
@@ -246,6 +251,7 @@ void ctl_reconcile(ctl *c) {
     ic *x = *pp;
     if (ic_reconcile(c, x)) {
       *pp = x->next;
+      store_delete(c->db, "scaling", x->name);
       if (store_delete(c->db, "inference-component", x->name) == 0) {
         fprintf(stderr, "berthd: inference component %s deleted\n", x->name);
         ic_free(x);
@@ -339,5 +345,7 @@ void ctl_free_state(ctl *c) {
   }
   json_decref(c->models);
   c->models = NULL;
+  json_decref(c->activities);
+  c->activities = NULL;
   berth_catalog_free(&c->catalog);
 }

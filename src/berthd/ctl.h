@@ -19,12 +19,23 @@
 #include "berth/http_client.h"
 #include "berth/http_server.h"
 #include "berth/sched.h"
+#include "berth/scale.h"
 
 #define NAME_MAX_LEN 63
 #define MAX_VARIANTS 10
 
 typedef struct store store;
 typedef struct ctl ctl;
+typedef struct ic_metrics ic_metrics;
+typedef struct invocation invocation;
+
+/* Autoscaling of one IC: its Application Auto Scaling scalable target and
+ * policies (doc, as stored) and the pure scaler's config and memory. */
+typedef struct scaling {
+  json_t *doc;                  /* {"Target":{...},"Policies":[...]} */
+  scale_config cfg;
+  scale_state st;
+} scaling;
 
 typedef enum { ROUTING_RANDOM = 0, ROUTING_LEAST_OUTSTANDING = 1 } routing_strategy;
 
@@ -132,6 +143,10 @@ struct ic {
   uint64_t rr;                  /* routing state for RANDOM */
   int deleting;
   int failed_sticky;            /* a copy failed to start: stay Failed */
+  ic_metrics *metrics;
+  scaling *scaling;             /* NULL without a registered scalable target */
+  invocation *wait_head, *wait_tail; /* requests held while a copy starts */
+  int n_waiting;
 };
 
 struct ctl {
@@ -161,6 +176,13 @@ struct ctl {
   struct artifact_job *artifact_jobs; /* extractions in progress */
   int shutting_down;
   uint64_t request_seq;
+  uint64_t random_state;
+  scale_profile profile;
+  double scale_in_window_s;     /* FAST profile scale-in window */
+  int wake_queue_max;           /* per IC */
+  double wake_timeout_s;
+  json_t *activities;           /* recent scaling activities, newest last */
+  uv_timer_t autoscale_tick;
 };
 
 /* Wall-clock seconds as AWS returns timestamps. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "metrics.h"
 #include "store.h"
 
 int ic_save(ctl *c, ic *x) {
@@ -188,6 +189,9 @@ int ic_reconcile(ctl *c, ic *x) {
 }
 
 void ic_free(ic *x) {
+  if (x->scaling) json_decref(x->scaling->doc);
+  free(x->scaling);
+  metrics_free(x->metrics);
   json_decref(x->doc);
   free(x);
 }

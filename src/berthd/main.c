@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "api.h"
+#include "autoscale.h"
 #include "ctl.h"
 #include "router.h"
 #include "store.h"
@@ -29,7 +30,11 @@ static struct {
   const char *control_listen;
   const char *runtime_listen;
   const char *catalog;
-} config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL};
+  const char *scale_profile;
+  const char *scale_in_window;
+  const char *wake_queue;
+  const char *wake_timeout;
+} config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300"};
 
 static ctl controller;
 static uv_signal_t sigterm, sigint;
@@ -45,7 +50,12 @@ static void usage(FILE *f) {
           "  --data-dir DIR            state (SQLite), logs and artifact cache (default %s)\n"
           "  --control-listen H:P      SageMaker control API (default %s)\n"
           "  --runtime-listen H:P      SageMaker Runtime API (default %s)\n"
-          "  --catalog FILE            instance-type catalog (default %s)\n",
+          "  --catalog FILE            instance-type catalog (default %s)\n"
+          "  --scale-profile P         autoscaling timing: fast (default; acts within 10 s)\n"
+          "                            or aws (SageMaker's 1-minute datapoints, 3/15 alarms)\n"
+          "  --scale-in-window S       fast profile: seconds below target before scale-in (300)\n"
+          "  --wake-queue N            requests held per IC while it wakes from zero (256)\n"
+          "  --wake-timeout S          how long a held request waits for a copy (300)\n",
           config.data_dir, config.control_listen, config.runtime_listen,
           berth_catalog_default_path());
 }
@@ -75,6 +85,18 @@ bad:
   return -1;
 }
 
+static int parse_number(const char *flag, const char *s, double min, double max, double *out) {
+  char *end;
+  errno = 0;
+  double d = strtod(s, &end);
+  if (errno || *end || end == s || d < min || d > max) {
+    fprintf(stderr, "berthd up: %s '%s' must be a number from %g to %g\n", flag, s, min, max);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
 static void on_shutdown_poll(uv_timer_t *t) {
   ctl *c = &controller;
   int copies = ctl_running_copies(c);
@@ -83,6 +105,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
   uv_timer_stop(t);
   uv_timer_stop(&c->tick);
   uv_timer_stop(&c->kick);
+  autoscale_stop(c);
   uv_signal_stop(&sigterm);
   uv_signal_stop(&sigint);
   fprintf(stderr, "berthd: stopped%s\n", copies ? " (some copies did not exit in time)" : "");
@@ -149,6 +172,10 @@ static int cmd_up(int argc, char **argv) {
     else if (strcmp(argv[i], "--control-listen") == 0) slot = &config.control_listen;
     else if (strcmp(argv[i], "--runtime-listen") == 0) slot = &config.runtime_listen;
     else if (strcmp(argv[i], "--catalog") == 0) slot = &config.catalog;
+    else if (strcmp(argv[i], "--scale-profile") == 0) slot = &config.scale_profile;
+    else if (strcmp(argv[i], "--scale-in-window") == 0) slot = &config.scale_in_window;
+    else if (strcmp(argv[i], "--wake-queue") == 0) slot = &config.wake_queue;
+    else if (strcmp(argv[i], "--wake-timeout") == 0) slot = &config.wake_timeout;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -164,6 +191,20 @@ static int cmd_up(int argc, char **argv) {
     *slot = argv[++i];
   }
   ctl *c = &controller;
+  if (strcmp(config.scale_profile, "fast") == 0)
+    c->profile = SCALE_PROFILE_FAST;
+  else if (strcmp(config.scale_profile, "aws") == 0)
+    c->profile = SCALE_PROFILE_AWS;
+  else {
+    fprintf(stderr, "berthd up: --scale-profile '%s' must be fast or aws\n", config.scale_profile);
+    return 2;
+  }
+  if (parse_number("--scale-in-window", config.scale_in_window, 1, 86400, &c->scale_in_window_s) ||
+      parse_number("--wake-timeout", config.wake_timeout, 1, 3600, &c->wake_timeout_s))
+    return 2;
+  double q;
+  if (parse_number("--wake-queue", config.wake_queue, 0, 100000, &q)) return 2;
+  c->wake_queue_max = (int)q;
   c->loop = uv_default_loop();
   c->loop->data = c;
   snprintf(c->region, sizeof c->region, "%s", getenv("AWS_REGION") ? getenv("AWS_REGION")
@@ -180,7 +221,7 @@ static int cmd_up(int argc, char **argv) {
     return 1;
   }
   c->self_exe[n] = '\0';
-  snprintf(c->model_exe, sizeof c->model_exe, "%s", c->self_exe);
+  snprintf(c->model_exe, sizeof c->model_exe, "%.1000s", c->self_exe);
   char *slash = strrchr(c->model_exe, '/');
   snprintf(slash + 1, sizeof c->model_exe - (size_t)(slash + 1 - c->model_exe), "berth-model");
   char err[512];
@@ -209,6 +250,7 @@ static int cmd_up(int argc, char **argv) {
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
   ctl_start(c);
+  autoscale_start(c);
   fprintf(stderr, "berthd %s: control API on http://%s, runtime API on http://%s, data in %s\n",
           BERTH_VERSION, config.control_listen, config.runtime_listen, c->data_dir);
   uv_run(c->loop, UV_RUN_DEFAULT);

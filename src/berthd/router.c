@@ -13,9 +13,11 @@
 #include <string.h>
 
 #include "agent.h"
+#include "autoscale.h"
+#include "metrics.h"
 #include "berth/eventstream.h"
 
-typedef struct invocation {
+struct invocation {
   ctl *c;
   berth_http_req *req;          /* NULL once the client is gone */
   ic *x;
@@ -31,11 +33,15 @@ typedef struct invocation {
   char content_type[128];
   char custom_attributes[1100];
   char request_id[64];
-} invocation;
+  invocation *wait_next;        /* in its IC's wait queue */
+  uint64_t wait_start_ms;       /* when it started waiting (0: not waiting) */
+  uint64_t sent_ns;             /* when it went to the copy */
+  uint64_t arrived_ns;
+};
 
 static uint64_t next_random(ctl *c) {
   /* splitmix64 over a counter: cheap and good enough to spread load. */
-  uint64_t z = (c->request_seq += 0x9E3779B97F4A7C15ULL);
+  uint64_t z = (c->random_state += 0x9E3779B97F4A7C15ULL);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
@@ -109,9 +115,31 @@ static void invocation_free(invocation *inv) {
   free(inv);
 }
 
+static void unlink_waiting(invocation *inv) {
+  ic *x = inv->x;
+  invocation *prev = NULL;
+  for (invocation *w = x->wait_head; w; prev = w, w = w->wait_next) {
+    if (w != inv) continue;
+    if (prev)
+      prev->wait_next = w->wait_next;
+    else
+      x->wait_head = w->wait_next;
+    if (x->wait_tail == w) x->wait_tail = prev;
+    x->n_waiting--;
+    break;
+  }
+  inv->wait_next = NULL;
+  inv->wait_start_ms = 0;
+}
+
 static void on_client_gone(berth_http_req *req) {
   invocation *inv = req->user;
   inv->req = NULL;
+  if (inv->wait_start_ms) {
+    unlink_waiting(inv);
+    invocation_free(inv);
+    return;
+  }
   if (inv->call) berth_http_call_cancel(inv->call);
 }
 
@@ -204,6 +232,11 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
     if (forward(inv) == 0) return;
   }
   req->on_abort = NULL;
+  uint64_t done_ns = uv_hrtime();
+  int answered = err ? 424 : inv->status == -413 ? 424
+               : (inv->status < 200 || inv->status > 299) ? 424 : 200;
+  metrics_invocation(inv->x->metrics, answered, (double)(done_ns - inv->sent_ns) / 1e3,
+                     (double)(inv->sent_ns - inv->arrived_ns) / 1e3);
   if (inv->streaming) {
     if (err && inv->stream) {
       berth_buf ev;
@@ -294,6 +327,7 @@ static int forward(invocation *inv) {
                                .timeout_ms = ROUTER_MODEL_TIMEOUT_MS};
   cp->inflight++;
   inv->cp = cp;
+  inv->sent_ns = uv_hrtime();
   if (berth_http_request(c->client, &o, &model_cb, inv, &inv->call) != 0) {
     inv->cp = NULL;
     agent_request_done(c, cp);
@@ -375,14 +409,80 @@ void router_on_request(berth_http_req *req, void *ud) {
   berth_buf_init(&inv->body, ROUTER_MAX_BODY);
   snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
            (unsigned long long)next_random(c), (unsigned long long)req->start_ms);
-  if (forward(inv) != 0) {
+  inv->arrived_ns = uv_hrtime();
+  req->user = inv;
+  req->on_abort = on_client_gone;
+  if (forward(inv) == 0) return;
+  if (x->scaling && !c->shutting_down) {
+    /* Hold the request while a copy starts instead of failing it. */
+    if (x->n_waiting >= c->wake_queue_max) {
+      req->on_abort = NULL;
+      invocation_free(inv);
+      reply_error(req, c, 429, "ModelNotReadyException", NULL,
+                  "Inference component %s has no ready copy yet and %d requests are already "
+                  "waiting for one (the limit, --wake-queue); retry shortly.",
+                  x->name, c->wake_queue_max);
+      return;
+    }
+    inv->wait_start_ms = uv_now(c->loop);
+    if (x->wait_tail)
+      x->wait_tail->wait_next = inv;
+    else
+      x->wait_head = inv;
+    x->wait_tail = inv;
+    x->n_waiting++;
+    autoscale_wake(c, x);
+    return;
+  }
+  req->on_abort = NULL;
+  metrics_no_capacity(x->metrics);
+  {
     invocation_free(inv);
     reply_error(req, c, 400, "ValidationError", NULL,
                 "Inference Component has no capacity to process this request. "
                 "ApplicationAutoScaling may be in-progress (if configured) or try to increase "
                 "the capacity by invoking UpdateInferenceComponentRuntimeConfig API.");
-    return;
   }
-  req->user = inv;
-  req->on_abort = on_client_gone;
+}
+
+void router_copy_ready(ctl *c, ic *x) {
+  while (x->wait_head) {
+    invocation *inv = x->wait_head;
+    uint64_t waited = uv_now(c->loop) - inv->wait_start_ms;
+    unlink_waiting(inv);
+    if (forward(inv) != 0) {
+      /* Not ready after all (it went away again): back to the front. */
+      inv->wait_start_ms = uv_now(c->loop) - waited;
+      inv->wait_next = x->wait_head;
+      x->wait_head = inv;
+      if (!x->wait_tail) x->wait_tail = inv;
+      x->n_waiting++;
+      return;
+    }
+    metrics_waited(x->metrics, (double)waited);
+  }
+}
+
+void router_expire_waiting(ctl *c, ic *x) {
+  uint64_t now = uv_now(c->loop);
+  invocation *next;
+  for (invocation *inv = x->wait_head; inv; inv = next) {
+    next = inv->wait_next;
+    int gone = x->deleting || x->failed_sticky || c->shutting_down;
+    if (!gone && now - inv->wait_start_ms < (uint64_t)(c->wake_timeout_s * 1000)) continue;
+    berth_http_req *req = inv->req;
+    unlink_waiting(inv);
+    req->on_abort = NULL;
+    if (x->failed_sticky)
+      reply_error(req, c, 424, "ModelError", NULL,
+                  "Inference component %s failed to start a copy: %s", x->name, x->failure);
+    else if (gone)
+      reply_error(req, c, 400, "ValidationError", NULL,
+                  "Inference Component %s is being deleted.", x->name);
+    else
+      reply_error(req, c, 429, "ModelNotReadyException", NULL,
+                  "Inference component %s did not get a ready copy within %.0f s (--wake-timeout); "
+                  "retry later.", x->name, c->wake_timeout_s);
+    invocation_free(inv);
+  }
 }

@@ -14,5 +14,10 @@ void router_format_error(int status, const char *message, void *body, const char
 /* Pure choice of a copy among ready ones; rnd is a random number.
  * Returns NULL when none is ready. */
 copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd);
+/* A copy of x became ready: requests held for x go to it. */
+void router_copy_ready(ctl *c, ic *x);
+/* Once a second: held requests past the wake timeout get 429, and those of
+ * an IC being deleted or failed get their error. */
+void router_expire_waiting(ctl *c, ic *x);
 
 #endif

@@ -1,0 +1,101 @@
+/* scenario: what berth-sim simulates, read from a JSON file.
+ *
+ * A scenario names instance types (from the catalog, prices overridable),
+ * one endpoint (the shared fleet), models (what a copy needs, how long a
+ * request takes, how a copy starts, how it scales, its latency SLO, its
+ * traffic) and a traffic source (a seeded generator or a trace file).
+ * docs/sim.md documents every field. Loading validates everything and an
+ * error names the file, the field and the value. */
+#ifndef BERTH_SIM_SCENARIO_H
+#define BERTH_SIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth/catalog.h"
+#include "berth/scale.h"
+#include "berth/sched.h"
+
+#define SCN_MAX_MODELS 10000
+#define SCN_MAX_TYPES 32
+#define SCN_MAX_WINDOWS 8
+
+typedef enum { ROUTE_RANDOM = 0, ROUTE_LOR = 1, ROUTE_P2C = 2 } route_policy;
+typedef enum { TRAFFIC_GENERATOR = 0, TRAFFIC_TRACE = 1 } traffic_kind;
+typedef enum { SCALE_IN_IDLE_RELEASE = 0, SCALE_IN_CONSOLIDATION = 1 } scale_in_strategy;
+
+/* Token count distribution: lognormal with this mean and coefficient of
+ * variation, clamped to [min, max]. */
+typedef struct token_dist { double mean, cv, min, max; } token_dist;
+
+typedef struct scn_model {
+  char name[64];
+  sched_need need;                 /* one copy's resources */
+  sched_strategy placement;
+  /* service time = overhead_s + input/prefill_tps + output/decode_tps */
+  double overhead_s, prefill_tps, decode_tps;
+  int max_concurrency;             /* requests one copy serves at once */
+  double artifact_load_s, health_check_s;  /* copy start = their sum */
+  /* scaling */
+  int min_copies, max_copies;
+  scale_metric metric;
+  double target;
+  double scale_out_cooldown_s, scale_in_cooldown_s;
+  /* SLO: latency <= slo_latency_s + slo_per_output_token_s * output tokens */
+  double slo_latency_s, slo_per_output_token_s;
+  /* generated traffic */
+  double rate_per_s;               /* mean arrival rate at shape 1 */
+  double interarrival_cv;          /* 1: Poisson; > 1 bursty (Gamma) */
+  double diurnal_amplitude;        /* rate *= 1 + a*cos(2pi(h - peak)/24) */
+  double peak_hour;                /* UTC hour of the diurnal peak */
+  double active[SCN_MAX_WINDOWS][2];  /* [start, end) hours of the day */
+  int n_active;                    /* 0: always active */
+  double inactive_factor;          /* rate multiplier outside active hours */
+  double bursts_per_day, burst_factor, burst_minutes;
+  token_dist in_tokens, out_tokens;
+  double weight;                   /* share of a trace or of total_rate_per_s */
+} scn_model;
+
+typedef struct scn_fleet_policy {  /* per simulated policy */
+  scale_in_strategy scale_in;
+  double idle_cooldown_s;          /* an empty instance is released after this */
+  int max_step;                    /* instances released per minute at most */
+  double consolidation_interval_s;
+} scn_fleet_policy;
+
+typedef struct scenario {
+  char name[64];
+  char description[512];
+  char path[4096];                 /* the file it came from */
+  double duration_s;
+  uint64_t seed;
+  berth_instance_type types[SCN_MAX_TYPES];
+  size_t n_types;
+  int endpoint_type;               /* index into types */
+  int min_instances, max_instances;
+  double instance_start_s;         /* launch to accepting copies */
+  route_policy routing;
+  int hold_max;                    /* Berth: requests held per IC at zero copies */
+  double hold_timeout_s;
+  scn_fleet_policy fleet_berth, fleet_sagemaker;
+  double sample_s;                 /* time-series interval */
+  /* traffic */
+  traffic_kind traffic;
+  char trace_path[4096];
+  double trace_time_scale;         /* trace seconds per simulated second */
+  double total_rate_per_s;         /* generator: > 0 spreads it by Zipf */
+  double zipf_s;
+  int zipf_shuffle;                /* Zipf ranks in a seeded random order */
+  scn_model *models;
+  size_t n_models;
+} scenario;
+
+/* Loads path, resolving instance types against cat. Returns 0, or -EINVAL
+ * (or an errno from reading) with a message in err. */
+int scenario_load(const char *path, const berth_catalog *cat, scenario *out,
+                  char *err, size_t errsz);
+void scenario_free(scenario *s);
+
+const char *route_policy_name(route_policy p);
+
+#endif

@@ -1,0 +1,70 @@
+/* autoscale: the once-a-second scaling loop. */
+#include "autoscale.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "aas.h"
+#include "ic.h"
+#include "metrics.h"
+#include "router.h"
+
+static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
+  scaling *s = x->scaling;
+  scale_history sliding;
+  const scale_history *h = &x->metrics->history;
+  if (s->cfg.profile == SCALE_PROFILE_FAST) {
+    /* React to the last ten seconds, not the last aligned bucket. */
+    metrics_sliding_history(x->metrics, now, ready, &sliding);
+    h = &sliding;
+  }
+  scale_decision d;
+  scale_decide(&s->cfg, &s->st, h, now, x->desired, &d);
+  if (!d.changed || d.desired == x->desired) return;
+  if (ic_set_desired(c, x, d.desired, d.cause) == 0) {
+    char desc[128];
+    snprintf(desc, sizeof desc, "Setting desired copy count to %d.", d.desired);
+    aas_activity(c, x, desc, d.cause, "Successful");
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  ctl *c = t->data;
+  double now = ctl_now();
+  for (ic *x = c->ics; x; x = x->next) {
+    uint32_t inflight = 0, ready = 0;
+    for (copy *cp = x->copies; cp; cp = cp->next) {
+      inflight += cp->inflight;
+      ready += cp->state == COPY_READY;
+    }
+    metrics_sample(x->metrics, now, (double)(inflight + (uint32_t)x->n_waiting), ready);
+    router_expire_waiting(c, x);
+    if (x->scaling && !x->deleting && !x->failed_sticky && !c->shutting_down)
+      evaluate(c, x, now, ready);
+  }
+}
+
+void autoscale_start(ctl *c) {
+  uv_timer_init(c->loop, &c->autoscale_tick);
+  c->autoscale_tick.data = c;
+  uv_timer_start(&c->autoscale_tick, on_tick, 1000, 1000);
+}
+
+void autoscale_stop(ctl *c) {
+  uv_timer_stop(&c->autoscale_tick);
+}
+
+void autoscale_wake(ctl *c, ic *x) {
+  if (!x->scaling || x->desired > 0) return;
+  int n = scale_wake(&x->scaling->cfg);
+  if (n <= 0) return;
+  /* Counts as a scale-out, so scale-in waits its cooldown. */
+  x->scaling->st.last_scale_out = ctl_now();
+  char cause[160];
+  snprintf(cause, sizeof cause, "a request arrived while %s had no copies", x->name);
+  if (ic_set_desired(c, x, n, cause) == 0) {
+    char desc[128];
+    snprintf(desc, sizeof desc, "Setting desired copy count to %d.", n);
+    aas_activity(c, x, desc, cause, "Successful");
+  }
+}
