@@ -123,8 +123,9 @@ void scale_history_push(scale_history *h, const scale_bucket *b);
 const scale_bucket *scale_history_at(const scale_history *h, size_t i); /* 0 = oldest */
 
 /* Value of a metric over [now - window_s, now) from complete buckets (a
- * bucket counts when start >= now - window_s and start + 10 <= now); 0 when
- * none. Rates are normalized over the time the buckets cover (the window
+ * bucket counts when start + 10 <= now and its midpoint start + 5 lies in
+ * the window, so a sliding newest bucket lands in exactly one window); 0
+ * when none. Rates are normalized over the time the buckets cover (the window
  * when it is full). INVOCATIONS_PER_COPY divides by max(1, mean copies), so
  * traffic at zero copies reads as demand. */
 double scale_metric_value(const scale_history *h, scale_metric m, double now, double window_s);
@@ -139,7 +140,8 @@ double scale_metric_value(const scale_history *h, scale_metric m, double now, do
  * Windows are measured back from the end of the newest complete bucket.
  * Target tracking sizes from demand (metric x copies that served it), at
  * least one copy more than those in use on a scale-out; the FAST profile
- * scales in to ceil(window peak demand / (0.9 x target)), the hysteresis
+ * scales in (the window covered, at most one bucket missing) to
+ * ceil(window peak demand / (0.9 x target)), the hysteresis
  * band that keeps noisy steady loads from flapping. Step policies never
  * veto a scale-in; target-tracking ones that may scale in must all agree.
  * Missing data (no bucket in a datapoint) never breaches. */

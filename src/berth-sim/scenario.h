@@ -98,4 +98,14 @@ void scenario_free(scenario *s);
 
 const char *route_policy_name(route_policy p);
 
+/* Service time of one request on a copy (seconds). */
+static inline double scn_service_time(const scn_model *m, uint32_t in_tokens, uint32_t out_tokens) {
+  return m->overhead_s + (double)in_tokens / m->prefill_tps + (double)out_tokens / m->decode_tps;
+}
+
+/* The most latency a request may see and still meet its model's SLO. */
+static inline double scn_slo_limit(const scn_model *m, uint32_t out_tokens) {
+  return m->slo_latency_s + m->slo_per_output_token_s * (double)out_tokens;
+}
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "aas.h"
 #include "agent.h"
+#include "berth/fleet.h"
 #include "metrics.h"
 #include "ic.h"
 #include "model.h"
@@ -217,13 +218,127 @@ static void endpoint_free(endpoint *ep) {
   free(ep);
 }
 
+static void release_instance(ctl *c, instance *victim) {
+  for (instance **pp = &c->instances; *pp; pp = &(*pp)->next)
+    if (*pp == victim) {
+      *pp = victim->next;
+      fprintf(stderr, "berthd: %s/%s: instance %lld released\n", victim->endpoint,
+              victim->variant, (long long)victim->id);
+      free(victim);
+      return;
+    }
+}
+
+static int copies_on(ctl *c, const instance *in) {
+  int n = 0;
+  for (ic *x = c->ics; x; x = x->next)
+    for (copy *cp = x->copies; cp; cp = cp->next) n += cp->inst == in;
+  return n;
+}
+
+/* Managed instance scaling for one variant: feeds the pure fleet module
+ * the variant's instances, placed copies and pending copies, and applies
+ * what it decides. */
+static void fleet_step(ctl *c, endpoint *ep, int vi) {
+  const variant *v = &ep->cfg.variants[vi];
+  enum { MAX_FLEET = 512, MAX_FLEET_COPIES = 8192 };
+  instance *list[MAX_FLEET];
+  fleet_instance fi[MAX_FLEET];
+  size_t n = 0;
+  double now = ctl_now();
+  for (instance *in = c->instances; in && n < MAX_FLEET; in = in->next) {
+    if (strcmp(in->endpoint, ep->name) != 0 || strcmp(in->variant, v->name) != 0) continue;
+    int copies = copies_on(c, in);
+    if (copies == 0 && in->evacuating) {
+      /* Consolidated: every copy moved away. */
+      release_instance(c, in); /* the next pass looks at the rest */
+      ep->last_scale_in[vi] = now;
+      ctl_kick(c);
+      return;
+    }
+    if (copies == 0 && in->idle_since == 0) in->idle_since = now;
+    if (copies > 0) in->idle_since = 0;
+    list[n] = in;
+    fi[n].res = in->res;
+    fi[n].copies = copies;
+    fi[n].idle_since = in->idle_since;
+    fi[n].evacuating = in->evacuating;
+    n++;
+  }
+  fleet_copy *placed = berth_xcalloc(MAX_FLEET_COPIES, sizeof *placed);
+  sched_need *pending = berth_xcalloc(MAX_FLEET_COPIES, sizeof *pending);
+  sched_strategy *pstrat = berth_xcalloc(MAX_FLEET_COPIES, sizeof *pstrat);
+  size_t np = 0, npend = 0;
+  for (ic *x = c->ics; x; x = x->next) {
+    if (strcmp(x->endpoint, ep->name) != 0 || strcmp(x->variant, v->name) != 0) continue;
+    for (copy *cp = x->copies; cp; cp = cp->next) {
+      if (cp->state == COPY_PENDING && !cp->inst && npend < MAX_FLEET_COPIES) {
+        pending[npend] = x->need;
+        pstrat[npend++] = x->strategy;
+      } else if (cp->inst && np < MAX_FLEET_COPIES) {
+        for (size_t i = 0; i < n; i++)
+          if (list[i] == cp->inst) {
+            placed[np].instance = i;
+            placed[np].need = x->need;
+            placed[np].strategy = x->strategy;
+            np++;
+          }
+      }
+    }
+  }
+  const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
+  fleet_input in = {0};
+  in.instances = fi;
+  in.n_instances = n;
+  in.copies = placed;
+  in.n_copies = np;
+  in.pending = pending;
+  in.pending_strategy = pstrat;
+  in.n_pending = npend;
+  if (t) {
+    in.template_instance.cpu_milli = (int64_t)t->vcpus * 1000;
+    in.template_instance.mem_mb = t->memory_mib;
+    in.template_instance.n_devices = t->accelerators;
+    in.template_instance.dev_mem_mb = t->accelerator_memory_mib;
+    in.template_instance.accepting = 1;
+  }
+  in.now = now;
+  in.last_scale_in = ep->last_scale_in[vi];
+  fleet_policy p = {1, v->min_instances, v->max_instances,
+                    v->consolidation ? FLEET_CONSOLIDATION : FLEET_IDLE_RELEASE, v->max_step,
+                    c->instance_cooldown_s > 0 ? c->instance_cooldown_s : v->cooldown_min * 60.0};
+  fleet_actions a;
+  fleet_decide(&p, &in, &a);
+  for (int k = 0; k < a.add; k++) instance_new(c, ep, v);
+  for (size_t k = 0; k < a.n_evacuate; k++) {
+    list[a.evacuate[k]]->evacuating = 1;
+    list[a.evacuate[k]]->res.accepting = 0;
+    fprintf(stderr, "berthd: %s/%s: consolidating instance %lld away\n", ep->name, v->name,
+            (long long)list[a.evacuate[k]]->id);
+  }
+  for (size_t k = 0; k < a.n_release; k++) release_instance(c, list[a.release[k]]);
+  if (a.n_release || a.n_evacuate) ep->last_scale_in[vi] = now;
+  ep->desired_instances[vi] = (int)n + a.add - (int)a.n_release;
+  ep->blocked[vi] = a.pending_blocked;
+  if (a.add || a.n_release || a.n_evacuate) ctl_kick(c);
+  free(placed);
+  free(pending);
+  free(pstrat);
+}
+
 static void reconcile_endpoint(ctl *c, endpoint *ep) {
   for (int i = 0; i < ep->cfg.n_variants; i++) {
     const variant *v = &ep->cfg.variants[i];
     int have = 0;
     for (instance *in = c->instances; in; in = in->next)
       if (strcmp(in->endpoint, ep->name) == 0 && strcmp(in->variant, v->name) == 0) have++;
-    int want = ic_desired_instances(c, ep, v);
+    if (v->managed_scaling && ep->started[i]) continue; /* the fleet step sizes it */
+    ep->started[i] = 1;
+    int want = v->initial_instances;
+    if (v->managed_scaling)
+      want = want < v->min_instances ? v->min_instances
+           : want > v->max_instances ? v->max_instances : want;
+    ep->desired_instances[i] = want;
     for (; have < want; have++)
       if (!instance_new(c, ep, v)) {
         snprintf(ep->failure, sizeof ep->failure, "Instance type %s is not in the catalog %s",
@@ -262,6 +377,10 @@ void ctl_reconcile(ctl *c) {
     }
     pp = &(*pp)->next;
   }
+  for (endpoint *ep = c->endpoints; ep; ep = ep->next)
+    if (strcmp(ep->status, "InService") == 0 && !c->shutting_down)
+      for (int i = 0; i < ep->cfg.n_variants; i++)
+        if (ep->cfg.variants[i].managed_scaling) fleet_step(c, ep, i);
   endpoint **ep_pp = &c->endpoints;
   while (*ep_pp) {
     endpoint *ep = *ep_pp;

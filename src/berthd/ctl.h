@@ -45,6 +45,9 @@ typedef struct variant {
   int initial_instances;
   int managed_scaling;          /* ManagedInstanceScaling.Status ENABLED */
   int min_instances, max_instances;
+  int consolidation;            /* ScaleInPolicy.Strategy CONSOLIDATION */
+  int max_step;                 /* ScaleInPolicy.MaximumStepSize */
+  int cooldown_min;             /* ScaleInPolicy.CooldownInMinutes */
   routing_strategy routing;
 } variant;
 
@@ -71,6 +74,8 @@ typedef struct instance {
   sched_instance res;           /* capacity and reservations */
   instance_state state;
   double created;
+  double idle_since;            /* when it last became empty; 0 while busy */
+  int evacuating;               /* consolidation is moving its copies away */
 } instance;
 
 typedef struct endpoint {
@@ -82,6 +87,10 @@ typedef struct endpoint {
   double created, modified;
   endpoint_config cfg;          /* the config as it was at CreateEndpoint;
                                    cfg.doc is owned by the endpoint */
+  int desired_instances[MAX_VARIANTS];
+  int started[MAX_VARIANTS];    /* initial instances created */
+  int blocked[MAX_VARIANTS];    /* pending copies held back by MaxInstanceCount */
+  double last_scale_in[MAX_VARIANTS];
 } endpoint;
 
 typedef enum {
@@ -112,6 +121,8 @@ typedef struct copy {
   uint64_t started_ms;          /* launch time (loop clock) */
   uint64_t ready_ms;
   int restarts;
+  int moving;                   /* on an evacuating instance; stops once its
+                                   replacement is ready (make before break) */
   int remove_when_stopped;      /* 1: the copy goes away; 0: it restarts */
   uint32_t inflight;            /* router requests now at this copy */
   char tail[2048];              /* last bytes the process printed */
@@ -181,6 +192,7 @@ struct ctl {
   double scale_in_window_s;     /* FAST profile scale-in window */
   int wake_queue_max;           /* per IC */
   double wake_timeout_s;
+  double instance_cooldown_s;   /* > 0: overrides ScaleInPolicy cooldowns */
   json_t *activities;           /* recent scaling activities, newest last */
   uv_timer_t autoscale_tick;
 };

@@ -59,11 +59,15 @@ int ic_set_desired(ctl *c, ic *x, int n, const char *cause) {
 
 int ic_desired_instances(ctl *c, const endpoint *ep, const variant *v) {
   (void)c;
-  (void)ep;
-  return v->initial_instances;
+  int i = (int)(v - ep->cfg.variants);
+  return ep->started[i] ? ep->desired_instances[i] : v->initial_instances;
 }
 
 static int copy_active(const copy *cp) {
+  return cp->state != COPY_DRAINING && cp->state != COPY_STOPPING && !cp->moving;
+}
+
+static int copy_active_or_moving(const copy *cp) {
   return cp->state != COPY_DRAINING && cp->state != COPY_STOPPING;
 }
 
@@ -92,6 +96,19 @@ static copy *pick_victim(ic *x) {
     if (last) return last;
   }
   return NULL;
+}
+
+/* Whether one copy fits on an empty instance of the variant's type. */
+static int fits_empty_instance(ctl *c, const variant *v, const sched_need *need) {
+  const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
+  if (!t) return 0;
+  sched_instance s = {0};
+  s.cpu_milli = (int64_t)t->vcpus * 1000;
+  s.mem_mb = t->memory_mib;
+  s.n_devices = t->accelerators;
+  s.dev_mem_mb = t->accelerator_memory_mib;
+  s.accepting = 1;
+  return sched_fits_empty(&s, need);
 }
 
 /* Places pending copies of x on its variant's running instances. Returns
@@ -154,6 +171,15 @@ int ic_reconcile(ctl *c, ic *x) {
     }
     return x->deleting && !x->copies;
   }
+  /* Copies on an instance being consolidated away are replaced first and
+   * stopped after (make before break). */
+  int moving = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next) {
+    if (cp->inst && cp->inst->evacuating && !cp->moving &&
+        (cp->state == COPY_READY || cp->state == COPY_STARTING || cp->state == COPY_BACKOFF))
+      cp->moving = 1;
+    moving += cp->moving && copy_active_or_moving(cp);
+  }
   int active = 0;
   for (copy *cp = x->copies; cp; cp = cp->next) active += copy_active(cp);
   while (active < x->desired) {
@@ -170,10 +196,35 @@ int ic_reconcile(ctl *c, ic *x) {
     active--;
   }
   int unplaced = place_pending(c, x);
-  int ready = ic_ready_copies(x);
-  if (unplaced) {
-    snprintf(x->failure, sizeof x->failure, "%s", NO_CAPACITY_REASON);
-  } else if (strcmp(x->failure, NO_CAPACITY_REASON) == 0) {
+  int ready = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next) ready += cp->state == COPY_READY && !cp->moving;
+  if (moving) {
+    copy *next;
+    for (copy *cp = x->copies; cp; cp = next) {
+      next = cp->next;
+      if (!cp->moving || !copy_active_or_moving(cp)) continue;
+      if (ready >= x->desired) {
+        agent_stop(c, cp); /* its replacement serves: drain it */
+      } else if (unplaced) {
+        /* No room for a replacement after all: keep the copy where it is. */
+        cp->moving = 0;
+        cp->inst->evacuating = 0;
+        cp->inst->res.accepting = 1;
+      }
+    }
+  }
+  endpoint *ep = ctl_find_endpoint(c, x->endpoint);
+  const variant *v = ep ? ctl_endpoint_variant(ep, x->variant) : NULL;
+  if (unplaced && v && v->managed_scaling && !ep->blocked[v - ep->cfg.variants] &&
+      fits_empty_instance(c, v, &x->need)) {
+    /* The fleet is adding an instance for it: not a failure (yet). */
+  } else if (unplaced) {
+    if (v && v->managed_scaling && ep->blocked[v - ep->cfg.variants])
+      snprintf(x->failure, sizeof x->failure, "%s The endpoint is at MaxInstanceCount (%d) of "
+               "its ManagedInstanceScaling.", NO_CAPACITY_REASON, v->max_instances);
+    else
+      snprintf(x->failure, sizeof x->failure, "%s", NO_CAPACITY_REASON);
+  } else if (strncmp(x->failure, NO_CAPACITY_REASON, strlen(NO_CAPACITY_REASON)) == 0) {
     x->failure[0] = '\0';
   }
   if (ready >= x->desired && !unplaced) {

@@ -34,7 +34,9 @@ static struct {
   const char *scale_in_window;
   const char *wake_queue;
   const char *wake_timeout;
-} config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300"};
+  const char *instance_cooldown;
+} config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
+            "0"};
 
 static ctl controller;
 static uv_signal_t sigterm, sigint;
@@ -55,7 +57,10 @@ static void usage(FILE *f) {
           "                            or aws (SageMaker's 1-minute datapoints, 3/15 alarms)\n"
           "  --scale-in-window S       fast profile: seconds below target before scale-in (300)\n"
           "  --wake-queue N            requests held per IC while it wakes from zero (256)\n"
-          "  --wake-timeout S          how long a held request waits for a copy (300)\n",
+          "  --wake-timeout S          how long a held request waits for a copy (300)\n"
+          "  --instance-cooldown S     managed instance scaling: seconds an instance stays\n"
+          "                            idle before release (default: the ScaleInPolicy's\n"
+          "                            CooldownInMinutes; for tests and compressed time)\n",
           config.data_dir, config.control_listen, config.runtime_listen,
           berth_catalog_default_path());
 }
@@ -176,6 +181,7 @@ static int cmd_up(int argc, char **argv) {
     else if (strcmp(argv[i], "--scale-in-window") == 0) slot = &config.scale_in_window;
     else if (strcmp(argv[i], "--wake-queue") == 0) slot = &config.wake_queue;
     else if (strcmp(argv[i], "--wake-timeout") == 0) slot = &config.wake_timeout;
+    else if (strcmp(argv[i], "--instance-cooldown") == 0) slot = &config.instance_cooldown;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -200,7 +206,9 @@ static int cmd_up(int argc, char **argv) {
     return 2;
   }
   if (parse_number("--scale-in-window", config.scale_in_window, 1, 86400, &c->scale_in_window_s) ||
-      parse_number("--wake-timeout", config.wake_timeout, 1, 3600, &c->wake_timeout_s))
+      parse_number("--wake-timeout", config.wake_timeout, 1, 3600, &c->wake_timeout_s) ||
+      parse_number("--instance-cooldown", config.instance_cooldown, 0, 86400,
+                   &c->instance_cooldown_s))
     return 2;
   double q;
   if (parse_number("--wake-queue", config.wake_queue, 0, 100000, &q)) return 2;

@@ -82,14 +82,19 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
       json_t *sip;
       snprintf(p3, sizeof p3, "%s.ScaleInPolicy", p2);
       if (valid_object(mis, "ScaleInPolicy", p3, 0, &sip, e)) return -1;
+      v->max_step = 1;
+      v->cooldown_min = 20;
       if (sip) {
         char p4[320];
         snprintf(p4, sizeof p4, "%s.Strategy", p3);
         if (valid_enum(sip, "Strategy", p4, 0, scale_in_values, "IDLE_RELEASE", &s, e)) return -1;
+        v->consolidation = strcmp(s, "CONSOLIDATION") == 0;
         snprintf(p4, sizeof p4, "%s.MaximumStepSize", p3);
         if (valid_int(sip, "MaximumStepSize", p4, 0, 1, 100, 1, &n, e)) return -1;
+        v->max_step = (int)n;
         snprintf(p4, sizeof p4, "%s.CooldownInMinutes", p3);
         if (valid_int(sip, "CooldownInMinutes", p4, 0, 5, 1440, 20, &n, e)) return -1;
+        v->cooldown_min = (int)n;
       }
       v->min_instances = (int)mn;
       v->max_instances = (int)mx;

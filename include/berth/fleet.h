@@ -1,0 +1,69 @@
+/* fleet: managed instance scaling decisions for one endpoint variant.
+ *
+ * Pure: instances (capacity, reservations, copy counts, idle times), the
+ * copies that could not be placed, the policy and the time in; actions out.
+ *  - scale-out: how many instances to add so pending copies fit (simulated
+ *    with sched, first fit onto empty instances), up to MaxInstanceCount;
+ *  - IDLE_RELEASE: release instances that held no copy for the cooldown,
+ *    down to MinInstanceCount, at most MaximumStepSize at a time;
+ *  - CONSOLIDATION: also pick lightly used instances whose copies all fit
+ *    on the others, to be evacuated make-before-break (the caller starts
+ *    replacements elsewhere, drains the old copies, then releases).
+ * The caller applies actions; decisions are deterministic. */
+#ifndef BERTH_FLEET_H
+#define BERTH_FLEET_H
+
+#include <stddef.h>
+
+#include "berth/sched.h"
+
+typedef enum { FLEET_IDLE_RELEASE = 0, FLEET_CONSOLIDATION = 1 } fleet_scale_in;
+
+typedef struct fleet_policy {
+  int managed;                  /* ManagedInstanceScaling ENABLED */
+  int min_instances, max_instances;
+  fleet_scale_in strategy;
+  int max_step;                 /* MaximumStepSize, default 1 */
+  double cooldown_s;            /* CooldownInMinutes * 60 (or an override) */
+} fleet_policy;
+
+typedef struct fleet_copy {
+  size_t instance;              /* index into instances */
+  sched_need need;
+  sched_strategy strategy;
+  int ic;                       /* IC index, for SPREAD in simulation */
+} fleet_copy;
+
+typedef struct fleet_instance {
+  sched_instance res;           /* capacity and reservations */
+  int copies;                   /* copies it holds now */
+  double idle_since;            /* when it last became empty (if copies == 0) */
+  int evacuating;               /* already being consolidated */
+} fleet_instance;
+
+typedef struct fleet_input {
+  const fleet_instance *instances;
+  size_t n_instances;
+  const fleet_copy *copies;     /* every placed copy (for consolidation) */
+  size_t n_copies;
+  const sched_need *pending;    /* copies that found no room */
+  const sched_strategy *pending_strategy;
+  size_t n_pending;
+  sched_instance template_instance; /* an empty instance of the variant's type */
+  double now;
+  double last_scale_in;         /* time of the last release or evacuation */
+} fleet_input;
+
+typedef struct fleet_actions {
+  int add;                      /* instances to add now */
+  size_t release[64];           /* instance indices to release (empty ones) */
+  size_t n_release;
+  size_t evacuate[64];          /* instance indices to consolidate away */
+  size_t n_evacuate;
+  int pending_blocked;          /* pending copies that fit only past MaxInstanceCount */
+  int never_fits;               /* pending copies too large for an empty instance */
+} fleet_actions;
+
+void fleet_decide(const fleet_policy *p, const fleet_input *in, fleet_actions *out);
+
+#endif

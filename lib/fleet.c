@@ -1,0 +1,139 @@
+/* fleet: instance scale-out, idle release and consolidation decisions. */
+#include "berth/fleet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "berth/buf.h"
+
+/* Instances needed for the pending copies beyond what fits now: first fit
+ * onto as many simulated empty instances as it takes. */
+static int instances_for_pending(const fleet_input *in, int limit, int *never_fits) {
+  if (in->n_pending == 0 || limit <= 0) {
+    *never_fits = 0;
+    for (size_t i = 0; i < in->n_pending; i++)
+      if (!sched_fits_empty(&in->template_instance, &in->pending[i])) (*never_fits)++;
+    return 0;
+  }
+  size_t cap = (size_t)limit;
+  sched_instance *sim = berth_xcalloc(cap, sizeof *sim);
+  int used = 0;
+  *never_fits = 0;
+  for (size_t i = 0; i < in->n_pending; i++) {
+    const sched_need *need = &in->pending[i];
+    if (!sched_fits_empty(&in->template_instance, need)) {
+      (*never_fits)++;
+      continue;
+    }
+    sched_assignment a;
+    if (used > 0 && sched_place(sim, (size_t)used, NULL, need, SCHED_BINPACK, &a) == 0) {
+      sched_reserve(&sim[a.instance], need, &a);
+      continue;
+    }
+    if ((size_t)used == cap) continue;
+    sim[used] = in->template_instance;
+    sim[used].accepting = 1;
+    if (sched_place(&sim[used], 1, NULL, need, SCHED_BINPACK, &a) == 0)
+      sched_reserve(&sim[used], need, &a);
+    used++;
+  }
+  free(sim);
+  return used;
+}
+
+static double utilization(const sched_instance *s) {
+  double u = 0, x;
+  if (s->cpu_milli > 0 && (x = (double)s->cpu_milli_used / (double)s->cpu_milli) > u) u = x;
+  if (s->mem_mb > 0 && (x = (double)s->mem_mb_used / (double)s->mem_mb) > u) u = x;
+  for (int d = 0; d < s->n_devices; d++)
+    if ((x = s->dev_milli_used[d] / 1000.0) > u) u = x;
+  return u;
+}
+
+/* Whether every copy on instance victim fits on the other accepting
+ * instances, not counting those being evacuated (excluded[i] == 2), in a
+ * simulation on a scratch copy. */
+static int can_evacuate(const fleet_input *in, size_t victim, const int *excluded) {
+  sched_instance *sim = berth_xcalloc(in->n_instances, sizeof *sim);
+  for (size_t i = 0; i < in->n_instances; i++) {
+    sim[i] = in->instances[i].res;
+    if (i == victim || excluded[i] == 2 || in->instances[i].evacuating) sim[i].accepting = 0;
+  }
+  int ok = 1;
+  for (size_t k = 0; k < in->n_copies && ok; k++) {
+    const fleet_copy *cp = &in->copies[k];
+    if (cp->instance != victim) continue;
+    sched_assignment a;
+    if (sched_place(sim, in->n_instances, NULL, &cp->need, SCHED_BINPACK, &a) != 0)
+      ok = 0;
+    else
+      sched_reserve(&sim[a.instance], &cp->need, &a);
+  }
+  free(sim);
+  return ok;
+}
+
+void fleet_decide(const fleet_policy *p, const fleet_input *in, fleet_actions *out) {
+  memset(out, 0, sizeof *out);
+  int n = (int)in->n_instances;
+  if (!p->managed) return;
+  int room = p->max_instances - n;
+  int need = instances_for_pending(in, in->n_pending ? (int)in->n_pending : 0, &out->never_fits);
+  if (n < p->min_instances) {
+    out->add = p->min_instances - n;
+    room -= out->add;
+    need -= out->add;
+  }
+  if (need > 0) {
+    int add = need < room ? need : room;
+    if (add > 0) out->add += add;
+    if (need > add) out->pending_blocked = need - (add > 0 ? add : 0);
+  }
+  if (out->add > 0 || in->n_pending > 0) return; /* never shrink while growing */
+  if (in->now - in->last_scale_in < p->cooldown_s && in->last_scale_in > 0) return;
+
+  int step = p->max_step > 0 ? p->max_step : 1;
+  int keep = p->min_instances;
+  int remaining = n;
+  /* IDLE_RELEASE (and the first step of CONSOLIDATION): empty instances idle
+   * for the cooldown, oldest idle first, lowest index on ties. */
+  while ((int)out->n_release < step && remaining > keep &&
+         out->n_release < sizeof out->release / sizeof out->release[0]) {
+    size_t best = (size_t)-1;
+    for (size_t i = 0; i < in->n_instances; i++) {
+      const fleet_instance *fi = &in->instances[i];
+      if (fi->copies != 0 || in->now - fi->idle_since < p->cooldown_s) continue;
+      int taken = 0;
+      for (size_t k = 0; k < out->n_release; k++) taken |= out->release[k] == i;
+      if (taken) continue;
+      if (best == (size_t)-1 || fi->idle_since < in->instances[best].idle_since) best = i;
+    }
+    if (best == (size_t)-1) break;
+    out->release[out->n_release++] = best;
+    remaining--;
+  }
+  if (p->strategy != FLEET_CONSOLIDATION || out->n_release > 0) return;
+  /* CONSOLIDATION: the least used instances whose copies fit elsewhere. */
+  int *excluded = berth_xcalloc(in->n_instances ? in->n_instances : 1, sizeof *excluded);
+  while ((int)out->n_evacuate < step && remaining > keep &&
+         out->n_evacuate < sizeof out->evacuate / sizeof out->evacuate[0]) {
+    size_t best = (size_t)-1;
+    double best_u = 2;
+    for (size_t i = 0; i < in->n_instances; i++) {
+      const fleet_instance *fi = &in->instances[i];
+      if (excluded[i] || fi->evacuating || fi->copies == 0) continue;
+      double u = utilization(&fi->res);
+      if (u < best_u) {
+        best_u = u;
+        best = i;
+      }
+    }
+    if (best == (size_t)-1) break;
+    excluded[best] = 1; /* tried */
+    if (!can_evacuate(in, best, excluded)) continue;
+    excluded[best] = 2; /* chosen */
+    out->evacuate[out->n_evacuate++] = best;
+    remaining--;
+  }
+  free(excluded);
+}

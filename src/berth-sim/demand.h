@@ -1,0 +1,38 @@
+/* demand: what the traffic of a scenario needs, independent of any policy.
+ *
+ * One pass over the traffic computes, per model and per minute, the work
+ * (request-seconds of service) and the invocations, which size the
+ * dedicated baseline and the warm start; and the fluid lower bound on cost:
+ * the time integral of the instances needed if every model had, at every
+ * instant, just the copies its requests in service need
+ * (max(min_copies, ceil(in_service / max_concurrency)), every request
+ * served at once on arrival) and those copies were packed perfectly onto
+ * fractional instances of the endpoint's type (the largest of the CPU,
+ * memory, accelerator and accelerator-memory sums over capacity). */
+#ifndef BERTH_SIM_DEMAND_H
+#define BERTH_SIM_DEMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scenario.h"
+
+typedef struct sim_demand {
+  size_t n_models, n_minutes;
+  float *work;            /* [minute * n_models + model]: request-seconds */
+  float *invocations;     /* [minute * n_models + model] */
+  uint64_t requests;
+  uint64_t *model_requests;
+  double fluid_instance_hours, fluid_cost;
+  size_t n_samples;       /* time series at the scenario's sample_s */
+  float *fluid_instances; /* mean fluid instances over each sample */
+  double wall_s;
+} sim_demand;
+
+int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz);
+void demand_free(sim_demand *d);
+
+/* Copies model i needs to serve minute k's demand at its scaling target. */
+int demand_copies(const scenario *s, const sim_demand *d, size_t i, size_t minute);
+
+#endif
