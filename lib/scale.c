@@ -1,0 +1,475 @@
+/* scale: autoscaling decisions for one inference component's copy count.
+ *
+ * DESIGN. Every decision reads the metric history through one helper,
+ * window_scan(), which summarizes the complete 10 s buckets of a time window
+ * (counts, copies, per-bucket samples, peak demand). Windows are measured back
+ * from the end of the newest complete bucket, not from `now`, so a clock that
+ * is not aligned to bucket boundaries sees whole buckets in every datapoint.
+ *
+ * Each policy turns the history into a proposal (a copy count and the reason
+ * in words); scale_decide() combines the proposals the way Application Auto
+ * Scaling does: the largest scale-out wins; scale-in happens only when every
+ * target-tracking policy that may scale in agrees, to the largest of the
+ * proposed counts. Step policies act on their own alarms and never veto.
+ *
+ * "Demand" is a bucket's metric times the copies that served it (at least
+ * one): the load the IC saw, independent of how many copies it had. Target
+ * tracking sizes from demand (desired = ceil(demand / target)), so a decision
+ * taken while new copies are still starting does not count the same load
+ * twice, and the FAST profile scales in only to what the window's peak demand
+ * needs at 90% of the target: the same band that triggers scale-in, so a
+ * steady load with noise inside that band never scales out again after it. */
+#include "berth/scale.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EPS 1e-9
+#define SCALE_IN_RATIO 0.9        /* scale-in below 90% of the target */
+#define FAST_OUT_COOLDOWN_MAX 10.0
+#define AWS_EVAL_S 60.0
+#define AWS_OUT_POINTS 3
+#define AWS_IN_POINTS 15
+
+void scale_state_init(scale_state *st) {
+  st->last_scale_out = -INFINITY;
+  st->last_scale_in = -INFINITY;
+  st->last_evaluation = -INFINITY;
+  for (int i = 0; i < SCALE_MAX_POLICIES; i++) st->last_step[i] = -INFINITY;
+}
+
+void scale_policy_init(scale_policy *p, scale_policy_type type, scale_metric metric) {
+  memset(p, 0, sizeof *p);
+  p->type = type;
+  p->metric = metric;
+  p->scale_out_cooldown_s = 300;
+  p->scale_in_cooldown_s = 300;
+  p->greater = 1;
+  p->period_s = 60;
+  p->evaluation_periods = 1;
+  p->aggregation = SCALE_AGG_AVERAGE;
+  p->adjustment = SCALE_ADJ_CHANGE;
+  p->cooldown_s = 300;
+}
+
+void scale_config_init(scale_config *cfg, scale_profile profile) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->profile = profile;
+  cfg->min_capacity = 0;
+  cfg->max_capacity = 1;
+  cfg->fast_scale_in_window_s = 300;
+}
+
+void scale_history_init(scale_history *h) {
+  h->head = 0;
+  h->n = 0;
+}
+
+void scale_history_push(scale_history *h, const scale_bucket *b) {
+  if (h->n < SCALE_HISTORY) {
+    h->b[(h->head + h->n) % SCALE_HISTORY] = *b;
+    h->n++;
+  } else {
+    h->b[h->head] = *b;
+    h->head = (h->head + 1) % SCALE_HISTORY;
+  }
+}
+
+const scale_bucket *scale_history_at(const scale_history *h, size_t i) {
+  if (i >= h->n) return NULL;
+  return &h->b[(h->head + i) % SCALE_HISTORY];
+}
+
+/* ---- metrics ---- */
+
+static double copies_or_one(uint32_t copies) { return copies ? (double)copies : 1.0; }
+
+/* The metric measured over one bucket: rates per minute for the invocation
+ * metrics, the count for no-capacity failures, mean in-flight requests per
+ * copy for concurrency. */
+static double bucket_sample(const scale_bucket *b, scale_metric m) {
+  double per_min = 60.0 / SCALE_BUCKET_S;
+  switch (m) {
+  case SCALE_METRIC_INVOCATIONS_PER_COPY:
+    return (double)b->invocations * per_min / copies_or_one(b->copies);
+  case SCALE_METRIC_CONCURRENT_PER_COPY: {
+    double c = b->concurrency_samples ? b->concurrency_sum / b->concurrency_samples : 0.0;
+    return c / copies_or_one(b->copies);
+  }
+  case SCALE_METRIC_NO_CAPACITY_FAILURES:
+    return (double)b->no_capacity;
+  case SCALE_METRIC_INVOCATIONS:
+    return (double)b->invocations * per_min;
+  }
+  return 0.0;
+}
+
+static int per_copy(scale_metric m) {
+  return m == SCALE_METRIC_INVOCATIONS_PER_COPY || m == SCALE_METRIC_CONCURRENT_PER_COPY;
+}
+
+/* Summary of the buckets complete by `done` whose midpoint lies in [lo, hi).
+ * Midpoints, not containment: a history whose newest bucket slides with the
+ * clock ([now - 10, now), as berthd builds it) is not aligned with the
+ * closed buckets before it, and each bucket must still land in exactly one
+ * of a series of adjacent windows. */
+typedef struct window {
+  size_t n;
+  double invocations, no_capacity, copies, conc_per_copy;
+  double sample_sum, sample_min, sample_max;
+  double peak_demand;         /* largest bucket sample x copies (>= 1) */
+  uint32_t last_copies;       /* copies at the end of the newest bucket */
+  double oldest_start;        /* start of the oldest bucket counted */
+} window;
+
+static void window_scan(const scale_history *h, scale_metric m, double lo, double hi,
+                        double done, window *w) {
+  memset(w, 0, sizeof *w);
+  /* Newest first; buckets are pushed in time order, so stop once past lo. */
+  for (size_t k = h->n; k-- > 0;) {
+    const scale_bucket *b = scale_history_at(h, k);
+    double mid = b->start + SCALE_BUCKET_S / 2.0;
+    if (mid < lo - EPS) break;
+    if (mid >= hi - EPS || b->start + SCALE_BUCKET_S > done + EPS) continue;
+    double s = bucket_sample(b, m);
+    double demand = per_copy(m) ? s * copies_or_one(b->copies) : s;
+    if (w->n == 0) {
+      w->sample_min = w->sample_max = s;
+      w->last_copies = b->copies;
+    }
+    w->n++;
+    w->oldest_start = b->start;
+    w->invocations += b->invocations;
+    w->no_capacity += b->no_capacity;
+    w->copies += b->copies;
+    if (m == SCALE_METRIC_CONCURRENT_PER_COPY) w->conc_per_copy += s;
+    w->sample_sum += s;
+    if (s < w->sample_min) w->sample_min = s;
+    if (s > w->sample_max) w->sample_max = s;
+    if (demand > w->peak_demand) w->peak_demand = demand;
+  }
+}
+
+/* The metric over the window, as scale_metric_value() defines it. Rates are
+ * normalized over the time the buckets cover (the window when it is full).
+ * Per-copy invocations divide by the mean copies but by at least one, so the
+ * value stays continuous as copies go to zero and traffic reaching an IC at
+ * zero copies reads as demand. */
+static double window_value(const window *w, scale_metric m) {
+  if (w->n == 0) return 0.0;
+  double span = (double)w->n * SCALE_BUCKET_S;
+  double mean_copies = w->copies / (double)w->n;
+  switch (m) {
+  case SCALE_METRIC_INVOCATIONS_PER_COPY:
+    return w->invocations / (mean_copies > 1.0 ? mean_copies : 1.0) * 60.0 / span;
+  case SCALE_METRIC_CONCURRENT_PER_COPY:
+    return w->conc_per_copy / (double)w->n;
+  case SCALE_METRIC_NO_CAPACITY_FAILURES:
+    return w->no_capacity;
+  case SCALE_METRIC_INVOCATIONS:
+    return w->invocations * 60.0 / span;
+  }
+  return 0.0;
+}
+
+/* Load behind a per-copy value: the value times the mean copies (>= 1). */
+static double window_demand(const window *w, scale_metric m) {
+  double v = window_value(w, m);
+  if (!per_copy(m) || w->n == 0) return v;
+  double mean_copies = w->copies / (double)w->n;
+  return v * (mean_copies > 1.0 ? mean_copies : 1.0);
+}
+
+double scale_metric_value(const scale_history *h, scale_metric m, double now, double window_s) {
+  window w;
+  window_scan(h, m, now - window_s, now, now, &w);
+  return window_value(&w, m);
+}
+
+/* End of the newest bucket complete at now; 0 when there is none. */
+static int last_end(const scale_history *h, double now, double *end) {
+  for (size_t k = h->n; k-- > 0;) {
+    const scale_bucket *b = scale_history_at(h, k);
+    if (b->start + SCALE_BUCKET_S <= now + EPS) {
+      *end = b->start + SCALE_BUCKET_S;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static const char *metric_words(scale_metric m) {
+  switch (m) {
+  case SCALE_METRIC_INVOCATIONS_PER_COPY: return "invocations per copy per minute";
+  case SCALE_METRIC_CONCURRENT_PER_COPY: return "concurrent requests per copy";
+  case SCALE_METRIC_NO_CAPACITY_FAILURES: return "no-capacity failures";
+  case SCALE_METRIC_INVOCATIONS: return "invocations per minute";
+  }
+  return "?";
+}
+
+static const char *agg_words(scale_aggregation a) {
+  switch (a) {
+  case SCALE_AGG_AVERAGE: return "Average";
+  case SCALE_AGG_SUM: return "Sum";
+  case SCALE_AGG_MAX: return "Maximum";
+  case SCALE_AGG_MIN: return "Minimum";
+  }
+  return "?";
+}
+
+/* ceil that ignores rounding noise: 3 * 5 / 5 must be 3, not 4. */
+static int ceil_count(double x) {
+  if (!(x > 0)) return 0;
+  if (x > 1e9) return 1000000000;
+  return (int)ceil(x - EPS);
+}
+
+/* ---- policies ---- */
+
+typedef struct proposal {
+  int desired;            /* = current when the policy proposes nothing */
+  int veto_in;            /* a target-tracking policy not ready to scale in */
+  char reason[200];
+} proposal;
+
+static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_state *st,
+                    const scale_history *h, double now, double end, int current,
+                    proposal *pr) {
+  double t = p->target;
+  window w;
+  window_scan(h, p->metric, end - SCALE_BUCKET_S, end, end, &w);
+  double v = window_value(&w, p->metric);
+  double out_cd = p->scale_out_cooldown_s < FAST_OUT_COOLDOWN_MAX ? p->scale_out_cooldown_s
+                                                                  : FAST_OUT_COOLDOWN_MAX;
+  if (w.n && v > t && now - st->last_scale_out >= out_cd - EPS) {
+    int want = ceil_count(window_demand(&w, p->metric) / t);
+    if (want < (int)w.last_copies + 1) want = (int)w.last_copies + 1;
+    if (want > current) {
+      pr->desired = want;
+      snprintf(pr->reason, sizeof pr->reason,
+               "target tracking: %.4g %s > target %g over the last %d s", v,
+               metric_words(p->metric), t, SCALE_BUCKET_S);
+      return;
+    }
+  }
+  if (p->disable_scale_in) return;
+  pr->veto_in = 1;
+  double win = cfg->fast_scale_in_window_s > 0 ? cfg->fast_scale_in_window_s : 300;
+  /* The window must be covered: data from its start on, and at most one
+   * bucket missing (a sliding newest bucket leaves a gap before it). */
+  size_t need = (size_t)ceil_count(win / SCALE_BUCKET_S);
+  if (need > SCALE_HISTORY) need = SCALE_HISTORY;
+  window_scan(h, p->metric, end - win, end, end, &w);
+  if (w.n + 1 < need || w.oldest_start > end - win + SCALE_BUCKET_S / 2.0 + EPS || w.sample_max >= SCALE_IN_RATIO * t) return;
+  if (now - fmax(st->last_scale_out, st->last_scale_in) < p->scale_in_cooldown_s - EPS) return;
+  int want = ceil_count(w.peak_demand / (SCALE_IN_RATIO * t));
+  if (want >= current) return;
+  pr->desired = want;
+  pr->veto_in = 0;
+  snprintf(pr->reason, sizeof pr->reason,
+           "target tracking: peak %.4g %s < %.4g (90%% of target %g) over the last %g s",
+           w.sample_max, metric_words(p->metric), SCALE_IN_RATIO * t, t, win);
+}
+
+static void tt_aws(const scale_policy *p, const scale_state *st, const scale_history *h,
+                   double now, double end, int current, proposal *pr) {
+  double t = p->target;
+  window w[AWS_IN_POINTS];
+  double v[AWS_IN_POINTS];
+  int n_above = 0, n_below = 0;
+  for (int k = 0; k < AWS_IN_POINTS; k++) {
+    window_scan(h, p->metric, end - AWS_EVAL_S * (k + 1), end - AWS_EVAL_S * k, end, &w[k]);
+    v[k] = window_value(&w[k], p->metric);
+    /* Counts run from the newest datapoint and stop at the first miss. */
+    if (n_above == k && w[k].n && v[k] > t) n_above++;
+    if (n_below == k && w[k].n && v[k] < SCALE_IN_RATIO * t) n_below++;
+  }
+  if (n_above >= AWS_OUT_POINTS && now - st->last_scale_out >= p->scale_out_cooldown_s - EPS) {
+    int want = ceil_count(window_demand(&w[0], p->metric) / t);
+    if (want < (int)w[0].last_copies + 1) want = (int)w[0].last_copies + 1;
+    if (want > current) {
+      pr->desired = want;
+      snprintf(pr->reason, sizeof pr->reason,
+               "target tracking: %.4g %s > target %g for %d of %d one-minute datapoints", v[0],
+               metric_words(p->metric), t, AWS_OUT_POINTS, AWS_OUT_POINTS);
+      return;
+    }
+  }
+  if (p->disable_scale_in) return;
+  pr->veto_in = 1;
+  if (n_below < AWS_IN_POINTS) return;
+  if (now - fmax(st->last_scale_out, st->last_scale_in) < p->scale_in_cooldown_s - EPS) return;
+  int want = ceil_count(window_demand(&w[0], p->metric) / t);
+  if (want >= current) return;
+  pr->desired = want;
+  pr->veto_in = 0;
+  snprintf(pr->reason, sizeof pr->reason,
+           "target tracking: %.4g %s < %.4g (90%% of target %g) for %d of %d one-minute datapoints",
+           v[0], metric_words(p->metric), SCALE_IN_RATIO * t, t, AWS_IN_POINTS, AWS_IN_POINTS);
+}
+
+/* Aggregate of the per-bucket samples of one alarm period. */
+static double aggregate(const window *w, scale_aggregation a) {
+  switch (a) {
+  case SCALE_AGG_AVERAGE: return w->sample_sum / (double)w->n;
+  case SCALE_AGG_SUM: return w->sample_sum;
+  case SCALE_AGG_MAX: return w->sample_max;
+  case SCALE_AGG_MIN: return w->sample_min;
+  }
+  return 0.0;
+}
+
+/* Application Auto Scaling's rounding of a percent change: toward zero, but
+ * a nonzero change moves at least one copy, and at least the minimum
+ * adjustment magnitude when one is set. */
+static int percent_delta(int current, int pct, int min_mag) {
+  if (pct == 0) return 0;
+  double d = (double)current * pct / 100.0;
+  int sign = pct > 0 ? 1 : -1;
+  long mag = (long)floor(fabs(d) + EPS);
+  if (mag < 1) mag = 1;
+  if (min_mag > 0 && mag < min_mag) mag = min_mag;
+  if (mag > 1000000000L) mag = 1000000000L;
+  return sign * (int)mag;
+}
+
+static void step_policy(const scale_config *cfg, const scale_policy *p, int idx,
+                        const scale_state *st, const scale_history *h, double now,
+                        double end, int current, proposal *pr) {
+  double period = p->period_s > 0 ? p->period_s : 60;
+  if (cfg->profile == SCALE_PROFILE_FAST && period > SCALE_BUCKET_S) period = SCALE_BUCKET_S;
+  int periods = p->evaluation_periods > 0 ? p->evaluation_periods : 1;
+  double latest = 0.0;
+  for (int k = 0; k < periods; k++) {
+    window w;
+    window_scan(h, p->metric, end - period * (k + 1), end - period * k, end, &w);
+    if (w.n == 0) return; /* missing data never breaches */
+    double v = aggregate(&w, p->aggregation);
+    if (p->greater ? !(v > p->threshold) : !(v < p->threshold)) return;
+    if (k == 0) latest = v;
+  }
+  if (now - st->last_step[idx] < p->cooldown_s - EPS) return;
+
+  double over = latest - p->threshold;
+  const scale_step *step = NULL;
+  for (int s = 0; s < p->n_steps && s < SCALE_MAX_STEPS; s++)
+    if (over >= p->steps[s].lower && over < p->steps[s].upper) {
+      step = &p->steps[s];
+      break;
+    }
+  if (!step) return;
+
+  long want;
+  switch (p->adjustment) {
+  case SCALE_ADJ_EXACT: want = step->adjustment; break;
+  case SCALE_ADJ_PERCENT:
+    want = (long)current + percent_delta(current, step->adjustment, p->min_adjustment_magnitude);
+    break;
+  case SCALE_ADJ_CHANGE:
+  default: want = (long)current + step->adjustment; break;
+  }
+  if (want < 0) want = 0;
+  if (want > 1000000000L) want = 1000000000L;
+  if (want == current) return;
+  pr->desired = (int)want;
+  snprintf(pr->reason, sizeof pr->reason,
+           "step scaling: %.4g %s (%s) %s threshold %g for %d of %d %g s periods", latest,
+           metric_words(p->metric), agg_words(p->aggregation), p->greater ? ">" : "<",
+           p->threshold, periods, periods, period);
+}
+
+static int clamp_capacity(const scale_config *cfg, int n) {
+  int hi = cfg->max_capacity > 0 ? cfg->max_capacity : 0;
+  int lo = cfg->min_capacity > 0 ? cfg->min_capacity : 0;
+  if (n < lo) n = lo;
+  if (n > hi) n = hi;
+  return n;
+}
+
+void scale_decide(const scale_config *cfg, scale_state *st, const scale_history *h, double now,
+                  int current, scale_decision *out) {
+  memset(out, 0, sizeof *out);
+  out->desired = current;
+  out->policy = -1;
+
+  int evaluate = 1;
+  if (cfg->profile == SCALE_PROFILE_AWS) {
+    if (now - st->last_evaluation < AWS_EVAL_S - EPS)
+      evaluate = 0;
+    else
+      st->last_evaluation = now;
+  }
+  double end = 0.0;
+  if (evaluate && !last_end(h, now, &end)) evaluate = 0;
+
+  int out_best = current, out_policy = -1;
+  int in_best = -1, in_policy = -1, veto = 0;
+  proposal pr[SCALE_MAX_POLICIES];
+  int n_pol = cfg->n_policies < SCALE_MAX_POLICIES ? cfg->n_policies : SCALE_MAX_POLICIES;
+  for (int i = 0; evaluate && i < n_pol; i++) {
+    const scale_policy *p = &cfg->policies[i];
+    pr[i].desired = current;
+    pr[i].veto_in = 0;
+    pr[i].reason[0] = '\0';
+    if (p->type == SCALE_TARGET_TRACKING) {
+      if (!(p->target > 0)) continue; /* unusable target: no say */
+      if (cfg->profile == SCALE_PROFILE_AWS)
+        tt_aws(p, st, h, now, end, current, &pr[i]);
+      else
+        tt_fast(cfg, p, st, h, now, end, current, &pr[i]);
+    } else {
+      step_policy(cfg, p, i, st, h, now, end, current, &pr[i]);
+    }
+    if (pr[i].desired > out_best) {
+      out_best = pr[i].desired;
+      out_policy = i;
+    } else if (pr[i].desired < current) {
+      if (pr[i].desired > in_best) {
+        in_best = pr[i].desired;
+        in_policy = i;
+      }
+    } else if (pr[i].veto_in) {
+      veto = 1;
+    }
+  }
+
+  int want = current, policy = -1;
+  if (out_policy >= 0) {
+    want = out_best;
+    policy = out_policy;
+  } else if (in_policy >= 0 && !veto) {
+    want = in_best;
+    policy = in_policy;
+  }
+  int desired = clamp_capacity(cfg, want);
+  if (desired == current) {
+    snprintf(out->cause, sizeof out->cause, "no change: %d copies", current);
+    return;
+  }
+
+  out->desired = desired;
+  out->changed = 1;
+  size_t len;
+  if (policy >= 0 && ((want > current) == (desired > current))) {
+    out->policy = policy;
+    snprintf(out->cause, sizeof out->cause, "%s", pr[policy].reason);
+    if (desired > current)
+      st->last_scale_out = now;
+    else
+      st->last_scale_in = now;
+    if (cfg->policies[policy].type == SCALE_STEP) st->last_step[policy] = now;
+  } else {
+    snprintf(out->cause, sizeof out->cause, "capacity limits [%d, %d]", cfg->min_capacity,
+             cfg->max_capacity);
+  }
+  len = strlen(out->cause);
+  snprintf(out->cause + len, sizeof out->cause - len, ": %d -> %d copies", current, desired);
+}
+
+int scale_wake(const scale_config *cfg) {
+  if (cfg->max_capacity <= 0) return 0;
+  int n = cfg->min_capacity > 1 ? cfg->min_capacity : 1;
+  return n > cfg->max_capacity ? cfg->max_capacity : n;
+}
