@@ -367,7 +367,10 @@ static void model_id_from_artifact(void) {
 }
 
 int main(int argc, char **argv) {
-  cfg.host = "127.0.0.1";
+  /* The agent says where a copy must be reachable (0.0.0.0 on instances
+   * that are other hosts); --host still wins. */
+  cfg.host = getenv("BERTH_BIND_HOST") && *getenv("BERTH_BIND_HOST") ? getenv("BERTH_BIND_HOST")
+                                                                     : "127.0.0.1";
   const char *port_s = getenv("SAGEMAKER_BIND_TO_PORT");
   if (!port_s || !*port_s) port_s = getenv("BERTH_PORT");
   for (int i = 1; i < argc; i++) {

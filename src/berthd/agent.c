@@ -429,6 +429,7 @@ static void spawn_copy(ctl *c, copy *cp) {
   env_add(NULL, &env, &n, &cap, "BERTH_INFERENCE_COMPONENT", x->name);
   env_add(NULL, &env, &n, &cap, "BERTH_ENDPOINT", x->endpoint);
   env_add(NULL, &env, &n, &cap, "SM_MODEL_DIR", cp->model_dir);
+  env_add(NULL, &env, &n, &cap, "BERTH_BIND_HOST", c->bind_host[0] ? c->bind_host : "127.0.0.1");
   long threads = (x->need.cpu_milli + 999) / 1000;
   snprintf(num, sizeof num, "%ld", threads > 0 ? threads : 1);
   env_add(NULL, &env, &n, &cap, "OMP_NUM_THREADS", num);
@@ -567,6 +568,12 @@ static void launch(ctl *c, copy *cp) {
 
 void agent_start(ctl *c, copy *cp) {
   cp->restarts = 0;
+  if (cp->inst->remote) {
+    /* Its agent starts it; the agent's next sync says when it is ready. */
+    cp->state = COPY_STARTING;
+    cp->started_ms = uv_now(c->loop);
+    return;
+  }
   launch(c, cp);
 }
 
@@ -582,6 +589,7 @@ static void on_stop_deadline(uv_timer_t *t) {
 static void terminate(ctl *c, copy *cp) {
   cp->state = COPY_STOPPING;
   if (!cp->proc) {
+    /* Remote copies stop when their agent no longer sees them wanted. */
     if (cp->inflight == 0) copy_remove(c, cp);
     return;
   }

@@ -19,6 +19,8 @@ void agent_stop(ctl *c, copy *cp);
 void agent_forget(ctl *c, copy *cp);
 /* The router finished a request at this copy: a draining copy may stop. */
 void agent_request_done(ctl *c, copy *cp);
+/* `berthd agent --join URL --token T --instance-type X` (agent_main.c) */
+int agent_main(int argc, char **argv);
 /* `berthd copy-exec -- PROGRAM ARGS...` */
 int agent_copy_exec_main(int argc, char **argv);
 

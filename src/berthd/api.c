@@ -10,6 +10,7 @@
 #include "aas.h"
 #include "ic.h"
 #include "metrics.h"
+#include "pool.h"
 #include "model.h"
 #include "store.h"
 
@@ -622,6 +623,10 @@ void api_on_request(berth_http_req *req, void *ud) {
       (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
     berth_http_header h[1] = {{"content-type", "text/plain"}};
     berth_http_respond(req, 200, h, 1, "ok\n", 3);
+    return;
+  }
+  if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/agent/v1/sync") == 0) {
+    pool_on_sync(c, req);
     return;
   }
   if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/") != 0) {

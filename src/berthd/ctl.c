@@ -3,6 +3,8 @@
 #include "ctl.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,25 @@
 #include "metrics.h"
 #include "ic.h"
 #include "model.h"
+#include "pool.h"
 #include "store.h"
 
 #define TICK_MS 500
+
+int ctl_set_data_dir(ctl *c, const char *dir) {
+  char full[PATH_MAX];
+  if (!realpath(dir, full)) {
+    fprintf(stderr, "berthd: cannot use the data dir %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  if (strlen(full) >= sizeof c->data_dir - 100) {
+    fprintf(stderr, "berthd: the data dir path %s is too long (at most %zu bytes)\n", full,
+            sizeof c->data_dir - 100);
+    return -1;
+  }
+  snprintf(c->data_dir, sizeof c->data_dir, "%s", full);
+  return 0;
+}
 
 double ctl_now(void) {
   struct timeval tv;
@@ -64,6 +82,7 @@ const variant *ctl_endpoint_variant(const endpoint *ep, const char *variant_name
 static void on_kick(uv_timer_t *t);
 
 void ctl_kick(ctl *c) {
+  if (c->agent_mode) return; /* an agent follows its controller; it does not plan */
   /* Coalesce: many changes in one loop iteration cause one pass. */
   if (!c->kicked) {
     c->kicked = 1;
@@ -164,6 +183,7 @@ int ctl_load(ctl *c) {
 /* ---- instances ---- */
 
 static instance *instance_new(ctl *c, endpoint *ep, const variant *v) {
+  if (c->pool) return pool_claim(c, ep->name, v->name, v->instance_type);
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   if (!t) return NULL;
   instance *in = berth_xcalloc(1, sizeof *in);
@@ -200,6 +220,11 @@ static int release_instances(ctl *c, endpoint *ep) {
   while (*pp) {
     instance *in = *pp;
     if (strcmp(in->endpoint, ep->name) == 0) {
+      if (!instance_in_use(c, in) && in->remote) {
+        pool_release(c, in);
+        pp = &in->next;
+        continue;
+      }
       if (!instance_in_use(c, in)) {
         *pp = in->next;
         fprintf(stderr, "berthd: %s: instance %lld released\n", ep->name, (long long)in->id);
@@ -219,6 +244,10 @@ static void endpoint_free(endpoint *ep) {
 }
 
 static void release_instance(ctl *c, instance *victim) {
+  if (victim->remote) {
+    pool_release(c, victim);
+    return;
+  }
   for (instance **pp = &c->instances; *pp; pp = &(*pp)->next)
     if (*pp == victim) {
       *pp = victim->next;
@@ -341,6 +370,15 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
     ep->desired_instances[i] = want;
     for (; have < want; have++)
       if (!instance_new(c, ep, v)) {
+        if (c->pool) {
+          /* Waits for agents of this type to join; the endpoint stays
+           * Creating until it has its instances. */
+          snprintf(ep->failure, sizeof ep->failure,
+                   "Waiting for %d more %s instance(s) to join the pool (berthd agent --join)",
+                   want - have, v->instance_type);
+          ep->started[i] = 0;
+          return;
+        }
         snprintf(ep->failure, sizeof ep->failure, "Instance type %s is not in the catalog %s",
                  v->instance_type, berth_catalog_default_path());
         snprintf(ep->status, sizeof ep->status, "Failed");
@@ -350,6 +388,7 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
       }
   }
   if (strcmp(ep->status, "Creating") == 0 || strcmp(ep->status, "Updating") == 0) {
+    ep->failure[0] = '\0';
     snprintf(ep->status, sizeof ep->status, "InService");
     ep->modified = ctl_now();
     ctl_save_endpoint(c, ep);
@@ -402,7 +441,9 @@ static void on_kick(uv_timer_t *t) {
 }
 
 static void on_tick(uv_timer_t *t) {
-  ctl_reconcile(t->data);
+  ctl *c = t->data;
+  if (c->pool) pool_check_lost(c);
+  ctl_reconcile(c);
 }
 
 void ctl_start(ctl *c) {

@@ -76,6 +76,11 @@ typedef struct instance {
   double created;
   double idle_since;            /* when it last became empty; 0 while busy */
   int evacuating;               /* consolidation is moving its copies away */
+  /* pool instances: an agent on another host (berthd agent --join) */
+  int remote;
+  char agent_id[64];
+  char address[64];             /* where its copies are reached */
+  double last_seen;             /* its last sync (wall clock) */
 } instance;
 
 typedef struct endpoint {
@@ -193,10 +198,17 @@ struct ctl {
   int wake_queue_max;           /* per IC */
   double wake_timeout_s;
   double instance_cooldown_s;   /* > 0: overrides ScaleInPolicy cooldowns */
+  int pool;                     /* provider "pool": instances are joined agents */
+  char agent_token[256];        /* agents must present it */
+  int agent_mode;               /* this process is `berthd agent` */
+  char bind_host[64];           /* BERTH_BIND_HOST given to copies */
+  json_t *failed_reports;       /* agent mode: copy failures not yet reported */
   json_t *activities;           /* recent scaling activities, newest last */
   uv_timer_t autoscale_tick;
 };
 
+/* Resolves and keeps the data directory (must exist). */
+int ctl_set_data_dir(ctl *c, const char *dir);
 /* Wall-clock seconds as AWS returns timestamps. */
 double ctl_now(void);
 void ctl_arn(const ctl *c, const char *kind, const char *name, char *out, size_t outsz);

@@ -35,8 +35,10 @@ static struct {
   const char *wake_queue;
   const char *wake_timeout;
   const char *instance_cooldown;
+  const char *provider;
+  const char *agent_token;
 } config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
-            "0"};
+            "0", "local", NULL};
 
 static ctl controller;
 static uv_signal_t sigterm, sigint;
@@ -60,7 +62,11 @@ static void usage(FILE *f) {
           "  --wake-timeout S          how long a held request waits for a copy (300)\n"
           "  --instance-cooldown S     managed instance scaling: seconds an instance stays\n"
           "                            idle before release (default: the ScaleInPolicy's\n"
-          "                            CooldownInMinutes; for tests and compressed time)\n",
+          "                            CooldownInMinutes; for tests and compressed time)\n"
+          "  --provider local|pool     where instances come from: local agents (default) or\n"
+          "                            agents that join (berthd agent --join URL --token T)\n"
+          "  --agent-token T           the token joining agents must present (or\n"
+          "                            BERTH_AGENT_TOKEN); required with --provider pool\n",
           config.data_dir, config.control_listen, config.runtime_listen,
           berth_catalog_default_path());
 }
@@ -182,6 +188,8 @@ static int cmd_up(int argc, char **argv) {
     else if (strcmp(argv[i], "--wake-queue") == 0) slot = &config.wake_queue;
     else if (strcmp(argv[i], "--wake-timeout") == 0) slot = &config.wake_timeout;
     else if (strcmp(argv[i], "--instance-cooldown") == 0) slot = &config.instance_cooldown;
+    else if (strcmp(argv[i], "--provider") == 0) slot = &config.provider;
+    else if (strcmp(argv[i], "--agent-token") == 0) slot = &config.agent_token;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -210,6 +218,19 @@ static int cmd_up(int argc, char **argv) {
       parse_number("--instance-cooldown", config.instance_cooldown, 0, 86400,
                    &c->instance_cooldown_s))
     return 2;
+  if (strcmp(config.provider, "pool") == 0) {
+    c->pool = 1;
+  } else if (strcmp(config.provider, "local") != 0) {
+    fprintf(stderr, "berthd up: --provider '%s' must be local or pool\n", config.provider);
+    return 2;
+  }
+  const char *token = config.agent_token ? config.agent_token : getenv("BERTH_AGENT_TOKEN");
+  if (token) snprintf(c->agent_token, sizeof c->agent_token, "%s", token);
+  if (c->pool && !c->agent_token[0]) {
+    fprintf(stderr, "berthd up: --provider pool needs --agent-token (or BERTH_AGENT_TOKEN) so "
+            "that only your agents can join\n");
+    return 2;
+  }
   double q;
   if (parse_number("--wake-queue", config.wake_queue, 0, 100000, &q)) return 2;
   c->wake_queue_max = (int)q;
@@ -219,10 +240,7 @@ static int cmd_up(int argc, char **argv) {
                                                                    : "us-east-1");
   snprintf(c->account, sizeof c->account, "000000000000");
   if (make_dirs(config.data_dir)) return 1;
-  if (!realpath(config.data_dir, c->data_dir)) {
-    fprintf(stderr, "berthd: cannot resolve %s: %s\n", config.data_dir, strerror(errno));
-    return 1;
-  }
+  if (ctl_set_data_dir(c, config.data_dir)) return 1;
   ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
   if (n <= 0) {
     fprintf(stderr, "berthd: cannot find its own executable: %s\n", strerror(errno));
@@ -275,6 +293,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "up") == 0) return cmd_up(argc - 2, argv + 2);
   if (strcmp(argv[1], "copy-exec") == 0) return agent_copy_exec_main(argc - 2, argv + 2);
+  if (strcmp(argv[1], "agent") == 0) return agent_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
     printf("berthd %s\n", BERTH_VERSION);
     return 0;

@@ -321,7 +321,9 @@ static int forward(invocation *inv) {
   }
   if (!berth_http_req_header(inv->req, "content-type"))
     h[n++] = (berth_http_header){"content-type", "application/octet-stream"};
-  berth_http_request_opts o = {.host = "127.0.0.1", .port = cp->port, .method = "POST",
+  berth_http_request_opts o = {.host = cp->inst && cp->inst->remote ? cp->inst->address
+                                                                     : "127.0.0.1",
+                               .port = cp->port, .method = "POST",
                                .target = "/invocations", .headers = h, .n_headers = n,
                                .body = inv->req->body, .body_len = inv->req->body_len,
                                .timeout_ms = ROUTER_MODEL_TIMEOUT_MS};

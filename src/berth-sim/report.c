@@ -1,0 +1,256 @@
+/* report: text table, CSV and SVG output of berth-sim runs. */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "berth/buf.h"
+
+static const sim_result *find(const sim_result *r, size_t n, sim_policy p) {
+  for (size_t i = 0; i < n; i++)
+    if (r[i].policy == p) return &r[i];
+  return NULL;
+}
+
+static void fmt_s(char *buf, size_t n, double s) {
+  if (s <= 0) snprintf(buf, n, "-");
+  else if (s < 1) snprintf(buf, n, "%.0fms", s * 1000);
+  else if (s < 100) snprintf(buf, n, "%.2fs", s);
+  else snprintf(buf, n, "%.0fs", s);
+}
+
+void report_table(FILE *f, const scenario *s, const sim_demand *d, const sim_result *r, size_t n,
+                  int per_model) {
+  const berth_instance_type *et = &s->types[s->endpoint_type];
+  fprintf(f, "berth-sim: %s: %zu model%s, %.1f h simulated, %llu requests, seed %llu\n", s->name,
+          s->n_models, s->n_models == 1 ? "" : "s", s->duration_s / 3600,
+          (unsigned long long)d->requests, (unsigned long long)s->seed);
+  if (s->traffic == TRAFFIC_TRACE) fprintf(f, "traffic: trace %s\n", s->trace_path);
+  fprintf(f, "shared endpoint: %s ($%.3f/h), instance start %.0f s, routing %s\n", et->name,
+          et->price_per_hour, s->instance_start_s, route_policy_name(s->routing));
+  fprintf(f, "fluid lower bound: %.1f instance-hours, $%.2f\n\n", d->fluid_instance_hours, d->fluid_cost);
+  const sim_result *ded = find(r, n, POLICY_DEDICATED);
+  fprintf(f, "%-10s %9s %10s %7s %7s %8s %8s %6s %9s %8s %8s %8s %5s %7s\n", "policy", "inst-h", "cost $",
+          "saving", "x fluid", "in SLO", "failed", "cold", "cold wait", "p50", "p99", "mean", "peak", "wall");
+  for (size_t i = 0; i < n; i++) {
+    const sim_result *x = &r[i];
+    char saving[16] = "-", ratio[16] = "-", cw[16], p50[16], p99[16], mean[16];
+    if (ded && x != ded && ded->cost > 0) snprintf(saving, sizeof saving, "%.1f%%", 100 * (1 - x->cost / ded->cost));
+    if (d->fluid_cost > 0) snprintf(ratio, sizeof ratio, "%.2f", x->cost / d->fluid_cost);
+    fmt_s(cw, sizeof cw, x->cold_wait_mean);
+    fmt_s(p50, sizeof p50, x->p50);
+    fmt_s(p99, sizeof p99, x->p99);
+    fmt_s(mean, sizeof mean, x->latency_mean);
+    double slo = x->requests ? 100.0 * (double)x->in_slo / (double)x->requests : 100;
+    fprintf(f, "%-10s %9.1f %10.2f %7s %7s %7.3f%% %8llu %6llu %9s %8s %8s %8s %5d %6.2fs\n",
+            sim_policy_name(x->policy), x->instance_hours, x->cost, saving, ratio, slo,
+            (unsigned long long)x->failed, (unsigned long long)x->cold_starts, cw, p50, p99, mean,
+            x->peak_instances, x->wall_s);
+  }
+  fprintf(f, "\n");
+  for (size_t i = 0; i < n; i++) {
+    const sim_result *x = &r[i];
+    fprintf(f, "%s: %llu instance launches, %llu copy starts, %llu scaling actions, %llu consolidations, "
+            "%llu requests held for a cold start (max cold wait %.0f s), %llu events",
+            sim_policy_name(x->policy), (unsigned long long)x->instance_launches,
+            (unsigned long long)x->copy_starts, (unsigned long long)x->scale_actions,
+            (unsigned long long)x->consolidations, (unsigned long long)x->held, x->cold_wait_max,
+            (unsigned long long)x->events);
+    if (x->failed)
+      fprintf(f, "; failed: %llu no capacity (at zero copies), %llu hold queue full, %llu hold timeout",
+              (unsigned long long)x->failed_no_capacity, (unsigned long long)x->failed_hold_full,
+              (unsigned long long)x->failed_hold_timeout);
+    fprintf(f, "\n");
+  }
+  if (!per_model) return;
+  for (size_t i = 0; i < n; i++) {
+    const sim_result *x = &r[i];
+    fprintf(f, "\n%s per model:\n%-24s %9s %8s %8s %6s %8s %8s %8s %6s %s\n", sim_policy_name(x->policy), "model",
+            "requests", "in SLO", "failed", "cold", "p50", "p99", "copy-h", "peak",
+            x->policy == POLICY_DEDICATED ? "instances" : "");
+    for (size_t m = 0; m < s->n_models; m++) {
+      const sim_model_result *mr = &x->models[m];
+      char p50[16], p99[16], inst[96] = "";
+      fmt_s(p50, sizeof p50, mr->p50);
+      fmt_s(p99, sizeof p99, mr->p99);
+      if (x->policy == POLICY_DEDICATED && mr->dedicated_type >= 0)
+        snprintf(inst, sizeof inst, "%d x %s", mr->dedicated_instances, s->types[mr->dedicated_type].name);
+      double slo = mr->requests ? 100.0 * (double)mr->in_slo / (double)mr->requests : 100;
+      fprintf(f, "%-24s %9llu %7.2f%% %8llu %6llu %8s %8s %8.1f %6d %s\n", s->models[m].name,
+              (unsigned long long)mr->requests, slo, (unsigned long long)(mr->requests - mr->ok),
+              (unsigned long long)mr->cold_starts, p50, p99, mr->copy_hours, mr->peak_copies, inst);
+    }
+  }
+}
+
+int report_csv(const char *path, const scenario *s, const sim_demand *d, const sim_result *r, size_t n,
+               char *err, size_t errsz) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    int e = errno;
+    snprintf(err, errsz, "cannot write the CSV file %s: %s", path, strerror(e));
+    return -e;
+  }
+  fprintf(f, "time_s,policy,model,copies_ready,copies_desired,instances,instances_starting,fluid_instances\n");
+  for (size_t i = 0; i < n; i++) {
+    const sim_result *x = &r[i];
+    for (size_t k = 0; k < x->n_samples; k++) {
+      double t = (double)k * s->sample_s, ready = 0, desired = 0;
+      for (size_t m = 0; m < s->n_models; m++) {
+        size_t j = k * s->n_models + m;
+        ready += x->ts_ready[j];
+        desired += x->ts_desired[j];
+        fprintf(f, "%.0f,%s,%s,%.0f,%.0f,%.4f,,\n", t, sim_policy_name(x->policy), s->models[m].name,
+                x->ts_ready[j], x->ts_desired[j], x->ts_share[j]);
+      }
+      fprintf(f, "%.0f,%s,(endpoint),%.0f,%.0f,%.0f,%.0f,%.4f\n", t, sim_policy_name(x->policy), ready,
+              desired, x->ts_instances[k], x->ts_starting[k], k < d->n_samples ? d->fluid_instances[k] : 0);
+    }
+  }
+  int rc = 0;
+  if (ferror(f)) rc = -EIO;
+  if (fclose(f) && !rc) rc = -errno;
+  if (rc) snprintf(err, errsz, "writing the CSV file %s failed: %s", path, strerror(-rc));
+  return rc;
+}
+
+/* ---- SVG ---- */
+
+static const char *const PALETTE[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                      "#edc948", "#b07aa1", "#ff9da7", "#9c755f"};
+#define N_TOP 9
+
+typedef struct rank_ent { double v; size_t m; } rank_ent;
+
+static int rank_cmp(const void *a, const void *b) {
+  const rank_ent *x = a, *y = b;
+  if (x->v != y->v) return x->v > y->v ? -1 : 1;
+  return (x->m > y->m) - (x->m < y->m);
+}
+
+static double nice_step(double max) {
+  double raw = max / 5, p = pow(10, floor(log10(raw > 0 ? raw : 1))), f = raw / p;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+int report_svg(const char *path, const scenario *s, const sim_demand *d, const sim_result *r, size_t n,
+               char *err, size_t errsz) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    int e = errno;
+    snprintf(err, errsz, "cannot write the SVG file %s: %s", path, strerror(e));
+    return -e;
+  }
+  const double W = 1000, PH = 230, L = 60, RM = 190, T = 40, GAP = 50;
+  double plot_w = W - L - RM;
+  double H = T + (double)n * (PH + GAP) + 10;
+  fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+          "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
+  fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+  fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"16\" font-weight=\"bold\">berth-sim: %s</text>\n", L, s->name);
+  /* a common y scale so panels compare */
+  double ymax = 1;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < r[i].n_samples; k++) {
+      double tot = r[i].ts_instances[k] + r[i].ts_starting[k], sh = 0;
+      for (size_t m = 0; m < s->n_models; m++) sh += r[i].ts_share[k * s->n_models + m];
+      if (tot > ymax) ymax = tot;
+      if (sh > ymax) ymax = sh;
+    }
+  double step = nice_step(ymax);
+  ymax = ceil(ymax / step) * step;
+  double hours = s->duration_s / 3600;
+  for (size_t i = 0; i < n; i++) {
+    const sim_result *x = &r[i];
+    double top = T + (double)i * (PH + GAP) + 20;
+    size_t ns = x->n_samples;
+    /* top models by instance share */
+    rank_ent *rk = berth_xcalloc(s->n_models, sizeof *rk);
+    for (size_t m = 0; m < s->n_models; m++) {
+      rk[m].m = m;
+      for (size_t k = 0; k < ns; k++) rk[m].v += x->ts_share[k * s->n_models + m];
+    }
+    qsort(rk, s->n_models, sizeof *rk, rank_cmp);
+    size_t ntop = s->n_models < N_TOP ? s->n_models : N_TOP;
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"14\" font-weight=\"bold\">%s: $%.2f, %.1f instance-hours</text>\n",
+            L, top - 6, sim_policy_name(x->policy), x->cost, x->instance_hours);
+    /* axes and grid */
+    for (double y = 0; y <= ymax + 1e-9; y += step) {
+      double py = top + PH - y / ymax * PH;
+      fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+              "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+              L, py, L + plot_w, py, L - 5, py + 4, y);
+    }
+    double hstep = hours <= 2 ? 0.25 : hours <= 12 ? 1 : hours <= 48 ? 3 : 24;
+    for (double h = 0; h <= hours + 1e-9; h += hstep) {
+      double px = L + h / hours * plot_w;
+      fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#eee\"/>"
+              "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%gh</text>\n",
+              px, top, px, top + PH, px, top + PH + 15, h);
+    }
+    fprintf(f, "<text transform=\"translate(%.0f,%.0f) rotate(-90)\" text-anchor=\"middle\">instances</text>\n",
+            L - 40, top + PH / 2);
+    /* stacked areas: the top models, then all others */
+    double *base = berth_xcalloc(ns ? ns : 1, sizeof *base);
+    for (size_t layer = 0; layer <= ntop; layer++) {
+      if (layer == ntop && s->n_models <= ntop) break;
+      const char *color = layer < ntop ? PALETTE[layer] : "#bab0ac";
+      fprintf(f, "<path fill=\"%s\" fill-opacity=\"0.85\" d=\"", color);
+      double *upper = berth_xmalloc((ns ? ns : 1) * sizeof *upper);
+      for (size_t k = 0; k < ns; k++) {
+        double v = 0;
+        if (layer < ntop) v = x->ts_share[k * s->n_models + rk[layer].m];
+        else
+          for (size_t j = ntop; j < s->n_models; j++) v += x->ts_share[k * s->n_models + rk[j].m];
+        upper[k] = base[k] + v;
+      }
+      for (size_t k = 0; k < ns; k++) {
+        double px = L + ((double)k * s->sample_s / 3600) / hours * plot_w;
+        fprintf(f, "%s%.1f,%.1f", k ? " L" : "M", px, top + PH - upper[k] / ymax * PH);
+      }
+      for (size_t k = ns; k-- > 0;) {
+        double px = L + ((double)k * s->sample_s / 3600) / hours * plot_w;
+        fprintf(f, " L%.1f,%.1f", px, top + PH - base[k] / ymax * PH);
+      }
+      fprintf(f, " Z\"/>\n");
+      memcpy(base, upper, ns * sizeof *base);
+      free(upper);
+      double ly = top + 12 + (double)layer * 16;
+      fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\" fill=\"%s\"/>"
+              "<text x=\"%.0f\" y=\"%.0f\">%s</text>\n", L + plot_w + 15, ly - 9, color, L + plot_w + 30, ly,
+              layer < ntop ? s->models[rk[layer].m].name : "other models");
+    }
+    free(base);
+    /* instances (running + starting) and the fluid bound */
+    fprintf(f, "<path fill=\"none\" stroke=\"black\" stroke-width=\"1.5\" d=\"");
+    for (size_t k = 0; k < ns; k++) {
+      double px = L + ((double)k * s->sample_s / 3600) / hours * plot_w;
+      double v = x->ts_instances[k] + x->ts_starting[k];
+      fprintf(f, "%s%.1f,%.1f", k ? " L" : "M", px, top + PH - v / ymax * PH);
+    }
+    fprintf(f, "\"/>\n<path fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\" d=\"");
+    for (size_t k = 0; k < ns && k < d->n_samples; k++) {
+      double px = L + ((double)k * s->sample_s / 3600) / hours * plot_w;
+      fprintf(f, "%s%.1f,%.1f", k ? " L" : "M", px, top + PH - d->fluid_instances[k] / ymax * PH);
+    }
+    fprintf(f, "\"/>\n");
+    double ly = top + 12 + (double)(ntop + 1) * 16 + 6;
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\" stroke-width=\"1.5\"/>"
+            "<text x=\"%.0f\" y=\"%.0f\">instances</text>\n", L + plot_w + 15, ly - 4, L + plot_w + 25, ly - 4,
+            L + plot_w + 30, ly);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>"
+            "<text x=\"%.0f\" y=\"%.0f\">fluid bound</text>\n", L + plot_w + 15, ly + 12, L + plot_w + 25,
+            ly + 12, L + plot_w + 30, ly + 16);
+    fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#888\"/>\n", L, top,
+            plot_w, PH);
+    free(rk);
+  }
+  fprintf(f, "</svg>\n");
+  int rc = 0;
+  if (ferror(f)) rc = -EIO;
+  if (fclose(f) && !rc) rc = -errno;
+  if (rc) snprintf(err, errsz, "writing the SVG file %s failed: %s", path, strerror(-rc));
+  return rc;
+}

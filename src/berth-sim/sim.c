@@ -1,0 +1,1128 @@
+/* sim: one policy, one scenario, on a virtual clock (see sim.h).
+ *
+ * DESIGN. Every request is simulated: an arrival event, then either a done
+ * event on a copy (after any wait in the copy's FIFO queue or, for Berth,
+ * in the IC's hold queue while a copy starts) or a failure. Per request the
+ * work is two heap operations and an O(1) routing choice (O(copies) for
+ * least outstanding), so a day of millions of requests takes seconds.
+ *
+ * Every 10 seconds a control tick closes each IC's metric bucket (requests
+ * routed, requests refused, the time integral of outstanding requests, ready
+ * copies) exactly as berthd records it, asks scale_decide for the desired
+ * copy count, converges copies to it, and runs the fleet decisions. Copies
+ * and instances are never reused within a run (ids index growing arrays), so
+ * a stale event (a copy cancelled while starting) is recognised by its state.
+ * Instances are billed from launch to release, cut at the scenario's end. */
+#include "sim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "berth/buf.h"
+#include "berth/scale.h"
+#include "berth/sched.h"
+#include "fleet.h"
+#include "heap.h"
+#include "rng.h"
+#include "traffic.h"
+
+#define TICK_S ((double)SCALE_BUCKET_S)
+#define MAX_EVENTS ((size_t)1 << 27)
+#define MAX_REQS ((size_t)1 << 26)       /* requests in flight or held at once */
+#define MAX_COPIES ((size_t)1 << 24)
+#define MAX_INSTANCES ((size_t)1 << 22)
+#define DRAIN_LIMIT_S 7200.0             /* how long past the end in-flight work may finish */
+#define CONSOLIDATE_CANDIDATES 8
+#define LAT_MIN_S 1e-3
+#define LAT_LOG_STEP 0.00995033085       /* log(1.01) */
+
+enum { EV_ARRIVAL, EV_DONE, EV_COPY_READY, EV_INST_READY, EV_TICK };
+enum { C_PENDING, C_STARTING, C_READY, C_DRAINING, C_GONE };
+enum { I_STARTING, I_RUNNING, I_VACATING, I_GONE };
+
+typedef struct ivec { int32_t *v; size_t n, cap; } ivec;
+
+typedef struct req {
+  double arrival, service, limit;
+  int32_t model, next, copy;
+} req;
+
+typedef struct copy {
+  int32_t model, inst;
+  int state;
+  int replacement;                /* started by consolidation, not yet ready */
+  int32_t replaces, replaced_by;
+  int32_t active, queued, qhead, qtail;
+  int32_t ready_pos, list_pos;
+  sched_assignment a;
+} copy;
+
+typedef struct inst {
+  int32_t slot;                   /* index into the live arrays, -1 once gone */
+  int32_t type, owner;            /* owner: model for DEDICATED, else -1 */
+  int state;
+  int32_t n_copies;
+  double launched, idle_since;
+} inst;
+
+typedef struct ic {
+  const scn_model *m;
+  scale_config cfg;
+  scale_state st;
+  scale_history hist;
+  int desired;
+  ivec ready, copies;             /* copy ids: ready to serve; all not gone */
+  int32_t hold_head, hold_tail;
+  int n_held;
+  int outstanding;                /* at copies (active + queued) and held */
+  double conc_int, conc_last;
+  uint32_t b_inv, b_nocap;
+  int waking;
+  double wake_t;
+  int n_placed;
+  double placed_int, placed_last;
+  double share;                   /* one copy's dominant share of an endpoint instance */
+  uint64_t fail_pass;
+} ic;
+
+typedef struct sim {
+  const scenario *s;
+  const sim_demand *d;
+  sim_policy p;
+  sim_result *res;
+  double now, end;
+  event_heap ev;
+  traffic *tr;
+  sim_request next;
+  req *reqs;
+  size_t n_reqs;
+  int32_t free_req;
+  copy *copies;
+  size_t n_copies, cap_copies;
+  inst *insts;
+  size_t n_insts, cap_insts;
+  sched_instance *live;
+  int32_t *live_id;
+  size_t n_live, cap_live;
+  ic *ics;
+  ivec pending;
+  uint64_t pass;
+  fleet_config fc;
+  scn_fleet_policy fp;
+  rng route;
+  uint32_t *lat_hist;
+  double lat_sum, cold_wait_sum;
+  uint64_t outstanding;
+  int n_moving;
+  double next_release, next_consolidate;
+  size_t next_sample;
+  char *err;
+  size_t errsz;
+  int rc;
+} sim;
+
+const char *sim_policy_name(sim_policy p) {
+  switch (p) {
+  case POLICY_DEDICATED: return "dedicated";
+  case POLICY_SAGEMAKER: return "sagemaker";
+  case POLICY_BERTH: return "berth";
+  }
+  return "?";
+}
+
+/* ---- small containers ---- */
+
+static void ivec_push(ivec *v, int32_t x) {
+  if (v->n == v->cap) {
+    v->cap = v->cap ? v->cap * 2 : 8;
+    v->v = berth_xrealloc(v->v, v->cap * sizeof *v->v);
+  }
+  v->v[v->n++] = x;
+}
+
+static void set_fail(sim *S, int rc, const char *what) {
+  if (!S->rc) {
+    S->rc = rc;
+    snprintf(S->err, S->errsz, "%s: %s at simulated time %.0f s", S->s->path, what, S->now);
+  }
+}
+
+static int push_event(sim *S, double t, int kind, int32_t id) {
+  int rc = heap_push(&S->ev, t, kind, id);
+  if (rc) set_fail(S, rc, "too many pending events (the limit is 2^27)");
+  return rc;
+}
+
+/* Keeps copy positions in ready/copies lists current on swap-removal. */
+static void ready_add(sim *S, int32_t id) {
+  ic *c = &S->ics[S->copies[id].model];
+  S->copies[id].ready_pos = (int32_t)c->ready.n;
+  ivec_push(&c->ready, id);
+}
+
+static void ready_remove(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  ic *c = &S->ics[cp->model];
+  if (cp->ready_pos < 0) return;
+  int32_t last = c->ready.v[--c->ready.n];
+  c->ready.v[cp->ready_pos] = last;
+  S->copies[last].ready_pos = cp->ready_pos;
+  cp->ready_pos = -1;
+}
+
+static void list_remove(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  ic *c = &S->ics[cp->model];
+  int32_t last = c->copies.v[--c->copies.n];
+  c->copies.v[cp->list_pos] = last;
+  S->copies[last].list_pos = cp->list_pos;
+  cp->list_pos = -1;
+}
+
+/* ---- accounting ---- */
+
+static void conc_update(sim *S, ic *c) {
+  c->conc_int += c->outstanding * (S->now - c->conc_last);
+  c->conc_last = S->now;
+}
+
+static void placed_update(sim *S, ic *c, int delta) {
+  double t = S->now < S->s->duration_s ? S->now : S->s->duration_s;
+  if (t > c->placed_last) c->placed_int += c->n_placed * (t - c->placed_last);
+  if (t > c->placed_last) c->placed_last = t;
+  c->n_placed += delta;
+  sim_model_result *mr = &S->res->models[c - S->ics];
+  if (c->n_placed > mr->peak_copies) mr->peak_copies = c->n_placed;
+}
+
+static size_t lat_bin(double lat) {
+  if (lat <= LAT_MIN_S) return 0;
+  size_t b = 1 + (size_t)(log(lat / LAT_MIN_S) / LAT_LOG_STEP);
+  return b < SIM_LAT_BINS ? b : SIM_LAT_BINS - 1;
+}
+
+double sim_hist_quantile(const uint32_t *hist, double q) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < SIM_LAT_BINS; i++) total += hist[i];
+  if (!total) return 0;
+  double want = q * (double)total;
+  uint64_t acc = 0;
+  for (size_t i = 0; i < SIM_LAT_BINS; i++) {
+    acc += hist[i];
+    if ((double)acc >= want && hist[i]) {
+      if (i == 0) return LAT_MIN_S;
+      return LAT_MIN_S * exp(((double)i - 0.5) * LAT_LOG_STEP);
+    }
+  }
+  return LAT_MIN_S * exp((SIM_LAT_BINS - 1) * LAT_LOG_STEP);
+}
+
+/* ---- requests ---- */
+
+static int32_t req_alloc(sim *S) {
+  if (S->free_req >= 0) {
+    int32_t id = S->free_req;
+    S->free_req = S->reqs[id].next;
+    return id;
+  }
+  if (S->n_reqs >= MAX_REQS) {
+    set_fail(S, -ENOBUFS, "more than 2^26 requests in flight at once");
+    return -1;
+  }
+  if ((S->n_reqs & (S->n_reqs - 1)) == 0 || S->n_reqs == 0) {
+    size_t cap = S->n_reqs ? S->n_reqs * 2 : 1024;
+    S->reqs = berth_xrealloc(S->reqs, cap * sizeof *S->reqs);
+  }
+  return (int32_t)S->n_reqs++;
+}
+
+static void req_free(sim *S, int32_t id) {
+  S->reqs[id].next = S->free_req;
+  S->free_req = id;
+}
+
+static void req_start(sim *S, int32_t cid, int32_t rid) {
+  copy *cp = &S->copies[cid];
+  cp->active++;
+  S->reqs[rid].copy = cid;
+  push_event(S, S->now + S->reqs[rid].service, EV_DONE, rid);
+}
+
+static void req_to_copy(sim *S, int32_t cid, int32_t rid) {
+  copy *cp = &S->copies[cid];
+  if (cp->active < S->ics[cp->model].m->max_concurrency) {
+    req_start(S, cid, rid);
+    return;
+  }
+  S->reqs[rid].next = -1;
+  S->reqs[rid].copy = cid;
+  if (cp->qtail >= 0) S->reqs[cp->qtail].next = rid; else cp->qhead = rid;
+  cp->qtail = rid;
+  cp->queued++;
+}
+
+static int32_t choose_copy(sim *S, ic *c) {
+  size_t n = c->ready.n;
+  if (n == 1) return c->ready.v[0];
+  switch (S->s->routing) {
+  case ROUTE_RANDOM:
+    return c->ready.v[rng_next(&S->route) % n];
+  case ROUTE_P2C: {
+    size_t i = rng_next(&S->route) % n, j = rng_next(&S->route) % (n - 1);
+    if (j >= i) j++;
+    const copy *a = &S->copies[c->ready.v[i]], *b = &S->copies[c->ready.v[j]];
+    return a->active + a->queued <= b->active + b->queued ? c->ready.v[i] : c->ready.v[j];
+  }
+  case ROUTE_LOR:
+  default: {
+    int32_t best = -1, bestv = 0;
+    uint32_t ties = 0;
+    for (size_t k = 0; k < n; k++) {
+      const copy *cp = &S->copies[c->ready.v[k]];
+      int32_t v = cp->active + cp->queued;
+      if (best < 0 || v < bestv) {
+        best = c->ready.v[k];
+        bestv = v;
+        ties = 1;
+      } else if (v == bestv && rng_next(&S->route) % ++ties == 0) {
+        best = c->ready.v[k];
+      }
+    }
+    return best;
+  }
+  }
+}
+
+static void record_done(sim *S, ic *c, const req *r) {
+  size_t mi = (size_t)(c - S->ics);
+  sim_model_result *mr = &S->res->models[mi];
+  double lat = S->now - r->arrival;
+  size_t b = lat_bin(lat);
+  mr->ok++;
+  mr->lat_hist[b]++;
+  S->lat_hist[b]++;
+  S->lat_sum += lat;
+  if (lat <= r->limit) mr->in_slo++;
+}
+
+/* ---- copies and instances ---- */
+
+static sched_instance empty_instance(const berth_instance_type *t) {
+  sched_instance in;
+  memset(&in, 0, sizeof in);
+  in.cpu_milli = (int64_t)t->vcpus * 1000;
+  in.mem_mb = t->memory_mib;
+  in.n_devices = t->accelerators;
+  in.dev_mem_mb = t->accelerator_memory_mib;
+  in.accepting = 1;
+  return in;
+}
+
+static int32_t inst_launch(sim *S, int32_t type, int32_t owner, int ready_now) {
+  if (S->n_insts >= MAX_INSTANCES) {
+    set_fail(S, -ENOBUFS, "more than 2^22 instance launches");
+    return -1;
+  }
+  if (S->n_insts == S->cap_insts) {
+    S->cap_insts = S->cap_insts ? S->cap_insts * 2 : 64;
+    S->insts = berth_xrealloc(S->insts, S->cap_insts * sizeof *S->insts);
+  }
+  if (S->n_live == S->cap_live) {
+    S->cap_live = S->cap_live ? S->cap_live * 2 : 64;
+    S->live = berth_xrealloc(S->live, S->cap_live * sizeof *S->live);
+    S->live_id = berth_xrealloc(S->live_id, S->cap_live * sizeof *S->live_id);
+  }
+  int32_t id = (int32_t)S->n_insts++;
+  inst *in = &S->insts[id];
+  memset(in, 0, sizeof *in);
+  in->type = type;
+  in->owner = owner;
+  in->launched = S->now;
+  in->slot = (int32_t)S->n_live;
+  in->state = ready_now ? I_RUNNING : I_STARTING;
+  in->idle_since = ready_now ? S->now : -1;
+  S->live[S->n_live] = empty_instance(&S->s->types[type]);
+  S->live[S->n_live].accepting = ready_now;
+  S->live_id[S->n_live] = id;
+  S->n_live++;
+  if ((int)S->n_live > S->res->peak_instances) S->res->peak_instances = (int)S->n_live;
+  S->res->instance_launches++;
+  if (!ready_now) push_event(S, S->now + S->s->instance_start_s, EV_INST_READY, id);
+  return id;
+}
+
+static void inst_terminate(sim *S, int32_t id) {
+  inst *in = &S->insts[id];
+  if (in->state == I_GONE) return;
+  double end = S->now < S->s->duration_s ? S->now : S->s->duration_s;
+  double secs = end > in->launched ? end - in->launched : 0;
+  S->res->instance_hours += secs / 3600.0;
+  S->res->cost += secs / 3600.0 * S->s->types[in->type].price_per_hour;
+  int32_t slot = in->slot, last = (int32_t)S->n_live - 1;
+  S->live[slot] = S->live[last];
+  S->live_id[slot] = S->live_id[last];
+  S->insts[S->live_id[slot]].slot = slot;
+  S->n_live--;
+  in->slot = -1;
+  in->state = I_GONE;
+}
+
+static void place_pending(sim *S);
+
+static void inst_copy_removed(sim *S, int32_t iid) {
+  inst *in = &S->insts[iid];
+  if (--in->n_copies > 0) return;
+  if (in->state == I_VACATING) inst_terminate(S, iid);
+  else if (in->state == I_RUNNING) in->idle_since = S->now;
+}
+
+static int32_t copy_new(sim *S, int32_t model) {
+  if (S->n_copies >= MAX_COPIES) {
+    set_fail(S, -ENOBUFS, "more than 2^24 copies started");
+    return -1;
+  }
+  if (S->n_copies == S->cap_copies) {
+    S->cap_copies = S->cap_copies ? S->cap_copies * 2 : 256;
+    S->copies = berth_xrealloc(S->copies, S->cap_copies * sizeof *S->copies);
+  }
+  int32_t id = (int32_t)S->n_copies++;
+  copy *cp = &S->copies[id];
+  memset(cp, 0, sizeof *cp);
+  cp->model = model;
+  cp->inst = -1;
+  cp->state = C_PENDING;
+  cp->replaces = cp->replaced_by = -1;
+  cp->qhead = cp->qtail = -1;
+  cp->ready_pos = -1;
+  ic *c = &S->ics[model];
+  cp->list_pos = (int32_t)c->copies.n;
+  ivec_push(&c->copies, id);
+  return id;
+}
+
+/* Reserves a on live slot and makes copy id STARTING there (or READY at once
+ * for the warm start). */
+static void copy_assign(sim *S, int32_t id, int32_t slot, const sched_assignment *a, int ready_now) {
+  copy *cp = &S->copies[id];
+  ic *c = &S->ics[cp->model];
+  int32_t iid = S->live_id[slot];
+  sched_assignment as = *a;
+  as.instance = slot;
+  sched_reserve(&S->live[slot], &c->m->need, &as);
+  cp->a = as;
+  cp->inst = iid;
+  S->insts[iid].n_copies++;
+  S->insts[iid].idle_since = -1;
+  placed_update(S, c, +1);
+  S->res->copy_starts++;
+  if (ready_now) {
+    cp->state = C_READY;
+    ready_add(S, id);
+  } else {
+    cp->state = C_STARTING;
+    push_event(S, S->now + c->m->artifact_load_s + c->m->health_check_s, EV_COPY_READY, id);
+  }
+}
+
+static void copy_release(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  ic *c = &S->ics[cp->model];
+  inst *in = &S->insts[cp->inst];
+  sched_assignment a = cp->a;
+  a.instance = in->slot;
+  sched_release(&S->live[in->slot], &c->m->need, &a);
+  placed_update(S, c, -1);
+  int32_t iid = cp->inst;
+  cp->inst = -1;
+  inst_copy_removed(S, iid);
+}
+
+static void copy_cancel(sim *S, int32_t id);
+
+/* A copy that no longer serves and holds no requests goes away. */
+static void copy_gone(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  ready_remove(S, id);
+  if (cp->inst >= 0) copy_release(S, id);
+  cp->state = C_GONE;
+  list_remove(S, id);
+  place_pending(S);
+}
+
+/* Stops a pending or starting copy (and the move it was part of). */
+static void copy_cancel(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  if (cp->state == C_GONE) return;
+  if (cp->replacement) {
+    S->n_moving--;
+    cp->replacement = 0;
+    if (cp->replaces >= 0 && S->copies[cp->replaces].replaced_by == id)
+      S->copies[cp->replaces].replaced_by = -1;
+  }
+  if (cp->replaced_by >= 0) {
+    int32_t r = cp->replaced_by;
+    cp->replaced_by = -1;
+    copy_cancel(S, r);
+  }
+  if (cp->inst >= 0) copy_release(S, id);
+  cp->state = C_GONE;
+  list_remove(S, id);
+}
+
+static void copy_drain(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  if (cp->replaced_by >= 0) {
+    int32_t r = cp->replaced_by;
+    cp->replaced_by = -1;
+    copy_cancel(S, r);
+  }
+  ready_remove(S, id);
+  cp->state = C_DRAINING;
+  if (cp->active == 0 && cp->queued == 0) copy_gone(S, id);
+}
+
+/* Scale-in order: pending, then starting (newest first), then ready copies
+ * on instances being vacated, then on the emptiest instances, then the
+ * least busy, so that scale-in frees whole instances where it can. */
+static int32_t pick_victim(sim *S, ic *c) {
+  int32_t best = -1;
+  double bk[4] = {0};
+  for (size_t k = 0; k < c->copies.n; k++) {
+    int32_t id = c->copies.v[k];
+    const copy *cp = &S->copies[id];
+    if (cp->replacement || cp->state == C_DRAINING || cp->state == C_GONE) continue;
+    double key[4];
+    key[0] = cp->state == C_PENDING ? 0 : cp->state == C_STARTING ? 1 : 2;
+    key[1] = cp->state == C_READY && S->insts[cp->inst].state == I_VACATING ? 0 : 1;
+    key[2] = cp->state == C_READY ? S->insts[cp->inst].n_copies : 0;
+    key[3] = cp->state == C_READY ? cp->active + cp->queued : -id;
+    if (cp->state != C_READY) key[3] = -(double)id;
+    int better = best < 0;
+    for (int j = 0; j < 4 && !better; j++) {
+      if (key[j] < bk[j]) better = 1;
+      else if (key[j] > bk[j]) break;
+    }
+    if (better) {
+      best = id;
+      memcpy(bk, key, sizeof bk);
+    }
+  }
+  return best;
+}
+
+static void reconcile(sim *S, int32_t model) {
+  ic *c = &S->ics[model];
+  int live = 0;
+  for (size_t k = 0; k < c->copies.n; k++) {
+    const copy *cp = &S->copies[c->copies.v[k]];
+    live += !cp->replacement && (cp->state == C_PENDING || cp->state == C_STARTING || cp->state == C_READY);
+  }
+  int added = 0;
+  while (live < c->desired && !S->rc) {
+    int32_t id = copy_new(S, model);
+    if (id < 0) return;
+    ivec_push(&S->pending, id);
+    live++;
+    added = 1;
+  }
+  while (live > c->desired) {
+    int32_t id = pick_victim(S, c);
+    if (id < 0) break;
+    if (S->copies[id].state == C_READY) copy_drain(S, id); else copy_cancel(S, id);
+    live--;
+  }
+  if (added) place_pending(S);
+}
+
+static int place_one(sim *S, int32_t id, int ready_now) {
+  copy *cp = &S->copies[id];
+  ic *c = &S->ics[cp->model];
+  uint32_t *same = NULL;
+  if (c->m->placement == SCHED_SPREAD && S->n_live) {
+    same = berth_xcalloc(S->n_live, sizeof *same);
+    for (size_t k = 0; k < c->copies.n; k++) {
+      const copy *o = &S->copies[c->copies.v[k]];
+      if (o->inst >= 0 && o->state != C_GONE) same[S->insts[o->inst].slot]++;
+    }
+  }
+  sched_assignment a;
+  int rc = sched_place(S->live, S->n_live, same, &c->m->need, c->m->placement, &a);
+  free(same);
+  if (rc) return rc;
+  copy_assign(S, id, a.instance, &a, ready_now);
+  return 0;
+}
+
+static void place_pending_as(sim *S, int ready_now) {
+  S->pass++;
+  size_t w = 0;
+  for (size_t i = 0; i < S->pending.n; i++) {
+    int32_t id = S->pending.v[i];
+    copy *cp = &S->copies[id];
+    if (cp->state != C_PENDING) continue;
+    ic *c = &S->ics[cp->model];
+    if (c->fail_pass == S->pass || place_one(S, id, ready_now)) {
+      c->fail_pass = S->pass;
+      S->pending.v[w++] = id;
+    }
+  }
+  S->pending.n = w;
+}
+
+static void place_pending(sim *S) {
+  if (S->pending.n && S->p != POLICY_DEDICATED) place_pending_as(S, 0);
+}
+
+/* ---- routing, holding, waking ---- */
+
+static void wake_begin(sim *S, ic *c) {
+  if (c->waking) return;
+  c->waking = 1;
+  c->wake_t = S->now;
+  S->res->models[c - S->ics].cold_starts++;
+}
+
+static void hold_fail_expired(sim *S, ic *c) {
+  while (c->n_held && S->reqs[c->hold_head].arrival + S->s->hold_timeout_s <= S->now) {
+    int32_t rid = c->hold_head;
+    c->hold_head = S->reqs[rid].next;
+    if (c->hold_head < 0) c->hold_tail = -1;
+    c->n_held--;
+    conc_update(S, c);
+    c->outstanding--;
+    S->outstanding--;
+    S->res->models[c - S->ics].failed_hold_timeout++;
+    req_free(S, rid);
+  }
+}
+
+static void copy_ready(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  if (cp->state != C_STARTING) return;
+  ic *c = &S->ics[cp->model];
+  cp->state = C_READY;
+  ready_add(S, id);
+  if (cp->replacement) {
+    cp->replacement = 0;
+    S->n_moving--;
+    int32_t old = cp->replaces;
+    cp->replaces = -1;
+    if (old >= 0 && S->copies[old].replaced_by == id) {
+      S->copies[old].replaced_by = -1;
+      if (S->copies[old].state == C_READY) copy_drain(S, old);
+      else if (S->copies[old].state == C_STARTING || S->copies[old].state == C_PENDING) copy_cancel(S, old);
+    }
+  }
+  if (c->waking) {
+    double w = S->now - c->wake_t;
+    sim_model_result *mr = &S->res->models[c - S->ics];
+    mr->cold_wait_sum += w;
+    if (w > mr->cold_wait_max) mr->cold_wait_max = w;
+    c->waking = 0;
+  }
+  hold_fail_expired(S, c);
+  while (c->n_held) {
+    int32_t rid = c->hold_head;
+    c->hold_head = S->reqs[rid].next;
+    if (c->hold_head < 0) c->hold_tail = -1;
+    c->n_held--;
+    req_to_copy(S, choose_copy(S, c), rid);
+  }
+}
+
+static void on_arrival(sim *S) {
+  sim_request q = S->next;
+  int rc = traffic_next(S->tr, &S->next, S->err, S->errsz);
+  if (rc < 0) {
+    S->rc = rc;
+    return;
+  }
+  if (rc == 1) push_event(S, S->next.t, EV_ARRIVAL, 0);
+  ic *c = &S->ics[q.model];
+  sim_model_result *mr = &S->res->models[q.model];
+  mr->requests++;
+  int can_hold = S->p == POLICY_BERTH && c->n_held < S->s->hold_max;
+  if (!c->ready.n && !can_hold) {
+    if (S->p == POLICY_BERTH) {
+      mr->failed_hold_full++;
+    } else {
+      mr->failed_no_capacity++;
+      c->b_nocap++;
+      wake_begin(S, c);
+    }
+    return;
+  }
+  int32_t rid = req_alloc(S);
+  if (rid < 0) return;
+  req *r = &S->reqs[rid];
+  r->arrival = q.t;
+  r->service = scn_service_time(c->m, q.in_tokens, q.out_tokens);
+  r->limit = scn_slo_limit(c->m, q.out_tokens);
+  r->model = q.model;
+  r->next = -1;
+  r->copy = -1;
+  c->b_inv++;
+  conc_update(S, c);
+  c->outstanding++;
+  S->outstanding++;
+  if (c->ready.n) {
+    req_to_copy(S, choose_copy(S, c), rid);
+    return;
+  }
+  /* Berth: hold while a copy starts; wake the IC if it is at zero. */
+  if (c->hold_tail >= 0) S->reqs[c->hold_tail].next = rid; else c->hold_head = rid;
+  c->hold_tail = rid;
+  c->n_held++;
+  mr->held++;
+  wake_begin(S, c);
+  if (c->desired == 0) {
+    c->desired = scale_wake(&c->cfg);
+    S->res->scale_actions++;
+    reconcile(S, q.model);
+  }
+}
+
+static void on_done(sim *S, int32_t rid) {
+  req *r = &S->reqs[rid];
+  int32_t cid = r->copy;
+  copy *cp = &S->copies[cid];
+  ic *c = &S->ics[r->model];
+  conc_update(S, c);
+  c->outstanding--;
+  S->outstanding--;
+  record_done(S, c, r);
+  req_free(S, rid);
+  cp->active--;
+  if (cp->queued) {
+    int32_t nx = cp->qhead;
+    cp->qhead = S->reqs[nx].next;
+    if (cp->qhead < 0) cp->qtail = -1;
+    cp->queued--;
+    req_start(S, cid, nx);
+  } else if (cp->state == C_DRAINING && cp->active == 0) {
+    copy_gone(S, cid);
+  }
+}
+
+/* ---- fleet ---- */
+
+static void fleet_launch(sim *S) {
+  if (!S->pending.n) return;
+  sched_need *needs = berth_xmalloc(S->pending.n * sizeof *needs);
+  size_t n = 0;
+  for (size_t i = 0; i < S->pending.n; i++) {
+    const copy *cp = &S->copies[S->pending.v[i]];
+    if (cp->state == C_PENDING) needs[n++] = S->ics[cp->model].m->need;
+  }
+  int starting = 0;
+  for (size_t k = 0; k < S->n_live; k++) starting += S->insts[S->live_id[k]].state == I_STARTING;
+  sched_instance empty = empty_instance(&S->s->types[S->s->endpoint_type]);
+  int add = fleet_launch_count(&S->fc, &empty, starting, (int)S->n_live, needs, n, SCHED_BINPACK);
+  free(needs);
+  for (int i = 0; i < add && !S->rc; i++) inst_launch(S, S->s->endpoint_type, -1, 0);
+}
+
+static void fleet_release(sim *S) {
+  size_t n = S->n_live;
+  if (!n) return;
+  double *idle = berth_xmalloc(n * sizeof *idle);
+  size_t *out = berth_xmalloc(n * sizeof *out);
+  int32_t *ids = berth_xmalloc(n * sizeof *ids);
+  size_t pending = 0;
+  for (size_t i = 0; i < S->pending.n; i++) pending += S->copies[S->pending.v[i]].state == C_PENDING;
+  for (size_t k = 0; k < n; k++) {
+    const inst *in = &S->insts[S->live_id[k]];
+    idle[k] = in->state == I_RUNNING && in->n_copies == 0 ? in->idle_since : -1;
+  }
+  size_t m = fleet_idle_release(&S->fc, idle, n, (int)n, pending, S->now, out);
+  for (size_t j = 0; j < m; j++) ids[j] = S->live_id[out[j]];
+  for (size_t j = 0; j < m; j++) inst_terminate(S, ids[j]);
+  free(idle);
+  free(out);
+  free(ids);
+}
+
+static void fleet_consolidation(sim *S) {
+  size_t n = 0;
+  for (size_t k = 0; k < S->n_live; k++)
+    if (S->insts[S->live_id[k]].state == I_STARTING) return;
+  for (size_t i = 0; i < S->pending.n; i++)
+    if (S->copies[S->pending.v[i]].state == C_PENDING) return;
+  fleet_copy *fc = berth_xmalloc((S->n_copies ? S->n_copies : 1) * sizeof *fc);
+  int32_t *which = berth_xmalloc((S->n_copies ? S->n_copies : 1) * sizeof *which);
+  for (size_t m = 0; m < S->s->n_models; m++) {
+    const ic *c = &S->ics[m];
+    for (size_t k = 0; k < c->copies.n; k++) {
+      int32_t id = c->copies.v[k];
+      const copy *cp = &S->copies[id];
+      if (cp->inst < 0 || cp->state == C_GONE || cp->state == C_DRAINING) continue;
+      fc[n].instance = S->insts[cp->inst].slot;
+      fc[n].need = c->m->need;
+      fc[n].ic = (uint32_t)m;
+      fc[n].a = cp->a;
+      which[n] = id;
+      n++;
+    }
+  }
+  sched_assignment *dest = berth_xmalloc((n ? n : 1) * sizeof *dest);
+  int victim = fleet_consolidate(S->live, S->n_live, fc, n, S->s->n_models, CONSOLIDATE_CANDIDATES, dest);
+  if (victim >= 0) {
+    int32_t vid = S->live_id[victim];
+    S->insts[vid].state = I_VACATING;
+    S->live[victim].accepting = 0;
+    S->res->consolidations++;
+    for (size_t j = 0; j < n; j++) {
+      if (dest[j].instance < 0) continue;
+      int32_t old = which[j];
+      int32_t nid = copy_new(S, S->copies[old].model);
+      if (nid < 0) break;
+      copy *nc = &S->copies[nid];
+      nc->replacement = 1;
+      nc->replaces = old;
+      S->copies[old].replaced_by = nid;
+      S->n_moving++;
+      copy_assign(S, nid, dest[j].instance, &dest[j], 0);
+    }
+    if (S->insts[vid].n_copies == 0) inst_terminate(S, vid);
+  }
+  free(fc);
+  free(which);
+  free(dest);
+}
+
+static void fleet_tick(sim *S) {
+  place_pending(S);
+  fleet_launch(S);
+  if (S->now >= S->next_release) {
+    S->next_release = S->now + 60;
+    fleet_release(S);
+  }
+  if (S->fp.scale_in == SCALE_IN_CONSOLIDATION && S->now >= S->next_consolidate && S->n_moving == 0) {
+    S->next_consolidate = S->now + S->fp.consolidation_interval_s;
+    fleet_consolidation(S);
+  }
+}
+
+/* ---- time series and ticks ---- */
+
+static void sample(sim *S) {
+  sim_result *R = S->res;
+  size_t k = S->next_sample;
+  if (k >= R->n_samples) return;
+  size_t nm = S->s->n_models;
+  for (size_t m = 0; m < nm; m++) {
+    const ic *c = &S->ics[m];
+    R->ts_ready[k * nm + m] = (float)c->ready.n;
+    R->ts_desired[k * nm + m] = (float)c->desired;
+    if (S->p == POLICY_DEDICATED) R->ts_share[k * nm + m] = (float)R->models[m].dedicated_instances;
+    else R->ts_share[k * nm + m] = (float)(c->n_placed * c->share);
+  }
+  float running = 0, starting = 0;
+  for (size_t i = 0; i < S->n_live; i++) {
+    if (S->insts[S->live_id[i]].state == I_STARTING) starting++; else running++;
+  }
+  R->ts_instances[k] = running;
+  R->ts_starting[k] = starting;
+  S->next_sample++;
+}
+
+static void tick(sim *S) {
+  size_t nm = S->s->n_models;
+  for (size_t m = 0; m < nm && !S->rc; m++) {
+    ic *c = &S->ics[m];
+    conc_update(S, c);
+    scale_bucket b;
+    memset(&b, 0, sizeof b);
+    b.start = S->now - TICK_S;
+    b.invocations = c->b_inv;
+    b.no_capacity = c->b_nocap;
+    b.concurrency_sum = c->conc_int;
+    b.concurrency_samples = (uint32_t)TICK_S;
+    b.copies = (uint32_t)c->ready.n;
+    scale_history_push(&c->hist, &b);
+    c->b_inv = c->b_nocap = 0;
+    c->conc_int = 0;
+    if (S->p == POLICY_DEDICATED) continue;
+    hold_fail_expired(S, c);
+    scale_decision dec;
+    scale_decide(&c->cfg, &c->st, &c->hist, S->now, c->desired, &dec);
+    if (dec.changed && dec.desired != c->desired) {
+      c->desired = dec.desired;
+      S->res->scale_actions++;
+      reconcile(S, (int32_t)m);
+    }
+  }
+  if (S->p != POLICY_DEDICATED) fleet_tick(S);
+  while (S->next_sample < S->res->n_samples && (double)S->next_sample * S->s->sample_s <= S->now + 1e-9)
+    sample(S);
+  if ((S->now < S->s->duration_s || S->outstanding > 0) && S->now < S->s->duration_s + DRAIN_LIMIT_S)
+    push_event(S, S->now + TICK_S, EV_TICK, 0);
+}
+
+/* ---- set-up ---- */
+
+static void scale_config_for(const sim *S, const scn_model *m, scale_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->profile = S->p == POLICY_SAGEMAKER ? SCALE_PROFILE_AWS : SCALE_PROFILE_FAST;
+  cfg->min_capacity = m->min_copies;
+  cfg->max_capacity = m->max_copies;
+  cfg->fast_scale_in_window_s = 300;
+  scale_policy *tt = &cfg->policies[cfg->n_policies++];
+  tt->type = SCALE_TARGET_TRACKING;
+  tt->metric = m->metric;
+  tt->target = m->target;
+  tt->scale_out_cooldown_s = m->scale_out_cooldown_s;
+  tt->scale_in_cooldown_s = m->scale_in_cooldown_s;
+  if (S->p == POLICY_SAGEMAKER && m->min_copies == 0) {
+    /* SageMaker's documented scale-from-zero: a step policy on
+     * NoCapacityInvocationFailures adds a copy. */
+    scale_policy *st = &cfg->policies[cfg->n_policies++];
+    st->type = SCALE_STEP;
+    st->metric = SCALE_METRIC_NO_CAPACITY_FAILURES;
+    st->threshold = 0;
+    st->greater = 1;
+    st->period_s = 60;
+    st->evaluation_periods = 1;
+    st->aggregation = SCALE_AGG_SUM;
+    st->adjustment = SCALE_ADJ_CHANGE;
+    st->cooldown_s = m->scale_out_cooldown_s;
+    st->steps[0] = (scale_step){0, INFINITY, 1};
+    st->n_steps = 1;
+  }
+}
+
+/* Copies of need that fit on one empty instance of type t (at most cap). */
+static int copies_per_instance(const berth_instance_type *t, const sched_need *need, int cap) {
+  sched_instance in = empty_instance(t);
+  int k = 0;
+  sched_assignment a;
+  while (k < cap && sched_place(&in, 1, NULL, need, SCHED_BINPACK, &a) == 0) {
+    sched_reserve(&in, need, &a);
+    k++;
+  }
+  return k;
+}
+
+static int peak_copies(const sim *S, size_t m) {
+  int peak = 1;
+  for (size_t k = 0; k < S->d->n_minutes; k++) {
+    int c = demand_copies(S->s, S->d, m, k);
+    if (c > peak) peak = c;
+  }
+  if (peak < S->s->models[m].min_copies) peak = S->s->models[m].min_copies;
+  return peak;
+}
+
+static void setup_dedicated(sim *S) {
+  const scenario *s = S->s;
+  for (size_t m = 0; m < s->n_models && !S->rc; m++) {
+    ic *c = &S->ics[m];
+    int k = peak_copies(S, m);
+    int best = -1, best_n = 0;
+    double best_cost = INFINITY;
+    for (size_t t = 0; t < s->n_types; t++) {
+      int per = copies_per_instance(&s->types[t], &c->m->need, k);
+      if (per <= 0) continue;
+      int n = (k + per - 1) / per;
+      double cost = n * s->types[t].price_per_hour;
+      if (cost < best_cost) {
+        best_cost = cost;
+        best = (int)t;
+        best_n = n;
+      }
+    }
+    sim_model_result *mr = &S->res->models[m];
+    mr->dedicated_type = best;
+    mr->dedicated_instances = best_n;
+    c->desired = k;
+    int32_t first = (int32_t)S->n_insts;
+    for (int i = 0; i < best_n; i++) inst_launch(S, best, (int32_t)m, 1);
+    /* Place on this model's instances only: the others stay closed. */
+    for (size_t i = 0; i < S->n_live; i++) S->live[i].accepting = 0;
+    for (int i = 0; i < best_n; i++) S->live[S->insts[first + i].slot].accepting = 1;
+    for (int j = 0; j < k && !S->rc; j++) {
+      int32_t id = copy_new(S, (int32_t)m);
+      if (id < 0) break;
+      if (place_one(S, id, 1)) {
+        set_fail(S, -ENOSPC, "dedicated sizing left a copy without room (a bug)");
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < S->n_live; i++) S->live[i].accepting = 0;
+}
+
+static void setup_shared(sim *S) {
+  const scenario *s = S->s;
+  S->fp = S->p == POLICY_BERTH ? s->fleet_berth : s->fleet_sagemaker;
+  S->fc.min_instances = s->min_instances;
+  S->fc.max_instances = s->max_instances;
+  S->fc.idle_cooldown_s = S->fp.idle_cooldown_s;
+  S->fc.max_step = S->fp.max_step;
+  S->fc.consolidate = S->fp.scale_in == SCALE_IN_CONSOLIDATION;
+  /* Warm start: every model has the copies the first five minutes of its
+   * traffic need, already running on running instances. */
+  for (size_t m = 0; m < s->n_models; m++) {
+    ic *c = &S->ics[m];
+    int want = c->m->min_copies;
+    for (size_t k = 0; k < 5; k++) {
+      int x = demand_copies(s, S->d, m, k);
+      if (x > want) want = x;
+    }
+    c->desired = want;
+    for (int j = 0; j < want; j++) ivec_push(&S->pending, copy_new(S, (int32_t)m));
+  }
+  sched_need *needs = berth_xmalloc((S->pending.n ? S->pending.n : 1) * sizeof *needs);
+  for (size_t i = 0; i < S->pending.n; i++) needs[i] = S->ics[S->copies[S->pending.v[i]].model].m->need;
+  sched_instance empty = empty_instance(&s->types[s->endpoint_type]);
+  int n = fleet_launch_count(&S->fc, &empty, 0, 0, needs, S->pending.n, SCHED_BINPACK);
+  free(needs);
+  if (n < s->min_instances) n = s->min_instances;
+  for (int i = 0; i < n; i++) inst_launch(S, s->endpoint_type, -1, 1);
+  place_pending_as(S, 1);
+  S->next_release = 60;
+  S->next_consolidate = S->fp.consolidation_interval_s;
+}
+
+int sim_run(const scenario *s, const sim_demand *d, sim_policy p, sim_result *R, char *err, size_t errsz) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  sim S;
+  memset(&S, 0, sizeof S);
+  memset(R, 0, sizeof *R);
+  S.s = s;
+  S.d = d;
+  S.p = p;
+  S.res = R;
+  S.err = err;
+  S.errsz = errsz;
+  S.free_req = -1;
+  heap_init(&S.ev, MAX_EVENTS);
+  rng_seed(&S.route, s->seed ^ 0x707e ^ (uint64_t)p, 0);
+  R->policy = p;
+  R->n_models = s->n_models;
+  R->n_samples = (size_t)ceil(s->duration_s / s->sample_s);
+  R->models = berth_xcalloc(s->n_models, sizeof *R->models);
+  for (size_t m = 0; m < s->n_models; m++) {
+    R->models[m].lat_hist = berth_xcalloc(SIM_LAT_BINS, sizeof(uint32_t));
+    R->models[m].dedicated_type = -1;
+  }
+  R->ts_ready = berth_xcalloc(R->n_samples * s->n_models, sizeof(float));
+  R->ts_desired = berth_xcalloc(R->n_samples * s->n_models, sizeof(float));
+  R->ts_share = berth_xcalloc(R->n_samples * s->n_models, sizeof(float));
+  R->ts_instances = berth_xcalloc(R->n_samples, sizeof(float));
+  R->ts_starting = berth_xcalloc(R->n_samples, sizeof(float));
+  S.lat_hist = berth_xcalloc(SIM_LAT_BINS, sizeof(uint32_t));
+  S.ics = berth_xcalloc(s->n_models, sizeof *S.ics);
+  const berth_instance_type *et = &s->types[s->endpoint_type];
+  for (size_t m = 0; m < s->n_models; m++) {
+    ic *c = &S.ics[m];
+    c->m = &s->models[m];
+    scale_config_for(&S, c->m, &c->cfg);
+    scale_state_init(&c->st);
+    scale_history_init(&c->hist);
+    c->hold_head = c->hold_tail = -1;
+    sched_instance e = empty_instance(et);
+    sched_instance one = e;
+    sched_assignment a;
+    if (sched_place(&e, 1, NULL, &c->m->need, SCHED_BINPACK, &a) == 0) {
+      sched_reserve(&one, &c->m->need, &a);
+      c->share = fleet_utilization(&one);
+    }
+  }
+  if (p == POLICY_DEDICATED) setup_dedicated(&S); else setup_shared(&S);
+
+  int rc = S.rc ? S.rc : traffic_open(&S.tr, s, err, errsz);
+  if (rc) goto out;
+  rc = traffic_next(S.tr, &S.next, err, errsz);
+  if (rc < 0) goto out;
+  if (rc == 1) push_event(&S, S.next.t, EV_ARRIVAL, 0);
+  sample(&S);
+  push_event(&S, TICK_S, EV_TICK, 0);
+  sim_event e;
+  while (!S.rc && heap_pop(&S.ev, &e)) {
+    S.now = e.t;
+    R->events++;
+    switch (e.kind) {
+    case EV_ARRIVAL: on_arrival(&S); break;
+    case EV_DONE: on_done(&S, e.id); break;
+    case EV_COPY_READY: copy_ready(&S, e.id); break;
+    case EV_INST_READY:
+      if (S.insts[e.id].state == I_STARTING) {
+        S.insts[e.id].state = I_RUNNING;
+        S.insts[e.id].idle_since = S.now;
+        S.live[S.insts[e.id].slot].accepting = 1;
+        place_pending(&S);
+      }
+      break;
+    case EV_TICK: tick(&S); break;
+    }
+  }
+  rc = S.rc;
+  if (rc) goto out;
+  /* Close the books at the end of the scenario. */
+  if (S.now < s->duration_s) S.now = s->duration_s;
+  for (size_t m = 0; m < s->n_models; m++) placed_update(&S, &S.ics[m], 0);
+  while (S.n_live) inst_terminate(&S, S.live_id[S.n_live - 1]);
+  uint64_t waited_n = 0;
+  for (size_t m = 0; m < s->n_models; m++) {
+    sim_model_result *mr = &R->models[m];
+    ic *c = &S.ics[m];
+    mr->failed_hold_timeout += (uint64_t)c->n_held;   /* never served */
+    mr->copy_hours = c->placed_int / 3600.0;
+    mr->p50 = sim_hist_quantile(mr->lat_hist, 0.50);
+    mr->p99 = sim_hist_quantile(mr->lat_hist, 0.99);
+    R->requests += mr->requests;
+    R->ok += mr->ok;
+    R->in_slo += mr->in_slo;
+    R->failed_no_capacity += mr->failed_no_capacity;
+    R->failed_hold_full += mr->failed_hold_full;
+    R->failed_hold_timeout += mr->failed_hold_timeout;
+    R->cold_starts += mr->cold_starts;
+    R->held += mr->held;
+    S.cold_wait_sum += mr->cold_wait_sum;
+    if (mr->cold_wait_max > R->cold_wait_max) R->cold_wait_max = mr->cold_wait_max;
+    waited_n += mr->cold_starts;
+  }
+  R->failed = R->requests - R->ok;
+  R->cold_wait_mean = waited_n ? S.cold_wait_sum / (double)waited_n : 0;
+  R->p50 = sim_hist_quantile(S.lat_hist, 0.50);
+  R->p99 = sim_hist_quantile(S.lat_hist, 0.99);
+  R->latency_mean = R->ok ? S.lat_sum / (double)R->ok : 0;
+out:
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  R->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  traffic_close(S.tr);
+  heap_free(&S.ev);
+  free(S.reqs);
+  free(S.copies);
+  free(S.insts);
+  free(S.live);
+  free(S.live_id);
+  free(S.pending.v);
+  free(S.lat_hist);
+  if (S.ics)
+    for (size_t m = 0; m < s->n_models; m++) {
+      free(S.ics[m].ready.v);
+      free(S.ics[m].copies.v);
+    }
+  free(S.ics);
+  if (rc) sim_result_free(R);
+  return rc;
+}
+
+void sim_result_free(sim_result *r) {
+  if (r->models)
+    for (size_t m = 0; m < r->n_models; m++) free(r->models[m].lat_hist);
+  free(r->models);
+  free(r->ts_ready);
+  free(r->ts_desired);
+  free(r->ts_share);
+  free(r->ts_instances);
+  free(r->ts_starting);
+  memset(r, 0, sizeof *r);
+}

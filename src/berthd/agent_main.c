@@ -1,0 +1,371 @@
+/* agent_main: `berthd agent --join URL --token T --instance-type X`, an
+ * instance on another host for the pool provider. Every second it tells
+ * the controller which copies it runs (and how they failed) and receives
+ * the copies it should run; it starts and stops them with the same agent
+ * code the embedded default uses. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "ctl.h"
+#include "metrics.h"
+
+#define SYNC_INTERVAL_MS 1000
+
+static struct {
+  const char *join;
+  const char *token;
+  const char *instance_type;
+  const char *data_dir;
+  const char *advertise;
+} opts = {NULL, NULL, NULL, "berth-agent", NULL};
+
+static ctl agent;
+static instance self;
+static char agent_id[64];
+static char controller_host[64];
+static int controller_port;
+static char auth_header[300];
+static int sync_in_flight;
+static int warned_unreachable;
+static berth_buf sync_body;
+static uv_timer_t sync_timer;
+static uv_signal_t sigterm, sigint;
+static int stopping;
+
+static int parse_url(const char *url) {
+  const char *p = url;
+  if (strncmp(p, "http://", 7) != 0) return -1;
+  p += 7;
+  const char *colon = strrchr(p, ':');
+  const char *slash = strchr(p, '/');
+  if (!colon || (slash && slash < colon)) return -1;
+  char host[256];
+  size_t hl = (size_t)(colon - p);
+  if (hl == 0 || hl >= sizeof host) return -1;
+  memcpy(host, p, hl);
+  host[hl] = '\0';
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (end == colon + 1 || (*end && *end != '/') || port < 1 || port > 65535) return -1;
+  controller_port = (int)port;
+  /* Resolve once at start-up (blocking is fine before the loop runs). */
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0) return -1;
+  inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, controller_host,
+            sizeof controller_host);
+  freeaddrinfo(res);
+  return 0;
+}
+
+/* The address the controller reaches us at: the local end of a route to it. */
+static void guess_address(char *out, size_t outsz) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)controller_port)};
+  inet_pton(AF_INET, controller_host, &a.sin_addr);
+  socklen_t len = sizeof a;
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    inet_ntop(AF_INET, &a.sin_addr, out, (socklen_t)outsz);
+  else
+    snprintf(out, outsz, "127.0.0.1");
+  if (fd >= 0) close(fd);
+}
+
+static void load_agent_id(void) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/agent-id", agent.data_dir);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (fgets(agent_id, sizeof agent_id, f)) agent_id[strcspn(agent_id, "\n")] = '\0';
+    fclose(f);
+  }
+  if (agent_id[0]) return;
+  unsigned char rnd[8] = {0};
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t got = read(fd, rnd, sizeof rnd);
+    (void)got;
+    close(fd);
+  }
+  snprintf(agent_id, sizeof agent_id, "agent-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+           rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+  f = fopen(path, "w");
+  if (f) {
+    fprintf(f, "%s\n", agent_id);
+    fclose(f);
+  }
+}
+
+static copy *find_copy(int64_t id) {
+  for (ic *x = agent.ics; x; x = x->next)
+    for (copy *cp = x->copies; cp; cp = cp->next)
+      if (cp->id == id) return cp;
+  return NULL;
+}
+
+static ic *local_ic(json_t *w) {
+  const char *name = json_string_value(json_object_get(w, "ic"));
+  ic *x = ctl_find_ic(&agent, name);
+  if (!x) {
+    x = berth_xcalloc(1, sizeof *x);
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->metrics = metrics_new(ctl_now());
+    x->next = agent.ics;
+    agent.ics = x;
+  }
+  json_decref(x->doc);
+  x->doc = json_incref(json_object_get(w, "doc"));
+  snprintf(x->endpoint, sizeof x->endpoint, "%s",
+           json_string_value(json_object_get(w, "endpoint")));
+  snprintf(x->status, sizeof x->status, "%s", json_string_value(json_object_get(w, "status")));
+  x->startup_timeout_s = (int)json_integer_value(json_object_get(w, "startup_timeout_s"));
+  x->need.cpu_milli = json_integer_value(json_object_get(w, "cpu_milli"));
+  json_t *model = json_object_get(w, "model");
+  const char *mname = json_string_value(json_object_get(model, "ModelName"));
+  if (mname) json_object_set(agent.models, mname, model);
+  return x;
+}
+
+static void follow(json_t *wanted) {
+  size_t i;
+  json_t *w;
+  json_array_foreach(wanted, i, w) {
+    int64_t id = (int64_t)json_integer_value(json_object_get(w, "id"));
+    ic *x = local_ic(w);
+    if (find_copy(id)) continue;
+    copy *cp = berth_xcalloc(1, sizeof *cp);
+    cp->id = id;
+    cp->owner = x;
+    cp->ctl = &agent;
+    cp->inst = &self;
+    cp->remove_when_stopped = 1;
+    json_t *devs = json_object_get(w, "devices");
+    size_t k;
+    json_t *d;
+    json_array_foreach(devs, k, d) if (k < SCHED_MAX_DEVICES)
+      cp->assign.devices[cp->assign.n_devices++] = (int)json_integer_value(d);
+    cp->assign.dev_milli_each = (int32_t)json_integer_value(json_object_get(w, "dev_milli_each"));
+    copy **pp = &x->copies;
+    while (*pp) pp = &(*pp)->next;
+    *pp = cp;
+    fprintf(stderr, "berthd agent: starting copy %lld of %s\n", (long long)id, x->name);
+    agent_start(&agent, cp);
+  }
+  for (ic *x = agent.ics; x; x = x->next) {
+    copy *next;
+    for (copy *cp = x->copies; cp; cp = next) {
+      next = cp->next;
+      int want = 0;
+      json_array_foreach(wanted, i, w)
+        if (json_integer_value(json_object_get(w, "id")) == cp->id) want = 1;
+      if (!want && cp->state != COPY_STOPPING && cp->state != COPY_DRAINING) {
+        fprintf(stderr, "berthd agent: stopping copy %lld of %s\n", (long long)cp->id, x->name);
+        agent_stop(&agent, cp);
+      }
+    }
+  }
+}
+
+static json_t *report(void) {
+  json_t *copies = json_array();
+  for (ic *x = agent.ics; x; x = x->next)
+    for (copy *cp = x->copies; cp; cp = cp->next) {
+      const char *state = cp->state == COPY_READY ? "ready"
+                        : cp->state == COPY_STOPPING || cp->state == COPY_DRAINING ? "stopping"
+                                                                                   : "starting";
+      json_array_append_new(copies, json_pack("{s:I,s:s,s:i}", "id", (json_int_t)cp->id, "state",
+                                              state, "port", cp->port));
+    }
+  return json_pack("{s:s,s:s,s:s,s:o,s:O}", "agent_id", agent_id, "instance_type",
+                   opts.instance_type, "address", self.address, "copies", copies, "failures",
+                   agent.failed_reports);
+}
+
+static int sync_status;
+static size_t reported_failures;
+
+static void on_sync_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
+                         void *ud) {
+  (void)call;
+  (void)h;
+  (void)n;
+  (void)ud;
+  sync_status = status;
+}
+
+static void on_sync_body(berth_http_call *call, const char *data, size_t len, void *ud) {
+  (void)call;
+  (void)ud;
+  berth_buf_append(&sync_body, data, len);
+}
+
+static void on_sync_done(berth_http_call *call, int err, void *ud) {
+  (void)call;
+  (void)ud;
+  sync_in_flight = 0;
+  if (err) {
+    if (!warned_unreachable)
+      fprintf(stderr, "berthd agent: cannot reach the controller at %s: %s (retrying)\n",
+              opts.join, uv_strerror(err));
+    warned_unreachable = 1;
+    return;
+  }
+  warned_unreachable = 0;
+  if (sync_status == 401) {
+    fprintf(stderr, "berthd agent: the controller at %s refused our token (--token); exiting\n",
+            opts.join);
+    exit(1);
+  }
+  if (sync_status != 200) {
+    fprintf(stderr, "berthd agent: the controller answered %d: %.*s\n", sync_status,
+            (int)sync_body.len, sync_body.data ? sync_body.data : "");
+    return;
+  }
+  json_t *resp = json_loadb(sync_body.data, sync_body.len, 0, NULL);
+  if (!resp) return;
+  if (!self.id) {
+    self.id = (int64_t)json_integer_value(json_object_get(resp, "instance_id"));
+    fprintf(stderr, "berthd agent: joined %s as instance %lld\n", opts.join, (long long)self.id);
+  }
+  /* Failures up to what this sync carried are delivered. */
+  while (reported_failures-- > 0) json_array_remove(agent.failed_reports, 0);
+  reported_failures = 0;
+  if (!stopping) follow(json_object_get(resp, "copies"));
+  json_decref(resp);
+}
+
+static const berth_http_call_cb sync_cb = {on_sync_head, on_sync_body, on_sync_done};
+
+static void on_sync_timer(uv_timer_t *t) {
+  (void)t;
+  if (sync_in_flight || stopping) return;
+  json_t *body = report();
+  reported_failures = json_array_size(agent.failed_reports);
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  berth_http_header h[2] = {{"content-type", "application/json"}, {"authorization", auth_header}};
+  berth_http_request_opts o = {.host = controller_host, .port = controller_port, .method = "POST",
+                               .target = "/agent/v1/sync", .headers = h, .n_headers = 2,
+                               .body = text, .body_len = strlen(text), .timeout_ms = 5000};
+  berth_buf_reset(&sync_body);
+  sync_status = 0;
+  berth_http_call *call;
+  if (berth_http_request(agent.client, &o, &sync_cb, NULL, &call) == 0) sync_in_flight = 1;
+  free(text);
+}
+
+static void on_stop_poll(uv_timer_t *t) {
+  if (ctl_running_copies(&agent) > 0) return;
+  uv_timer_stop(t);
+  uv_signal_stop(&sigterm);
+  uv_signal_stop(&sigint);
+  fprintf(stderr, "berthd agent: stopped\n");
+  uv_stop(agent.loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  if (stopping) exit(1);
+  stopping = 1;
+  fprintf(stderr, "berthd agent: signal %d: stopping copies\n", signum);
+  ctl_stop_all(&agent);
+  uv_timer_start(&sync_timer, on_stop_poll, 50, 50);
+}
+
+int agent_main(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    const char **slot = NULL;
+    if (strcmp(argv[i], "--join") == 0) slot = &opts.join;
+    else if (strcmp(argv[i], "--token") == 0) slot = &opts.token;
+    else if (strcmp(argv[i], "--instance-type") == 0) slot = &opts.instance_type;
+    else if (strcmp(argv[i], "--data-dir") == 0) slot = &opts.data_dir;
+    else if (strcmp(argv[i], "--advertise") == 0) slot = &opts.advertise;
+    else {
+      fprintf(stderr, "berthd agent: unknown flag '%s'\nusage: berthd agent --join "
+              "http://CONTROLLER:PORT --token TOKEN --instance-type TYPE [--data-dir DIR] "
+              "[--advertise ADDRESS]\n", argv[i]);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "berthd agent: %s needs a value\n", argv[i]);
+      return 2;
+    }
+    *slot = argv[++i];
+  }
+  if (!opts.join || !opts.token || !opts.instance_type) {
+    fprintf(stderr, "berthd agent: --join, --token and --instance-type are required\n");
+    return 2;
+  }
+  if (!opts.token[0] && getenv("BERTH_AGENT_TOKEN")) opts.token = getenv("BERTH_AGENT_TOKEN");
+  if (parse_url(opts.join)) {
+    fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT of the controller's "
+            "control API\n", opts.join);
+    return 2;
+  }
+  ctl *c = &agent;
+  c->agent_mode = 1;
+  c->loop = uv_default_loop();
+  c->loop->data = c;
+  c->models = json_object();
+  c->failed_reports = json_array();
+  snprintf(c->bind_host, sizeof c->bind_host, "0.0.0.0");
+  mkdir(opts.data_dir, 0755);
+  if (ctl_set_data_dir(c, opts.data_dir)) return 1;
+  char sub[1200];
+  snprintf(sub, sizeof sub, "%.1100s/logs", c->data_dir);
+  mkdir(sub, 0755);
+  snprintf(sub, sizeof sub, "%.1100s/artifacts", c->data_dir);
+  mkdir(sub, 0755);
+  ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
+  if (n <= 0) return 1;
+  c->self_exe[n] = '\0';
+  snprintf(c->model_exe, sizeof c->model_exe, "%.1000s", c->self_exe);
+  char *slash = strrchr(c->model_exe, '/');
+  snprintf(slash + 1, sizeof c->model_exe - (size_t)(slash + 1 - c->model_exe), "berth-model");
+  char err[512];
+  if (berth_catalog_load(NULL, &c->catalog, err, sizeof err)) {
+    fprintf(stderr, "berthd agent: %s\n", err);
+    return 1;
+  }
+  self.type = berth_catalog_find(&c->catalog, opts.instance_type);
+  if (!self.type) {
+    fprintf(stderr, "berthd agent: --instance-type %s is not in the catalog %s\n",
+            opts.instance_type, berth_catalog_default_path());
+    return 2;
+  }
+  self.res.cpu_milli = (int64_t)self.type->vcpus * 1000;
+  self.res.mem_mb = self.type->memory_mib;
+  self.res.n_devices = self.type->accelerators;
+  self.res.accepting = 1;
+  if (opts.advertise)
+    snprintf(self.address, sizeof self.address, "%s", opts.advertise);
+  else
+    guess_address(self.address, sizeof self.address);
+  load_agent_id();
+  snprintf(auth_header, sizeof auth_header, "Bearer %s", opts.token);
+  berth_buf_init(&sync_body, 1 << 24);
+  signal(SIGPIPE, SIG_IGN);
+  c->client = berth_http_client_new(c->loop, 4);
+  uv_signal_init(c->loop, &sigterm);
+  uv_signal_init(c->loop, &sigint);
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_timer_init(c->loop, &sync_timer);
+  uv_timer_start(&sync_timer, on_sync_timer, 0, SYNC_INTERVAL_MS);
+  fprintf(stderr, "berthd agent %s: %s at %s joining %s\n", agent_id, opts.instance_type,
+          self.address, opts.join);
+  uv_run(c->loop, UV_RUN_DEFAULT);
+  berth_http_client_free(c->client);
+  berth_buf_free(&sync_body);
+  return 0;
+}
