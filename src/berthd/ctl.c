@@ -400,6 +400,10 @@ void ctl_reconcile(ctl *c) {
   for (endpoint *ep = c->endpoints; ep; ep = ep->next)
     if (strcmp(ep->status, "Deleting") != 0 && strcmp(ep->status, "Failed") != 0)
       reconcile_endpoint(c, ep);
+  /* ICs short of their minimum place their copies first, so a critical
+   * model's floor wins over another model's scale-out when room is short. */
+  for (ic *x = c->ics; x; x = x->next)
+    if (ic_below_minimum(x)) ic_reconcile(c, x);
   ic **pp = &c->ics;
   while (*pp) {
     ic *x = *pp;

@@ -165,6 +165,46 @@ void ic_copy_failed(ctl *c, copy *cp, const char *why) {
   ctl_kick(c);
 }
 
+/* The copies an IC must keep: its scalable target's MinCapacity, or its
+ * whole desired count when nothing scales it. */
+static int minimum(const ic *x) {
+  int m = x->scaling ? x->scaling->cfg.min_capacity : x->desired;
+  return m < x->desired ? m : x->desired;
+}
+
+static int placed_copies(const ic *x) {
+  int n = 0;
+  for (const copy *cp = x->copies; cp; cp = cp->next) n += cp->inst && copy_active(cp);
+  return n;
+}
+
+int ic_below_minimum(const ic *x) {
+  return !x->deleting && !x->failed_sticky && placed_copies(x) < minimum(x);
+}
+
+/* Room for a copy of x that keeps it at its minimum: stop the newest copy
+ * of another IC on the same variant that is above its own minimum. */
+static void preempt_for(ctl *c, ic *x) {
+  /* One at a time: wait while a copy on the variant is still stopping. */
+  for (ic *y = c->ics; y; y = y->next)
+    if (strcmp(y->endpoint, x->endpoint) == 0 && strcmp(y->variant, x->variant) == 0)
+      for (copy *cp = y->copies; cp; cp = cp->next)
+        if (cp->inst && (cp->state == COPY_DRAINING || cp->state == COPY_STOPPING)) return;
+  for (ic *y = c->ics; y; y = y->next) {
+    if (y == x || strcmp(y->endpoint, x->endpoint) != 0 || strcmp(y->variant, x->variant) != 0)
+      continue;
+    if (placed_copies(y) <= minimum(y)) continue;
+    copy *victim = NULL;
+    for (copy *cp = y->copies; cp; cp = cp->next)
+      if (cp->inst && copy_active(cp)) victim = cp;
+    if (!victim) continue;
+    fprintf(stderr, "berthd: %s: stopping copy %lld (above its minimum) to make room for %s, "
+            "which is below its minimum\n", y->name, (long long)victim->id, x->name);
+    agent_stop(c, victim);
+    return;
+  }
+}
+
 int ic_reconcile(ctl *c, ic *x) {
   if (x->deleting || x->failed_sticky || c->shutting_down) {
     copy *next;
@@ -202,6 +242,12 @@ int ic_reconcile(ctl *c, ic *x) {
     active--;
   }
   int unplaced = place_pending(c, x);
+  if (unplaced && placed_copies(x) < minimum(x)) {
+    endpoint *e = ctl_find_endpoint(c, x->endpoint);
+    const variant *vv = e ? ctl_endpoint_variant(e, x->variant) : NULL;
+    /* Only when no instance can be added for it. */
+    if (vv && (!vv->managed_scaling || e->blocked[vv - e->cfg.variants])) preempt_for(c, x);
+  }
   int ready = 0;
   for (copy *cp = x->copies; cp; cp = cp->next) ready += cp->state == COPY_READY && !cp->moving;
   if (moving) {

@@ -16,6 +16,8 @@ int ic_ready_copies(const ic *x);
 int ic_set_desired(ctl *c, ic *x, int n, const char *cause);
 /* Instances a variant should have now. */
 int ic_desired_instances(ctl *c, const endpoint *ep, const variant *v);
+/* Fewer copies placed than its minimum (critical copies go first). */
+int ic_below_minimum(const ic *x);
 /* One reconciliation pass over an IC. Returns 1 when it may be freed. */
 int ic_reconcile(ctl *c, ic *x);
 /* A copy failed to start (exited or missed its health check deadline). */
