@@ -343,10 +343,7 @@ int agent_main(int argc, char **argv) {
             opts.instance_type, berth_catalog_default_path());
     return 2;
   }
-  self.res.cpu_milli = (int64_t)self.type->vcpus * 1000;
-  self.res.mem_mb = self.type->memory_mib;
-  self.res.n_devices = self.type->accelerators;
-  self.res.accepting = 1;
+  self.res = ctl_capacity(self.type);
   if (opts.advertise)
     snprintf(self.address, sizeof self.address, "%s", opts.advertise);
   else

@@ -36,6 +36,16 @@ int ctl_set_data_dir(ctl *c, const char *dir) {
   return 0;
 }
 
+sched_instance ctl_capacity(const berth_instance_type *t) {
+  sched_instance s = {0};
+  s.cpu_milli = (int64_t)t->vcpus * 1000;
+  s.mem_mb = t->memory_mib;
+  s.n_devices = t->accelerators;
+  s.dev_mem_mb = t->accelerator_memory_mib;
+  s.accepting = 1;
+  return s;
+}
+
 double ctl_now(void) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
@@ -191,11 +201,7 @@ static instance *instance_new(ctl *c, endpoint *ep, const variant *v) {
   snprintf(in->endpoint, sizeof in->endpoint, "%s", ep->name);
   snprintf(in->variant, sizeof in->variant, "%s", v->name);
   in->type = t;
-  in->res.cpu_milli = (int64_t)t->vcpus * 1000;
-  in->res.mem_mb = t->memory_mib;
-  in->res.n_devices = t->accelerators;
-  in->res.dev_mem_mb = t->accelerator_memory_mib;
-  in->res.accepting = 1;
+  in->res = ctl_capacity(t);
   in->created = ctl_now();
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;
@@ -324,13 +330,7 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   in.pending = pending;
   in.pending_strategy = pstrat;
   in.n_pending = npend;
-  if (t) {
-    in.template_instance.cpu_milli = (int64_t)t->vcpus * 1000;
-    in.template_instance.mem_mb = t->memory_mib;
-    in.template_instance.n_devices = t->accelerators;
-    in.template_instance.dev_mem_mb = t->accelerator_memory_mib;
-    in.template_instance.accepting = 1;
-  }
+  if (t) in.template_instance = ctl_capacity(t);
   in.now = now;
   in.last_scale_in = ep->last_scale_in[vi];
   fleet_policy p = {1, v->min_instances, v->max_instances,

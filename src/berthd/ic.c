@@ -102,12 +102,7 @@ static copy *pick_victim(ic *x) {
 static int fits_empty_instance(ctl *c, const variant *v, const sched_need *need) {
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   if (!t) return 0;
-  sched_instance s = {0};
-  s.cpu_milli = (int64_t)t->vcpus * 1000;
-  s.mem_mb = t->memory_mib;
-  s.n_devices = t->accelerators;
-  s.dev_mem_mb = t->accelerator_memory_mib;
-  s.accepting = 1;
+  sched_instance s = ctl_capacity(t);
   return sched_fits_empty(&s, need);
 }
 

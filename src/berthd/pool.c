@@ -129,11 +129,7 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req) {
   in->type = t;
   snprintf(in->agent_id, sizeof in->agent_id, "%s", agent_id);
   snprintf(in->address, sizeof in->address, "%s", address);
-  in->res.cpu_milli = (int64_t)t->vcpus * 1000;
-  in->res.mem_mb = t->memory_mib;
-  in->res.n_devices = t->accelerators;
-  in->res.dev_mem_mb = t->accelerator_memory_mib;
-  in->res.accepting = 1;
+  in->res = ctl_capacity(t);
   in->created = ctl_now();
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;

@@ -143,6 +143,23 @@ static void on_client_gone(berth_http_req *req) {
   if (inv->call) berth_http_call_cancel(inv->call);
 }
 
+/* The headers of a successful answer (out has room for 5). */
+static size_t answer_headers(const invocation *inv, berth_http_header *out) {
+  size_t k = 0;
+  const char *ct = inv->content_type[0] ? inv->content_type : "application/octet-stream";
+  if (inv->stream) {
+    out[k++] = (berth_http_header){"content-type", "application/vnd.amazon.eventstream"};
+    out[k++] = (berth_http_header){"x-amzn-sagemaker-content-type", ct};
+  } else {
+    out[k++] = (berth_http_header){"content-type", ct};
+  }
+  out[k++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
+  out[k++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
+  if (inv->custom_attributes[0])
+    out[k++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes", inv->custom_attributes};
+  return k;
+}
+
 static void on_model_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
                           void *ud) {
   (void)call;
@@ -158,32 +175,11 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
   int chunked = 0;
   for (size_t i = 0; i < n; i++)
     if (strcmp(h[i].name, "transfer-encoding") == 0) chunked = 1;
-  if (!inv->stream && chunked && inv->req && status >= 200 && status <= 299) {
-    /* The model streams (chunked): pass chunks on as they come instead of
-     * holding the whole answer. */
-    berth_http_header out[4];
-    size_t k = 0;
-    out[k++] = (berth_http_header){"content-type", inv->content_type[0]
-                                                     ? inv->content_type
-                                                     : "application/octet-stream"};
-    out[k++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
-    out[k++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
-    if (inv->custom_attributes[0])
-      out[k++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes",
-                                     inv->custom_attributes};
-    if (berth_http_stream_begin(inv->req, 200, out, k) == 0) inv->streaming = 1;
-  } else if (inv->stream && inv->req && status >= 200 && status <= 299) {
+  /* A streaming route always streams; a model that streams (chunked) is
+   * passed on as it comes instead of holding the whole answer. */
+  if ((inv->stream || chunked) && inv->req && status >= 200 && status <= 299) {
     berth_http_header out[5];
-    size_t k = 0;
-    out[k++] = (berth_http_header){"content-type", "application/vnd.amazon.eventstream"};
-    out[k++] = (berth_http_header){"x-amzn-sagemaker-content-type",
-                                   inv->content_type[0] ? inv->content_type
-                                                        : "application/octet-stream"};
-    out[k++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
-    out[k++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
-    if (inv->custom_attributes[0])
-      out[k++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes",
-                                     inv->custom_attributes};
+    size_t k = answer_headers(inv, out);
     if (berth_http_stream_begin(inv->req, 200, out, k) == 0) inv->streaming = 1;
   }
 }
@@ -278,14 +274,7 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
                 inv->body.data ? inv->body.data : "", arn);
   } else {
     berth_http_header h[5];
-    size_t n = 0;
-    h[n++] = (berth_http_header){"content-type",
-                                 inv->content_type[0] ? inv->content_type
-                                                      : "application/octet-stream"};
-    h[n++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
-    h[n++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
-    if (inv->custom_attributes[0])
-      h[n++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes", inv->custom_attributes};
+    size_t n = answer_headers(inv, h);
     berth_http_respond(req, 200, h, n, inv->body.data ? inv->body.data : "", inv->body.len);
   }
   invocation_free(inv);
