@@ -291,7 +291,8 @@ const allDaemons = [];
  * Returns {controlUrl, runtimeUrl, dataDir, proc, stop(), kill9(), logs(),
  *          signal(sig), waitExit(ms)}.
  */
-export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTimeoutMs = 60_000 } = {}) {
+export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTimeoutMs = 60_000,
+  controlHost = '127.0.0.1' } = {}) {
   if (!fs.existsSync(BERTHD)) throw new Error(`berthd not found at ${BERTHD} (set BERTH_BUILD_DIR)`);
   if (!dataDir) {
     dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'berth-test-'));
@@ -299,7 +300,7 @@ export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTime
   }
   const [cport, rport] = await twoFreePorts();
   const args = ['up', '--data-dir', dataDir,
-    '--control-listen', `127.0.0.1:${cport}`, '--runtime-listen', `127.0.0.1:${rport}`, ...extraArgs];
+    '--control-listen', `${controlHost}:${cport}`, '--runtime-listen', `127.0.0.1:${rport}`, ...extraArgs];
   const proc = spawn(BERTHD, args, {
     cwd: dataDir,
     env: { ...process.env, BERTH_TEST_TAG: TEST_TAG, ...env },
