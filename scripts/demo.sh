@@ -37,6 +37,8 @@ echo
 echo
 "$bin/berth" ics
 echo
+"$bin/berth" instances
+echo
 echo "== invoke each model by inference component name"
 echo '$ berth invoke demo --ic eu --data '"'"'{"inputs":"Hello from Europe"}'"'"
 "$bin/berth" invoke demo --ic eu --data '{"inputs":"Hello from Europe","parameters":{"max_new_tokens":6}}'

@@ -26,5 +26,6 @@ int berth__cmd_deploy(berth_cli *cli, int argc, char **argv);
 int berth__cmd_scale(berth_cli *cli, int argc, char **argv);
 int berth__cmd_invoke(berth_cli *cli, int argc, char **argv);
 int berth__cmd_delete(berth_cli *cli, int argc, char **argv);
+int berth__cmd_instances(berth_cli *cli, int argc, char **argv);
 
 #endif

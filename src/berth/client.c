@@ -216,7 +216,8 @@ int berth__control_call(berth_cli *cli, const char *op, json_t *req,
     berth__error_set(err, "cannot encode the %s request as JSON", op);
     goto out;
   }
-  snprintf(target, sizeof target, "x-amz-target: SageMaker.%s", op);
+  /* A bare operation is SageMaker's; "Service.Operation" names its service. */
+  snprintf(target, sizeof target, "x-amz-target: %s%s", strchr(op, '.') ? "" : "SageMaker.", op);
   headers = curl_slist_append(headers, "content-type: application/x-amz-json-1.1");
   headers = curl_slist_append(headers, target);
   headers = curl_slist_append(headers, "Expect:");

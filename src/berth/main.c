@@ -29,6 +29,7 @@ typedef struct command {
 static const command commands[] = {
   {"endpoints", berth__cmd_endpoints, "list endpoints"},
   {"ics", berth__cmd_ics, "list inference components"},
+  {"instances", berth__cmd_instances, "show instances and the share their copies reserve"},
   {"deploy", berth__cmd_deploy, "create an inference component (and its endpoint) and wait"},
   {"invoke", berth__cmd_invoke, "send a request to an endpoint"},
   {"scale", berth__cmd_scale, "set an inference component's copy count"},

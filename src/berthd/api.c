@@ -544,6 +544,85 @@ static int list_ics(ctl *c, json_t *req, json_t **resp, api_error *e) {
                    "InferenceComponents", resp, e);
 }
 
+/* ---- Berth extension: instances and their reservations ---- */
+
+static const char *copy_state_name(copy_state s) {
+  static const char *const names[] = {"Pending", "Starting", "Ready", "Draining", "Stopping",
+                                      "Restarting"};
+  return names[s];
+}
+
+static double percent(int64_t used, int64_t cap) {
+  return cap > 0 ? 100.0 * (double)used / (double)cap : 0;
+}
+
+static int64_t devices_used_milli(const sched_instance *r) {
+  int64_t s = 0;
+  for (int d = 0; d < r->n_devices; d++) s += r->dev_milli_used[d];
+  return s;
+}
+
+static int describe_instances(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *only;
+  if (valid_string(req, "EndpointName", "EndpointName", 0, 63, &only, e)) return -1;
+  if (only && !ctl_find_endpoint(c, only))
+    return api_fail(e, 400, "ValidationException", "Could not find endpoint \"%s\".", only);
+  json_t *list = json_array();
+  for (instance *in = c->instances; in; in = in->next) {
+    if (only && strcmp(in->endpoint, only) != 0) continue;
+    const sched_instance *r = &in->res;
+    json_t *copies = json_array();
+    for (ic *x = c->ics; x; x = x->next)
+      for (copy *cp = x->copies; cp; cp = cp->next) {
+        if (cp->inst != in) continue;
+        json_t *devs = json_array();
+        for (int d = 0; d < cp->assign.n_devices; d++)
+          json_array_append_new(devs, json_integer(cp->assign.devices[d]));
+        json_array_append_new(copies, json_pack("{s:s,s:I,s:s,s:o}", "InferenceComponentName",
+                                                x->name, "CopyId", (json_int_t)cp->id, "State",
+                                                copy_state_name(cp->state), "Devices", devs));
+      }
+    char id[32];
+    snprintf(id, sizeof id, "i-%lld", (long long)in->id);
+    const char *state = !in->endpoint[0] ? "Free" : in->evacuating ? "Consolidating" : "InService";
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:i,s:I},s:{s:I,s:I,s:f,s:I},s:o}",
+        "InstanceId", id, "EndpointName", in->endpoint, "VariantName", in->variant,
+        "InstanceType", in->type->name, "Provider", in->remote ? "pool" : "local", "Address",
+        in->remote ? in->address : "127.0.0.1", "State", state, "Capacity", "CpuMillicores",
+        (json_int_t)r->cpu_milli, "MemoryMb", (json_int_t)r->mem_mb, "AcceleratorDevices",
+        r->n_devices, "AcceleratorMemoryMb", (json_int_t)r->dev_mem_mb, "Reserved",
+        "CpuMillicores", (json_int_t)r->cpu_milli_used, "MemoryMb", (json_int_t)r->mem_mb_used,
+        "AcceleratorDevices", (double)devices_used_milli(r) / 1000.0, "AcceleratorMemoryMb",
+        (json_int_t)0, "Copies", copies);
+    int64_t dev_mem = 0;
+    for (int d = 0; d < r->n_devices; d++) dev_mem += r->dev_mem_mb_used[d];
+    json_object_set_new(json_object_get(o, "Reserved"), "AcceleratorMemoryMb",
+                        json_integer(dev_mem));
+    json_array_append_new(list, o);
+  }
+  json_t *eps = json_array();
+  for (endpoint *ep = c->endpoints; ep; ep = ep->next) {
+    if (only && strcmp(ep->name, only) != 0) continue;
+    int64_t cpu = 0, cpu_used = 0, mem = 0, mem_used = 0, dev = 0, dev_used = 0;
+    for (instance *in = c->instances; in; in = in->next) {
+      if (strcmp(in->endpoint, ep->name) != 0) continue;
+      cpu += in->res.cpu_milli;
+      cpu_used += in->res.cpu_milli_used;
+      mem += in->res.mem_mb;
+      mem_used += in->res.mem_mb_used;
+      dev += (int64_t)in->res.n_devices * 1000;
+      dev_used += devices_used_milli(&in->res);
+    }
+    json_array_append_new(eps, json_pack("{s:s,s:f,s:f,s:f}", "EndpointName", ep->name,
+                                         "CPUReservation", percent(cpu_used, cpu),
+                                         "MemoryReservation", percent(mem_used, mem),
+                                         "GPUReservation", percent(dev_used, dev)));
+  }
+  *resp = json_pack("{s:o,s:o}", "Instances", list, "Endpoints", eps);
+  return 0;
+}
+
 typedef int (*op_fn)(ctl *c, json_t *req, json_t **resp, api_error *e);
 
 static const struct {
@@ -655,6 +734,10 @@ void api_on_request(berth_http_req *req, void *ud) {
   int rc;
   if (strncmp(target, "SageMaker.", 10) == 0)
     rc = api_sagemaker(c, target + 10, body, &resp, &e);
+  else if (strcmp(target, "Berth.DescribeInstances") == 0)
+    rc = json_is_object(body) ? describe_instances(c, body, &resp, &e)
+                              : api_fail(&e, 400, "SerializationException",
+                                         "the request body must be a JSON object");
   else if (strncmp(target, "AnyScaleFrontendService.", 24) == 0)
     rc = json_is_object(body) ? aas_call(c, target + 24, body, &resp, &e)
                               : api_fail(&e, 400, "SerializationException",

@@ -42,6 +42,11 @@ test('deploy two models onto one endpoint, list, invoke, scale and delete', { ti
   assert.match(ics.out, /eu\s+cli-ep\s+InService\s+1\/1/);
   assert.match(ics.out, /us\s+cli-ep\s+InService\s+1\/1/);
 
+  const inst = await run(['instances']);
+  assert.equal(inst.code, 0, inst.err);
+  assert.match(inst.out, /cpu\s+\[#+\.+\]\s+50%\s+2\/4 cores/);
+  assert.match(inst.out, /endpoint cli-ep: CPUReservation 50%/);
+
   for (const [ic, model] of [['eu', 'eu-llm'], ['us', 'us-llm']]) {
     const r = await run(['invoke', 'cli-ep', '--ic', ic, '--data', '{"inputs":"hi"}']);
     assert.equal(r.code, 0, r.err);
