@@ -5,6 +5,7 @@
  * into an instance type with zero capacity. Fields this version does not know
  * ("description", future ones) are ignored, so newer files still load. */
 #include "berth/catalog.h"
+#include "berth/nvml.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -138,6 +139,16 @@ static int fill_local(berth_instance_type *t, char *err, size_t errsz) {
   long n = t->accelerators, mem = LOCAL_DEFAULT_ACCEL_MEM_MIB;
   int rc = env_long("BERTH_LOCAL_ACCELERATORS", 0, MAX_ACCELERATORS, &n, err, errsz);
   if (rc < 0) return rc;
+  if (rc == 0 && t->accelerators == 0) {
+    /* Nothing declared: this machine's own NVIDIA GPUs, when it has any. */
+    int gpus;
+    long gpu_mib;
+    if (berth_nvml_probe(&gpus, &gpu_mib) == 0 && gpus > 0) {
+      t->accelerators = gpus > MAX_ACCELERATORS ? MAX_ACCELERATORS : gpus;
+      t->accelerator_memory_mib = gpu_mib;
+      snprintf(t->accelerator_kind, sizeof t->accelerator_kind, "nvidia");
+    }
+  }
   if (rc > 0) { /* declared devices override the file */
     t->accelerators = (int)n;
     if (env_long("BERTH_LOCAL_ACCELERATOR_MEMORY_MIB", 1, 1L << 30, &mem, err, errsz) < 0)

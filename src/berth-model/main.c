@@ -416,6 +416,12 @@ int main(int argc, char **argv) {
   model_id_from_artifact();
   const char *id = getenv("BERTH_MODEL_ID");
   if (id && *id) snprintf(cfg.model_id, sizeof cfg.model_id, "%s", id);
+  /* The devices the agent assigned, so operators (and tests) can see them. */
+  static const char *const device_vars[] = {"CUDA_VISIBLE_DEVICES", "NEURON_RT_VISIBLE_CORES",
+                                            "BERTH_ACCELERATOR_SHARE"};
+  for (size_t i = 0; i < sizeof device_vars / sizeof device_vars[0]; i++)
+    if (getenv(device_vars[i])) fprintf(stderr, "berth-model: %s=%s\n", device_vars[i],
+                                        getenv(device_vars[i]));
   cfg.copy_id = getenv("BERTH_COPY_ID");
   if (!cfg.copy_id) cfg.copy_id = "";
   cfg.token_delay_ms = (uint64_t)env_int("BERTH_MODEL_TOKEN_DELAY_MS", 0, 600000, 0);
