@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "aas.h"
+#include "cloudwatch.h"
+#include "prometheus.h"
 #include "ic.h"
 #include "metrics.h"
 #include "pool.h"
@@ -662,17 +664,25 @@ int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error 
 
 /* ---- HTTP ---- */
 
-static void respond_json(berth_http_req *req, ctl *c, int status, json_t *body,
-                         const char *error_type) {
+static void respond_json_as(berth_http_req *req, ctl *c, int status, json_t *body,
+                            const char *error_type, const char *content_type,
+                            const char *query_error) {
   char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
   char reqid[40];
   snprintf(reqid, sizeof reqid, "%08llx-berth-%012llx", (unsigned long long)req->start_ms,
            (unsigned long long)++c->request_seq);
-  berth_http_header h[3] = {{"content-type", "application/x-amz-json-1.1"},
+  berth_http_header h[4] = {{"content-type", content_type},
                             {"x-amzn-requestid", reqid},
-                            {"x-amzn-errortype", error_type}};
-  berth_http_respond(req, status, h, error_type ? 3 : 2, text, strlen(text));
+                            {"x-amzn-errortype", error_type},
+                            {"x-amzn-query-error", query_error}};
+  size_t nh = error_type ? (query_error ? 4 : 3) : 2;
+  berth_http_respond(req, status, h, nh, text, strlen(text));
   free(text);
+}
+
+static void respond_json(berth_http_req *req, ctl *c, int status, json_t *body,
+                         const char *error_type) {
+  respond_json_as(req, c, status, body, error_type, "application/x-amz-json-1.1", NULL);
 }
 
 static void respond_error(berth_http_req *req, ctl *c, const api_error *e) {
@@ -702,6 +712,15 @@ void api_on_request(berth_http_req *req, void *ud) {
       (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
     berth_http_header h[1] = {{"content-type", "text/plain"}};
     berth_http_respond(req, 200, h, 1, "ok\n", 3);
+    return;
+  }
+  if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/metrics") == 0) {
+    berth_buf page;
+    berth_buf_init(&page, 16u << 20);
+    prometheus_render(c, &page);
+    berth_http_header h[1] = {{"content-type", "text/plain; version=0.0.4; charset=utf-8"}};
+    berth_http_respond(req, 200, h, 1, page.data ? page.data : "", page.len);
+    berth_buf_free(&page);
     return;
   }
   if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/agent/v1/sync") == 0) {
@@ -742,9 +761,22 @@ void api_on_request(berth_http_req *req, void *ud) {
     rc = json_is_object(body) ? aas_call(c, target + 24, body, &resp, &e)
                               : api_fail(&e, 400, "SerializationException",
                                          "the request body must be a JSON object");
-  else
+  else if (strncmp(target, "GraniteServiceVersion20100801.", 30) == 0) {
+    rc = cloudwatch_call(c, target + 30, body, &resp, &e);
+    json_decref(body);
+    if (rc) {
+      json_t *err = json_pack("{s:s,s:s}", "__type", e.type, "message", e.message);
+      respond_json_as(req, c, e.status, err, e.type, "application/x-amz-json-1.0",
+                      cloudwatch_query_error(&e));
+      json_decref(err);
+    } else {
+      respond_json_as(req, c, 200, resp, NULL, "application/x-amz-json-1.0", NULL);
+      json_decref(resp);
+    }
+    return;
+  } else
     rc = api_fail(&e, 400, "UnknownOperationException",
-                  "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, AnyScaleFrontendService.*)", target);
+                  "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, AnyScaleFrontendService.*, GraniteServiceVersion20100801.*, Berth.*)", target);
   json_decref(body);
   if (rc) {
     respond_error(req, c, &e);
