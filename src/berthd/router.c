@@ -217,6 +217,12 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
   inv->call = NULL;
   copy *cp = inv->cp;
   inv->cp = NULL;
+  if (err && !inv->got_bytes && cp->state == COPY_READY && cp->inst && cp->inst->remote &&
+      err != UV_ECANCELED && err != UV_ETIMEDOUT) {
+    /* Its host refused: stop routing to it until its agent reports it
+     * ready again (or the agent is declared lost). */
+    cp->state = COPY_STARTING;
+  }
   agent_request_done(c, cp);
   berth_http_req *req = inv->req;
   if (!req) {

@@ -1,0 +1,364 @@
+// The pool instance provider with agents on "other hosts" (issue 3): agents in
+// real network namespaces join a controller with a token, an endpoint waits
+// in Creating until it has its instances, copies run inside the agents'
+// namespaces and serve through the router, a wrong (or missing) token is
+// refused, a spare agent stays free capacity, and when an agent is killed
+// the spare is claimed to restore the instance count and the lost copy is
+// placed again so that the IC is back at full strength.
+//
+// (pool_netns.test.mjs covers the other recovery path: no spare agent, the
+// lost copy goes to the surviving instance that still has room.)
+//
+// Topology: a bridge with 10.232.<n>.1/24 in the root namespace (random n,
+// a subnet not in use here), one veth pair per namespace into it; agents
+// a, b, c (good token) and x (wrong token) at .11 .. .14. The controller's
+// control API listens on 0.0.0.0 so that agents reach it at the bridge
+// address; its runtime API stays on 127.0.0.1. Traffic stays on this host.
+// Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for `ip netns`); skipped otherwise.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import {
+  BERTHD, TEST_TAG, controlOk, findTaggedProcesses, invoke, startBerthd, stopAll, waitFor,
+} from '../lib/berthd.mjs';
+import { describeEndpoint, describeIc, icBody, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
+
+const TOKEN = `pool-token-${randomBytes(8).toString('hex')}`;
+const TYPE = 'ml.m5.large'; // 2 vCPU, 8 GiB in the catalog
+const EP = 'pool-ep';
+const IC = 'pool-ic';
+const tag = randomBytes(2).toString('hex'); // keeps names unique across runs / parallel files
+const bridge = `bpl${tag}`;
+
+let subnet = null; // '10.232.<n>'
+let spaces = {};   // name -> {ns, host, peer, ip, ino}
+let skipReason = null;
+let b = null;      // the controller
+const agents = [];
+const agentDirs = [];
+const made = { netns: [], links: [] };
+
+const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function ip(...args) {
+  return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+}
+
+function teardownSync() {
+  for (const a of agents) if (a.exit === null) { try { process.kill(a.proc.pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const l of made.links.splice(0)) { try { ip('link', 'del', l); } catch { /* gone with its peer */ } }
+  for (const ns of made.netns.splice(0)) { try { ip('netns', 'del', ns); } catch { /* not there */ } }
+  if (process.env.BERTH_TEST_KEEP !== '1') {
+    for (const d of agentDirs.splice(0)) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ } }
+  }
+}
+process.on('exit', teardownSync); // also when a hook or the runner gives up early
+
+function pickSubnet() {
+  const inUse = ip('-4', '-o', 'addr') + ip('-4', 'route', 'show', 'table', 'all');
+  for (let i = 0; i < 50; i++) {
+    const n = 1 + (randomBytes(1)[0] % 254);
+    if (!inUse.includes(`10.232.${n}.`)) return `10.232.${n}`;
+  }
+  throw new Error('no free 10.232.<n>.0/24 subnet found');
+}
+
+function buildNetwork() {
+  subnet = pickSubnet();
+  ip('link', 'add', bridge, 'type', 'bridge');
+  made.links.push(bridge);
+  ip('addr', 'add', `${subnet}.1/24`, 'dev', bridge);
+  ip('link', 'set', bridge, 'up');
+  ['a', 'b', 'c', 'x'].forEach((name, i) => {
+    const s = { ns: `berth-pool-${tag}-${name}`, host: `bp${tag}${name}h`, peer: `bp${tag}${name}p`, ip: `${subnet}.${11 + i}` };
+    ip('netns', 'add', s.ns);
+    made.netns.push(s.ns);
+    ip('link', 'add', s.host, 'type', 'veth', 'peer', 'name', s.peer);
+    made.links.push(s.host);
+    ip('link', 'set', s.peer, 'netns', s.ns);
+    ip('link', 'set', s.host, 'master', bridge, 'up');
+    ip('-n', s.ns, 'addr', 'add', `${s.ip}/24`, 'dev', s.peer);
+    ip('-n', s.ns, 'link', 'set', s.peer, 'up');
+    ip('-n', s.ns, 'link', 'set', 'lo', 'up');
+    s.ino = fs.statSync(`/run/netns/${s.ns}`).ino;
+    spaces[name] = s;
+  });
+}
+
+/** `ip netns exec NS berthd agent ...`; ip execs berthd, so proc.pid is the agent. */
+function startAgent(name, token) {
+  const s = spaces[name];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-agent-${name}-`));
+  agentDirs.push(dir);
+  const join = `http://${subnet}.1:${new URL(b.controlUrl).port}`;
+  const proc = spawn('ip', ['netns', 'exec', s.ns, BERTHD, 'agent', '--join', join, '--token', token,
+    '--instance-type', TYPE, '--data-dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BERTH_TEST_TAG: TEST_TAG }, // the harness kills tagged processes on exit
+  });
+  const a = { name, space: s, proc, log: '', exit: null, signal: null };
+  const onData = (d) => {
+    a.log += d;
+    if (process.env.BERTH_TEST_VERBOSE === '1') process.stderr.write(`[agent ${name}] ${d}`);
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+  a.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => { a.exit = code; a.signal = signal; resolve({ code, signal }); });
+    proc.on('error', (err) => { a.exit = -1; a.log += `spawn error: ${err.message}\n`; resolve({ code: -1, signal: null }); });
+  });
+  agents.push(a);
+  return a;
+}
+
+/** The instance id the controller gave the agent at this address, or null. */
+function instanceOf(addr) {
+  const m = b.logs().match(new RegExp(`agent \\S+ \\(${esc(TYPE)} at ${esc(addr)}\\) joined the pool as instance (\\d+)`));
+  return m ? Number(m[1]) : null;
+}
+
+/** Live model copies: {pid, copyId, ns (name of our namespace or '?')}. */
+function liveCopies() {
+  const out = [];
+  for (const pid of findTaggedProcesses()) {
+    let environ;
+    let netns;
+    try {
+      environ = fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+      netns = fs.readlinkSync(`/proc/${pid}/ns/net`);
+    } catch { continue; }
+    const idVar = environ.find((e) => e.startsWith('BERTH_COPY_ID='));
+    if (!idVar) continue; // the controller or an agent
+    const ino = Number(/\[(\d+)\]/.exec(netns)?.[1]);
+    const ns = Object.keys(spaces).find((k) => spaces[k].ino === ino) ?? `? (${netns})`;
+    const env = (k) => environ.find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1);
+    out.push({ pid, copyId: idVar.slice('BERTH_COPY_ID='.length), ns, port: Number(env('BERTH_PORT')), bindHost: env('BERTH_BIND_HOST') });
+  }
+  return out;
+}
+
+const nsOfCopies = () => liveCopies().map((c) => c.ns).sort();
+
+function agentLogs() {
+  return agents.map((a) => `--- agent ${a.name} (${a.space.ip}) exit=${a.exit} signal=${a.signal}\n${a.log.slice(-3000)}`).join('\n');
+}
+
+before(async () => {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    skipReason = 'needs root for ip netns / veth / bridge';
+    return;
+  }
+  try {
+    buildNetwork();
+  } catch (e) {
+    teardownSync();
+    skipReason = `cannot build network namespaces here: ${(e.stderr || e.message || '').toString().trim()}`;
+    return;
+  }
+  b = await startBerthd({ controlHost: '0.0.0.0', extraArgs: ['--provider', 'pool', '--agent-token', TOKEN] });
+});
+
+after(async () => {
+  try {
+    for (const a of agents) if (a.exit === null) a.proc.kill('SIGKILL');
+    await Promise.all(agents.map((a) => Promise.race([a.exited, new Promise((r) => setTimeout(r, 5000))])));
+    await stopAll();
+  } finally {
+    teardownSync();
+  }
+});
+
+// The tests below are one scenario, in order; each skips when an earlier one failed.
+let broken = null;
+function step(name, timeout, fn) {
+  test(name, { timeout }, async (t) => {
+    if (skipReason) { t.skip(skipReason); return; }
+    if (broken) { t.skip(`an earlier step failed: ${broken}`); return; }
+    try {
+      await fn(t);
+    } catch (e) {
+      broken = name;
+      e.message += `\n${agentLogs()}\n--- controller log (last 5000 bytes)\n${b?.logs().slice(-5000)}`;
+      throw e;
+    }
+  });
+}
+
+step('an endpoint waits in Creating until two agents in other namespaces have joined', 90_000, async () => {
+  await controlOk(b.controlUrl, 'CreateEndpointConfig', {
+    EndpointConfigName: `${EP}-config`,
+    ProductionVariants: [{ VariantName: 'AllTraffic', InstanceType: TYPE, InitialInstanceCount: 2 }],
+  });
+  await controlOk(b.controlUrl, 'CreateEndpoint', { EndpointName: EP, EndpointConfigName: `${EP}-config` });
+  const waiting = (n) => waitFor(() => describeEndpoint(b.controlUrl, EP), {
+    timeoutMs: 15_000, what: `endpoint Creating, waiting for ${n} instance(s)`,
+    until: (d) => d.EndpointStatus === 'Creating' && new RegExp(`Waiting for ${n} more ${esc(TYPE)} instance`).test(d.FailureReason ?? ''),
+    failIf: (d) => (d.EndpointStatus !== 'Creating' ? `status is ${d.EndpointStatus}` : null),
+  });
+  await waiting(2);
+
+  const A = startAgent('a', TOKEN);
+  await waitFor(() => instanceOf(spaces.a.ip), { timeoutMs: 20_000, what: 'agent a to join' });
+  await waiting(1);
+  // It has been claimed by the endpoint: the controller reaches it at its namespace address.
+  assert.match(b.logs(), new RegExp(`${EP}/AllTraffic: pool instance ${instanceOf(spaces.a.ip)} \\(${esc(TYPE)} at ${esc(spaces.a.ip)}\\) assigned`));
+  await waitFor(() => A.log, { timeoutMs: 5000, what: 'agent a to print that it joined',
+    until: (l) => new RegExp(`joined http://${esc(subnet)}\\.1:\\d+ as instance ${instanceOf(spaces.a.ip)}`).test(l) });
+
+  startAgent('b', TOKEN);
+  await waitFor(() => instanceOf(spaces.b.ip), { timeoutMs: 20_000, what: 'agent b to join' });
+  const ep = await waitEndpointStatus(b.controlUrl, EP, 'InService', { timeoutMs: 20_000 });
+  assert.equal(ep.FailureReason, undefined, 'no FailureReason once InService');
+  assert.equal(ep.ProductionVariants[0].CurrentInstanceCount, 2, JSON.stringify(ep));
+  assert.notEqual(instanceOf(spaces.a.ip), instanceOf(spaces.b.ip));
+});
+
+let copyOnA = null;
+step('two copies spread over the two agents, run inside their namespaces and serve through the router', 120_000, async () => {
+  await controlOk(b.controlUrl, 'CreateInferenceComponent', icBody(IC, EP, 'pooled', { cores: 1, memoryMb: 512, copies: 2 }));
+  await waitIcInService(b.controlUrl, IC, 2, { timeoutMs: 90_000 });
+  // The router was told each copy's address in the agent's namespace.
+  assert.match(b.logs(), new RegExp(`${IC}: copy \\d+ ready on ${esc(spaces.a.ip)}:\\d+ \\(pool instance ${instanceOf(spaces.a.ip)}\\)`));
+  assert.match(b.logs(), new RegExp(`${IC}: copy \\d+ ready on ${esc(spaces.b.ip)}:\\d+ \\(pool instance ${instanceOf(spaces.b.ip)}\\)`));
+  // And the model processes really run in those network namespaces, one each (SPREAD).
+  const copies = liveCopies();
+  assert.deepEqual(copies.map((c) => c.ns).sort(), ['a', 'b'], JSON.stringify(copies));
+  copyOnA = copies.find((c) => c.ns === 'a');
+  for (const c of copies) {
+    // Bound to all addresses (BERTH_BIND_HOST=0.0.0.0) inside its namespace, on the
+    // port the controller routes to at the agent's address.
+    assert.equal(c.bindHost, '0.0.0.0', JSON.stringify(c));
+    const tcp = fs.readFileSync(`/proc/${c.pid}/net/tcp`, 'utf8'); // the copy's own namespace
+    const hexPort = c.port.toString(16).toUpperCase().padStart(4, '0');
+    assert.match(tcp, new RegExp(`^\\s*\\d+: 00000000:${hexPort} 00000000:0000 0A `, 'm'),
+      `copy ${c.copyId} listens on 0.0.0.0:${c.port} in namespace ${c.ns}`);
+    assert.match(b.logs(), new RegExp(`${IC}: copy ${c.copyId} ready on ${esc(spaces[c.ns].ip)}:${c.port} `));
+  }
+
+  const byCopy = new Map();
+  for (let i = 0; i < 60; i++) {
+    const r = await invoke(b.runtimeUrl, EP, IC, { inputs: `hello ${i}` });
+    assert.equal(r.status, 200, `invocation ${i}: ${r.status} ${r.text}`);
+    assert.ok(r.json?.copy_id, `answer names its copy: ${r.text}`);
+    byCopy.set(r.json.copy_id, (byCopy.get(r.json.copy_id) ?? 0) + 1);
+  }
+  const answered = [...byCopy.keys()].sort();
+  assert.deepEqual(answered, copies.map((c) => c.copyId).sort(),
+    `answers came from both copies (one per namespace): ${JSON.stringify([...byCopy])}`);
+});
+
+step('an agent with a wrong token is refused and exits 1; a missing token is refused too', 60_000, async () => {
+  const syncUrl = `${b.controlUrl}/agent/v1/sync`;
+  const body = JSON.stringify({ agent_id: 'agent-intruder', instance_type: TYPE, address: '10.0.0.1', copies: [], failures: [] });
+  for (const headers of [{ authorization: 'Bearer nope' }, {}, { authorization: TOKEN }]) {
+    const res = await fetch(syncUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const text = await res.text();
+    assert.equal(res.status, 401, `sync with ${JSON.stringify(headers)} answered ${res.status}: ${text}`);
+  }
+
+  const X = startAgent('x', `${TOKEN}-wrong`);
+  const ex = await Promise.race([X.exited, new Promise((r) => setTimeout(() => r('timeout'), 20_000))]);
+  assert.deepEqual(ex, { code: 1, signal: null }, `agent x exit: ${JSON.stringify(ex)}\n${X.log}`);
+  assert.match(X.log, /refused our token/);
+  assert.match(b.logs(), new RegExp(`refused agent sync from ${esc(spaces.x.ip)}:\\d+: wrong or missing token`));
+  assert.equal(instanceOf(spaces.x.ip), null, 'the refused agent never joined');
+  assert.doesNotMatch(b.logs(), /agent-intruder/);
+  const ep = await describeEndpoint(b.controlUrl, EP);
+  assert.equal(ep.ProductionVariants[0].CurrentInstanceCount, 2);
+});
+
+step('a third agent joins as free capacity and is not used while nothing needs it', 60_000, async () => {
+  startAgent('c', TOKEN);
+  await waitFor(() => instanceOf(spaces.c.ip), { timeoutMs: 20_000, what: 'agent c to join' });
+  await new Promise((r) => setTimeout(r, 2500)); // a few syncs and reconcile ticks
+  assert.doesNotMatch(b.logs(), new RegExp(`pool instance ${instanceOf(spaces.c.ip)} \\(${esc(TYPE)} at ${esc(spaces.c.ip)}\\) assigned`));
+  assert.deepEqual(nsOfCopies(), ['a', 'b']);
+  const ep = await describeEndpoint(b.controlUrl, EP);
+  assert.equal(ep.ProductionVariants[0].CurrentInstanceCount, 2);
+});
+
+step('killing agent a: it is marked lost, the free agent is claimed, and the IC is back at 2 copies', 120_000, async (t) => {
+  const A = agents.find((a) => a.name === 'a');
+  const idA = instanceOf(spaces.a.ip);
+  const idC = instanceOf(spaces.c.ip);
+  // ip netns exec execs berthd, so this pid is the agent itself.
+  assert.match(fs.readlinkSync(`/proc/${A.proc.pid}/exe`), /berthd$/);
+
+  // Keep invoking through the outage, to report (not assert) what clients see.
+  let stopLoad = false;
+  const outage = { ok: 0, failed: 0, statuses: {}, first: null };
+  const load = (async () => {
+    while (!stopLoad) {
+      try {
+        const r = await invoke(b.runtimeUrl, EP, IC, { inputs: 'during' }, {}, { timeoutMs: 15_000 });
+        if (r.status === 200) outage.ok++;
+        else {
+          outage.failed++;
+          outage.statuses[r.status] = (outage.statuses[r.status] ?? 0) + 1;
+          outage.first ??= `${r.status} ${r.headers.get('x-amzn-errortype') ?? ''} ${r.text.slice(0, 300)}`;
+        }
+      } catch (e) {
+        outage.failed++;
+        outage.statuses.error = (outage.statuses.error ?? 0) + 1;
+        outage.first ??= e.message;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+
+  const logMark = b.logs().length;
+  const t0 = Date.now();
+  A.proc.kill('SIGKILL');
+  await A.exited;
+  try {
+    // Its model process dies with it (PDEATHSIG), so nothing runs in namespace a.
+    await waitFor(() => nsOfCopies(), { timeoutMs: 5000, intervalMs: 100, what: 'the copy in namespace a to die with its agent',
+      until: (ns) => !ns.includes('a') });
+    await waitFor(() => b.logs(), { timeoutMs: 20_000, intervalMs: 200, what: 'agent a to be marked lost',
+      until: (l) => new RegExp(`pool instance ${idA} \\(agent \\S+ at ${esc(spaces.a.ip)}\\) lost: no sync`).test(l) });
+    const lostAfter = Date.now() - t0;
+    await waitFor(() => b.logs(), { timeoutMs: 10_000, intervalMs: 200, what: 'the free agent c to be claimed',
+      until: (l) => new RegExp(`${EP}/AllTraffic: pool instance ${idC} \\(${esc(TYPE)} at ${esc(spaces.c.ip)}\\) assigned`).test(l) });
+    await waitFor(() => describeIc(b.controlUrl, IC), { timeoutMs: 30_000, intervalMs: 200,
+      what: 'the IC back at CurrentCopyCount 2 without agent a',
+      until: (d) => d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2
+        && nsOfCopies().length === 2 && !nsOfCopies().includes('a') });
+    const backAfter = Date.now() - t0;
+    t.diagnostic(`agent a marked lost after ${lostAfter} ms, IC back at 2 copies after ${backAfter} ms; copies now in namespaces ${nsOfCopies().join(', ')}`);
+    assert.ok(backAfter < 20_000, `recovery took ${backAfter} ms (expected about 6 s loss detection + copy start)`);
+  } finally {
+    stopLoad = true;
+    await load;
+  }
+  t.diagnostic(`invocations during the outage: ${outage.ok} ok, ${outage.failed} failed ${JSON.stringify(outage.statuses)}${outage.first ? `; first failure: ${outage.first}` : ''}`);
+
+  const ep = await describeEndpoint(b.controlUrl, EP);
+  assert.equal(ep.EndpointStatus, 'InService');
+  assert.equal(ep.ProductionVariants[0].CurrentInstanceCount, 2, JSON.stringify(ep));
+  // The lost copy was placed again on a surviving agent (b or the claimed c).
+  const copies = liveCopies();
+  assert.ok(copies.every((c) => c.ns === 'b' || c.ns === 'c'), JSON.stringify(copies));
+  assert.ok(!copies.some((c) => c.copyId === copyOnA.copyId), 'the lost copy is gone, a new one replaced it');
+  const since = b.logs().slice(logMark);
+  assert.match(since, new RegExp(`${IC}: copy \\d+ ready on (${esc(spaces.b.ip)}:\\d+ \\(pool instance ${instanceOf(spaces.b.ip)}|${esc(spaces.c.ip)}:\\d+ \\(pool instance ${idC})\\)`),
+    'the replacement copy is ready on agent b or c');
+  assert.doesNotMatch(since, new RegExp(`ready on ${esc(spaces.a.ip)}:`));
+
+  const byCopy = new Map();
+  for (let i = 0; i < 40; i++) {
+    const r = await invoke(b.runtimeUrl, EP, IC, { inputs: `after ${i}` });
+    assert.equal(r.status, 200, `invocation ${i} after recovery: ${r.status} ${r.text}`);
+    byCopy.set(r.json.copy_id, (byCopy.get(r.json.copy_id) ?? 0) + 1);
+  }
+  assert.deepEqual([...byCopy.keys()].sort(), copies.map((c) => c.copyId).sort(),
+    `both surviving copies answer: ${JSON.stringify([...byCopy])}`);
+  for (const name of ['b', 'c']) {
+    const a = agents.find((x) => x.name === name);
+    assert.equal(a.exit, null, `agent ${name} still runs:\n${a.log}`);
+  }
+});
