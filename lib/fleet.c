@@ -7,18 +7,14 @@
 #include "berth/buf.h"
 
 /* Instances needed for the pending copies beyond what fits now: first fit
- * onto as many simulated empty instances as it takes. */
-static int instances_for_pending(const fleet_input *in, int limit, int *never_fits) {
-  if (in->n_pending == 0 || limit <= 0) {
-    *never_fits = 0;
-    for (size_t i = 0; i < in->n_pending; i++)
-      if (!sched_fits_empty(&in->template_instance, &in->pending[i])) (*never_fits)++;
-    return 0;
-  }
-  size_t cap = (size_t)limit;
-  sched_instance *sim = berth_xcalloc(cap, sizeof *sim);
+ * onto at most cap simulated empty instances. Copies too large for an empty
+ * instance count in *never_fits; those that find no room within cap count
+ * in *left_over. */
+static int instances_for_pending(const fleet_input *in, int cap, int *never_fits,
+                                 int *left_over) {
+  *never_fits = *left_over = 0;
+  sched_instance *sim = berth_xcalloc(cap > 0 ? (size_t)cap : 1, sizeof *sim);
   int used = 0;
-  *never_fits = 0;
   for (size_t i = 0; i < in->n_pending; i++) {
     const sched_need *need = &in->pending[i];
     if (!sched_fits_empty(&in->template_instance, need)) {
@@ -30,7 +26,10 @@ static int instances_for_pending(const fleet_input *in, int limit, int *never_fi
       sched_reserve(&sim[a.instance], need, &a);
       continue;
     }
-    if ((size_t)used == cap) continue;
+    if (used == cap) {
+      (*left_over)++;
+      continue;
+    }
     sim[used] = in->template_instance;
     sim[used].accepting = 1;
     if (sched_place(&sim[used], 1, NULL, need, SCHED_BINPACK, &a) == 0)
@@ -50,26 +49,36 @@ static double utilization(const sched_instance *s) {
   return u;
 }
 
-/* Whether every copy on instance victim fits on the other accepting
- * instances, not counting those being evacuated (excluded[i] == 2), in a
- * simulation on a scratch copy. */
-static int can_evacuate(const fleet_input *in, size_t victim, const int *excluded) {
-  sched_instance *sim = berth_xcalloc(in->n_instances, sizeof *sim);
-  for (size_t i = 0; i < in->n_instances; i++) {
-    sim[i] = in->instances[i].res;
-    if (i == victim || excluded[i] == 2 || in->instances[i].evacuating) sim[i].accepting = 0;
-  }
+/* Tries to move every copy of instance victim onto the other accepting
+ * instances of the simulation sim (which already holds the moves of earlier
+ * evacuations). On success the moves are committed to sim, victim stops
+ * accepting and the instances that took copies are marked in received (they
+ * are not evacuated in the same round); on failure sim is unchanged. */
+static int try_evacuate(const fleet_input *in, sched_instance *sim, size_t victim,
+                        int *received) {
+  sched_instance *scratch = berth_xcalloc(in->n_instances, sizeof *scratch);
+  memcpy(scratch, sim, in->n_instances * sizeof *scratch);
+  scratch[victim].accepting = 0;
+  size_t *moved_to = berth_xcalloc(in->n_copies ? in->n_copies : 1, sizeof *moved_to);
   int ok = 1;
   for (size_t k = 0; k < in->n_copies && ok; k++) {
     const fleet_copy *cp = &in->copies[k];
     if (cp->instance != victim) continue;
     sched_assignment a;
-    if (sched_place(sim, in->n_instances, NULL, &cp->need, SCHED_BINPACK, &a) != 0)
+    if (sched_place(scratch, in->n_instances, NULL, &cp->need, SCHED_BINPACK, &a) != 0)
       ok = 0;
-    else
-      sched_reserve(&sim[a.instance], &cp->need, &a);
+    else {
+      sched_reserve(&scratch[a.instance], &cp->need, &a);
+      moved_to[k] = a.instance;
+    }
   }
-  free(sim);
+  if (ok) {
+    memcpy(sim, scratch, in->n_instances * sizeof *sim);
+    for (size_t k = 0; k < in->n_copies; k++)
+      if (in->copies[k].instance == victim) received[moved_to[k]] = 1;
+  }
+  free(moved_to);
+  free(scratch);
   return ok;
 }
 
@@ -78,17 +87,12 @@ void fleet_decide(const fleet_policy *p, const fleet_input *in, fleet_actions *o
   int n = (int)in->n_instances;
   if (!p->managed) return;
   int room = p->max_instances - n;
-  int need = instances_for_pending(in, in->n_pending ? (int)in->n_pending : 0, &out->never_fits);
-  if (n < p->min_instances) {
-    out->add = p->min_instances - n;
-    room -= out->add;
-    need -= out->add;
-  }
-  if (need > 0) {
-    int add = need < room ? need : room;
-    if (add > 0) out->add += add;
-    if (need > add) out->pending_blocked = need - (add > 0 ? add : 0);
-  }
+  int below_min = n < p->min_instances ? p->min_instances - n : 0;
+  int need = instances_for_pending(in, room > 0 ? room : 0, &out->never_fits,
+                                   &out->pending_blocked);
+  /* Instances added to reach the minimum take pending copies too. */
+  int add = need > below_min ? need : below_min;
+  out->add = add < room ? add : (room > 0 ? room : 0);
   if (out->add > 0 || in->n_pending > 0) return; /* never shrink while growing */
   if (in->now - in->last_scale_in < p->cooldown_s && in->last_scale_in > 0) return;
 
@@ -113,15 +117,22 @@ void fleet_decide(const fleet_policy *p, const fleet_input *in, fleet_actions *o
     remaining--;
   }
   if (p->strategy != FLEET_CONSOLIDATION || out->n_release > 0) return;
-  /* CONSOLIDATION: the least used instances whose copies fit elsewhere. */
-  int *excluded = berth_xcalloc(in->n_instances ? in->n_instances : 1, sizeof *excluded);
+  /* CONSOLIDATION: the least used instances whose copies fit elsewhere,
+   * simulated jointly so two evacuations never count on the same room. */
+  int *tried = berth_xcalloc(in->n_instances ? in->n_instances : 1, sizeof *tried);
+  int *received = berth_xcalloc(in->n_instances ? in->n_instances : 1, sizeof *received);
+  sched_instance *sim = berth_xcalloc(in->n_instances ? in->n_instances : 1, sizeof *sim);
+  for (size_t i = 0; i < in->n_instances; i++) {
+    sim[i] = in->instances[i].res;
+    if (in->instances[i].evacuating) sim[i].accepting = 0;
+  }
   while ((int)out->n_evacuate < step && remaining > keep &&
          out->n_evacuate < sizeof out->evacuate / sizeof out->evacuate[0]) {
     size_t best = (size_t)-1;
     double best_u = 2;
     for (size_t i = 0; i < in->n_instances; i++) {
       const fleet_instance *fi = &in->instances[i];
-      if (excluded[i] || fi->evacuating || fi->copies == 0) continue;
+      if (tried[i] || received[i] || fi->evacuating || fi->copies == 0) continue;
       double u = utilization(&fi->res);
       if (u < best_u) {
         best_u = u;
@@ -129,11 +140,12 @@ void fleet_decide(const fleet_policy *p, const fleet_input *in, fleet_actions *o
       }
     }
     if (best == (size_t)-1) break;
-    excluded[best] = 1; /* tried */
-    if (!can_evacuate(in, best, excluded)) continue;
-    excluded[best] = 2; /* chosen */
+    tried[best] = 1;
+    if (!try_evacuate(in, sim, best, received)) continue;
     out->evacuate[out->n_evacuate++] = best;
     remaining--;
   }
-  free(excluded);
+  free(sim);
+  free(tried);
+  free(received);
 }
