@@ -32,7 +32,7 @@ int ctl_set_data_dir(ctl *c, const char *dir) {
             sizeof c->data_dir - 100);
     return -1;
   }
-  snprintf(c->data_dir, sizeof c->data_dir, "%s", full);
+  memcpy(c->data_dir, full, strlen(full) + 1); /* length checked above */
   return 0;
 }
 
