@@ -124,7 +124,8 @@ void fleet_decide(const fleet_policy *p, const fleet_input *in, fleet_actions *o
   sched_instance *sim = berth_xcalloc(in->n_instances ? in->n_instances : 1, sizeof *sim);
   for (size_t i = 0; i < in->n_instances; i++) {
     sim[i] = in->instances[i].res;
-    if (in->instances[i].evacuating) sim[i].accepting = 0;
+    /* Moving copies onto an empty instance would free nothing. */
+    if (in->instances[i].evacuating || in->instances[i].copies == 0) sim[i].accepting = 0;
   }
   while ((int)out->n_evacuate < step && remaining > keep &&
          out->n_evacuate < sizeof out->evacuate / sizeof out->evacuate[0]) {

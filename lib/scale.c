@@ -28,6 +28,8 @@
 #define EPS 1e-9
 #define SCALE_IN_RATIO 0.9        /* scale-in below 90% of the target */
 #define FAST_OUT_COOLDOWN_MAX 10.0
+#define FAST_STEP_RATIO 1.5       /* a 10 s reading this far above target is a step */
+#define FAST_SMOOTH_S 60.0        /* otherwise decisions read one-minute means */
 #define AWS_EVAL_S 60.0
 #define AWS_OUT_POINTS 3
 #define AWS_IN_POINTS 15
@@ -119,6 +121,7 @@ typedef struct window {
   double invocations, no_capacity, copies, conc_per_copy;
   double sample_sum, sample_min, sample_max;
   double peak_demand;         /* largest bucket sample x copies (>= 1) */
+  double demand_sum;          /* sum of bucket sample x copies (>= 1) */
   uint32_t last_copies;       /* copies at the end of the newest bucket */
   double oldest_start;        /* start of the oldest bucket counted */
 } window;
@@ -148,7 +151,14 @@ static void window_scan(const scale_history *h, scale_metric m, double lo, doubl
     if (s < w->sample_min) w->sample_min = s;
     if (s > w->sample_max) w->sample_max = s;
     if (demand > w->peak_demand) w->peak_demand = demand;
+    w->demand_sum += demand;
   }
+}
+
+/* Mean load over the window, bucket by bucket: right also when the copy
+ * count changed inside it (a mean per-copy value times mean copies is not). */
+static double mean_demand(const window *w) {
+  return w->n ? w->demand_sum / (double)w->n : 0.0;
 }
 
 /* The metric over the window, as scale_metric_value() defines it. Rates are
@@ -238,19 +248,26 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
                     const scale_history *h, double now, double end, int current,
                     proposal *pr) {
   double t = p->target;
-  window w;
+  window w, wm;
+  /* A step (the last 10 s well above target) is acted on at once; smaller
+   * excesses must hold for a minute, so noise around the target does not
+   * buy copies that scale-in would then have to give back. */
   window_scan(h, p->metric, end - SCALE_BUCKET_S, end, end, &w);
-  double v = window_value(&w, p->metric);
+  window_scan(h, p->metric, end - FAST_SMOOTH_S, end, end, &wm);
+  double v = window_value(&w, p->metric), vm = window_value(&wm, p->metric);
+  int step = w.n && v > FAST_STEP_RATIO * t;
+  int sustained = wm.n * SCALE_BUCKET_S + EPS >= FAST_SMOOTH_S && vm > t && w.n && v > t;
   double out_cd = p->scale_out_cooldown_s < FAST_OUT_COOLDOWN_MAX ? p->scale_out_cooldown_s
                                                                   : FAST_OUT_COOLDOWN_MAX;
-  if (w.n && v > t && now - st->last_scale_out >= out_cd - EPS) {
-    int want = ceil_count(window_demand(&w, p->metric) / t);
-    if (want < (int)w.last_copies + 1) want = (int)w.last_copies + 1;
+  if ((step || sustained) && now - st->last_scale_out >= out_cd - EPS) {
+    const window *by = step ? &w : &wm;
+    int want = ceil_count((step ? window_demand(&w, p->metric) : mean_demand(&wm)) / t);
+    if (want < (int)by->last_copies + 1) want = (int)by->last_copies + 1;
     if (want > current) {
       pr->desired = want;
       snprintf(pr->reason, sizeof pr->reason,
-               "target tracking: %.4g %s > target %g over the last %d s", v,
-               metric_words(p->metric), t, SCALE_BUCKET_S);
+               "target tracking: %.4g %s > target %g over the last %g s", step ? v : vm,
+               metric_words(p->metric), t, step ? (double)SCALE_BUCKET_S : FAST_SMOOTH_S);
       return;
     }
   }
@@ -262,15 +279,32 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
   size_t need = (size_t)ceil_count(win / SCALE_BUCKET_S);
   if (need > SCALE_HISTORY) need = SCALE_HISTORY;
   window_scan(h, p->metric, end - win, end, end, &w);
-  if (w.n + 1 < need || w.oldest_start > end - win + SCALE_BUCKET_S / 2.0 + EPS || w.sample_max >= SCALE_IN_RATIO * t) return;
+  if (w.n + 1 < need || w.oldest_start > end - win + SCALE_BUCKET_S / 2.0 + EPS) return;
+  /* Every one-minute mean of the window (and every 10 s reading, at the
+   * step threshold) must be below 90% of the target; scale in only to what
+   * the largest one-minute demand needs at 90% of the target, so neither
+   * scale-out rule fires again under the same load: no flapping. */
+  double peak_value = 0, peak_demand = 0;
+  double span = win < FAST_SMOOTH_S ? win : FAST_SMOOTH_S;
+  for (double hi = end; hi > end - win + EPS; hi -= span) {
+    window sub;
+    window_scan(h, p->metric, hi - span, hi, end, &sub);
+    if (!sub.n) continue;
+    double sv = window_value(&sub, p->metric), sd = mean_demand(&sub);
+    if (sv > peak_value) peak_value = sv;
+    if (sd > peak_demand) peak_demand = sd;
+  }
+  if (peak_value >= SCALE_IN_RATIO * t || w.sample_max >= t)
+    return;
   if (now - fmax(st->last_scale_out, st->last_scale_in) < p->scale_in_cooldown_s - EPS) return;
-  int want = ceil_count(w.peak_demand / (SCALE_IN_RATIO * t));
+  double peak10 = w.peak_demand / FAST_STEP_RATIO;
+  int want = ceil_count(fmax(peak_demand, peak10) / (SCALE_IN_RATIO * t));
   if (want >= current) return;
   pr->desired = want;
   pr->veto_in = 0;
   snprintf(pr->reason, sizeof pr->reason,
-           "target tracking: peak %.4g %s < %.4g (90%% of target %g) over the last %g s",
-           w.sample_max, metric_words(p->metric), SCALE_IN_RATIO * t, t, win);
+           "target tracking: peak one-minute %.4g %s < %.4g (90%% of target %g) over the last %g s",
+           peak_value, metric_words(p->metric), SCALE_IN_RATIO * t, t, win);
 }
 
 static void tt_aws(const scale_policy *p, const scale_state *st, const scale_history *h,

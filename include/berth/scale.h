@@ -9,11 +9,13 @@
  *    one-minute datapoints, target tracking scales out after 3 of 3
  *    datapoints above the target and in after 15 of 15 below 90% of it,
  *    cooldowns as configured (default 300 s), evaluated once a minute.
- *  - SCALE_PROFILE_FAST (Berth's default) evaluates every bucket: scale-out
- *    acts on the last 10 s (one datapoint above the target), scale-in needs
- *    the whole scale-in window (default 5 minutes) below 90% of the target
- *    and goes only down to what that window's peak needs, so a steady load
- *    never flaps. */
+ *  - SCALE_PROFILE_FAST (Berth's default) evaluates every bucket: a step
+ *    (the last 10 s above 1.5x the target) scales out at once; a smaller
+ *    excess scales out once the last minute's mean is above the target too.
+ *    Scale-in needs the whole scale-in window (default 5 minutes) with every
+ *    one-minute mean below 90% of the target and no 10 s reading at or above
+ *    it, and goes only down to what the window's largest one-minute demand
+ *    needs at 90% of the target, so a steady load never flaps. */
 #ifndef BERTH_SCALE_H
 #define BERTH_SCALE_H
 
