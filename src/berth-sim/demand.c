@@ -1,4 +1,4 @@
-/* demand: per-minute work and the fluid lower bound (see demand.h).
+/* demand: per-bucket work and the fluid lower bound (see demand.h).
  *
  * The in-service count of each model is tracked exactly, with a heap of
  * departures, so the bound is the integral of a step function, not an
@@ -65,9 +65,9 @@ int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   memset(d, 0, sizeof *d);
   d->n_models = s->n_models;
-  d->n_minutes = (size_t)ceil(s->duration_s / 60.0);
-  d->work = berth_xcalloc(d->n_minutes * d->n_models, sizeof *d->work);
-  d->invocations = berth_xcalloc(d->n_minutes * d->n_models, sizeof *d->invocations);
+  d->n_buckets = (size_t)ceil(s->duration_s / DEMAND_BUCKET_S);
+  d->work = berth_xcalloc(d->n_buckets * d->n_models, sizeof *d->work);
+  d->invocations = berth_xcalloc(d->n_buckets * d->n_models, sizeof *d->invocations);
   d->model_requests = berth_xcalloc(d->n_models, sizeof *d->model_requests);
   d->n_samples = (size_t)ceil(s->duration_s / s->sample_s);
   d->fluid_instances = berth_xcalloc(d->n_samples, sizeof *d->fluid_instances);
@@ -94,6 +94,7 @@ int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz) {
     fluid_set(&f, m);
   }
 
+  d->cached = 1;
   traffic *tr;
   int rc = traffic_open(&tr, s, err, errsz);
   if (rc) goto out;
@@ -114,20 +115,31 @@ int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz) {
     f.in_service[r.model]++;
     fluid_set(&f, (size_t)r.model);
     heap_push(&dep, r.t + svc, 0, r.model);
+    if (d->cached) {
+      if (d->requests >= DEMAND_CACHE_MAX) {
+        free(d->cache);
+        d->cache = NULL;
+        d->cached = 0;
+      } else {
+        if ((d->requests & (d->requests - 1)) == 0)
+          d->cache = berth_xrealloc(d->cache, (d->requests ? 2 * d->requests : 1024) * sizeof *d->cache);
+        d->cache[d->requests] = r;
+      }
+    }
     d->requests++;
     d->model_requests[r.model]++;
-    /* work split over the minutes the request spans */
+    /* work split over the buckets the request spans */
     double a = r.t, b = r.t + svc;
     while (a < b) {
-      size_t k = (size_t)(a / 60.0);
-      double e2 = (double)(k + 1) * 60.0;
+      size_t k = (size_t)(a / DEMAND_BUCKET_S);
+      double e2 = (double)(k + 1) * DEMAND_BUCKET_S;
       if (e2 > b) e2 = b;
-      if (k >= d->n_minutes) break;
+      if (k >= d->n_buckets) break;
       d->work[k * d->n_models + (size_t)r.model] += (float)(e2 - a);
       a = e2;
     }
-    size_t k = (size_t)(r.t / 60.0);
-    if (k < d->n_minutes) d->invocations[k * d->n_models + (size_t)r.model] += 1;
+    size_t k = (size_t)(r.t / DEMAND_BUCKET_S);
+    if (k < d->n_buckets) d->invocations[k * d->n_models + (size_t)r.model] += 1;
   }
   if (rc == 0) {
     sim_event e;
@@ -155,14 +167,17 @@ out:
   return 0;
 }
 
-int demand_copies(const scenario *s, const sim_demand *d, size_t i, size_t minute) {
+int demand_copies(const scenario *s, const sim_demand *d, size_t i, size_t first, size_t n) {
   const scn_model *m = &s->models[i];
-  if (minute >= d->n_minutes) return m->min_copies;
-  double v;
-  if (m->metric == SCALE_METRIC_INVOCATIONS_PER_COPY)
-    v = d->invocations[minute * d->n_models + i];       /* per minute */
-  else
-    v = d->work[minute * d->n_models + i] / 60.0;       /* mean concurrency */
+  double work = 0, inv = 0, span = 0;
+  for (size_t k = first; k < first + n && k < d->n_buckets; k++) {
+    work += d->work[k * d->n_models + i];
+    inv += d->invocations[k * d->n_models + i];
+    span += DEMAND_BUCKET_S;
+  }
+  if (span <= 0) return m->min_copies;
+  double v = m->metric == SCALE_METRIC_INVOCATIONS_PER_COPY ? inv * 60.0 / span  /* per minute */
+                                                            : work / span;      /* concurrency */
   int c = (int)ceil(v / m->target - 1e-9);
   if (c < m->min_copies) c = m->min_copies;
   if (c > m->max_copies) c = m->max_copies;
@@ -174,5 +189,6 @@ void demand_free(sim_demand *d) {
   free(d->invocations);
   free(d->model_requests);
   free(d->fluid_instances);
+  free(d->cache);
   memset(d, 0, sizeof *d);
 }

@@ -1,8 +1,9 @@
 /* demand: what the traffic of a scenario needs, independent of any policy.
  *
- * One pass over the traffic computes, per model and per minute, the work
- * (request-seconds of service) and the invocations, which size the
- * dedicated baseline and the warm start; and the fluid lower bound on cost:
+ * One pass over the traffic computes, per model and per 10-second bucket
+ * (the autoscaler's resolution), the work (request-seconds of service) and
+ * the invocations, which size the dedicated baseline and the warm start;
+ * and the fluid lower bound on cost:
  * the time integral of the instances needed if every model had, at every
  * instant, just the copies its requests in service need
  * (max(min_copies, ceil(in_service / max_concurrency)), every request
@@ -16,23 +17,33 @@
 #include <stdint.h>
 
 #include "scenario.h"
+#include "traffic.h"
+
+/* Requests kept in memory for the policies to replay (generating them once
+ * instead of once per policy); past this many, each policy regenerates. */
+#define DEMAND_CACHE_MAX ((size_t)16 << 20)
 
 typedef struct sim_demand {
-  size_t n_models, n_minutes;
-  float *work;            /* [minute * n_models + model]: request-seconds */
-  float *invocations;     /* [minute * n_models + model] */
+  size_t n_models, n_buckets;
+  float *work;            /* [bucket * n_models + model]: request-seconds */
+  float *invocations;     /* [bucket * n_models + model] */
   uint64_t requests;
   uint64_t *model_requests;
   double fluid_instance_hours, fluid_cost;
   size_t n_samples;       /* time series at the scenario's sample_s */
   float *fluid_instances; /* mean fluid instances over each sample */
+  sim_request *cache;     /* every request, in order, when cached */
+  int cached;
   double wall_s;
 } sim_demand;
 
 int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz);
 void demand_free(sim_demand *d);
 
-/* Copies model i needs to serve minute k's demand at its scaling target. */
-int demand_copies(const scenario *s, const sim_demand *d, size_t i, size_t minute);
+#define DEMAND_BUCKET_S 10.0
+
+/* Copies model i needs to serve the mean demand of buckets [first,
+ * first + n) at its scaling target (within its min and max copies). */
+int demand_copies(const scenario *s, const sim_demand *d, size_t i, size_t first, size_t n);
 
 #endif

@@ -1,4 +1,5 @@
-/* heap: binary min-heap of events ordered by (time, sequence). */
+/* heap: 4-ary min-heap of events ordered by (time, kind, id): shallower
+ * than a binary heap, and a node's children share a cache line or two. */
 #include "heap.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@ void heap_init(event_heap *h, size_t max) {
   h->ev = NULL;
   h->n = h->cap = 0;
   h->max = max;
-  h->next_seq = 0;
 }
 
 void heap_free(event_heap *h) {
@@ -20,7 +20,9 @@ void heap_free(event_heap *h) {
 }
 
 static int before(const sim_event *a, const sim_event *b) {
-  return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+  if (a->t != b->t) return a->t < b->t;
+  if (a->kind != b->kind) return a->kind < b->kind;
+  return a->id < b->id;
 }
 
 int heap_push(event_heap *h, double t, int32_t kind, int32_t id) {
@@ -30,10 +32,10 @@ int heap_push(event_heap *h, double t, int32_t kind, int32_t id) {
     if (h->cap > h->max) h->cap = h->max;
     h->ev = berth_xrealloc(h->ev, h->cap * sizeof *h->ev);
   }
-  sim_event e = {t, h->next_seq++, kind, id};
+  sim_event e = {t, kind, id};
   size_t i = h->n++;
   while (i > 0) {
-    size_t p = (i - 1) / 2;
+    size_t p = (i - 1) / 4;
     if (!before(&e, &h->ev[p])) break;
     h->ev[i] = h->ev[p];
     i = p;
@@ -48,9 +50,11 @@ int heap_pop(event_heap *h, sim_event *out) {
   sim_event last = h->ev[--h->n];
   size_t i = 0, n = h->n;
   for (;;) {
-    size_t c = 2 * i + 1;
+    size_t c = 4 * i + 1;
     if (c >= n) break;
-    if (c + 1 < n && before(&h->ev[c + 1], &h->ev[c])) c++;
+    size_t end = c + 4 < n ? c + 4 : n;
+    for (size_t k = c + 1; k < end; k++)
+      if (before(&h->ev[k], &h->ev[c])) c = k;
     if (!before(&h->ev[c], &last)) break;
     h->ev[i] = h->ev[c];
     i = c;

@@ -1,8 +1,8 @@
-/* heap: the simulator's event queue, a binary min-heap on time.
+/* heap: the simulator's event queue, a 4-ary min-heap on time.
  *
- * Events are small values (time, kind, id), copied in and out; ties on time
- * leave in the order of a sequence number given at push, so a run is the
- * same on every machine. Push and pop are O(log n). */
+ * Events are small values (time, kind, id), copied in and out, ordered by
+ * time, then kind, then id: a total order, so a run is the same on every
+ * machine whatever the heap's shape. Push and pop are O(log n). */
 #ifndef BERTH_SIM_HEAP_H
 #define BERTH_SIM_HEAP_H
 
@@ -11,7 +11,6 @@
 
 typedef struct sim_event {
   double t;
-  uint64_t seq;      /* set by heap_push */
   int32_t kind;
   int32_t id;
 } sim_event;
@@ -20,7 +19,6 @@ typedef struct event_heap {
   sim_event *ev;
   size_t n, cap;
   size_t max;        /* hard limit on queued events */
-  uint64_t next_seq;
 } event_heap;
 
 void heap_init(event_heap *h, size_t max);

@@ -16,16 +16,19 @@
 #include "report.h"
 #include "scenario.h"
 #include "sim.h"
+#include "traffic.h"
 
 static struct {
   const char *scenario;
   const char *catalog;
   const char *csv, *svg;
   const char *trace;
+  const char *requests;           /* --requests: write the request stream */
   int policies[SIM_N_POLICIES];   /* in run order */
   int n_policies;
   int per_model;
   int have_seed;
+  double dedicated_window;        /* 0: the scenario's */
   unsigned long long seed;
 } conf;
 
@@ -41,6 +44,10 @@ static void usage(FILE *f) {
           "  -m, --per-model     also print a table per model\n"
           "      --seed N        override the scenario's seed\n"
           "      --trace FILE    override the scenario's trace file\n"
+          "      --requests FILE write the requests simulated (timestamp,model,input_tokens,\n"
+          "                      output_tokens), a trace that --trace and load generators replay\n"
+          "      --dedicated-window S  size dedicated for the peak S-second mean demand\n"
+          "                      (default: the scenario's dedicated.peak_window_s, 60)\n"
           "      --catalog FILE  instance-type catalog (default: %s)\n"
           "  -h, --help          this help\n\n"
           "Scenarios and their documented results are in bench/sim/; the model is in docs/sim.md.\n",
@@ -80,12 +87,14 @@ static int parse_policies(const char *list) {
 }
 
 static int parse_args(int argc, char **argv) {
-  enum { OPT_CSV = 256, OPT_SVG, OPT_SEED, OPT_TRACE, OPT_CATALOG };
+  enum { OPT_CSV = 256, OPT_SVG, OPT_SEED, OPT_TRACE, OPT_CATALOG, OPT_REQUESTS, OPT_DEDICATED };
   static const struct option opts[] = {
       {"policy", required_argument, NULL, 'p'}, {"csv", required_argument, NULL, OPT_CSV},
       {"svg", required_argument, NULL, OPT_SVG}, {"per-model", no_argument, NULL, 'm'},
       {"seed", required_argument, NULL, OPT_SEED}, {"trace", required_argument, NULL, OPT_TRACE},
       {"catalog", required_argument, NULL, OPT_CATALOG}, {"help", no_argument, NULL, 'h'},
+      {"requests", required_argument, NULL, OPT_REQUESTS},
+      {"dedicated-window", required_argument, NULL, OPT_DEDICATED},
       {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "p:mh", opts, NULL)) != -1) {
@@ -98,6 +107,19 @@ static int parse_args(int argc, char **argv) {
     case OPT_SVG: conf.svg = optarg; break;
     case OPT_TRACE: conf.trace = optarg; break;
     case OPT_CATALOG: conf.catalog = optarg; break;
+    case OPT_REQUESTS: conf.requests = optarg; break;
+    case OPT_DEDICATED: {
+      char *end;
+      errno = 0;
+      long v = strtol(optarg, &end, 10);
+      if (errno || end == optarg || *end || v < 10 || v > 3600 || v % 10) {
+        fprintf(stderr, "berth-sim: --dedicated-window \"%s\" must be a multiple of 10 from 10 to 3600 "
+                "(seconds)\n", optarg);
+        return 2;
+      }
+      conf.dedicated_window = (double)v;
+      break;
+    }
     case OPT_SEED: {
       char *end;
       errno = 0;
@@ -122,6 +144,31 @@ static int parse_args(int argc, char **argv) {
   return 0;
 }
 
+/* Writes the scenario's requests as a trace with a model column. */
+static int write_requests(const char *path, const scenario *s, char *err, size_t errsz) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    int e = errno;
+    snprintf(err, errsz, "cannot write the requests file %s: %s", path, strerror(e));
+    return -e;
+  }
+  traffic *tr;
+  int rc = traffic_open(&tr, s, err, errsz);
+  if (rc) {
+    fclose(f);
+    return rc;
+  }
+  sim_request r;
+  fprintf(f, "timestamp,model,input_tokens,output_tokens\n");
+  while ((rc = traffic_next(tr, &r, err, errsz)) == 1)
+    fprintf(f, "%.6f,%s,%u,%u\n", r.t, s->models[r.model].name, r.in_tokens, r.out_tokens);
+  traffic_close(tr);
+  if (ferror(f) && rc == 0) rc = -EIO;
+  if (fclose(f) && rc == 0) rc = -errno;
+  if (rc < 0 && !err[0]) snprintf(err, errsz, "writing the requests file %s failed: %s", path, strerror(-rc));
+  return rc < 0 ? rc : 0;
+}
+
 int main(int argc, char **argv) {
   int rc = parse_args(argc, argv);
   if (rc) return rc;
@@ -142,9 +189,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (conf.have_seed) s.seed = conf.seed;
+  if (conf.dedicated_window > 0) s.dedicated_peak_window_s = conf.dedicated_window;
   if (conf.trace) {
     snprintf(s.trace_path, sizeof s.trace_path, "%s", conf.trace);
     s.traffic = TRAFFIC_TRACE;
+  }
+  if (conf.requests && write_requests(conf.requests, &s, err, sizeof err)) {
+    fprintf(stderr, "berth-sim: %s\n", err);
+    goto out;
   }
   if (demand_compute(&s, &d, err, sizeof err)) {
     fprintf(stderr, "berth-sim: %s\n", err);

@@ -30,7 +30,10 @@ void report_table(FILE *f, const scenario *s, const sim_demand *d, const sim_res
   if (s->traffic == TRAFFIC_TRACE) fprintf(f, "traffic: trace %s\n", s->trace_path);
   fprintf(f, "shared endpoint: %s ($%.3f/h), instance start %.0f s, routing %s\n", et->name,
           et->price_per_hour, s->instance_start_s, route_policy_name(s->routing));
-  fprintf(f, "fluid lower bound: %.1f instance-hours, $%.2f\n\n", d->fluid_instance_hours, d->fluid_cost);
+  fprintf(f, "dedicated: each model alone, sized for its peak %.0f-s mean demand at its target, "
+          "cheapest listed type\n", s->dedicated_peak_window_s);
+  fprintf(f, "fluid lower bound: %.1f instance-hours, $%.2f (ceil(in service / max concurrency) copies "
+          "per model, packed perfectly)\n\n", d->fluid_instance_hours, d->fluid_cost);
   const sim_result *ded = find(r, n, POLICY_DEDICATED);
   fprintf(f, "%-10s %9s %10s %7s %7s %8s %8s %6s %9s %8s %8s %8s %5s %7s\n", "policy", "inst-h", "cost $",
           "saving", "x fluid", "in SLO", "failed", "cold", "cold wait", "p50", "p99", "mean", "peak", "wall");

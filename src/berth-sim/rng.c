@@ -18,6 +18,7 @@ static uint64_t splitmix64(uint64_t *x) {
 void rng_seed(rng *r, uint64_t seed, uint64_t stream) {
   uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ULL);
   for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+  r->has_spare = 0;
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -42,9 +43,21 @@ double rng_u01(rng *r) {
 double rng_exp(rng *r) { return -log(rng_u01(r)); }
 
 double rng_normal(rng *r) {
-  /* Box-Muller; the second value is dropped to keep the stream simple. */
-  double u = rng_u01(r), v = rng_u01(r);
-  return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+  /* Marsaglia's polar method; keeps the pair's second value. */
+  if (r->has_spare) {
+    r->has_spare = 0;
+    return r->spare;
+  }
+  double u, v, q;
+  do {
+    u = 2.0 * rng_u01(r) - 1.0;
+    v = 2.0 * rng_u01(r) - 1.0;
+    q = u * u + v * v;
+  } while (q >= 1.0 || q == 0.0);
+  double f = sqrt(-2.0 * log(q) / q);
+  r->spare = v * f;
+  r->has_spare = 1;
+  return u * f;
 }
 
 double rng_gamma(rng *r, double shape) {

@@ -9,7 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct rng { uint64_t s[4]; } rng;
+typedef struct rng {
+  uint64_t s[4];
+  double spare;        /* the second normal of the last pair */
+  int has_spare;
+} rng;
 
 /* Seeds a stream from a seed and a stream number (e.g. a model index). */
 void rng_seed(rng *r, uint64_t seed, uint64_t stream);

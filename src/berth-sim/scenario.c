@@ -317,20 +317,18 @@ static int parse_model(const ctx *c, const char *where, const json_t *j, scn_mod
 }
 
 static int parse_fleet(const ctx *c, const char *where, const json_t *o, scn_fleet_policy *f) {
-  static const char *const k[] = {"scale_in", "idle_cooldown_minutes", "max_step",
-                                  "consolidation_interval_s", NULL};
+  static const char *const k[] = {"scale_in", "cooldown_minutes", "max_step", NULL};
   static const char *const n[] = {"IDLE_RELEASE", "CONSOLIDATION", NULL};
   static const int v[] = {SCALE_IN_IDLE_RELEASE, SCALE_IN_CONSOLIDATION};
   int rc, s = (int)f->scale_in;
-  double minutes = f->idle_cooldown_s / 60;
+  double minutes = f->cooldown_s / 60;
   if (!o) return 0;
   if ((rc = check_keys(c, where, o, k)) || (rc = get_enum(c, where, o, "scale_in", n, v, &s)) ||
-      (rc = get_num(c, where, o, "idle_cooldown_minutes", 0, 1440, &minutes)) ||
-      (rc = get_int(c, where, o, "max_step", 1, 100, &f->max_step)) ||
-      (rc = get_num(c, where, o, "consolidation_interval_s", 10, 86400, &f->consolidation_interval_s)))
+      (rc = get_num(c, where, o, "cooldown_minutes", 0, 1440, &minutes)) ||
+      (rc = get_int(c, where, o, "max_step", 1, 100, &f->max_step)))
     return rc;
   f->scale_in = (scale_in_strategy)s;
-  f->idle_cooldown_s = minutes * 60;
+  f->cooldown_s = minutes * 60;
   return 0;
 }
 
@@ -382,7 +380,7 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   snprintf(s->path, sizeof s->path, "%s", path);
   static const char *const keys[] = {"name", "description", "duration_hours", "seed", "instance_types",
                                      "endpoint", "fleet", "model_defaults", "models", "traffic",
-                                     "sample_s", "catalog", "notes", NULL};
+                                     "sample_s", "catalog", "notes", "dedicated", NULL};
   if ((rc = check_keys(&c, "scenario", root, keys))) goto out;
   snprintf(s->name, sizeof s->name, "scenario");
   double hours = 24, seed = 1;
@@ -395,6 +393,16 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
     goto out;
   s->duration_s = hours * 3600;
   s->seed = (uint64_t)seed;
+  s->dedicated_peak_window_s = 60;
+  {
+    json_t *dd;
+    static const char *const k[] = {"peak_window_s", NULL};
+    if ((rc = get_obj(&c, "scenario", root, "dedicated", &dd))) goto out;
+    if (dd && ((rc = check_keys(&c, "dedicated", dd, k)) ||
+               (rc = get_num(&c, "dedicated", dd, "peak_window_s", 10, 3600, &s->dedicated_peak_window_s))))
+      goto out;
+    s->dedicated_peak_window_s = 10 * floor(s->dedicated_peak_window_s / 10 + 0.5);
+  }
 
   json_t *types = json_object_get(root, "instance_types");
   if (!json_is_array(types) || json_array_size(types) == 0) {
@@ -412,11 +420,13 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   s->max_instances = 1000;
   s->instance_start_s = 300;
   s->routing = ROUTE_LOR;
-  s->hold_max = 1024;
-  s->hold_timeout_s = 600;
+  s->hold_max = 256;          /* berthd --wake-queue default */
+  s->hold_timeout_s = 300;    /* berthd --wake-timeout default */
+  s->scale_in_window_s = 300; /* berthd --scale-in-window default */
   if (ep) {
     static const char *const k[] = {"instance_type", "min_instances", "max_instances", "instance_start_s",
-                                    "routing", "hold_max_requests", "hold_timeout_s", NULL};
+                                    "routing", "hold_max_requests", "hold_timeout_s",
+                                    "managed_instance_scaling", "scale_in_window_s", NULL};
     static const char *const rn[] = {"RANDOM", "LEAST_OUTSTANDING_REQUESTS", "POWER_OF_TWO_CHOICES", NULL};
     static const int rv[] = {ROUTE_RANDOM, ROUTE_LOR, ROUTE_P2C};
     char tname[64] = "";
@@ -428,7 +438,8 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
         (rc = get_num(&c, "endpoint", ep, "instance_start_s", 0, 7200, &s->instance_start_s)) ||
         (rc = get_enum(&c, "endpoint", ep, "routing", rn, rv, &routing)) ||
         (rc = get_int(&c, "endpoint", ep, "hold_max_requests", 0, 10000000, &s->hold_max)) ||
-        (rc = get_num(&c, "endpoint", ep, "hold_timeout_s", 0, 86400, &s->hold_timeout_s)))
+        (rc = get_num(&c, "endpoint", ep, "hold_timeout_s", 0, 86400, &s->hold_timeout_s)) ||
+        (rc = get_num(&c, "endpoint", ep, "scale_in_window_s", 10, 1800, &s->scale_in_window_s)))
       goto out;
     s->routing = (route_policy)routing;
     if (tname[0]) {
@@ -444,10 +455,16 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
     goto out;
   }
 
-  /* fleet policies: Berth's defaults and SageMaker's */
-  s->fleet_berth = (scn_fleet_policy){SCALE_IN_CONSOLIDATION, 300, 100, 60};
-  s->fleet_sagemaker = (scn_fleet_policy){SCALE_IN_IDLE_RELEASE, 1200, 1, 60};
+  /* ManagedInstanceScaling: the API's defaults (IDLE_RELEASE, step 1,
+   * 20 minutes), the endpoint's settings, then per-policy overrides. */
+  scn_fleet_policy mis = {SCALE_IN_IDLE_RELEASE, 1200, 1};
   json_t *fl, *o;
+  if (ep) {
+    if ((rc = get_obj(&c, "endpoint", ep, "managed_instance_scaling", &o)) ||
+        (rc = parse_fleet(&c, "endpoint.managed_instance_scaling", o, &mis)))
+      goto out;
+  }
+  s->fleet_berth = s->fleet_sagemaker = mis;
   if ((rc = get_obj(&c, "scenario", root, "fleet", &fl))) goto out;
   if (fl) {
     static const char *const k[] = {"berth", "sagemaker", NULL};
@@ -489,10 +506,13 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
       }
       /* relative to the scenario file's directory */
       const char *slash = strrchr(path, '/');
-      if (file[0] == '/' || !slash)
-        snprintf(s->trace_path, sizeof s->trace_path, "%s", file);
-      else
-        snprintf(s->trace_path, sizeof s->trace_path, "%.*s/%s", (int)(slash - path), path, file);
+      size_t dir = file[0] == '/' || !slash ? 0 : (size_t)(slash - path) + 1;
+      if (dir + strlen(file) >= sizeof s->trace_path) {
+        rc = fail(&c, "traffic.file: the trace path is longer than %zu bytes", sizeof s->trace_path - 1);
+        goto out;
+      }
+      memcpy(s->trace_path, path, dir);
+      memcpy(s->trace_path + dir, file, strlen(file) + 1);
     }
   }
 
@@ -542,7 +562,7 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
     for (int k = 0; k < count; k++) {
       scn_model *d = &s->models[s->n_models];
       *d = m;
-      if (count > 1) snprintf(d->name, sizeof d->name, "%s-%03d", m.name, k);
+      if (count > 1) snprintf(d->name, sizeof d->name, "%.50s-%03d", m.name, k % 1000000);
       if (spread > 0) {
         rng r;
         rng_seed(&r, s->seed ^ 0x5eed5eedULL, s->n_models);

@@ -56,11 +56,12 @@ typedef struct scn_model {
   double weight;                   /* share of a trace or of total_rate_per_s */
 } scn_model;
 
-typedef struct scn_fleet_policy {  /* per simulated policy */
+/* ManagedInstanceScaling's ScaleInPolicy, as fleet_decide (lib/fleet.c)
+ * takes it. */
+typedef struct scn_fleet_policy {
   scale_in_strategy scale_in;
-  double idle_cooldown_s;          /* an empty instance is released after this */
-  int max_step;                    /* instances released per minute at most */
-  double consolidation_interval_s;
+  double cooldown_s;               /* CooldownInMinutes * 60 */
+  int max_step;                    /* MaximumStepSize */
 } scn_fleet_policy;
 
 typedef struct scenario {
@@ -77,8 +78,10 @@ typedef struct scenario {
   route_policy routing;
   int hold_max;                    /* Berth: requests held per IC at zero copies */
   double hold_timeout_s;
-  scn_fleet_policy fleet_berth, fleet_sagemaker;
+  double scale_in_window_s;        /* FAST profile (berthd --scale-in-window) */
+  scn_fleet_policy fleet_berth, fleet_sagemaker;  /* endpoint's, or overridden */
   double sample_s;                 /* time-series interval */
+  double dedicated_peak_window_s;  /* dedicated sizing: peak mean demand over windows this long */
   /* traffic */
   traffic_kind traffic;
   char trace_path[4096];

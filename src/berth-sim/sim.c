@@ -25,7 +25,7 @@
 #include "berth/buf.h"
 #include "berth/scale.h"
 #include "berth/sched.h"
-#include "fleet.h"
+#include "berth/fleet.h"
 #include "heap.h"
 #include "rng.h"
 #include "traffic.h"
@@ -36,7 +36,6 @@
 #define MAX_COPIES ((size_t)1 << 24)
 #define MAX_INSTANCES ((size_t)1 << 22)
 #define DRAIN_LIMIT_S 7200.0             /* how long past the end in-flight work may finish */
-#define CONSOLIDATE_CANDIDATES 8
 #define LAT_MIN_S 1e-3
 #define LAT_LOG_STEP 0.00995033085       /* log(1.01) */
 
@@ -54,8 +53,7 @@ typedef struct req {
 typedef struct copy {
   int32_t model, inst;
   int state;
-  int replacement;                /* started by consolidation, not yet ready */
-  int32_t replaces, replaced_by;
+  int moving;                     /* on an instance being evacuated */
   int32_t active, queued, qhead, qtail;
   int32_t ready_pos, list_pos;
   sched_assignment a;
@@ -86,6 +84,7 @@ typedef struct ic {
   int n_placed;
   double placed_int, placed_last;
   double share;                   /* one copy's dominant share of an endpoint instance */
+  int n_moving;                   /* copies marked moving, not yet gone */
   uint64_t fail_pass;
 } ic;
 
@@ -97,6 +96,7 @@ typedef struct sim {
   double now, end;
   event_heap ev;
   traffic *tr;
+  size_t cursor;                  /* into the demand cache */
   sim_request next;
   req *reqs;
   size_t n_reqs;
@@ -111,14 +111,13 @@ typedef struct sim {
   ic *ics;
   ivec pending;
   uint64_t pass;
-  fleet_config fc;
-  scn_fleet_policy fp;
+  int placing;                    /* place_pending is running: no re-entry */
+  fleet_policy fp;
+  double last_scale_in;
   rng route;
   uint32_t *lat_hist;
   double lat_sum, cold_wait_sum;
   uint64_t outstanding;
-  int n_moving;
-  double next_release, next_consolidate;
   size_t next_sample;
   char *err;
   size_t errsz;
@@ -376,8 +375,13 @@ static void place_pending(sim *S);
 static void inst_copy_removed(sim *S, int32_t iid) {
   inst *in = &S->insts[iid];
   if (--in->n_copies > 0) return;
-  if (in->state == I_VACATING) inst_terminate(S, iid);
-  else if (in->state == I_RUNNING) in->idle_since = S->now;
+  if (in->state == I_VACATING) {
+    /* Consolidated: every copy moved away (berthd's fleet_step does the same). */
+    inst_terminate(S, iid);
+    S->last_scale_in = S->now;
+  } else if (in->state == I_RUNNING) {
+    in->idle_since = S->now;
+  }
 }
 
 static int32_t copy_new(sim *S, int32_t model) {
@@ -395,12 +399,12 @@ static int32_t copy_new(sim *S, int32_t model) {
   cp->model = model;
   cp->inst = -1;
   cp->state = C_PENDING;
-  cp->replaces = cp->replaced_by = -1;
   cp->qhead = cp->qtail = -1;
   cp->ready_pos = -1;
   ic *c = &S->ics[model];
   cp->list_pos = (int32_t)c->copies.n;
   ivec_push(&c->copies, id);
+  ivec_push(&S->pending, id);
   return id;
 }
 
@@ -428,114 +432,59 @@ static void copy_assign(sim *S, int32_t id, int32_t slot, const sched_assignment
   }
 }
 
-static void copy_release(sim *S, int32_t id) {
+/* Takes copy id off its instance and out of the model's lists. */
+static void copy_remove(sim *S, int32_t id) {
   copy *cp = &S->copies[id];
   ic *c = &S->ics[cp->model];
-  inst *in = &S->insts[cp->inst];
-  sched_assignment a = cp->a;
-  a.instance = in->slot;
-  sched_release(&S->live[in->slot], &c->m->need, &a);
-  placed_update(S, c, -1);
-  int32_t iid = cp->inst;
-  cp->inst = -1;
-  inst_copy_removed(S, iid);
-}
-
-static void copy_cancel(sim *S, int32_t id);
-
-/* A copy that no longer serves and holds no requests goes away. */
-static void copy_gone(sim *S, int32_t id) {
-  copy *cp = &S->copies[id];
   ready_remove(S, id);
-  if (cp->inst >= 0) copy_release(S, id);
+  if (cp->moving) {
+    cp->moving = 0;
+    c->n_moving--;
+  }
   cp->state = C_GONE;
   list_remove(S, id);
-  place_pending(S);
+  if (cp->inst >= 0) {
+    inst *in = &S->insts[cp->inst];
+    sched_assignment a = cp->a;
+    a.instance = in->slot;
+    sched_release(&S->live[in->slot], &c->m->need, &a);
+    placed_update(S, c, -1);
+    int32_t iid = cp->inst;
+    cp->inst = -1;
+    inst_copy_removed(S, iid);
+    place_pending(S); /* capacity freed */
+  }
 }
 
-/* Stops a pending or starting copy (and the move it was part of). */
-static void copy_cancel(sim *S, int32_t id) {
+/* A pending or starting copy just stops; a ready one drains: it gets no new
+ * requests and goes once the ones it holds are done. */
+static void copy_stop(sim *S, int32_t id) {
   copy *cp = &S->copies[id];
-  if (cp->state == C_GONE) return;
-  if (cp->replacement) {
-    S->n_moving--;
-    cp->replacement = 0;
-    if (cp->replaces >= 0 && S->copies[cp->replaces].replaced_by == id)
-      S->copies[cp->replaces].replaced_by = -1;
+  if (cp->state == C_READY) {
+    ready_remove(S, id);
+    cp->state = C_DRAINING;
+    if (cp->active || cp->queued) return;
   }
-  if (cp->replaced_by >= 0) {
-    int32_t r = cp->replaced_by;
-    cp->replaced_by = -1;
-    copy_cancel(S, r);
-  }
-  if (cp->inst >= 0) copy_release(S, id);
-  cp->state = C_GONE;
-  list_remove(S, id);
+  copy_remove(S, id);
 }
 
-static void copy_drain(sim *S, int32_t id) {
-  copy *cp = &S->copies[id];
-  if (cp->replaced_by >= 0) {
-    int32_t r = cp->replaced_by;
-    cp->replaced_by = -1;
-    copy_cancel(S, r);
-  }
-  ready_remove(S, id);
-  cp->state = C_DRAINING;
-  if (cp->active == 0 && cp->queued == 0) copy_gone(S, id);
+static int copy_active(const copy *cp) {
+  return (cp->state == C_PENDING || cp->state == C_STARTING || cp->state == C_READY) && !cp->moving;
 }
 
-/* Scale-in order: pending, then starting (newest first), then ready copies
- * on instances being vacated, then on the emptiest instances, then the
- * least busy, so that scale-in frees whole instances where it can. */
+/* berthd's pick_victim: pending, then starting, then ready, newest first. */
 static int32_t pick_victim(sim *S, ic *c) {
-  int32_t best = -1;
-  double bk[4] = {0};
-  for (size_t k = 0; k < c->copies.n; k++) {
-    int32_t id = c->copies.v[k];
-    const copy *cp = &S->copies[id];
-    if (cp->replacement || cp->state == C_DRAINING || cp->state == C_GONE) continue;
-    double key[4];
-    key[0] = cp->state == C_PENDING ? 0 : cp->state == C_STARTING ? 1 : 2;
-    key[1] = cp->state == C_READY && S->insts[cp->inst].state == I_VACATING ? 0 : 1;
-    key[2] = cp->state == C_READY ? S->insts[cp->inst].n_copies : 0;
-    key[3] = cp->state == C_READY ? cp->active + cp->queued : -id;
-    if (cp->state != C_READY) key[3] = -(double)id;
-    int better = best < 0;
-    for (int j = 0; j < 4 && !better; j++) {
-      if (key[j] < bk[j]) better = 1;
-      else if (key[j] > bk[j]) break;
+  static const int order[] = {C_PENDING, C_STARTING, C_READY};
+  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+    int32_t best = -1;
+    for (size_t j = 0; j < c->copies.n; j++) {
+      int32_t id = c->copies.v[j];
+      const copy *cp = &S->copies[id];
+      if (cp->state == order[k] && !cp->moving && id > best) best = id;
     }
-    if (better) {
-      best = id;
-      memcpy(bk, key, sizeof bk);
-    }
+    if (best >= 0) return best;
   }
-  return best;
-}
-
-static void reconcile(sim *S, int32_t model) {
-  ic *c = &S->ics[model];
-  int live = 0;
-  for (size_t k = 0; k < c->copies.n; k++) {
-    const copy *cp = &S->copies[c->copies.v[k]];
-    live += !cp->replacement && (cp->state == C_PENDING || cp->state == C_STARTING || cp->state == C_READY);
-  }
-  int added = 0;
-  while (live < c->desired && !S->rc) {
-    int32_t id = copy_new(S, model);
-    if (id < 0) return;
-    ivec_push(&S->pending, id);
-    live++;
-    added = 1;
-  }
-  while (live > c->desired) {
-    int32_t id = pick_victim(S, c);
-    if (id < 0) break;
-    if (S->copies[id].state == C_READY) copy_drain(S, id); else copy_cancel(S, id);
-    live--;
-  }
-  if (added) place_pending(S);
+  return -1;
 }
 
 static int place_one(sim *S, int32_t id, int ready_now) {
@@ -546,7 +495,7 @@ static int place_one(sim *S, int32_t id, int ready_now) {
     same = berth_xcalloc(S->n_live, sizeof *same);
     for (size_t k = 0; k < c->copies.n; k++) {
       const copy *o = &S->copies[c->copies.v[k]];
-      if (o->inst >= 0 && o->state != C_GONE) same[S->insts[o->inst].slot]++;
+      if (o->inst >= 0 && copy_active(o)) same[S->insts[o->inst].slot]++;
     }
   }
   sched_assignment a;
@@ -557,7 +506,11 @@ static int place_one(sim *S, int32_t id, int ready_now) {
   return 0;
 }
 
+/* Places pending copies, oldest first, on accepting instances. A model whose
+ * copy did not fit is not tried again in the same pass (same need). */
 static void place_pending_as(sim *S, int ready_now) {
+  if (S->placing) return;
+  S->placing = 1;
   S->pass++;
   size_t w = 0;
   for (size_t i = 0; i < S->pending.n; i++) {
@@ -571,10 +524,81 @@ static void place_pending_as(sim *S, int ready_now) {
     }
   }
   S->pending.n = w;
+  S->placing = 0;
 }
 
 static void place_pending(sim *S) {
   if (S->pending.n && S->p != POLICY_DEDICATED) place_pending_as(S, 0);
+}
+
+static int model_unplaced(sim *S, const ic *c) {
+  for (size_t j = 0; j < c->copies.n; j++)
+    if (S->copies[c->copies.v[j]].state == C_PENDING) return 1;
+  return 0;
+}
+
+/* berthd's make-before-break: once enough non-moving copies are ready, the
+ * moving ones stop; if a replacement found no room, the move is called off
+ * and the instance accepts copies again. */
+static void reconcile(sim *S, int32_t model);
+
+static void moves_settle(sim *S, int32_t model) {
+  ic *c = &S->ics[model];
+  int unmoved = 0;
+  if (!c->n_moving) return;
+  int ready = 0;
+  for (size_t j = 0; j < c->copies.n; j++) {
+    const copy *cp = &S->copies[c->copies.v[j]];
+    ready += cp->state == C_READY && !cp->moving;
+  }
+  int unplaced = model_unplaced(S, c);
+  for (size_t j = 0; j < c->copies.n && c->n_moving;) {
+    int32_t id = c->copies.v[j];
+    copy *cp = &S->copies[id];
+    if (!cp->moving || cp->state == C_DRAINING) {
+      j++;
+      continue;
+    }
+    if (ready >= c->desired) {
+      size_t before = c->copies.n;
+      copy_stop(S, id);
+      if (c->copies.n == before) j++;   /* draining: still listed */
+    } else if (unplaced) {
+      cp->moving = 0;
+      c->n_moving--;
+      unmoved = 1;
+      inst *in = &S->insts[cp->inst];
+      if (in->state == I_VACATING) {
+        in->state = I_RUNNING;
+        S->live[in->slot].accepting = 1;
+      }
+      j++;
+    } else {
+      j++;
+    }
+  }
+  if (unmoved) reconcile(S, model); /* the copy counts again: drop the surplus */
+}
+
+/* Converges a model's copies to its desired count, as berthd's ic_reconcile. */
+static void reconcile(sim *S, int32_t model) {
+  ic *c = &S->ics[model];
+  int active = 0;
+  for (size_t k = 0; k < c->copies.n; k++) active += copy_active(&S->copies[c->copies.v[k]]);
+  int added = 0;
+  while (active < c->desired && !S->rc) {
+    if (copy_new(S, model) < 0) return;
+    active++;
+    added = 1;
+  }
+  while (active > c->desired) {
+    int32_t id = pick_victim(S, c);
+    if (id < 0) break;
+    copy_stop(S, id);
+    active--;
+  }
+  if (added) place_pending(S);
+  moves_settle(S, model);
 }
 
 /* ---- routing, holding, waking ---- */
@@ -586,6 +610,7 @@ static void wake_begin(sim *S, ic *c) {
   S->res->models[c - S->ics].cold_starts++;
 }
 
+/* berthd's router_expire_waiting: held requests past the wake timeout fail. */
 static void hold_fail_expired(sim *S, ic *c) {
   while (c->n_held && S->reqs[c->hold_head].arrival + S->s->hold_timeout_s <= S->now) {
     int32_t rid = c->hold_head;
@@ -606,17 +631,6 @@ static void copy_ready(sim *S, int32_t id) {
   ic *c = &S->ics[cp->model];
   cp->state = C_READY;
   ready_add(S, id);
-  if (cp->replacement) {
-    cp->replacement = 0;
-    S->n_moving--;
-    int32_t old = cp->replaces;
-    cp->replaces = -1;
-    if (old >= 0 && S->copies[old].replaced_by == id) {
-      S->copies[old].replaced_by = -1;
-      if (S->copies[old].state == C_READY) copy_drain(S, old);
-      else if (S->copies[old].state == C_STARTING || S->copies[old].state == C_PENDING) copy_cancel(S, old);
-    }
-  }
   if (c->waking) {
     double w = S->now - c->wake_t;
     sim_model_result *mr = &S->res->models[c - S->ics];
@@ -632,11 +646,22 @@ static void copy_ready(sim *S, int32_t id) {
     c->n_held--;
     req_to_copy(S, choose_copy(S, c), rid);
   }
+  moves_settle(S, cp->model);
+}
+
+/* The next request: from the demand pass's cache, or generated again. */
+static int next_request(sim *S, sim_request *out) {
+  if (S->d->cached) {
+    if (S->cursor >= S->d->requests) return 0;
+    *out = S->d->cache[S->cursor++];
+    return 1;
+  }
+  return traffic_next(S->tr, out, S->err, S->errsz);
 }
 
 static void on_arrival(sim *S) {
   sim_request q = S->next;
-  int rc = traffic_next(S->tr, &S->next, S->err, S->errsz);
+  int rc = next_request(S, &S->next);
   if (rc < 0) {
     S->rc = rc;
     return;
@@ -648,9 +673,9 @@ static void on_arrival(sim *S) {
   int can_hold = S->p == POLICY_BERTH && c->n_held < S->s->hold_max;
   if (!c->ready.n && !can_hold) {
     if (S->p == POLICY_BERTH) {
-      mr->failed_hold_full++;
+      mr->failed_hold_full++;       /* 429 ModelNotReadyException */
     } else {
-      mr->failed_no_capacity++;
+      mr->failed_no_capacity++;     /* 400 "no capacity", NoCapacityInvocationFailures */
       c->b_nocap++;
       wake_begin(S, c);
     }
@@ -673,16 +698,21 @@ static void on_arrival(sim *S) {
     req_to_copy(S, choose_copy(S, c), rid);
     return;
   }
-  /* Berth: hold while a copy starts; wake the IC if it is at zero. */
+  /* Berth: hold while a copy starts; wake the IC if it is at zero
+   * (berthd's autoscale_wake: counts as a scale-out for the cooldowns). */
   if (c->hold_tail >= 0) S->reqs[c->hold_tail].next = rid; else c->hold_head = rid;
   c->hold_tail = rid;
   c->n_held++;
   mr->held++;
   wake_begin(S, c);
   if (c->desired == 0) {
-    c->desired = scale_wake(&c->cfg);
-    S->res->scale_actions++;
-    reconcile(S, q.model);
+    int n = scale_wake(&c->cfg);
+    if (n > 0) {
+      c->st.last_scale_out = S->now;
+      c->desired = n;
+      S->res->scale_actions++;
+      reconcile(S, q.model);
+    }
   }
 }
 
@@ -704,107 +734,130 @@ static void on_done(sim *S, int32_t rid) {
     cp->queued--;
     req_start(S, cid, nx);
   } else if (cp->state == C_DRAINING && cp->active == 0) {
-    copy_gone(S, cid);
+    copy_remove(S, cid);
   }
 }
 
-/* ---- fleet ---- */
+/* ---- fleet: lib/fleet.c decides, this applies ---- */
 
-static void fleet_launch(sim *S) {
-  if (!S->pending.n) return;
-  sched_need *needs = berth_xmalloc(S->pending.n * sizeof *needs);
-  size_t n = 0;
+/* Pending copies that will fit on instances already starting are not
+ * pending for the fleet: berthd's local instances start at once, cloud
+ * instances take instance_start_s, and fleet_decide does not know about
+ * instances on their way (see docs/sim.md). */
+static size_t pending_beyond_starting(sim *S, sched_need *out, sched_strategy *strat) {
+  size_t n_start = 0, n = 0;
+  for (size_t k = 0; k < S->n_live; k++) n_start += S->insts[S->live_id[k]].state == I_STARTING;
+  sched_instance *sim_start = berth_xcalloc(n_start ? n_start : 1, sizeof *sim_start);
+  size_t j = 0;
+  for (size_t k = 0; k < S->n_live; k++)
+    if (S->insts[S->live_id[k]].state == I_STARTING) {
+      sim_start[j] = S->live[k];
+      sim_start[j++].accepting = 1;
+    }
   for (size_t i = 0; i < S->pending.n; i++) {
     const copy *cp = &S->copies[S->pending.v[i]];
-    if (cp->state == C_PENDING) needs[n++] = S->ics[cp->model].m->need;
+    if (cp->state != C_PENDING) continue;
+    const sched_need *need = &S->ics[cp->model].m->need;
+    sched_assignment a;
+    if (n_start && sched_place(sim_start, n_start, NULL, need, SCHED_BINPACK, &a) == 0) {
+      sched_reserve(&sim_start[a.instance], need, &a);
+      continue;
+    }
+    out[n] = *need;
+    strat[n++] = S->ics[cp->model].m->placement;
   }
-  int starting = 0;
-  for (size_t k = 0; k < S->n_live; k++) starting += S->insts[S->live_id[k]].state == I_STARTING;
-  sched_instance empty = empty_instance(&S->s->types[S->s->endpoint_type]);
-  int add = fleet_launch_count(&S->fc, &empty, starting, (int)S->n_live, needs, n, SCHED_BINPACK);
-  free(needs);
-  for (int i = 0; i < add && !S->rc; i++) inst_launch(S, S->s->endpoint_type, -1, 0);
+  free(sim_start);
+  return n;
 }
 
-static void fleet_release(sim *S) {
-  size_t n = S->n_live;
-  if (!n) return;
-  double *idle = berth_xmalloc(n * sizeof *idle);
-  size_t *out = berth_xmalloc(n * sizeof *out);
-  int32_t *ids = berth_xmalloc(n * sizeof *ids);
-  size_t pending = 0;
-  for (size_t i = 0; i < S->pending.n; i++) pending += S->copies[S->pending.v[i]].state == C_PENDING;
-  for (size_t k = 0; k < n; k++) {
-    const inst *in = &S->insts[S->live_id[k]];
-    idle[k] = in->state == I_RUNNING && in->n_copies == 0 ? in->idle_since : -1;
-  }
-  size_t m = fleet_idle_release(&S->fc, idle, n, (int)n, pending, S->now, out);
-  for (size_t j = 0; j < m; j++) ids[j] = S->live_id[out[j]];
-  for (size_t j = 0; j < m; j++) inst_terminate(S, ids[j]);
-  free(idle);
-  free(out);
-  free(ids);
-}
-
-static void fleet_consolidation(sim *S) {
-  size_t n = 0;
-  for (size_t k = 0; k < S->n_live; k++)
-    if (S->insts[S->live_id[k]].state == I_STARTING) return;
-  for (size_t i = 0; i < S->pending.n; i++)
-    if (S->copies[S->pending.v[i]].state == C_PENDING) return;
-  fleet_copy *fc = berth_xmalloc((S->n_copies ? S->n_copies : 1) * sizeof *fc);
-  int32_t *which = berth_xmalloc((S->n_copies ? S->n_copies : 1) * sizeof *which);
+static void evacuate(sim *S, size_t slot) {
+  int32_t iid = S->live_id[slot];
+  inst *in = &S->insts[iid];
+  in->state = I_VACATING;
+  S->live[slot].accepting = 0;
+  S->res->consolidations++;
+  int32_t *models = berth_xmalloc((size_t)(in->n_copies > 0 ? in->n_copies : 1) * sizeof *models);
+  size_t nm = 0;
   for (size_t m = 0; m < S->s->n_models; m++) {
-    const ic *c = &S->ics[m];
-    for (size_t k = 0; k < c->copies.n; k++) {
-      int32_t id = c->copies.v[k];
-      const copy *cp = &S->copies[id];
-      if (cp->inst < 0 || cp->state == C_GONE || cp->state == C_DRAINING) continue;
-      fc[n].instance = S->insts[cp->inst].slot;
-      fc[n].need = c->m->need;
-      fc[n].ic = (uint32_t)m;
-      fc[n].a = cp->a;
-      which[n] = id;
-      n++;
+    ic *c = &S->ics[m];
+    int hit = 0;
+    for (size_t j = 0; j < c->copies.n; j++) {
+      copy *cp = &S->copies[c->copies.v[j]];
+      if (cp->inst == iid && !cp->moving && (cp->state == C_READY || cp->state == C_STARTING)) {
+        cp->moving = 1;
+        c->n_moving++;
+        hit = 1;
+      }
     }
+    if (hit) models[nm++] = (int32_t)m;
   }
-  sched_assignment *dest = berth_xmalloc((n ? n : 1) * sizeof *dest);
-  int victim = fleet_consolidate(S->live, S->n_live, fc, n, S->s->n_models, CONSOLIDATE_CANDIDATES, dest);
-  if (victim >= 0) {
-    int32_t vid = S->live_id[victim];
-    S->insts[vid].state = I_VACATING;
-    S->live[victim].accepting = 0;
-    S->res->consolidations++;
-    for (size_t j = 0; j < n; j++) {
-      if (dest[j].instance < 0) continue;
-      int32_t old = which[j];
-      int32_t nid = copy_new(S, S->copies[old].model);
-      if (nid < 0) break;
-      copy *nc = &S->copies[nid];
-      nc->replacement = 1;
-      nc->replaces = old;
-      S->copies[old].replaced_by = nid;
-      S->n_moving++;
-      copy_assign(S, nid, dest[j].instance, &dest[j], 0);
-    }
-    if (S->insts[vid].n_copies == 0) inst_terminate(S, vid);
-  }
-  free(fc);
-  free(which);
-  free(dest);
+  for (size_t k = 0; k < nm; k++) reconcile(S, models[k]);
+  free(models);
 }
 
 static void fleet_tick(sim *S) {
   place_pending(S);
-  fleet_launch(S);
-  if (S->now >= S->next_release) {
-    S->next_release = S->now + 60;
-    fleet_release(S);
+  size_t n = S->n_live, nc = 0;
+  size_t cap = S->pending.n ? S->pending.n : 1;
+  fleet_instance *fi = berth_xcalloc(n ? n : 1, sizeof *fi);
+  sched_need *pend = berth_xmalloc(cap * sizeof *pend);
+  sched_strategy *pstrat = berth_xmalloc(cap * sizeof *pstrat);
+  size_t np = pending_beyond_starting(S, pend, pstrat);
+  for (size_t k = 0; k < n; k++) {
+    const inst *in = &S->insts[S->live_id[k]];
+    fi[k].res = S->live[k];
+    fi[k].copies = in->n_copies;
+    /* starting instances are "idle since" they will be up: never released */
+    fi[k].idle_since = in->state == I_STARTING ? S->now + S->s->instance_start_s
+                     : in->n_copies ? S->now : in->idle_since;
+    fi[k].evacuating = in->state == I_VACATING;
   }
-  if (S->fp.scale_in == SCALE_IN_CONSOLIDATION && S->now >= S->next_consolidate && S->n_moving == 0) {
-    S->next_consolidate = S->now + S->fp.consolidation_interval_s;
-    fleet_consolidation(S);
+  fleet_copy *fc = NULL;
+  if (S->fp.strategy == FLEET_CONSOLIDATION) {
+    size_t total = 0;
+    for (size_t m = 0; m < S->s->n_models; m++) total += S->ics[m].copies.n;
+    fc = berth_xcalloc(total ? total : 1, sizeof *fc);
+    for (size_t m = 0; m < S->s->n_models; m++) {
+      const ic *c = &S->ics[m];
+      for (size_t j = 0; j < c->copies.n; j++) {
+        const copy *cp = &S->copies[c->copies.v[j]];
+        if (cp->inst < 0) continue;
+        fc[nc].instance = (size_t)S->insts[cp->inst].slot;
+        fc[nc].need = c->m->need;
+        fc[nc].strategy = c->m->placement;
+        fc[nc].ic = (int)m;
+        nc++;
+      }
+    }
   }
+  fleet_input in;
+  memset(&in, 0, sizeof in);
+  in.instances = fi;
+  in.n_instances = n;
+  in.copies = fc;
+  in.n_copies = nc;
+  in.pending = pend;
+  in.pending_strategy = pstrat;
+  in.n_pending = np;
+  in.template_instance = empty_instance(&S->s->types[S->s->endpoint_type]);
+  in.now = S->now;
+  in.last_scale_in = S->last_scale_in;
+  fleet_actions a;
+  fleet_decide(&S->fp, &in, &a);
+  /* Slots move when instances go: take ids first. */
+  int32_t ev_ids[64], rel_ids[64];
+  for (size_t k = 0; k < a.n_evacuate; k++) ev_ids[k] = S->live_id[a.evacuate[k]];
+  for (size_t k = 0; k < a.n_release; k++) rel_ids[k] = S->live_id[a.release[k]];
+  for (int k = 0; k < a.add && !S->rc; k++) inst_launch(S, S->s->endpoint_type, -1, 0);
+  for (size_t k = 0; k < a.n_evacuate; k++)
+    if (S->insts[ev_ids[k]].state == I_RUNNING) evacuate(S, (size_t)S->insts[ev_ids[k]].slot);
+  for (size_t k = 0; k < a.n_release; k++)
+    if (S->insts[rel_ids[k]].n_copies == 0) inst_terminate(S, rel_ids[k]);
+  if (a.n_release || a.n_evacuate) S->last_scale_in = S->now;
+  free(fi);
+  free(pend);
+  free(pstrat);
+  free(fc);
 }
 
 /* ---- time series and ticks ---- */
@@ -853,8 +906,8 @@ static void tick(sim *S) {
     if (dec.changed && dec.desired != c->desired) {
       c->desired = dec.desired;
       S->res->scale_actions++;
-      reconcile(S, (int32_t)m);
     }
+    reconcile(S, (int32_t)m);   /* berthd reconciles every IC on every pass */
   }
   if (S->p != POLICY_DEDICATED) fleet_tick(S);
   while (S->next_sample < S->res->n_samples && (double)S->next_sample * S->s->sample_s <= S->now + 1e-9)
@@ -870,7 +923,7 @@ static void scale_config_for(const sim *S, const scn_model *m, scale_config *cfg
   cfg->profile = S->p == POLICY_SAGEMAKER ? SCALE_PROFILE_AWS : SCALE_PROFILE_FAST;
   cfg->min_capacity = m->min_copies;
   cfg->max_capacity = m->max_copies;
-  cfg->fast_scale_in_window_s = 300;
+  cfg->fast_scale_in_window_s = S->s->scale_in_window_s;
   scale_policy *tt = &cfg->policies[cfg->n_policies++];
   tt->type = SCALE_TARGET_TRACKING;
   tt->metric = m->metric;
@@ -909,12 +962,28 @@ static int copies_per_instance(const berth_instance_type *t, const sched_need *n
 
 static int peak_copies(const sim *S, size_t m) {
   int peak = 1;
-  for (size_t k = 0; k < S->d->n_minutes; k++) {
-    int c = demand_copies(S->s, S->d, m, k);
+  /* the peak mean over windows of dedicated_peak_window_s (default one
+   * minute, CloudWatch's standard period) */
+  size_t w = (size_t)(S->s->dedicated_peak_window_s / DEMAND_BUCKET_S);
+  if (w < 1) w = 1;
+  for (size_t k = 0; k < S->d->n_buckets; k += w) {
+    int c = demand_copies(S->s, S->d, m, k, w);
     if (c > peak) peak = c;
   }
   if (peak < S->s->models[m].min_copies) peak = S->s->models[m].min_copies;
   return peak;
+}
+
+static double dominant_share(const sched_instance *in) {
+  double u = 0, x;
+  if (in->cpu_milli > 0 && (x = (double)in->cpu_milli_used / (double)in->cpu_milli) > u) u = x;
+  if (in->mem_mb > 0 && (x = (double)in->mem_mb_used / (double)in->mem_mb) > u) u = x;
+  if (in->n_devices > 0) {
+    int64_t d = 0;
+    for (int i = 0; i < in->n_devices; i++) d += in->dev_milli_used[i];
+    if ((x = (double)d / (1000.0 * in->n_devices)) > u) u = x;
+  }
+  return u;
 }
 
 static void setup_dedicated(sim *S) {
@@ -954,38 +1023,50 @@ static void setup_dedicated(sim *S) {
     }
   }
   for (size_t i = 0; i < S->n_live; i++) S->live[i].accepting = 0;
+  S->pending.n = 0;
 }
 
 static void setup_shared(sim *S) {
   const scenario *s = S->s;
-  S->fp = S->p == POLICY_BERTH ? s->fleet_berth : s->fleet_sagemaker;
-  S->fc.min_instances = s->min_instances;
-  S->fc.max_instances = s->max_instances;
-  S->fc.idle_cooldown_s = S->fp.idle_cooldown_s;
-  S->fc.max_step = S->fp.max_step;
-  S->fc.consolidate = S->fp.scale_in == SCALE_IN_CONSOLIDATION;
+  const scn_fleet_policy *f = S->p == POLICY_BERTH ? &s->fleet_berth : &s->fleet_sagemaker;
+  S->fp.managed = 1;
+  S->fp.min_instances = s->min_instances;
+  S->fp.max_instances = s->max_instances;
+  S->fp.strategy = f->scale_in == SCALE_IN_CONSOLIDATION ? FLEET_CONSOLIDATION : FLEET_IDLE_RELEASE;
+  S->fp.max_step = f->max_step;
+  S->fp.cooldown_s = f->cooldown_s;
   /* Warm start: every model has the copies the first five minutes of its
-   * traffic need, already running on running instances. */
+   * traffic need, already running, on as many running instances as
+   * fleet_decide asks for. */
   for (size_t m = 0; m < s->n_models; m++) {
     ic *c = &S->ics[m];
     int want = c->m->min_copies;
-    for (size_t k = 0; k < 5; k++) {
-      int x = demand_copies(s, S->d, m, k);
+    for (size_t k = 0; k < 30; k += 6) {
+      int x = demand_copies(s, S->d, m, k, 6);
       if (x > want) want = x;
     }
     c->desired = want;
-    for (int j = 0; j < want; j++) ivec_push(&S->pending, copy_new(S, (int32_t)m));
+    for (int j = 0; j < want; j++) copy_new(S, (int32_t)m);
   }
-  sched_need *needs = berth_xmalloc((S->pending.n ? S->pending.n : 1) * sizeof *needs);
-  for (size_t i = 0; i < S->pending.n; i++) needs[i] = S->ics[S->copies[S->pending.v[i]].model].m->need;
-  sched_instance empty = empty_instance(&s->types[s->endpoint_type]);
-  int n = fleet_launch_count(&S->fc, &empty, 0, 0, needs, S->pending.n, SCHED_BINPACK);
+  size_t np = S->pending.n;
+  sched_need *needs = berth_xmalloc((np ? np : 1) * sizeof *needs);
+  sched_strategy *strat = berth_xmalloc((np ? np : 1) * sizeof *strat);
+  for (size_t i = 0; i < np; i++) {
+    needs[i] = S->ics[S->copies[S->pending.v[i]].model].m->need;
+    strat[i] = S->ics[S->copies[S->pending.v[i]].model].m->placement;
+  }
+  fleet_input in;
+  memset(&in, 0, sizeof in);
+  in.pending = needs;
+  in.pending_strategy = strat;
+  in.n_pending = np;
+  in.template_instance = empty_instance(&s->types[s->endpoint_type]);
+  fleet_actions a;
+  fleet_decide(&S->fp, &in, &a);
   free(needs);
-  if (n < s->min_instances) n = s->min_instances;
-  for (int i = 0; i < n; i++) inst_launch(S, s->endpoint_type, -1, 1);
+  free(strat);
+  for (int i = 0; i < a.add; i++) inst_launch(S, s->endpoint_type, -1, 1);
   place_pending_as(S, 1);
-  S->next_release = 60;
-  S->next_consolidate = S->fp.consolidation_interval_s;
 }
 
 int sim_run(const scenario *s, const sim_demand *d, sim_policy p, sim_result *R, char *err, size_t errsz) {
@@ -1031,14 +1112,15 @@ int sim_run(const scenario *s, const sim_demand *d, sim_policy p, sim_result *R,
     sched_assignment a;
     if (sched_place(&e, 1, NULL, &c->m->need, SCHED_BINPACK, &a) == 0) {
       sched_reserve(&one, &c->m->need, &a);
-      c->share = fleet_utilization(&one);
+      c->share = dominant_share(&one);
     }
   }
   if (p == POLICY_DEDICATED) setup_dedicated(&S); else setup_shared(&S);
 
-  int rc = S.rc ? S.rc : traffic_open(&S.tr, s, err, errsz);
+  int rc = S.rc;
+  if (!rc && !d->cached) rc = traffic_open(&S.tr, s, err, errsz);
   if (rc) goto out;
-  rc = traffic_next(S.tr, &S.next, err, errsz);
+  rc = next_request(&S, &S.next);
   if (rc < 0) goto out;
   if (rc == 1) push_event(&S, S.next.t, EV_ARRIVAL, 0);
   sample(&S);

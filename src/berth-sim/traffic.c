@@ -32,6 +32,8 @@
 typedef struct gen_model {
   rng r;
   double rate;           /* mean requests/s at shape 1 */
+  double slot_t;         /* start of the slot whose rate is cached, or -1 */
+  double slot_r;
   double *bursts;        /* start times, sorted */
   size_t n_bursts;
 } gen_model;
@@ -74,7 +76,7 @@ static int in_active(const scn_model *m, double hour) {
 }
 
 /* Rate of model i over the 60-s slot that holds t. */
-static double slot_rate(const traffic *tr, size_t i, double t) {
+static double slot_rate_calc(const traffic *tr, size_t i, double t) {
   const scn_model *m = &tr->s->models[i];
   const gen_model *g = &tr->gm[i];
   double mid = floor(t / SLOT_S) * SLOT_S + SLOT_S / 2;
@@ -90,6 +92,16 @@ static double slot_rate(const traffic *tr, size_t i, double t) {
       }
   }
   return r < 0 ? 0 : r;
+}
+
+static double slot_rate(traffic *tr, size_t i, double t) {
+  gen_model *g = &tr->gm[i];
+  double start = floor(t / SLOT_S) * SLOT_S;
+  if (start != g->slot_t) {
+    g->slot_t = start;
+    g->slot_r = slot_rate_calc(tr, i, t);
+  }
+  return g->slot_r;
 }
 
 /* Advances model i's clock from t by one inter-arrival time; returns the
@@ -129,7 +141,10 @@ static void setup_rates(traffic *tr) {
   tr->rank_to_model = berth_xmalloc(n * sizeof *tr->rank_to_model);
   shuffle_ranks(tr->rank_to_model, n, s->seed, s->zipf_shuffle);
   tr->gm = berth_xcalloc(n, sizeof *tr->gm);
-  for (size_t i = 0; i < n; i++) tr->gm[i].rate = s->models[i].rate_per_s;
+  for (size_t i = 0; i < n; i++) {
+    tr->gm[i].rate = s->models[i].rate_per_s;
+    tr->gm[i].slot_t = -1;
+  }
   if (s->total_rate_per_s > 0) {
     double wsum = 0;
     for (size_t i = 0; i < n; i++) wsum += s->models[i].weight;
