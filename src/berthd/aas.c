@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "ic.h"
 #include "store.h"
 
@@ -516,10 +517,7 @@ static int describe_activities(ctl *c, json_t *req, json_t **resp, api_error *e)
 }
 
 int aas_call(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
-  static const struct {
-    const char *name;
-    int (*fn)(ctl *, json_t *, json_t **, api_error *);
-  } ops[] = {
+  static const api_operation ops[] = {
     {"RegisterScalableTarget", register_target},
     {"DeregisterScalableTarget", deregister_target},
     {"DescribeScalableTargets", describe_targets},
@@ -528,10 +526,8 @@ int aas_call(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
     {"DeleteScalingPolicy", delete_policy},
     {"DescribeScalingActivities", describe_activities},
   };
-  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-    if (strcmp(ops[i].name, op) == 0) return ops[i].fn(c, req, resp, e);
-  return api_fail(e, 400, "UnknownOperationException",
-                  "AnyScaleFrontendService.%.100s is not an operation Berth supports", op);
+  return api_dispatch(ops, sizeof ops / sizeof ops[0], "AnyScaleFrontendService", c, op, req,
+                      resp, e);
 }
 
 static int load_one(const char *name, json_t *doc, void *ud) {

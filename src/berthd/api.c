@@ -625,12 +625,7 @@ static int describe_instances(ctl *c, json_t *req, json_t **resp, api_error *e) 
   return 0;
 }
 
-typedef int (*op_fn)(ctl *c, json_t *req, json_t **resp, api_error *e);
-
-static const struct {
-  const char *name;
-  op_fn fn;
-} operations[] = {
+static const api_operation operations[] = {
   {"CreateEndpointConfig", create_endpoint_config},
   {"DescribeEndpointConfig", describe_endpoint_config},
   {"DeleteEndpointConfig", delete_endpoint_config},
@@ -650,16 +645,22 @@ static const struct {
   {"UpdateInferenceComponentRuntimeConfig", update_ic_runtime_config},
 };
 
-int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
-  for (size_t i = 0; i < sizeof operations / sizeof operations[0]; i++)
-    if (strcmp(operations[i].name, op) == 0) {
+int api_dispatch(const api_operation *ops, size_t n, const char *service, ctl *c,
+                 const char *op, json_t *req, json_t **resp, api_error *e) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(ops[i].name, op) == 0) {
       if (!json_is_object(req))
         return api_fail(e, 400, "SerializationException",
                         "the request body must be a JSON object");
-      return operations[i].fn(c, req, resp, e);
+      return ops[i].fn(c, req, resp, e);
     }
   return api_fail(e, 400, "UnknownOperationException",
-                  "SageMaker.%.100s is not an operation Berth supports", op);
+                  "%s.%.100s is not an operation Berth supports", service, op);
+}
+
+int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
+  return api_dispatch(operations, sizeof operations / sizeof operations[0], "SageMaker", c, op,
+                      req, resp, e);
 }
 
 /* ---- HTTP ---- */
@@ -758,9 +759,7 @@ void api_on_request(berth_http_req *req, void *ud) {
                               : api_fail(&e, 400, "SerializationException",
                                          "the request body must be a JSON object");
   else if (strncmp(target, "AnyScaleFrontendService.", 24) == 0)
-    rc = json_is_object(body) ? aas_call(c, target + 24, body, &resp, &e)
-                              : api_fail(&e, 400, "SerializationException",
-                                         "the request body must be a JSON object");
+    rc = aas_call(c, target + 24, body, &resp, &e);
   else if (strncmp(target, "GraniteServiceVersion20100801.", 30) == 0) {
     rc = cloudwatch_call(c, target + 30, body, &resp, &e);
     json_decref(body);

@@ -22,6 +22,8 @@
  * or dimension set is an empty result, as in CloudWatch. */
 #include "cloudwatch.h"
 
+#include "api.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -702,26 +704,13 @@ static int list_metrics(ctl *c, json_t *req, json_t **resp, api_error *e) {
 
 /* ---- Dispatch ---- */
 
-typedef int (*op_fn)(ctl *c, json_t *req, json_t **resp, api_error *e);
-
-static const struct {
-  const char *name;
-  op_fn fn;
-} operations[] = {
+static const api_operation operations[] = {
   {"GetMetricData", get_metric_data},
   {"GetMetricStatistics", get_metric_statistics},
   {"ListMetrics", list_metrics},
 };
 
 int cloudwatch_call(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
-  for (size_t i = 0; i < sizeof operations / sizeof operations[0]; i++)
-    if (strcmp(operations[i].name, op) == 0) {
-      if (!json_is_object(req))
-        return api_fail(e, 400, "SerializationException",
-                        "the request body must be a JSON object");
-      return operations[i].fn(c, req, resp, e);
-    }
-  return api_fail(e, 400, "UnknownOperationException",
-                  "GraniteServiceVersion20100801.%.100s is not an operation Berth supports "
-                  "(GetMetricData, GetMetricStatistics, ListMetrics)", op);
+  return api_dispatch(operations, sizeof operations / sizeof operations[0],
+                      "GraniteServiceVersion20100801", c, op, req, resp, e);
 }
