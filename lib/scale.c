@@ -39,6 +39,7 @@ void scale_state_init(scale_state *st) {
   st->last_scale_in = -INFINITY;
   st->last_evaluation = -INFINITY;
   for (int i = 0; i < SCALE_MAX_POLICIES; i++) st->last_step[i] = -INFINITY;
+  st->since = -INFINITY;
 }
 
 void scale_policy_init(scale_policy *p, scale_policy_type type, scale_metric metric) {
@@ -115,7 +116,12 @@ static int per_copy(scale_metric m) {
  * Midpoints, not containment: a history whose newest bucket slides with the
  * clock ([now - 10, now), as berthd builds it) is not aligned with the
  * closed buckets before it, and each bucket must still land in exactly one
- * of a series of adjacent windows. */
+ * of a series of adjacent windows. The closed bucket that the sliding one
+ * overlaps is skipped by SCAN_ONCE (readings that add or count load: no
+ * second is counted twice) and kept by SCAN_ALL (scale-in, which must see
+ * every second of its window, and where a repeated second only delays). */
+typedef enum scan_mode { SCAN_ONCE, SCAN_ALL } scan_mode;
+
 typedef struct window {
   size_t n;
   double invocations, no_capacity, copies, conc_per_copy;
@@ -127,7 +133,7 @@ typedef struct window {
 } window;
 
 static void window_scan(const scale_history *h, scale_metric m, double lo, double hi,
-                        double done, window *w) {
+                        double done, scan_mode mode, window *w) {
   memset(w, 0, sizeof *w);
   /* Newest first; buckets are pushed in time order, so stop once past lo. */
   for (size_t k = h->n; k-- > 0;) {
@@ -135,6 +141,7 @@ static void window_scan(const scale_history *h, scale_metric m, double lo, doubl
     double mid = b->start + SCALE_BUCKET_S / 2.0;
     if (mid < lo - EPS) break;
     if (mid >= hi - EPS || b->start + SCALE_BUCKET_S > done + EPS) continue;
+    if (mode == SCAN_ONCE && w->n && b->start + SCALE_BUCKET_S > w->oldest_start + EPS) continue;
     double s = bucket_sample(b, m);
     double demand = per_copy(m) ? s * copies_or_one(b->copies) : s;
     if (w->n == 0) {
@@ -193,7 +200,7 @@ static double window_demand(const window *w, scale_metric m) {
 
 double scale_metric_value(const scale_history *h, scale_metric m, double now, double window_s) {
   window w;
-  window_scan(h, m, now - window_s, now, now, &w);
+  window_scan(h, m, now - window_s, now, now, SCAN_ONCE, &w);
   return window_value(&w, m);
 }
 
@@ -252,8 +259,8 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
   /* A step (the last 10 s well above target) is acted on at once; smaller
    * excesses must hold for a minute, so noise around the target does not
    * buy copies that scale-in would then have to give back. */
-  window_scan(h, p->metric, end - SCALE_BUCKET_S, end, end, &w);
-  window_scan(h, p->metric, end - FAST_SMOOTH_S, end, end, &wm);
+  window_scan(h, p->metric, end - SCALE_BUCKET_S, end, end, SCAN_ONCE, &w);
+  window_scan(h, p->metric, end - FAST_SMOOTH_S, end, end, SCAN_ONCE, &wm);
   double v = window_value(&w, p->metric), vm = window_value(&wm, p->metric);
   int step = w.n && v > FAST_STEP_RATIO * t;
   int sustained = wm.n * SCALE_BUCKET_S + EPS >= FAST_SMOOTH_S && vm > t && w.n && v > t;
@@ -278,8 +285,13 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
    * bucket missing (a sliding newest bucket leaves a gap before it). */
   size_t need = (size_t)ceil_count(win / SCALE_BUCKET_S);
   if (need > SCALE_HISTORY) need = SCALE_HISTORY;
-  window_scan(h, p->metric, end - win, end, end, &w);
-  if (w.n + 1 < need || w.oldest_start > end - win + SCALE_BUCKET_S / 2.0 + EPS) return;
+  /* Also take a bucket that straddles the window's start (berthd's sliding
+   * newest bucket leaves the others unaligned): the buckets seen must cover
+   * the whole window, from its first second. */
+  window_scan(h, p->metric, end - win - SCALE_BUCKET_S / 2.0 + 1e-6, end, end, SCAN_ALL, &w);
+  if (w.n + 1 < need || w.oldest_start > end - win + EPS) return;
+  /* Load seen before the policy took effect says nothing about it. */
+  if (end - win < st->since - EPS) return;
   /* Every one-minute mean of the window (and every 10 s reading, at the
    * step threshold) must be below 90% of the target; scale in only to what
    * the largest one-minute demand needs at 90% of the target, so neither
@@ -288,7 +300,7 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
   double span = win < FAST_SMOOTH_S ? win : FAST_SMOOTH_S;
   for (double hi = end; hi > end - win + EPS; hi -= span) {
     window sub;
-    window_scan(h, p->metric, hi - span, hi, end, &sub);
+    window_scan(h, p->metric, hi - span, hi, end, SCAN_ALL, &sub);
     if (!sub.n) continue;
     double sv = window_value(&sub, p->metric), sd = mean_demand(&sub);
     if (sv > peak_value) peak_value = sv;
@@ -314,7 +326,7 @@ static void tt_aws(const scale_policy *p, const scale_state *st, const scale_his
   double v[AWS_IN_POINTS];
   int n_above = 0, n_below = 0;
   for (int k = 0; k < AWS_IN_POINTS; k++) {
-    window_scan(h, p->metric, end - AWS_EVAL_S * (k + 1), end - AWS_EVAL_S * k, end, &w[k]);
+    window_scan(h, p->metric, end - AWS_EVAL_S * (k + 1), end - AWS_EVAL_S * k, end, SCAN_ONCE, &w[k]);
     v[k] = window_value(&w[k], p->metric);
     /* Counts run from the newest datapoint and stop at the first miss. */
     if (n_above == k && w[k].n && v[k] > t) n_above++;
@@ -378,7 +390,7 @@ static void step_policy(const scale_config *cfg, const scale_policy *p, int idx,
   double latest = 0.0;
   for (int k = 0; k < periods; k++) {
     window w;
-    window_scan(h, p->metric, end - period * (k + 1), end - period * k, end, &w);
+    window_scan(h, p->metric, end - period * (k + 1), end - period * k, end, SCAN_ONCE, &w);
     if (w.n == 0) return; /* missing data never breaches */
     double v = aggregate(&w, p->aggregation);
     if (p->greater ? !(v > p->threshold) : !(v < p->threshold)) return;

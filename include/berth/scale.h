@@ -103,6 +103,8 @@ typedef struct scale_state {
   double last_scale_in;
   double last_evaluation;       /* AWS profile: evaluations once a minute */
   double last_step[SCALE_MAX_POLICIES];
+  double since;                 /* when the policies took effect (or -inf):
+                                   FAST scale-in needs a whole window after it */
 } scale_state;
 
 typedef struct scale_decision {

@@ -219,8 +219,11 @@ int aas_apply(ctl *c, ic *x, json_t *doc, api_error *e) {
     s->cfg.n_policies++;
   }
   scale_state_init(&s->st);
+  s->st.since = ctl_now();
   if (x->scaling) {
+    double since = s->st.since;
     s->st = x->scaling->st; /* keep cooldown memory across policy changes */
+    s->st.since = since;
     json_decref(x->scaling->doc);
     free(x->scaling);
   }

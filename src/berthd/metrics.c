@@ -81,11 +81,11 @@ void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copi
 }
 
 void metrics_sliding_history(const ic_metrics *m, double now, uint32_t copies, scale_history *out) {
+  /* The closed buckets stay: dropping the one that overlaps the sliding
+   * window would leave up to 10 s unexamined before it, and a scale-in could
+   * then miss the last moments of load. Overlap only repeats a few seconds
+   * in means, and never hides load. */
   *out = m->history;
-  /* Drop closed buckets that overlap the sliding window so no request is
-   * counted twice. */
-  while (out->n && scale_history_at(out, out->n - 1)->start + SCALE_BUCKET_S > now - SCALE_BUCKET_S)
-    out->n--;
   scale_bucket b = {0};
   b.start = now - SCALE_BUCKET_S;
   b.copies = copies;

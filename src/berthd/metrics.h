@@ -44,8 +44,9 @@ void metrics_copy_ready(ic_metrics *m, double setup_ms);
 /* Once a second: records concurrency (in flight + waiting) and closes the
  * bucket when its 10 s are over (copies = ready copies then). */
 void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies);
-/* A history for the FAST profile: closed buckets plus the last ten seconds
- * as one sliding bucket ending at now. */
+/* A history for the FAST profile: the closed buckets plus the last ten
+ * seconds as one sliding bucket ending at now (it may overlap the newest
+ * closed bucket). */
 void metrics_sliding_history(const ic_metrics *m, double now, uint32_t copies, scale_history *out);
 /* The closed bucket at i (0 = oldest). */
 const ic_bucket *metrics_bucket(const ic_metrics *m, size_t i);
