@@ -135,12 +135,20 @@ typedef struct window {
 static void window_scan(const scale_history *h, scale_metric m, double lo, double hi,
                         double done, scan_mode mode, window *w) {
   memset(w, 0, sizeof *w);
-  /* Newest first; buckets are pushed in time order, so stop once past lo. */
-  for (size_t k = h->n; k-- > 0;) {
+  /* Buckets are pushed in time order: find the newest with its midpoint
+   * before hi by bisection (the simulator scans windows far back from the
+   * newest bucket), then walk back, newest first, until past lo. */
+  size_t top = 0, n = h->n;
+  while (top < n) {
+    size_t k = top + (n - top) / 2;
+    if (scale_history_at(h, k)->start + SCALE_BUCKET_S / 2.0 < hi - EPS) top = k + 1;
+    else n = k;
+  }
+  for (size_t k = top; k-- > 0;) {
     const scale_bucket *b = scale_history_at(h, k);
     double mid = b->start + SCALE_BUCKET_S / 2.0;
     if (mid < lo - EPS) break;
-    if (mid >= hi - EPS || b->start + SCALE_BUCKET_S > done + EPS) continue;
+    if (b->start + SCALE_BUCKET_S > done + EPS) continue;
     if (mode == SCAN_ONCE && w->n && b->start + SCALE_BUCKET_S > w->oldest_start + EPS) continue;
     double s = bucket_sample(b, m);
     double demand = per_copy(m) ? s * copies_or_one(b->copies) : s;
@@ -280,7 +288,12 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
   }
   if (p->disable_scale_in) return;
   pr->veto_in = 1;
+  /* The cheap refusals first: this runs for every IC on every tick. */
+  if (v >= t) return; /* the newest reading alone blocks scale-in */
+  if (now - fmax(st->last_scale_out, st->last_scale_in) < p->scale_in_cooldown_s - EPS) return;
   double win = cfg->fast_scale_in_window_s > 0 ? cfg->fast_scale_in_window_s : 300;
+  /* Load seen before the policy took effect says nothing about it. */
+  if (end - win < st->since - EPS) return;
   /* The window must be covered: data from its start on, and at most one
    * bucket missing (a sliding newest bucket leaves a gap before it). */
   size_t need = (size_t)ceil_count(win / SCALE_BUCKET_S);
@@ -290,8 +303,7 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
    * the whole window, from its first second. */
   window_scan(h, p->metric, end - win - SCALE_BUCKET_S / 2.0 + 1e-6, end, end, SCAN_ALL, &w);
   if (w.n + 1 < need || w.oldest_start > end - win + EPS) return;
-  /* Load seen before the policy took effect says nothing about it. */
-  if (end - win < st->since - EPS) return;
+  if (w.sample_max >= t) return;
   /* Every one-minute mean of the window (and every 10 s reading, at the
    * step threshold) must be below 90% of the target; scale in only to what
    * the largest one-minute demand needs at 90% of the target, so neither
@@ -306,9 +318,7 @@ static void tt_fast(const scale_config *cfg, const scale_policy *p, const scale_
     if (sv > peak_value) peak_value = sv;
     if (sd > peak_demand) peak_demand = sd;
   }
-  if (peak_value >= SCALE_IN_RATIO * t || w.sample_max >= t)
-    return;
-  if (now - fmax(st->last_scale_out, st->last_scale_in) < p->scale_in_cooldown_s - EPS) return;
+  if (peak_value >= SCALE_IN_RATIO * t) return;
   double peak10 = w.peak_demand / FAST_STEP_RATIO;
   int want = ceil_count(fmax(peak_demand, peak10) / (SCALE_IN_RATIO * t));
   if (want >= current) return;

@@ -7,9 +7,11 @@
  * --svg write the copy and instance time series. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "berth/catalog.h"
 #include "demand.h"
@@ -169,6 +171,56 @@ static int write_requests(const char *path, const scenario *s, char *err, size_t
   return rc < 0 ? rc : 0;
 }
 
+/* The policies run on as many threads as there are CPUs; they share only
+ * the scenario and the demand, which they read and never write. Workers take
+ * policies from the end of the list: `all` lists berth, the slowest, last. */
+typedef struct policy_runs {
+  const scenario *s;
+  const sim_demand *d;
+  sim_result *res;
+  int rc[SIM_N_POLICIES];
+  char err[SIM_N_POLICIES][1024];
+  int next; /* policies left to take, under lock */
+  pthread_mutex_t lock;
+} policy_runs;
+
+static void *run_policies_worker(void *arg) {
+  policy_runs *r = arg;
+  for (;;) {
+    pthread_mutex_lock(&r->lock);
+    int i = --r->next;
+    pthread_mutex_unlock(&r->lock);
+    if (i < 0) return NULL;
+    r->rc[i] = sim_run(r->s, r->d, (sim_policy)conf.policies[i], &r->res[i], r->err[i], sizeof r->err[i]);
+  }
+}
+
+/* Runs every chosen policy into res[i]; 0, or -1 after printing the first
+ * failure. */
+static int run_policies(const scenario *s, const sim_demand *d, sim_result *res) {
+  static policy_runs r;
+  memset(&r, 0, sizeof r);
+  r.s = s;
+  r.d = d;
+  r.res = res;
+  r.next = conf.n_policies;
+  pthread_mutex_init(&r.lock, NULL);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  pthread_t threads[SIM_N_POLICIES];
+  int n = 0;
+  for (int i = 1; i < conf.n_policies && i < cpus; i++)
+    if (pthread_create(&threads[n], NULL, run_policies_worker, &r) == 0) n++;
+  run_policies_worker(&r);
+  for (int i = 0; i < n; i++) pthread_join(threads[i], NULL);
+  pthread_mutex_destroy(&r.lock);
+  for (int i = 0; i < conf.n_policies; i++)
+    if (r.rc[i]) {
+      fprintf(stderr, "berth-sim: %s policy: %s\n", sim_policy_name((sim_policy)conf.policies[i]), r.err[i]);
+      return -1;
+    }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int rc = parse_args(argc, argv);
   if (rc) return rc;
@@ -202,13 +254,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "berth-sim: %s\n", err);
     goto out;
   }
-  for (int i = 0; i < conf.n_policies; i++) {
-    if (sim_run(&s, &d, (sim_policy)conf.policies[i], &res[n_done], err, sizeof err)) {
-      fprintf(stderr, "berth-sim: %s policy: %s\n", sim_policy_name((sim_policy)conf.policies[i]), err);
-      goto out;
-    }
-    n_done++;
-  }
+  memset(res, 0, sizeof res);
+  n_done = conf.n_policies; /* freeing a result that never ran is harmless */
+  if (run_policies(&s, &d, res)) goto out;
   report_table(stdout, &s, &d, res, (size_t)n_done, conf.per_model);
   if (conf.csv && report_csv(conf.csv, &s, &d, res, (size_t)n_done, err, sizeof err)) {
     fprintf(stderr, "berth-sim: %s\n", err);
