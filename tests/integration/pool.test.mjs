@@ -14,7 +14,8 @@
 // a, b, c (good token) and x (wrong token) at .11 .. .14. The controller's
 // control API listens on 0.0.0.0 so that agents reach it at the bridge
 // address; its runtime API stays on 127.0.0.1. Traffic stays on this host.
-// Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for `ip netns`); skipped otherwise.
+// Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for `ip netns`); otherwise it exits 77,
+// which ctest reports as skipped.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -164,6 +165,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Exit 77: ctest reports the test as skipped, not passed.
+  if (skipReason) process.exitCode = 77;
   try {
     for (const a of agents) if (a.exit === null) a.proc.kill('SIGKILL');
     await Promise.all(agents.map((a) => Promise.race([a.exited, new Promise((r) => setTimeout(r, 5000))])));
