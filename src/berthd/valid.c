@@ -8,6 +8,8 @@
 #include <string.h>
 
 #define NAME_PATTERN "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+/* The same names, as the service model writes the rule for an IC's name. */
+#define IC_NAME_PATTERN "^[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?$"
 
 int api_fail(api_error *e, int status, const char *type, const char *fmt, ...) {
   e->status = status;
@@ -79,7 +81,10 @@ int valid_name(json_t *obj, const char *key, const char *path, int required,
   if (strlen(*out) > 63)
     return constraint(e, v, path, "Member must have length less than or equal to 63");
   if (!valid_is_name(*out))
-    return constraint(e, v, path, "Member must satisfy regular expression pattern: " NAME_PATTERN);
+    return constraint(e, v, path,
+                      strcmp(key, "InferenceComponentName") == 0
+                          ? "Member must satisfy regular expression pattern: " IC_NAME_PATTERN
+                          : "Member must satisfy regular expression pattern: " NAME_PATTERN);
   return 0;
 }
 

@@ -121,6 +121,9 @@ int main(void) {
   expect_invalid("CreateInferenceComponent",
                  IC("a-", "{\"NumberOfCpuCoresRequired\":1,\"MinMemoryRequiredInMb\":256}", "1"),
                  "InferenceComponentName", "'a-'");
+  expect_invalid("CreateInferenceComponent",
+                 IC("a_b", "{\"NumberOfCpuCoresRequired\":1,\"MinMemoryRequiredInMb\":256}", "1"),
+                 "InferenceComponentName", "[a-zA-Z0-9])?$");
 
   const char *names[] = {"gamma", "alpha", "beta"};
   for (int i = 0; i < 3; i++) {
