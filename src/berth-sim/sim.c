@@ -1069,9 +1069,40 @@ static void setup_shared(sim *S) {
   place_pending_as(S, 1);
 }
 
-int sim_run(const scenario *s, const sim_demand *d, sim_policy p, sim_result *R, char *err, size_t errsz) {
+/* SageMaker gives a copy whole accelerators (NumberOfAcceleratorDevicesRequired
+ * >= 1), and a dedicated endpoint gives its model whole instances: for those
+ * policies a copy that asks for a share of a device gets the whole device.
+ * To stay fair to them it is taken to serve as much more at once (max
+ * concurrency and a per-copy target times 1 / share). Returns s when no model
+ * asks for a share, else `whole`, whose models the caller frees. */
+static const scenario *whole_devices(const scenario *s, sim_policy p, scenario *whole) {
+  if (p == POLICY_BERTH) return s;
+  size_t m = 0;
+  while (m < s->n_models && !(s->models[m].need.dev_milli > 0 && s->models[m].need.dev_milli % 1000))
+    m++;
+  if (m == s->n_models) return s;
+  *whole = *s;
+  whole->models = berth_xcalloc(s->n_models, sizeof *whole->models);
+  memcpy(whole->models, s->models, s->n_models * sizeof *s->models);
+  for (m = 0; m < s->n_models; m++) {
+    scn_model *x = &whole->models[m];
+    int32_t milli = x->need.dev_milli;
+    if (milli <= 0 || milli % 1000 == 0) continue;
+    int32_t devs = (milli + 999) / 1000;
+    double scale = (double)devs * 1000 / (double)milli;
+    x->need.dev_milli = devs * 1000;
+    x->max_concurrency = (int)floor(x->max_concurrency * scale + 1e-9);
+    if (x->metric == SCALE_METRIC_CONCURRENT_PER_COPY || x->metric == SCALE_METRIC_INVOCATIONS_PER_COPY)
+      x->target *= scale;
+  }
+  return whole;
+}
+
+int sim_run(const scenario *s0, const sim_demand *d, sim_policy p, sim_result *R, char *err, size_t errsz) {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
+  scenario whole;
+  const scenario *s = whole_devices(s0, p, &whole);
   sim S;
   memset(&S, 0, sizeof S);
   memset(R, 0, sizeof *R);
@@ -1178,6 +1209,7 @@ int sim_run(const scenario *s, const sim_demand *d, sim_policy p, sim_result *R,
 out:
   clock_gettime(CLOCK_MONOTONIC, &t1);
   R->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  if (s != s0) free(whole.models);
   traffic_close(S.tr);
   heap_free(&S.ev);
   free(S.reqs);

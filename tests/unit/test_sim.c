@@ -189,6 +189,37 @@ static void test_light_load(void) {
   scenario_free(&s);
 }
 
+/* Four models that need a quarter of a device each: Berth puts their copies
+ * on one device, SageMaker (whole devices only) needs four. */
+static void test_device_shares(void) {
+  scenario s;
+  sim_demand d;
+  sim_result r[3];
+  char err[1024];
+  const char *json =
+      "{\"duration_hours\":1,\"instance_types\":[\"ml.g5.2xlarge\"],"
+      "\"endpoint\":{\"instance_start_s\":60},"
+      "\"model_defaults\":{\"copy\":{\"cpu_cores\":1,\"memory_mb\":2048,\"accelerators\":0.25,"
+      "\"accelerator_memory_mb\":4096},\"scaling\":{\"min_copies\":1,\"max_copies\":4,\"target\":3},"
+      "\"service\":{\"max_concurrency\":4},\"traffic\":{\"rate_per_s\":0.05}},"
+      "\"models\":[{\"name\":\"m\",\"count\":4}]}";
+  if (load(json, &s, err, sizeof err)) {
+    CHECK_FAIL_("%s", err);
+    return;
+  }
+  CHECK_INT(demand_compute(&s, &d, err, sizeof err), 0);
+  for (int p = 0; p < 3; p++) CHECK_INT(sim_run(&s, &d, (sim_policy)p, &r[p], err, sizeof err), 0);
+  CHECK_INT(r[POLICY_BERTH].peak_instances, 1);
+  CHECK_INT(r[POLICY_SAGEMAKER].peak_instances, 4);
+  CHECK_INT(r[POLICY_DEDICATED].peak_instances, 4);
+  for (size_t m = 0; m < s.n_models; m++) CHECK_INT(r[POLICY_SAGEMAKER].models[m].peak_copies, 1);
+  /* the scenario itself is left as it was */
+  CHECK_INT(s.models[0].need.dev_milli, 250);
+  for (int p = 0; p < 3; p++) sim_result_free(&r[p]);
+  demand_free(&d);
+  scenario_free(&s);
+}
+
 int main(void) {
   char err[512];
   if (berth_catalog_load(BERTH_SOURCE_DIR "/share/berth/instance-types.json", &cat, err, sizeof err)) {
@@ -198,6 +229,7 @@ int main(void) {
   test_heap();
   test_rng();
   test_scenario_errors();
+  test_device_shares();
   test_alternating();
   test_light_load();
   berth_catalog_free(&cat);
