@@ -539,9 +539,9 @@ static void test_multiple_policies(void) {
 
 /* ---- berthd's view: 1 Hz decisions on a sliding newest bucket ---- */
 
-/* Closed buckets aligned to 10 s, and, as berthd's metrics_sliding_history
- * builds it, the closed ones overlapping the last 10 s dropped and one
- * bucket [now - 10, now) made of the last ten one-second samples. */
+/* Closed buckets aligned to 10 s and, as berthd's metrics_sliding_history
+ * builds it, one more bucket [now - 10, now) made of the last ten one-second
+ * samples, which overlaps the newest closed one. */
 typedef struct live_sim {
   scale_config cfg;
   scale_state st;
@@ -550,7 +550,9 @@ typedef struct live_sim {
   double sec_conc[10];
   uint32_t sec_nocap[10];
   int tick;
-  int current;
+  int current;                 /* desired copies */
+  int ready;                   /* copies serving: a scale-out is ready */
+  int delay, up_at;            /* `delay` seconds after it was decided */
 } live_sim;
 
 static void live_init(live_sim *s, const scale_config *cfg, int current) {
@@ -558,13 +560,14 @@ static void live_init(live_sim *s, const scale_config *cfg, int current) {
   s->cfg = *cfg;
   scale_state_init(&s->st);
   scale_history_init(&s->closed);
-  s->current = current;
+  s->current = s->ready = current;
 }
 
 /* One second ending at now = tick + 0.37 (never aligned to buckets). */
 static int live_tick(live_sim *s, double conc, uint32_t nocap) {
   double now = s->tick + 1 + 0.37;
   double start = floor((now - 1) / SCALE_BUCKET_S) * SCALE_BUCKET_S;
+  if (s->ready > s->current || s->tick >= s->up_at) s->ready = s->current;
   if (s->open.concurrency_samples && s->open.start != start) {
     scale_history_push(&s->closed, &s->open);
     memset(&s->open, 0, sizeof s->open);
@@ -573,18 +576,16 @@ static int live_tick(live_sim *s, double conc, uint32_t nocap) {
   s->open.concurrency_sum += conc;
   s->open.concurrency_samples++;
   s->open.no_capacity += nocap;
-  s->open.copies = (uint32_t)s->current;
+  s->open.copies = (uint32_t)s->ready;
   s->sec_conc[s->tick % 10] = conc;
   s->sec_nocap[s->tick % 10] = nocap;
   s->tick++;
 
   s->view = s->closed;
-  while (s->view.n && scale_history_at(&s->view, s->view.n - 1)->start + SCALE_BUCKET_S > now - SCALE_BUCKET_S)
-    s->view.n--;
   scale_bucket b;
   memset(&b, 0, sizeof b);
   b.start = now - SCALE_BUCKET_S;
-  b.copies = (uint32_t)s->current;
+  b.copies = (uint32_t)s->ready;
   b.concurrency_samples = 10;
   for (int i = 0; i < 10; i++) {
     b.concurrency_sum += s->sec_conc[i];
@@ -593,7 +594,10 @@ static int live_tick(live_sim *s, double conc, uint32_t nocap) {
   scale_history_push(&s->view, &b);
   scale_decision d;
   scale_decide(&s->cfg, &s->st, &s->view, now, s->current, &d);
-  if (d.changed) s->current = d.desired;
+  if (d.changed) {
+    if (d.desired > s->ready) s->up_at = s->tick + s->delay;
+    s->current = d.desired;
+  }
   return d.changed;
 }
 
@@ -620,6 +624,28 @@ static void test_sliding_history(void) {
   CHECK_INT(s.current, 0);
   if (at < 290 || at > 312) CHECK_FAIL_("sliding scale-in after %d s, want about 300", at);
   check_count++;
+
+  /* A steady 3 concurrent at a target of 2 needs 2 copies. Right after the
+   * second copy is ready, the closed bucket still read 3 per copy: counted
+   * with the sliding one it would look like a load above target on 2 copies
+   * and ask for a third. */
+  scale_config c2 = cfg_tt(SCALE_PROFILE_FAST, SCALE_METRIC_CONCURRENT_PER_COPY, 2, 1, 3);
+  for (int delay = 0; delay < 10; delay++) { /* every alignment with the buckets */
+    for (int lead = 0; lead < 10; lead++) {
+      live_init(&s, &c2, 1);
+      s.delay = delay;
+      for (int k = 0; k < lead; k++) live_tick(&s, 0, 0);
+      int most = 1;
+      for (int k = 0; k < 240; k++) {
+        live_tick(&s, 3, 0);
+        if (s.current > most) most = s.current;
+      }
+      if (s.current != 2 || most != 2)
+        CHECK_FAIL_("steady 3 at target 2 (start delay %d s, lead %d s): %d copies, at most %d", delay,
+                    lead, s.current, most);
+      check_count++;
+    }
+  }
 
   /* A step policy over two 10 s periods still sees both on this view. */
   scale_config st = cfg_step(SCALE_ADJ_CHANGE, 1, 0, 0, 4);
