@@ -26,6 +26,12 @@
 
 typedef struct cconn cconn;
 
+/* A pooled connection idle longer than this is not reused: servers close
+ * idle keep-alive connections after a few seconds (2 s for gunicorn, 5 s
+ * for node and uvicorn), and a request written just as the server closes
+ * fails after it was sent, when it can no longer be sent again safely. */
+#define POOL_IDLE_MAX_MS 1000
+
 struct berth_http_client {
   uv_loop_t *loop;
   size_t max_idle_per_host;
@@ -40,6 +46,7 @@ struct cconn {
   berth_http_client *cl;
   cconn *prev, *next;   /* in cl->idle while pooled */
   int pooled;
+  uint64_t idle_since;  /* loop time it went back to the pool */
   uv_tcp_t tcp;
   uv_connect_t connect_req;
   uv_write_t write_req;
@@ -63,7 +70,11 @@ struct berth_http_call {
   char host[64];
   int port;
   int is_head;
-  berth_buf req;        /* serialized request */
+  int idempotent;       /* RFC 9110 9.2.2: may be sent again after a failure */
+  berth_buf req;        /* serialized request head (and the body unless borrowed) */
+  const char *body;     /* a borrowed body, sent after req */
+  size_t body_len;
+  uint64_t deadline;    /* loop time the whole answer must have arrived by (0: none) */
   cconn *conn;
   int state;
   int canceled;
@@ -71,6 +82,7 @@ struct berth_http_call {
   int got_byte;         /* a response byte arrived on the current conn */
   int reused;           /* current conn came from the pool */
   int retried;
+  int paused;           /* reading stopped by berth_http_call_pause */
   int write_pending;    /* uv_writes pointing into req */
   int write_done;       /* the whole request was written */
   int timer_closed;
@@ -82,11 +94,22 @@ static void conn_close(cconn *c);
 static void call_finish(berth_http_call *call, int status);
 static int call_start_conn(berth_http_call *call, int allow_pool);
 static void on_call_timer(uv_timer_t *t);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 
-/* Restarts the silence timeout: connect, then each received byte. */
+/* Restarts the silence timeout (connect, then each received byte), never
+ * past the call's total deadline. A paused call is not silent: only its
+ * deadline runs. */
 static void call_touch(berth_http_call *call) {
-  if (call->timeout_ms && !call->canceled)
-    uv_timer_start(&call->timer, on_call_timer, call->timeout_ms, 0);
+  if (call->canceled) return;
+  uint64_t ms = call->paused ? 0 : call->timeout_ms;
+  if (call->deadline) {
+    uint64_t now = uv_now(call->cl->loop);
+    uint64_t left = call->deadline > now ? call->deadline - now : 1;
+    if (!ms || left < ms) ms = left;
+  }
+  if (ms) uv_timer_start(&call->timer, on_call_timer, ms, 0);
+  else uv_timer_stop(&call->timer);
 }
 
 /* ---- client freeing ---- */
@@ -186,7 +209,9 @@ static void call_response_done(berth_http_call *call, cconn *c, int extra_bytes)
   c->call = NULL;
   call->conn = NULL;
   if (keep) {
+    if (call->paused) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     c->pooled = 1;
+    c->idle_since = uv_now(cl->loop);
     c->prev = NULL;
     c->next = cl->idle;
     if (cl->idle) cl->idle->prev = c;
@@ -221,9 +246,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
       call_response_done(call, c, 1);
       return;
     }
-    int had_byte = call->got_byte;
+    int may_retry = !call->got_byte && (!call->write_done || call->idempotent) && call->reused &&
+                    !call->retried;
     conn_close(c);
-    if (!had_byte && call->reused && !call->retried) {
+    if (may_retry) {
       call->retried = 1;
       if (call_start_conn(call, 0) == 0) return;
     }
@@ -261,9 +287,10 @@ static void on_write(uv_write_t *w, int status) {
     return;
   }
   if (status < 0) {
-    int had_byte = call->got_byte;
+    /* Not all of the request went out: no server can have acted on it. */
+    int may_retry = !call->got_byte && call->reused && !call->retried;
     conn_close(wc);
-    if (!had_byte && call->reused && !call->retried) {
+    if (may_retry) {
       call->retried = 1;
       if (call_start_conn(call, 0) == 0) return;
     }
@@ -274,17 +301,27 @@ static void on_write(uv_write_t *w, int status) {
 }
 
 static int conn_send(berth_http_call *call, cconn *c) {
-  uv_buf_t b = uv_buf_init(call->req.data, (unsigned)call->req.len);
-  int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  uv_buf_t b[2] = {uv_buf_init(call->req.data, (unsigned)call->req.len),
+                   uv_buf_init((char *)call->body, (unsigned)call->body_len)};
+  unsigned nb = call->body_len ? 2 : 1;
+  size_t total = call->req.len + call->body_len;
+  int n = uv_try_write((uv_stream_t *)&c->tcp, b, nb);
   if (n < 0 && n != UV_EAGAIN) return n;
-  if (n < 0) n = 0;
-  if ((size_t)n == call->req.len) {
+  size_t done = n < 0 ? 0 : (size_t)n;
+  if (done == total) {
     call->write_done = 1;
     return 0;
   }
-  b = uv_buf_init(call->req.data + n, (unsigned)(call->req.len - (size_t)n));
+  /* The rest, from where the socket stopped taking it. */
+  unsigned first = 0;
+  if (done >= b[0].len) {
+    done -= b[0].len;
+    first = 1;
+  }
+  b[first].base += done;
+  b[first].len -= (unsigned)done;
   c->write_req.data = call;
-  int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, b + first, nb - first, on_write);
   if (rc == 0) call->write_pending++;
   return rc;
 }
@@ -321,8 +358,13 @@ static int call_start_conn(berth_http_call *call, int allow_pool) {
   call->complete = 0;
   call->write_done = 0;
   if (allow_pool) {
-    for (cconn *c = cl->idle; c; c = c->next) {
+    for (cconn *c = cl->idle, *next; c; c = next) {
+      next = c->next;
       if (c->port != call->port || strcmp(c->host, call->host)) continue;
+      if (uv_now(cl->loop) - c->idle_since > POOL_IDLE_MAX_MS) {
+        conn_close(c);
+        continue;
+      }
       pool_remove(c);
       c->call = call;
       call->conn = c;
@@ -429,7 +471,10 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
   snprintf(call->host, sizeof call->host, "%s", o->host);
   call->port = o->port;
   call->is_head = name_is(o->method, "HEAD");
+  call->idempotent = name_is(o->method, "GET") || call->is_head || name_is(o->method, "OPTIONS") ||
+                     name_is(o->method, "PUT") || name_is(o->method, "DELETE");
   call->state = C_ACTIVE;
+  if (o->deadline_ms) call->deadline = uv_now(cl->loop) + o->deadline_ms;
 
   berth_buf_init(&call->req, 0);
   berth_buf_printf(&call->req, "%s %s HTTP/1.1\r\nHost: %s%s%s:%d\r\n", o->method, o->target,
@@ -446,7 +491,12 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
                  o->body_len == 0;
   if (!bodyless) berth_buf_printf(&call->req, "Content-Length: %zu\r\n", o->body_len);
   berth_buf_appends(&call->req, "\r\n");
-  if (o->body && o->body_len) berth_buf_append(&call->req, o->body, o->body_len);
+  if (o->body && o->body_len && o->borrow_body) {
+    call->body = o->body;
+    call->body_len = o->body_len;
+  } else if (o->body && o->body_len) {
+    berth_buf_append(&call->req, o->body, o->body_len);
+  }
 
   uv_timer_init(cl->loop, &call->timer);
   call->timer.data = call;
@@ -474,6 +524,25 @@ void berth_http_call_cancel(berth_http_call *call) {
   if (call->conn) conn_close(call->conn);
   /* on_done must come from the loop: a zero timer. */
   uv_timer_start(&call->timer, on_call_timer, 0, 0);
+}
+
+int berth_http_call_delivered(const berth_http_call *call) {
+  return call->write_done || call->got_byte;
+}
+
+void berth_http_call_pause(berth_http_call *call) {
+  if (!call || call->state != C_ACTIVE || call->paused) return;
+  call->paused = 1;
+  if (call->conn && call->conn->connected) uv_read_stop((uv_stream_t *)&call->conn->tcp);
+  call_touch(call);
+}
+
+void berth_http_call_resume(berth_http_call *call) {
+  if (!call || call->state != C_ACTIVE || !call->paused) return;
+  call->paused = 0;
+  if (call->conn && call->conn->connected && !call->conn->closing)
+    uv_read_start((uv_stream_t *)&call->conn->tcp, on_alloc, on_read);
+  call_touch(call);
 }
 
 berth_http_client *berth_http_client_new(uv_loop_t *loop, size_t max_idle_per_host) {

@@ -43,7 +43,9 @@ struct berth_http_server {
   int closing;
   int listener_closed;
   size_t n_conns;
+  size_t n_closing;      /* of n_conns, closed but not yet freed */
   size_t inflight;
+  uint64_t buffered;     /* request-body bytes reserved by all connections */
   conn *conns;
   void (*on_closed)(void *ud);
   void *closed_ud;
@@ -70,6 +72,12 @@ struct conn {
   berth_buf inbuf;
   berth_buf body;
   char peer[64];
+  char peer_ip[48];     /* peer without its port: the per-client limit's key */
+  uint64_t accepted_ms;
+  int spoke;            /* sent at least one byte */
+  uint64_t reserved;    /* this request's share of srv->buffered */
+  int refuse_status;    /* a head callback refused the request (503) */
+  const char *refuse_message;
 
   /* The request being answered. */
   berth_http_req req;
@@ -221,6 +229,8 @@ static void conn_maybe_free(conn *c) {
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->n_conns--;
+  s->n_closing--;
+  s->buffered -= c->reserved;
   berth_http_parser_free(c->parser);
   berth_buf_free(&c->inbuf);
   berth_buf_free(&c->body);
@@ -251,6 +261,7 @@ static void on_handle_closed(uv_handle_t *h) {
 static void conn_close(conn *c) {
   if (c->closing) return;
   c->closing = 1;
+  c->srv->n_closing++;
   c->reading = 0;
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -434,16 +445,21 @@ int berth_http_stream_begin(berth_http_req *req, int status, const berth_http_he
   return rc < 0 ? -EPIPE : 0;
 }
 
-int berth_http_stream_write(berth_http_req *req, const void *data, size_t len) {
+static int stream_write(berth_http_req *req, const void *data, size_t len, int force) {
   conn *c;
   berth_http_server *s = req_server(req, &c);
   if (!c->req_held || !c->resp_started || c->resp_ended) return -EINVAL;
   if (c->closing) return -EPIPE;
   if (len == 0 || c->resp_no_body) return 0;
   if (c->bytes_pending > 0 && c->bytes_pending + len > s->cfg.max_stream_buffer) {
+    if (force) {
+      c->need_drain = 1; /* queued anyway; on_drain still says when to go on */
+      goto queue;
+    }
     c->need_drain = 1;
     return -ENOBUFS;
   }
+queue:;
   char pre[24];
   int pn = 0;
   if (c->resp_stream_chunked) pn = snprintf(pre, sizeof pre, "%zx\r\n", len);
@@ -451,6 +467,30 @@ int berth_http_stream_write(berth_http_req *req, const void *data, size_t len) {
                       uv_buf_init((char *)"\r\n", c->resp_stream_chunked ? 2 : 0)};
   int rc = conn_write(c, bufs, 3);
   return rc < 0 ? -EPIPE : 0;
+}
+
+int berth_http_stream_write(berth_http_req *req, const void *data, size_t len) {
+  return stream_write(req, data, len, 0);
+}
+
+int berth_http_stream_push(berth_http_req *req, const void *data, size_t len) {
+  return stream_write(req, data, len, 1);
+}
+
+void berth_http_stream_abort(berth_http_req *req) {
+  conn *c;
+  req_server(req, &c);
+  if (!c->req_held || c->resp_ended) return;
+  /* Marked ended so that the close releases the request instead of calling
+   * on_abort; the missing last chunk (or short body) tells the client the
+   * answer is incomplete. */
+  c->resp_ended = 1;
+  c->close_after = 1;
+  if (c->closing) {
+    request_release(c);
+    return;
+  }
+  conn_close(c);
 }
 
 void berth_http_stream_end(berth_http_req *req) {
@@ -501,7 +541,10 @@ static void request_release(conn *c) {
   free(c->path);
   free(c->query);
   c->path = c->query = NULL;
-  berth_buf_reset(&c->body);
+  /* An idle keep-alive connection keeps no body buffer. */
+  berth_buf_free(&c->body);
+  c->srv->buffered -= c->reserved;
+  c->reserved = 0;
   if (c->closing) {
     conn_maybe_free(c);
     return;
@@ -521,10 +564,28 @@ static void request_release(conn *c) {
   conn_process(c);
 }
 
+/* Counts n more body bytes against the listener's max_buffered_bytes; past
+ * it the request is refused with 503 (the client may retry) rather than
+ * letting many large bodies exhaust memory together. */
+static int reserve(conn *c, uint64_t n) {
+  berth_http_server *s = c->srv;
+  if (s->cfg.max_buffered_bytes && s->buffered + n > s->cfg.max_buffered_bytes) {
+    c->refuse_status = 503;
+    c->refuse_message = "too many request bodies are being received at once (the server's "
+                        "limit on buffered request bytes); retry shortly";
+    return -1;
+  }
+  s->buffered += n;
+  c->reserved += n;
+  return 0;
+}
+
 static int p_on_head(void *ud, const berth_http_head *h) {
   conn *c = ud;
   c->phase = PH_BODY;
-  timer_set(c, T_BODY, c->srv->cfg.idle_timeout_ms);
+  /* One deadline for the whole body, not per read: a body trickled a byte
+   * at a time must not hold its buffer for ever. */
+  timer_set(c, T_BODY, c->srv->cfg.body_timeout_ms);
   c->req_minor = h->version_minor;
   c->req_keep_alive = h->keep_alive;
   c->resp_no_body = !strcmp(h->method, "HEAD");
@@ -535,13 +596,21 @@ static int p_on_head(void *ud, const berth_http_head *h) {
   c->req.target = h->target;
   c->req.headers = h->headers;
   c->req.n_headers = h->n_headers;
-  const char *q = strchr(h->target, '?');
+  /* RFC 9112 3.2.2: a server must accept the absolute form
+   * ("http://host/path"); its path is what follows the authority. */
+  const char *t = h->target;
+  if (!strncasecmp(t, "http://", 7) || !strncasecmp(t, "https://", 8)) {
+    t = strchr(t, ':') + 3;
+    t += strcspn(t, "/?");
+  }
+  const char *q = strchr(t, '?');
   free(c->path);
   free(c->query);
-  c->path = q ? berth_xstrndup(h->target, (size_t)(q - h->target)) : berth_xstrdup(h->target);
+  c->path = q ? berth_xstrndup(t, (size_t)(q - t)) : berth_xstrdup(t[0] ? t : "/");
   c->query = berth_xstrdup(q ? q + 1 : "");
   c->req.path = c->path;
   c->req.query = c->query;
+  if (h->content_length > 0 && reserve(c, (uint64_t)h->content_length) < 0) return 1;
   if (h->expect_continue && (h->chunked || h->content_length > 0)) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
@@ -552,6 +621,8 @@ static int p_on_head(void *ud, const berth_http_head *h) {
 
 static int p_on_body(void *ud, const char *data, size_t len) {
   conn *c = ud;
+  /* A chunked body reserves as it grows. */
+  if (c->body.len + len > c->reserved && reserve(c, c->body.len + len - c->reserved) < 0) return 1;
   /* The parser enforces max_body_bytes; the buffer is bounded by it too. */
   return berth_buf_append(&c->body, data, len) < 0;
 }
@@ -599,7 +670,10 @@ static void conn_process(conn *c) {
     ssize_t n = berth_http_parser_execute(c->parser, c->inbuf.data, c->inbuf.len);
     if (n < 0) {
       berth_buf_reset(&c->inbuf);
-      send_error(c, map_parser_error(n), berth_http_parser_error(c->parser));
+      if (n == BERTH_HTTP_E_PAUSED && c->refuse_status)
+        send_error(c, c->refuse_status, c->refuse_message);
+      else
+        send_error(c, map_parser_error(n), berth_http_parser_error(c->parser));
       break;
     }
     berth_buf_consume(&c->inbuf, (size_t)n);
@@ -627,16 +701,59 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     return;
   }
   if (c->phase == PH_LINGER) return; /* discard */
-  if (c->phase == PH_BODY && c->timer_kind == T_BODY)
-    timer_set(c, T_BODY, c->srv->cfg.idle_timeout_ms);
+  c->spoke = 1;
   /* Bounded by PIPELINE_MAX + READ_CHUNK: reading stops past PIPELINE_MAX. */
   berth_buf_append(&c->inbuf, b->base, (size_t)nread);
   conn_process(c);
 }
 
+/* The connection to close to make room: one waiting for its first or next
+ * request (never one being answered), from peer_ip when given. Connections
+ * that never sent a byte go first (they cost a descriptor and nothing else
+ * to their owner), then the longest idle. NULL when none qualifies. */
+static conn *eviction_victim(berth_http_server *s, const char *peer_ip) {
+  conn *best = NULL;
+  for (conn *c = s->conns; c; c = c->next) {
+    if (c->closing || c->req_held || c->phase != PH_WAIT || c->inbuf.len) continue;
+    if (peer_ip && strcmp(c->peer_ip, peer_ip)) continue;
+    if (!best || (!c->spoke && best->spoke) ||
+        (c->spoke == best->spoke && c->accepted_ms < best->accepted_ms))
+      best = c;
+  }
+  return best;
+}
+
+static size_t peer_connections(berth_http_server *s, const char *peer_ip) {
+  size_t n = 0;
+  for (conn *c = s->conns; c; c = c->next) n += !c->closing && !strcmp(c->peer_ip, peer_ip);
+  return n;
+}
+
+static void peer_name(conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, c->peer_ip, sizeof c->peer_ip);
+    snprintf(c->peer, sizeof c->peer, "[%s]:%d", c->peer_ip, ntohs(a->sin6_port));
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    uv_ip4_name(a, c->peer_ip, sizeof c->peer_ip);
+    snprintf(c->peer, sizeof c->peer, "%s:%d", c->peer_ip, ntohs(a->sin_port));
+  }
+}
+
 static void on_connection(uv_stream_t *ls, int status) {
   berth_http_server *s = ls->data;
-  if (status < 0 || s->closing) return;
+  if (s->closing) return;
+  if (status == UV_EMFILE || status == UV_ENFILE) {
+    /* Out of descriptors: free one so the next accept succeeds. */
+    conn *v = eviction_victim(s, NULL);
+    if (v) conn_close(v);
+    return;
+  }
+  if (status < 0) return;
   conn *c = berth_xcalloc(1, sizeof *c);
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
@@ -644,38 +761,38 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->tcp.data = c;
   c->timer.data = c;
   c->open_handles = 2;
-  c->next = s->conns;
-  if (s->conns) s->conns->prev = c;
-  s->conns = c;
-  s->n_conns++;
+  c->accepted_ms = uv_now(s->loop);
   berth_buf_init(&c->inbuf, PIPELINE_MAX + READ_CHUNK);
   berth_buf_init(&c->body, s->cfg.max_body_bytes ? (size_t)s->cfg.max_body_bytes + 1 : 0);
   berth_http_limits lim = {s->cfg.max_head_bytes, 100, s->cfg.max_body_bytes};
   static const berth_http_parser_cb pcb = {p_on_head, p_on_body, p_on_complete};
   c->parser = berth_http_parser_new(BERTH_HTTP_REQUEST, &lim, &pcb, c);
   c->req.peer = c->peer;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0 || s->n_conns > s->cfg.max_connections) {
+  int accepted = uv_accept(ls, (uv_stream_t *)&c->tcp) == 0;
+  if (accepted) peer_name(c);
+  /* Past a limit, an idle connection makes room for the new one: a flood
+   * of silent connections then costs its sender its oldest ones instead of
+   * locking out everyone else. */
+  if (accepted && s->cfg.max_connections_per_peer &&
+      peer_connections(s, c->peer_ip) >= s->cfg.max_connections_per_peer) {
+    conn *v = eviction_victim(s, c->peer_ip);
+    if (v) conn_close(v);
+    else accepted = 0;
+  }
+  if (accepted && s->n_conns - s->n_closing >= s->cfg.max_connections) {
+    conn *v = eviction_victim(s, NULL);
+    if (v) conn_close(v);
+    else accepted = 0;
+  }
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->n_conns++;
+  if (!accepted) {
     conn_close(c);
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    char ip[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (ss.ss_family == AF_INET6) {
-      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-      uv_ip6_name(a, ip, sizeof ip);
-      port = ntohs(a->sin6_port);
-      snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
-    } else {
-      struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-      uv_ip4_name(a, ip, sizeof ip);
-      port = ntohs(a->sin_port);
-      snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
-  }
   c->phase = PH_WAIT;
   timer_set(c, T_HEADER, s->cfg.header_timeout_ms);
   reading_update(c);
@@ -701,6 +818,7 @@ int berth_http_server_listen(uv_loop_t *loop, const char *host, int port,
   if (!s->cfg.idle_timeout_ms) s->cfg.idle_timeout_ms = 60000;
   if (!s->cfg.max_connections) s->cfg.max_connections = 4096;
   if (!s->cfg.max_stream_buffer) s->cfg.max_stream_buffer = 4 << 20;
+  if (!s->cfg.body_timeout_ms) s->cfg.body_timeout_ms = 60000;
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
   int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);

@@ -4,8 +4,10 @@
  *
  * A call's callbacks run on the loop. on_done runs exactly once per call
  * (also after berth_http_call_cancel, with UV_ECANCELED), and the call is
- * freed right after it returns. A pooled connection that fails before any
- * response byte arrives is retried once on a new connection. */
+ * freed right after it returns. A pooled connection that fails before the
+ * whole request was written (the server closed it while it sat idle) is
+ * retried once on a new connection; a request that was fully written is
+ * never sent again, since the server may have acted on it. */
 #ifndef BERTH_HTTP_CLIENT_H
 #define BERTH_HTTP_CLIENT_H
 
@@ -25,7 +27,8 @@ typedef struct berth_http_call_cb {
   /* De-chunked body bytes, as they arrive. */
   void (*on_body)(berth_http_call *call, const char *data, size_t len, void *ud);
   /* 0 when the whole response arrived; otherwise a negative libuv code:
-   * UV_ETIMEDOUT (no byte for timeout_ms), UV_ECONNREFUSED, UV_ECONNRESET,
+   * UV_ETIMEDOUT (no byte for timeout_ms, or deadline_ms passed),
+   * UV_ECONNREFUSED, UV_ECONNRESET,
    * UV_EPROTO (unparseable response), UV_ECANCELED. */
   void (*on_done)(berth_http_call *call, int status, void *ud);
 } berth_http_call_cb;
@@ -38,9 +41,11 @@ typedef struct berth_http_request_opts {
   const berth_http_header *headers; /* extra headers; host and
                                        content-length are added */
   size_t n_headers;
-  const void *body;           /* copied; may be NULL */
+  const void *body;           /* copied unless borrow_body; may be NULL */
   size_t body_len;
   uint64_t timeout_ms;        /* max silence (connect, then between bytes) */
+  int borrow_body;            /* body stays valid until on_done: not copied */
+  uint64_t deadline_ms;       /* max total time until the whole answer (0: none) */
 } berth_http_request_opts;
 
 berth_http_client *berth_http_client_new(uv_loop_t *loop, size_t max_idle_per_host);
@@ -53,6 +58,15 @@ void berth_http_client_free(berth_http_client *cl);
 
 int berth_http_request(berth_http_client *cl, const berth_http_request_opts *opts,
                        const berth_http_call_cb *cb, void *ud, berth_http_call **out);
+/* During on_done: whether the request may have reached the server (it was
+ * written whole, or an answer byte arrived). A caller may send a failed
+ * request elsewhere only when this is 0. */
+int berth_http_call_delivered(const berth_http_call *call);
+/* Stops reading the answer (backpressure: the consumer is full) until
+ * resume. on_body may still run for bytes already read. The silence timeout
+ * does not run while paused; deadline_ms does. */
+void berth_http_call_pause(berth_http_call *call);
+void berth_http_call_resume(berth_http_call *call);
 /* Ends a call early; on_done follows with UV_ECANCELED (from the loop, not
  * from inside this function). */
 void berth_http_call_cancel(berth_http_call *call);

@@ -65,8 +65,17 @@ typedef struct berth_http_server_config {
   size_t max_head_bytes;        /* default 16384 */
   uint64_t max_body_bytes;      /* default 6291456 */
   uint64_t header_timeout_ms;   /* default 10000: whole head must arrive */
+  uint64_t body_timeout_ms;     /* default 60000: whole body must arrive after the head */
   uint64_t idle_timeout_ms;     /* default 60000: keep-alive idle */
-  size_t max_connections;       /* default 4096; past it new ones are closed */
+  /* default 4096 open connections; past it (or past max_connections_per_peer
+   * from one address) the oldest idle connection is closed to make room
+   * (never-spoke ones first), and the new one is refused only when every
+   * connection is busy with a request. */
+  size_t max_connections;
+  size_t max_connections_per_peer; /* 0: no per-address limit */
+  /* Total request-body bytes all connections may hold at once (0: no limit);
+   * a request past it gets 503 and the connection closes. */
+  uint64_t max_buffered_bytes;
   size_t max_stream_buffer;     /* default 4 MiB of unsent streamed output */
 } berth_http_server_config;
 
@@ -101,6 +110,15 @@ void berth_http_respond(berth_http_req *req, int status,
 int berth_http_stream_begin(berth_http_req *req, int status,
                             const berth_http_header *headers, size_t n_headers);
 int berth_http_stream_write(berth_http_req *req, const void *data, size_t len);
+/* Like stream_write but queues data even past max_stream_buffer: for bytes
+ * already in hand when the caller stops its source (the rest of a read,
+ * the last event). Returns 0 or -EPIPE. */
+int berth_http_stream_push(berth_http_req *req, const void *data, size_t len);
+/* Ends a stream that failed midway: the connection closes without the last
+ * chunk, so the client sees a truncated answer, never a complete one. The
+ * request is released (no on_abort follows); do not use req afterwards. */
+void berth_http_stream_abort(berth_http_req *req);
+/* Ends a complete stream (the terminating chunk). */
 void berth_http_stream_end(berth_http_req *req);
 
 #endif

@@ -3,8 +3,16 @@
  * DESIGN: a copy owns up to three libuv handles (process, output pipe,
  * timer) and one health-check call. It is unlinked from its IC when it is
  * finished with (stopped, or forgotten before it ran) and freed only when
- * every handle has been closed and every call has ended (open_handles == 0),
- * so no callback ever sees freed memory. */
+ * every handle has been closed, every call has ended (open_handles == 0)
+ * and no router request points at it (inflight == 0), so no callback ever
+ * sees freed memory. A dead copy's callbacks never touch its IC.
+ *
+ * A copy is its process group: when the main process exits, whatever it
+ * left running (the server behind a shell wrapper) is killed with it, so
+ * no orphan keeps a port, memory or a device, or answers for a copy that
+ * is gone. Ready copies are pinged every --health-interval; a copy that
+ * fails HEALTH_OUT checks in a row leaves rotation until it passes again,
+ * and one that fails HEALTH_RESTART in a row is killed and restarted. */
 #include "agent.h"
 
 #include <errno.h>
@@ -28,13 +36,16 @@
 #define PING_TIMEOUT_MS 2000
 #define STOP_GRACE_MS 30000
 #define BACKOFF_MAX_MS 60000
+#define HEALTH_OUT 3
+#define HEALTH_RESTART 12
+#define HEALTH_DEFAULT_INTERVAL_S 5.0
 
 extern char **environ;
 
 static void on_handle_closed(uv_handle_t *h);
 
 static void maybe_free(copy *cp) {
-  if (cp->dead && cp->open_handles == 0) free(cp);
+  if (cp->dead && cp->open_handles == 0 && cp->inflight == 0) free(cp);
 }
 
 static void close_handle(copy *cp, uv_handle_t *h) {
@@ -193,6 +204,8 @@ static void restart_later(ctl *c, copy *cp) {
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   copy *cp = p->data;
   ctl *c = cp->ctl;
+  /* The group outlives its leader only through orphans: end them too. */
+  uv_kill(-p->pid, SIGKILL);
   close_handle(cp, (uv_handle_t *)p);
   cp->proc = NULL;
   cp->pid = 0;
@@ -239,6 +252,49 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
 }
 
 static void on_ping_done(berth_http_call *call, int status, void *ud);
+static void on_health_timer(uv_timer_t *t);
+
+static double health_interval_s(const ctl *c) {
+  return c->health_interval_s > 0 ? c->health_interval_s : HEALTH_DEFAULT_INTERVAL_S;
+}
+
+static void schedule_ready_check(ctl *c, copy *cp) {
+  uv_timer_start(copy_timer(c, cp), on_health_timer, (uint64_t)(health_interval_s(c) * 1000), 0);
+}
+
+/* The outcome of a ready copy's periodic /ping. */
+static void ready_checked(ctl *c, copy *cp, int ok, int err) {
+  if (ok) {
+    if (cp->unhealthy)
+      fprintf(stderr, "berthd: %s: copy %lld passes its health check again: back in rotation\n",
+              cp->owner->name, (long long)cp->id);
+    int was_out = cp->unhealthy;
+    cp->unhealthy = 0;
+    cp->ping_failures = 0;
+    schedule_ready_check(c, cp);
+    if (was_out) {
+      router_copy_ready(c, cp->owner);
+      ctl_kick(c);
+    }
+    return;
+  }
+  cp->ping_failures++;
+  if (cp->ping_failures == HEALTH_OUT) {
+    cp->unhealthy = 1;
+    fprintf(stderr, "berthd: %s: copy %lld failed %d health checks in a row (%s): out of "
+            "rotation until GET /ping answers 200 again\n", cp->owner->name, (long long)cp->id,
+            HEALTH_OUT, err ? uv_strerror(err) : "status not 200");
+    ctl_kick(c);
+  }
+  if (cp->ping_failures >= HEALTH_RESTART && cp->proc) {
+    fprintf(stderr, "berthd: %s: copy %lld failed %d health checks in a row: restarting it\n",
+            cp->owner->name, (long long)cp->id, HEALTH_RESTART);
+    uv_kill(-cp->pid, SIGKILL); /* on_exit_cb restarts it (it was ready) */
+    return;
+  }
+  schedule_ready_check(c, cp);
+}
+
 
 static void on_ping_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
                          void *ud) {
@@ -258,6 +314,20 @@ static void on_ping_body(berth_http_call *call, const char *d, size_t n, void *u
 
 static const berth_http_call_cb ping_cb = {on_ping_head, on_ping_body, on_ping_done};
 
+static void send_ping(ctl *c, copy *cp) {
+  uint64_t timeout = PING_TIMEOUT_MS;
+  if (cp->state == COPY_READY && health_interval_s(c) * 1000 < timeout)
+    timeout = (uint64_t)(health_interval_s(c) * 1000);
+  berth_http_request_opts o = {.host = "127.0.0.1", .port = cp->port, .method = "GET",
+                               .target = "/ping", .timeout_ms = timeout};
+  if (berth_http_request(c->client, &o, &ping_cb, cp, &cp->ping) == 0)
+    cp->open_handles++;
+  else if (cp->state == COPY_READY)
+    schedule_ready_check(c, cp);
+  else
+    schedule_health(c, cp);
+}
+
 static void on_ping_done(berth_http_call *call, int err, void *ud) {
   (void)call;
   copy *cp = ud;
@@ -270,6 +340,10 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
     maybe_free(cp);
     return;
   }
+  if (cp->state == COPY_READY) {
+    ready_checked(cc, cp, ok, err);
+    return;
+  }
   if (cp->state != COPY_STARTING) return;
   if (ok) {
     cp->state = COPY_READY;
@@ -277,6 +351,9 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
     fprintf(stderr, "berthd: %s: copy %lld ready on port %d after %llu ms\n", cp->owner->name,
             (long long)cp->id, cp->port, (unsigned long long)(cp->ready_ms - cp->started_ms));
     metrics_copy_ready(cp->owner->metrics, (double)(cp->ready_ms - cp->started_ms));
+    cp->ping_failures = 0;
+    cp->unhealthy = 0;
+    schedule_ready_check(cc, cp);
     router_copy_ready(cc, cp->owner);
     ctl_kick(cc);
     return;
@@ -287,7 +364,12 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
 static void on_health_timer(uv_timer_t *t) {
   copy *cp = t->data;
   ctl *c = cp->ctl;
-  if (cp->state != COPY_STARTING || cp->ping) return;
+  if (cp->ping) return;
+  if (cp->state == COPY_READY) {
+    send_ping(c, cp);
+    return;
+  }
+  if (cp->state != COPY_STARTING) return;
   uint64_t deadline = (uint64_t)cp->owner->startup_timeout_s * 1000;
   if (uv_now(c->loop) - cp->started_ms > deadline) {
     char msg[160];
@@ -298,12 +380,7 @@ static void on_health_timer(uv_timer_t *t) {
     if (cp->proc) uv_process_kill(cp->proc, SIGKILL);
     return;
   }
-  berth_http_request_opts o = {.host = "127.0.0.1", .port = cp->port, .method = "GET",
-                               .target = "/ping", .timeout_ms = PING_TIMEOUT_MS};
-  if (berth_http_request(c->client, &o, &ping_cb, cp, &cp->ping) == 0)
-    cp->open_handles++;
-  else
-    schedule_health(c, cp);
+  send_ping(c, cp);
 }
 
 static void schedule_health(ctl *c, copy *cp) {
@@ -532,6 +609,11 @@ static void on_artifact_ready(void *ud, int err, const char *dir, const char *wh
     return;
   }
   ctl *c = cp->ctl;
+  if (cp->state == COPY_STOPPING) {
+    /* Stopped while its artifact was being prepared: it never ran. */
+    copy_remove(c, cp);
+    return;
+  }
   if (cp->state != COPY_STARTING) return;
   if (err) {
     char msg[1200];
@@ -627,6 +709,10 @@ void agent_forget(ctl *c, copy *cp) {
 
 void agent_request_done(ctl *c, copy *cp) {
   cp->inflight--;
+  if (cp->dead) {
+    maybe_free(cp);
+    return;
+  }
   if (cp->inflight) return;
   if (cp->state == COPY_DRAINING)
     terminate(c, cp);

@@ -180,7 +180,9 @@ static json_t *report(void) {
   json_t *copies = json_array();
   for (ic *x = agent.ics; x; x = x->next)
     for (copy *cp = x->copies; cp; cp = cp->next) {
-      const char *state = cp->state == COPY_READY ? "ready"
+      /* An unhealthy copy reports "starting": the controller takes it out
+       * of rotation and back in when it is ready again. */
+      const char *state = cp->state == COPY_READY && !cp->unhealthy ? "ready"
                         : cp->state == COPY_STOPPING || cp->state == COPY_DRAINING ? "stopping"
                                                                                    : "starting";
       json_array_append_new(copies, json_pack("{s:I,s:s,s:i}", "id", (json_int_t)cp->id, "state",

@@ -696,6 +696,7 @@ void api_format_error(int status, const char *message, void *body, const char **
                       const char **error_type, void *ud) {
   (void)ud;
   const char *type = status == 413 ? "ValidationException"
+                   : status == 503 ? "ServiceUnavailable"
                    : status >= 500 ? "InternalFailure" : "SerializationException";
   json_t *j = json_pack("{s:s,s:s}", "__type", type, "message", message);
   char *text = json_dumps(j, JSON_COMPACT);
@@ -709,7 +710,7 @@ void api_format_error(int status, const char *message, void *body, const char **
 void api_on_request(berth_http_req *req, void *ud) {
   ctl *c = ud;
   api_error e = {0};
-  if (strcmp(req->method, "GET") == 0 &&
+  if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
       (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
     berth_http_header h[1] = {{"content-type", "text/plain"}};
     berth_http_respond(req, 200, h, 1, "ok\n", 3);

@@ -15,6 +15,7 @@
 #include "berth/fleet.h"
 #include "metrics.h"
 #include "ic.h"
+#include "router.h"
 #include "model.h"
 #include "pool.h"
 #include "store.h"
@@ -408,11 +409,12 @@ void ctl_reconcile(ctl *c) {
   while (*pp) {
     ic *x = *pp;
     if (ic_reconcile(c, x)) {
+      router_expire_waiting(c, x); /* held requests get their answer first */
       *pp = x->next;
       store_delete(c->db, "scaling", x->name);
       if (store_delete(c->db, "inference-component", x->name) == 0) {
         fprintf(stderr, "berthd: inference component %s deleted\n", x->name);
-        ic_free(x);
+        ic_unlink(x);
         continue;
       }
       x->next = *pp; /* keep it and try again next tick */

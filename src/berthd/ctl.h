@@ -129,7 +129,10 @@ typedef struct copy {
   int moving;                   /* on an evacuating instance; stops once its
                                    replacement is ready (make before break) */
   int remove_when_stopped;      /* 1: the copy goes away; 0: it restarts */
-  uint32_t inflight;            /* router requests now at this copy */
+  uint32_t inflight;            /* router requests now at this copy; each
+                                   keeps the copy's memory alive */
+  int unhealthy;                /* ready but failing /ping: out of rotation */
+  int ping_failures;            /* consecutive failed checks while ready */
   char tail[2048];              /* last bytes the process printed */
   size_t tail_len;
   int exit_status;
@@ -137,7 +140,8 @@ typedef struct copy {
   int ping_status;              /* status of the health check in flight */
   int line_start;               /* next output byte starts a log line */
   int open_handles;             /* uv handles and calls not yet closed */
-  int dead;                     /* unlinked; freed when open_handles is 0 */
+  int dead;                     /* unlinked; freed when open_handles and
+                                   inflight are 0 */
   char model_dir[1024];         /* SM_MODEL_DIR once the artifact is ready */
 } copy;
 
@@ -163,6 +167,8 @@ struct ic {
   scaling *scaling;             /* NULL without a registered scalable target */
   invocation *wait_head, *wait_tail; /* requests held while a copy starts */
   int n_waiting;
+  int refs;                     /* invocations that point at it (ic_hold) */
+  int unlinked;                 /* deleted from ctl's list; freed at refs 0 */
 };
 
 struct ctl {
@@ -197,6 +203,10 @@ struct ctl {
   double scale_in_window_s;     /* FAST profile scale-in window */
   int wake_queue_max;           /* per IC */
   double wake_timeout_s;
+  double invocation_timeout_s;  /* InvokeEndpoint: whole answer within it */
+  double stream_timeout_s;      /* InvokeEndpointWithResponseStream */
+  double health_interval_s;     /* /ping of ready copies */
+  double body_timeout_s;        /* a request's whole body after its head */
   double instance_cooldown_s;   /* > 0: overrides ScaleInPolicy cooldowns */
   int pool;                     /* provider "pool": instances are joined agents */
   char agent_token[256];        /* agents must present it */

@@ -293,3 +293,16 @@ void ic_free(ic *x) {
   json_decref(x->doc);
   free(x);
 }
+
+void ic_hold(ic *x) {
+  x->refs++;
+}
+
+void ic_drop(ic *x) {
+  if (--x->refs == 0 && x->unlinked) ic_free(x);
+}
+
+void ic_unlink(ic *x) {
+  x->unlinked = 1;
+  if (x->refs == 0) ic_free(x);
+}

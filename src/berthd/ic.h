@@ -23,6 +23,13 @@ int ic_reconcile(ctl *c, ic *x);
 /* A copy failed to start (exited or missed its health check deadline). */
 void ic_copy_failed(ctl *c, copy *cp, const char *why);
 /* Frees an IC that has no copies left. */
+/* Frees x now (shutdown, after the loop): nothing may point at it. */
 void ic_free(ic *x);
+/* References from requests that outlive a deletion: a deleted IC (after
+ * ic_unlink) is freed when the last reference goes. */
+void ic_hold(ic *x);
+void ic_drop(ic *x);
+/* x was taken out of ctl's list: free it now or at its last ic_drop. */
+void ic_unlink(ic *x);
 
 #endif

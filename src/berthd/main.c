@@ -8,10 +8,12 @@
  * default. `berthd copy-exec` is internal (see agent.h). */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,8 +39,20 @@ static struct {
   const char *instance_cooldown;
   const char *provider;
   const char *agent_token;
+  const char *invocation_timeout;
+  const char *stream_timeout;
+  const char *health_interval;
+  const char *body_timeout;
+  const char *max_buffered_mb;
+  const char *max_connections;
+  const char *max_connections_per_client;
 } config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
-            "0", "local", NULL};
+            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL};
+
+/* Connection budgets of the two listeners, from the descriptor limit. */
+static struct {
+  size_t runtime, runtime_per_client, control;
+} budget;
 
 static ctl controller;
 static uv_signal_t sigterm, sigint;
@@ -66,7 +80,16 @@ static void usage(FILE *f) {
           "  --provider local|pool     where instances come from: local agents (default) or\n"
           "                            agents that join (berthd agent --join URL --token T)\n"
           "  --agent-token T           the token joining agents must present (or\n"
-          "                            BERTH_AGENT_TOKEN); required with --provider pool\n",
+          "                            BERTH_AGENT_TOKEN); required with --provider pool\n"
+          "  --invocation-timeout S    InvokeEndpoint: a model's whole answer within S s (60)\n"
+          "  --stream-timeout S        InvokeEndpointWithResponseStream: the whole stream (480)\n"
+          "  --health-interval S       GET /ping of ready copies every S s (5)\n"
+          "  --body-timeout S          a request's whole body within S s of its head (60)\n"
+          "  --max-buffered-mb N       request bodies buffered at once on the runtime port;\n"
+          "                            past it: 503 ServiceUnavailable (128)\n"
+          "  --max-connections N       runtime port connections (default: from the\n"
+          "                            descriptor limit); past it the oldest idle close\n"
+          "  --max-connections-per-client N  runtime connections per client address\n",
           config.data_dir, config.control_listen, config.runtime_listen,
           berth_catalog_default_path());
 }
@@ -158,8 +181,35 @@ static int make_dirs(const char *dir) {
   return 0;
 }
 
+/* Raises the soft descriptor limit to the hard one and splits it: the
+ * runtime port gets the most, the control port a share of its own (so
+ * /healthz, the API and agents get through whatever the runtime port
+ * holds), and a reserve stays for copies' connections, pipes, logs and
+ * the store. */
+static void plan_descriptors(void) {
+  struct rlimit rl;
+  rlim_t n = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+      rl.rlim_cur = want;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    n = rl.rlim_cur;
+  }
+  size_t usable = n > 128 ? (size_t)n - 64 : 64;
+  /* Every runtime request also holds a connection to its copy. */
+  budget.runtime = usable * 45 / 100;
+  budget.control = usable / 10 < 16 ? 16 : usable / 10;
+  if (budget.runtime > 65536) budget.runtime = 65536;
+  if (budget.control > 4096) budget.control = 4096;
+  budget.runtime_per_client = budget.runtime / 2;
+}
+
 static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_handler handler,
-                     berth_http_error_formatter fmt, berth_http_server **out) {
+                     berth_http_error_formatter fmt, size_t max_conns, size_t per_client,
+                     uint64_t max_buffered, berth_http_server **out) {
   char host[256];
   int port;
   if (parse_listen(flag, addr, host, sizeof host, &port)) return -1;
@@ -168,6 +218,10 @@ static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_hand
   sc.ud = c;
   sc.format_error = fmt;
   sc.max_body_bytes = ROUTER_MAX_BODY;
+  sc.body_timeout_ms = (uint64_t)(c->body_timeout_s * 1000);
+  sc.max_connections = max_conns;
+  sc.max_connections_per_peer = per_client;
+  sc.max_buffered_bytes = max_buffered;
   int rc = berth_http_server_listen(c->loop, host, port, &sc, out);
   if (rc) {
     fprintf(stderr, "berthd: cannot listen on %s (%s): %s\n", addr, flag, uv_strerror(rc));
@@ -190,6 +244,14 @@ static int cmd_up(int argc, char **argv) {
     else if (strcmp(argv[i], "--instance-cooldown") == 0) slot = &config.instance_cooldown;
     else if (strcmp(argv[i], "--provider") == 0) slot = &config.provider;
     else if (strcmp(argv[i], "--agent-token") == 0) slot = &config.agent_token;
+    else if (strcmp(argv[i], "--invocation-timeout") == 0) slot = &config.invocation_timeout;
+    else if (strcmp(argv[i], "--stream-timeout") == 0) slot = &config.stream_timeout;
+    else if (strcmp(argv[i], "--health-interval") == 0) slot = &config.health_interval;
+    else if (strcmp(argv[i], "--body-timeout") == 0) slot = &config.body_timeout;
+    else if (strcmp(argv[i], "--max-buffered-mb") == 0) slot = &config.max_buffered_mb;
+    else if (strcmp(argv[i], "--max-connections") == 0) slot = &config.max_connections;
+    else if (strcmp(argv[i], "--max-connections-per-client") == 0)
+      slot = &config.max_connections_per_client;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -216,8 +278,34 @@ static int cmd_up(int argc, char **argv) {
   if (parse_number("--scale-in-window", config.scale_in_window, 1, 86400, &c->scale_in_window_s) ||
       parse_number("--wake-timeout", config.wake_timeout, 1, 3600, &c->wake_timeout_s) ||
       parse_number("--instance-cooldown", config.instance_cooldown, 0, 86400,
-                   &c->instance_cooldown_s))
+                   &c->instance_cooldown_s) ||
+      parse_number("--invocation-timeout", config.invocation_timeout, 1, 3600,
+                   &c->invocation_timeout_s) ||
+      parse_number("--stream-timeout", config.stream_timeout, 1, 86400, &c->stream_timeout_s) ||
+      parse_number("--health-interval", config.health_interval, 0.1, 3600,
+                   &c->health_interval_s) ||
+      parse_number("--body-timeout", config.body_timeout, 1, 3600, &c->body_timeout_s))
     return 2;
+  double buffered_mb;
+  if (parse_number("--max-buffered-mb", config.max_buffered_mb, 7, 1048576, &buffered_mb))
+    return 2;
+  plan_descriptors();
+  double v;
+  if (config.max_connections) {
+    if (parse_number("--max-connections", config.max_connections, 1, 1048576, &v)) return 2;
+    budget.runtime = (size_t)v;
+    budget.runtime_per_client = budget.runtime / 2;
+  }
+  if (config.max_connections_per_client) {
+    if (parse_number("--max-connections-per-client", config.max_connections_per_client, 1,
+                     1048576, &v))
+      return 2;
+    budget.runtime_per_client = (size_t)v;
+  }
+  /* Large buffers go back to the system when freed, so memory held for a
+   * burst of big bodies is returned after it (glibc would otherwise raise
+   * its mmap threshold and keep them in the heap). */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   if (strcmp(config.provider, "pool") == 0) {
     c->pool = 1;
   } else if (strcmp(config.provider, "local") != 0) {
@@ -265,9 +353,10 @@ static int cmd_up(int argc, char **argv) {
   }
   c->client = berth_http_client_new(c->loop, 64);
   if (listen_on(c, "--control-listen", config.control_listen, api_on_request, api_format_error,
-                &c->control) ||
+                budget.control, 0, 0, &c->control) ||
       listen_on(c, "--runtime-listen", config.runtime_listen, router_on_request,
-                router_format_error, &c->runtime))
+                router_format_error, budget.runtime, budget.runtime_per_client,
+                (uint64_t)(buffered_mb * 1024 * 1024), &c->runtime))
     return 1;
   signal(SIGPIPE, SIG_IGN);
   uv_signal_init(c->loop, &sigterm);

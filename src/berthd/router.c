@@ -1,10 +1,17 @@
 /* router: SageMaker Runtime InvokeEndpoint over the copies of an IC.
  *
  * DESIGN: the request body is already in memory (bounded at 6 MiB by the
- * server); the model's answer is buffered, bounded the same way, so that a
- * model error can be turned into SageMaker's ModelError shape. A copy that
- * refuses the connection before any byte is answered (it crashed or is
- * going away) is retried once on another ready copy. */
+ * server) and is lent to the call, not copied. A fixed-length answer is
+ * buffered, bounded the same way, so that a model error can be turned into
+ * SageMaker's ModelError shape; a chunked one is passed on as it comes, with
+ * backpressure (the model's connection stops being read while the client's
+ * output is full). A request is sent again, once and to another copy, only
+ * when it provably never reached a model (connection refused, or reset
+ * before it was written whole): a model that read it may have acted on it.
+ *
+ * Lifetimes: an invocation holds its IC (ic_hold) and its copy (inflight)
+ * until it is freed, so deleting either meanwhile never frees memory a
+ * completion still reads. */
 #include "router.h"
 
 #include <errno.h>
@@ -14,6 +21,7 @@
 
 #include "agent.h"
 #include "autoscale.h"
+#include "ic.h"
 #include "metrics.h"
 #include "berth/eventstream.h"
 
@@ -27,6 +35,8 @@ struct invocation {
   int status;
   int got_bytes;
   int tries;
+  int64_t tried_copy;           /* the copy of the first try (for a retry elsewhere) */
+  int client_failed;            /* the client's side broke (gone, or too slow) */
   int stream;                   /* InvokeEndpointWithResponseStream */
   int streaming;                /* the event stream answer has begun */
   berth_buf body;
@@ -36,6 +46,8 @@ struct invocation {
   invocation *wait_next;        /* in its IC's wait queue */
   uint64_t wait_start_ms;       /* when it started waiting (0: not waiting) */
   uint64_t sent_ns;             /* when it went to the copy */
+  uint64_t first_sent_ms;       /* loop time of the first try: the deadline runs from it */
+  uint64_t deadline_ms;         /* the whole answer within this of first_sent_ms */
   uint64_t arrived_ns;
 };
 
@@ -47,9 +59,13 @@ static uint64_t next_random(ctl *c) {
   return z ^ (z >> 31);
 }
 
-copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd) {
+static int routable(const copy *cp, int64_t exclude) {
+  return cp->state == COPY_READY && !cp->unhealthy && cp->id != exclude;
+}
+
+copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd, int64_t exclude) {
   size_t n = 0;
-  for (copy *cp = x->copies; cp; cp = cp->next) n += cp->state == COPY_READY;
+  for (copy *cp = x->copies; cp; cp = cp->next) n += routable(cp, exclude);
   if (!n) return NULL;
   if (strategy == ROUTING_LEAST_OUTSTANDING) {
     /* Least in-flight; ties are broken at random from rnd so equal copies
@@ -57,7 +73,7 @@ copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd) {
     copy *best = NULL;
     size_t ties = 0;
     for (copy *cp = x->copies; cp; cp = cp->next) {
-      if (cp->state != COPY_READY) continue;
+      if (!routable(cp, exclude)) continue;
       if (!best || cp->inflight < best->inflight) {
         best = cp;
         ties = 1;
@@ -71,7 +87,7 @@ copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd) {
   }
   size_t pick = (size_t)(rnd % n);
   for (copy *cp = x->copies; cp; cp = cp->next)
-    if (cp->state == COPY_READY && pick-- == 0) return cp;
+    if (routable(cp, exclude) && pick-- == 0) return cp;
   return NULL;
 }
 
@@ -107,11 +123,13 @@ void router_format_error(int status, const char *message, void *body, const char
   free(text);
   json_decref(j);
   *content_type = "application/json";
-  *error_type = status >= 500 ? "InternalFailure" : "ValidationError";
+  *error_type = status == 503 ? "ServiceUnavailable" : status >= 500 ? "InternalFailure"
+              : "ValidationError";
 }
 
 static void invocation_free(invocation *inv) {
   berth_buf_free(&inv->body);
+  ic_drop(inv->x);
   free(inv);
 }
 
@@ -166,15 +184,18 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
   invocation *inv = ud;
   inv->status = status;
   inv->got_bytes = 1;
+  int chunked = 0;
   for (size_t i = 0; i < n; i++) {
     if (strcmp(h[i].name, "content-type") == 0)
       snprintf(inv->content_type, sizeof inv->content_type, "%s", h[i].value);
-    else if (strcmp(h[i].name, "x-amzn-sagemaker-custom-attributes") == 0)
+    else if (strcmp(h[i].name, "x-amzn-sagemaker-custom-attributes") == 0 &&
+             strlen(h[i].value) <= ROUTER_MAX_CUSTOM_ATTRIBUTES)
+      /* SageMaker's limit holds both ways: a longer answer is dropped
+       * rather than passed on cut. */
       snprintf(inv->custom_attributes, sizeof inv->custom_attributes, "%s", h[i].value);
+    else if (strcmp(h[i].name, "transfer-encoding") == 0)
+      chunked = 1;
   }
-  int chunked = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(h[i].name, "transfer-encoding") == 0) chunked = 1;
   /* A streaming route always streams; a model that streams (chunked) is
    * passed on as it comes instead of holding the whole answer. */
   if ((inv->stream || chunked) && inv->req && status >= 200 && status <= 299) {
@@ -184,22 +205,42 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
   }
 }
 
+/* The client's output drained below half: read the model again. */
+static void on_client_drain(berth_http_req *req) {
+  invocation *inv = req->user;
+  if (inv && inv->call) berth_http_call_resume(inv->call);
+}
+
+/* Passes streamed bytes to the client. Past the client's buffer the bytes
+ * in hand are queued anyway and the model is paused until they drain, so a
+ * slow client slows its model instead of growing memory or failing. */
+static void stream_out(invocation *inv, const char *data, size_t len) {
+  int rc = inv->req ? berth_http_stream_write(inv->req, data, len) : -EPIPE;
+  if (rc == -ENOBUFS) {
+    rc = berth_http_stream_push(inv->req, data, len);
+    if (rc == 0) {
+      inv->req->on_drain = on_client_drain;
+      berth_http_call_pause(inv->call);
+    }
+  }
+  if (rc != 0) {
+    inv->client_failed = 1;
+    if (inv->call) berth_http_call_cancel(inv->call);
+  }
+}
+
 static void on_model_body(berth_http_call *call, const char *data, size_t len, void *ud) {
   invocation *inv = ud;
+  if (inv->client_failed) return;
   if (inv->streaming && !inv->stream) {
-    int rc = inv->req ? berth_http_stream_write(inv->req, data, len) : -EPIPE;
-    if (rc != 0 && inv->call) berth_http_call_cancel(call);
+    stream_out(inv, data, len);
     return;
   }
   if (inv->streaming) {
     berth_buf ev;
     berth_buf_init(&ev, 0);
-    int rc = berth_es_payload_part(&ev, data, len);
-    if (rc == 0 && inv->req) rc = berth_http_stream_write(inv->req, ev.data, ev.len);
+    if (berth_es_payload_part(&ev, data, len) == 0) stream_out(inv, ev.data, ev.len);
     berth_buf_free(&ev);
-    /* A client that reads slower than the model writes is cut off rather
-     * than buffered without bound. */
-    if (rc != 0 && inv->call) berth_http_call_cancel(call);
     return;
   }
   if (berth_buf_append(&inv->body, data, len) != 0 && inv->call) {
@@ -210,57 +251,120 @@ static void on_model_body(berth_http_call *call, const char *data, size_t len, v
 
 static int forward(invocation *inv);
 
+/* Appends s[0..len) to out as valid UTF-8 (JSON strings must be), each
+ * invalid byte replaced by U+FFFD, so a model's binary error text still
+ * reaches the client instead of an empty object. */
+static void utf8_clean(berth_buf *out, const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < len) {
+    unsigned char b = p[i];
+    size_t n = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3
+             : (b & 0xF8) == 0xF0 ? 4 : 0;
+    int ok = n > 0 && i + n <= len && !(n == 2 && b < 0xC2) && !(n == 4 && b > 0xF4);
+    for (size_t k = 1; ok && k < n; k++) ok = (p[i + k] & 0xC0) == 0x80;
+    /* No overlong 3- and 4-byte forms, no surrogates, nothing past U+10FFFF. */
+    if (ok && n == 3)
+      ok = !(b == 0xE0 && p[i + 1] < 0xA0) && !(b == 0xED && p[i + 1] >= 0xA0);
+    if (ok && n == 4)
+      ok = !(b == 0xF0 && p[i + 1] < 0x90) && !(b == 0xF4 && p[i + 1] >= 0x90);
+    if (ok && b == 0) ok = 0; /* NUL ends C strings: replace it too */
+    if (ok) {
+      berth_buf_append(out, s + i, n);
+      i += n;
+    } else {
+      berth_buf_append(out, "\xEF\xBF\xBD", 3);
+      i++;
+    }
+  }
+  berth_buf_append(out, "", 0);
+}
+
+/* Whether a timeout was the total deadline rather than the silence one. */
+static int past_deadline(const invocation *inv, uint64_t now_ms) {
+  return now_ms - inv->first_sent_ms + 50 >= inv->deadline_ms;
+}
+
+static void stream_failed(invocation *inv, berth_http_req *req, int err, uint64_t now_ms) {
+  if (inv->client_failed || !inv->stream) {
+    /* A plain chunked answer cut short, or a client that cannot take more:
+     * close without the last chunk so the cut is visible. */
+    berth_http_stream_abort(req);
+    return;
+  }
+  char msg[256];
+  int timeout = err == UV_ETIMEDOUT;
+  if (timeout && past_deadline(inv, now_ms))
+    snprintf(msg, sizeof msg, "the model did not finish its answer within %llu s (--stream-timeout)",
+             (unsigned long long)(inv->deadline_ms / 1000));
+  else if (timeout)
+    snprintf(msg, sizeof msg, "the model stopped sending for %d s", ROUTER_MODEL_TIMEOUT_MS / 1000);
+  else
+    snprintf(msg, sizeof msg, "the model server closed the stream early (%s)", uv_strerror(err));
+  berth_buf ev;
+  berth_buf_init(&ev, 0);
+  berth_es_exception(&ev, "ModelStreamError", msg,
+                     timeout ? "ModelInvocationTimeExceeded" : "StreamBroken");
+  /* Pushed past the output bound: the last event must not be lost to it. */
+  if (berth_http_stream_push(req, ev.data, ev.len) == 0)
+    berth_http_stream_end(req);
+  else
+    berth_http_stream_abort(req);
+  berth_buf_free(&ev);
+}
+
 static void on_model_done(berth_http_call *call, int err, void *ud) {
-  (void)call;
   invocation *inv = ud;
   ctl *c = inv->c;
+  int delivered = berth_http_call_delivered(call);
   inv->call = NULL;
   copy *cp = inv->cp;
   inv->cp = NULL;
-  if (err && !inv->got_bytes && cp->state == COPY_READY && cp->inst && cp->inst->remote &&
-      err != UV_ECANCELED && err != UV_ETIMEDOUT) {
+  if (err && !delivered && !cp->dead && cp->state == COPY_READY && cp->inst &&
+      cp->inst->remote && err != UV_ECANCELED && err != UV_ETIMEDOUT) {
     /* Its host refused: stop routing to it until its agent reports it
      * ready again (or the agent is declared lost). */
     cp->state = COPY_STARTING;
   }
-  agent_request_done(c, cp);
+  agent_request_done(c, cp); /* cp may be gone after this */
   berth_http_req *req = inv->req;
   if (!req) {
     invocation_free(inv);
     return;
   }
-  if (err && !inv->got_bytes && !inv->streaming && inv->tries < 2 && !c->shutting_down) {
-    /* The copy went away before answering: try another one. */
+  if (err && err != UV_ECANCELED && !delivered && !inv->streaming && inv->tries < 2 &&
+      !c->shutting_down) {
+    /* It never reached the model: another copy may take it. */
     if (forward(inv) == 0) return;
   }
   req->on_abort = NULL;
+  req->on_drain = NULL;
   uint64_t done_ns = uv_hrtime();
-  int answered = err ? 424 : inv->status == -413 ? 424
+  uint64_t now_ms = uv_now(c->loop);
+  int answered = inv->client_failed ? 499 : err ? 424 : inv->status == -413 ? 424
                : (inv->status < 200 || inv->status > 299) ? 424 : 200;
   metrics_invocation(inv->x->metrics, answered, (double)(done_ns - inv->sent_ns) / 1e3,
                      (double)(inv->sent_ns - inv->arrived_ns) / 1e3);
   if (inv->streaming) {
-    if (err && inv->stream) {
-      berth_buf ev;
-      berth_buf_init(&ev, 0);
-      int timeout = err == UV_ETIMEDOUT;
-      berth_es_exception(&ev, "ModelStreamError",
-                         timeout ? "the model stopped sending for 60 s"
-                                 : "the model server closed the stream early",
-                         timeout ? "ModelInvocationTimeExceeded" : "StreamBroken");
-      berth_http_stream_write(req, ev.data, ev.len);
-      berth_buf_free(&ev);
-    }
-    berth_http_stream_end(req);
+    if (err || inv->client_failed)
+      stream_failed(inv, req, err, now_ms);
+    else
+      berth_http_stream_end(req);
   } else if (inv->status == -413) {
     reply_error(req, c, 424, "ModelError", NULL,
                 "Received a response from the model larger than the limit of %d bytes",
                 ROUTER_MAX_BODY);
   } else if (err == UV_ETIMEDOUT) {
+    char why[96];
+    if (past_deadline(inv, now_ms))
+      snprintf(why, sizeof why, "no complete answer within %llu s",
+               (unsigned long long)(inv->deadline_ms / 1000));
+    else
+      snprintf(why, sizeof why, "no byte for %d s", ROUTER_MODEL_TIMEOUT_MS / 1000);
     reply_error(req, c, 424, "ModelError",
                 json_pack("{s:i,s:s}", "OriginalStatusCode", 0, "OriginalMessage", ""),
                 "Your invocation timed out while waiting for a response from inference "
-                "component %s (no byte for %d s).", inv->x->name, ROUTER_MODEL_TIMEOUT_MS / 1000);
+                "component %s (%s).", inv->x->name, why);
   } else if (err) {
     reply_error(req, c, 424, "ModelError",
                 json_pack("{s:i,s:s}", "OriginalStatusCode", 0, "OriginalMessage", ""),
@@ -270,14 +374,20 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
     char arn[256];
     snprintf(arn, sizeof arn, "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/InferenceComponents/%s",
              c->region, c->account, inv->x->name);
+    berth_buf text;
+    berth_buf_init(&text, 0);
+    utf8_clean(&text, inv->body.data ? inv->body.data : "", inv->body.len);
+    /* The message quotes at most 512 bytes, cut on a character boundary. */
+    size_t quoted = text.len > 512 ? 512 : text.len;
+    while (quoted < text.len && (text.data[quoted] & 0xC0) == 0x80) quoted--;
     reply_error(req, c, 424, "ModelError",
                 json_pack("{s:i,s:s%,s:s}", "OriginalStatusCode", inv->status, "OriginalMessage",
-                          inv->body.data ? inv->body.data : "", inv->body.len, "LogStreamArn", arn),
+                          text.data, text.len, "LogStreamArn", arn),
                 "Received %s error (%d) from model of inference component %s with message \"%.*s\". "
                 "See %s for more information.",
                 inv->status < 500 ? "client" : "server", inv->status, inv->x->name,
-                (int)(inv->body.len > 512 ? 512 : inv->body.len),
-                inv->body.data ? inv->body.data : "", arn);
+                (int)quoted, text.data, arn);
+    berth_buf_free(&text);
   } else {
     berth_http_header h[5];
     size_t n = answer_headers(inv, h);
@@ -288,40 +398,52 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
 
 static const berth_http_call_cb model_cb = {on_model_head, on_model_body, on_model_done};
 
+/* Headers passed to the model. The client's content negotiation arrives as
+ * Accept on InvokeEndpoint and as X-Amzn-SageMaker-Accept on the streaming
+ * route (whose own Accept is the event stream's); the model gets exactly one
+ * Accept, the caller's. */
 static const char *const passed_headers[][2] = {
   {"content-type", "content-type"},
-  {"accept", "accept"},
-  {"x-amzn-sagemaker-accept", "accept"},
   {"x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-custom-attributes"},
   {"x-amzn-sagemaker-inference-id", "x-amzn-sagemaker-inference-id"},
   {"x-amzn-sagemaker-target-model", "x-amzn-sagemaker-target-model"},
   {"x-amzn-sagemaker-session-id", "x-amzn-sagemaker-session-id"},
 };
 
-/* Sends the request to a copy. Returns 0 when on its way, -1 when no copy is
- * ready (the caller answers). */
+/* Sends the request to a copy (not the one a first try failed on). Returns
+ * 0 when on its way, -1 when no copy is ready (the caller answers). */
 static int forward(invocation *inv) {
   ctl *c = inv->c;
-  copy *cp = router_choose(inv->x, inv->v->routing, next_random(c));
+  copy *cp = router_choose(inv->x, inv->v->routing, next_random(c), inv->tries ? inv->tried_copy : -1);
   if (!cp) return -1;
+  uint64_t now = uv_now(c->loop);
+  if (!inv->tries) inv->first_sent_ms = now;
+  uint64_t used = now - inv->first_sent_ms;
+  if (used >= inv->deadline_ms) return -1;
   inv->tries++;
+  inv->tried_copy = cp->id;
   inv->status = 0;
   inv->got_bytes = 0;
   berth_buf_reset(&inv->body);
-  berth_http_header h[10];
+  berth_http_header h[8];
   size_t n = 0;
   for (size_t i = 0; i < sizeof passed_headers / sizeof passed_headers[0]; i++) {
     const char *v = berth_http_req_header(inv->req, passed_headers[i][0]);
     if (v) h[n++] = (berth_http_header){passed_headers[i][1], v};
   }
+  const char *accept = berth_http_req_header(inv->req, inv->stream ? "x-amzn-sagemaker-accept"
+                                                                   : "accept");
+  if (accept) h[n++] = (berth_http_header){"accept", accept};
   if (!berth_http_req_header(inv->req, "content-type"))
     h[n++] = (berth_http_header){"content-type", "application/octet-stream"};
+  uint64_t silence = ROUTER_MODEL_TIMEOUT_MS;
   berth_http_request_opts o = {.host = cp->inst && cp->inst->remote ? cp->inst->address
                                                                      : "127.0.0.1",
                                .port = cp->port, .method = "POST",
                                .target = "/invocations", .headers = h, .n_headers = n,
                                .body = inv->req->body, .body_len = inv->req->body_len,
-                               .timeout_ms = ROUTER_MODEL_TIMEOUT_MS};
+                               .borrow_body = 1, .timeout_ms = silence,
+                               .deadline_ms = inv->deadline_ms - used};
   cp->inflight++;
   inv->cp = cp;
   inv->sent_ns = uv_hrtime();
@@ -354,7 +476,7 @@ static int parse_path(const char *path, char *name, size_t namesz) {
 
 void router_on_request(berth_http_req *req, void *ud) {
   ctl *c = ud;
-  if (strcmp(req->method, "GET") == 0 &&
+  if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
       (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
     berth_http_header h[1] = {{"content-type", "text/plain"}};
     berth_http_respond(req, 200, h, 1, "ok\n", 3);
@@ -374,6 +496,20 @@ void router_on_request(berth_http_req *req, void *ud) {
                 c->account);
     return;
   }
+  static const char *const singletons[] = {
+    "x-amzn-sagemaker-inference-component", "x-amzn-sagemaker-custom-attributes",
+    "x-amzn-sagemaker-inference-id", "x-amzn-sagemaker-target-model",
+    "x-amzn-sagemaker-session-id", "content-type"};
+  for (size_t i = 0; i < sizeof singletons / sizeof singletons[0]; i++) {
+    size_t seen = 0;
+    for (size_t k = 0; k < req->n_headers; k++) seen += strcmp(req->headers[k].name, singletons[i]) == 0;
+    if (seen > 1) {
+      /* Two values and no rule to pick one: refuse rather than guess. */
+      reply_error(req, c, 400, "ValidationError", NULL,
+                  "Header %s appears %zu times; send it once.", singletons[i], seen);
+      return;
+    }
+  }
   const char *icname = berth_http_req_header(req, "x-amzn-sagemaker-inference-component");
   if (!icname) {
     reply_error(req, c, 400, "ValidationError", NULL,
@@ -390,7 +526,7 @@ void router_on_request(berth_http_req *req, void *ud) {
     return;
   }
   const char *ca = berth_http_req_header(req, "x-amzn-sagemaker-custom-attributes");
-  if (ca && strlen(ca) > 1024) {
+  if (ca && strlen(ca) > ROUTER_MAX_CUSTOM_ATTRIBUTES) {
     reply_error(req, c, 400, "ValidationError", NULL,
                 "1 validation error detected: Value at 'customAttributes' failed to satisfy "
                 "constraint: Member must have length less than or equal to 1024 (it has %zu)",
@@ -402,7 +538,9 @@ void router_on_request(berth_http_req *req, void *ud) {
   inv->stream = stream;
   inv->req = req;
   inv->x = x;
+  ic_hold(x);
   inv->v = ctl_endpoint_variant(ep, x->variant);
+  inv->deadline_ms = (uint64_t)((stream ? c->stream_timeout_s : c->invocation_timeout_s) * 1000);
   berth_buf_init(&inv->body, ROUTER_MAX_BODY);
   snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
            (unsigned long long)next_random(c), (unsigned long long)req->start_ms);
@@ -473,6 +611,10 @@ void router_expire_waiting(ctl *c, ic *x) {
     if (x->failed_sticky)
       reply_error(req, c, 424, "ModelError", NULL,
                   "Inference component %s failed to start a copy: %s", x->name, x->failure);
+    else if (c->shutting_down && !x->deleting)
+      reply_error(req, c, 503, "ServiceUnavailable", NULL,
+                  "Berth is shutting down before inference component %s had a ready copy; "
+                  "retry shortly.", x->name);
     else if (gone)
       reply_error(req, c, 400, "ValidationError", NULL,
                   "Inference Component %s is being deleted.", x->name);

@@ -192,8 +192,9 @@ static berth_http_call *call(berth_http_client *cl, int port, const char *method
                              const berth_http_header *h, size_t nh, result *r) {
   memset(r, 0, sizeof *r);
   berth_buf_init(&r->body, 0);
-  berth_http_request_opts o = {"127.0.0.1", port, method, target, h, nh,
-                               body, body ? strlen(body) : 0, timeout};
+  berth_http_request_opts o = {.host = "127.0.0.1", .port = port, .method = method,
+                               .target = target, .headers = h, .n_headers = nh, .body = body,
+                               .body_len = body ? strlen(body) : 0, .timeout_ms = timeout};
   berth_http_call *c = NULL;
   int rc = berth_http_request(cl, &o, &rcb, r, &c);
   CHECK_INT(rc, 0);
@@ -323,7 +324,8 @@ static int chain_port;
 static result chain2;
 static void chain_done(berth_http_call *c, int status, void *ud) {
   r_done(c, status, ud);
-  berth_http_request_opts o = {"127.0.0.1", chain_port, "GET", "/again", NULL, 0, NULL, 0, 2000};
+  berth_http_request_opts o = {.host = "127.0.0.1", .port = chain_port, .method = "GET",
+                               .target = "/again", .timeout_ms = 2000};
   memset(&chain2, 0, sizeof chain2);
   berth_buf_init(&chain2.body, 0);
   CHECK_INT(berth_http_request(chain_cl, &o, &rcb, &chain2, NULL), 0);
@@ -553,7 +555,8 @@ int main(void) {
     chain_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     chain_cl = cl;
     berth_http_call_cb ccb = {r_head, r_body, chain_done};
-    berth_http_request_opts o = {"127.0.0.1", chain_port, "GET", "/first", NULL, 0, NULL, 0, 2000};
+    berth_http_request_opts o = {.host = "127.0.0.1", .port = chain_port, .method = "GET",
+                                 .target = "/first", .timeout_ms = 2000};
     memset(&r, 0, sizeof r);
     berth_buf_init(&r.body, 0);
     CHECK_INT(berth_http_request(cl, &o, &ccb, &r, NULL), 0);
