@@ -46,6 +46,7 @@ struct berth_http_server {
   size_t n_closing;      /* of n_conns, closed but not yet freed */
   size_t inflight;
   uint64_t buffered;     /* request-body bytes reserved by all connections */
+  uint64_t accepted;     /* connections accepted so far */
   conn *conns;
   void (*on_closed)(void *ud);
   void *closed_ud;
@@ -73,7 +74,7 @@ struct conn {
   berth_buf body;
   char peer[64];
   char peer_ip[48];     /* peer without its port: the per-client limit's key */
-  uint64_t accepted_ms;
+  uint64_t accept_seq;  /* order of acceptance: lower is older */
   int spoke;            /* sent at least one byte */
   uint64_t reserved;    /* this request's share of srv->buffered */
   int refuse_status;    /* a head callback refused the request (503) */
@@ -717,7 +718,7 @@ static conn *eviction_victim(berth_http_server *s, const char *peer_ip) {
     if (c->closing || c->req_held || c->phase != PH_WAIT || c->inbuf.len) continue;
     if (peer_ip && strcmp(c->peer_ip, peer_ip)) continue;
     if (!best || (!c->spoke && best->spoke) ||
-        (c->spoke == best->spoke && c->accepted_ms < best->accepted_ms))
+        (c->spoke == best->spoke && c->accept_seq < best->accept_seq))
       best = c;
   }
   return best;
@@ -761,7 +762,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->tcp.data = c;
   c->timer.data = c;
   c->open_handles = 2;
-  c->accepted_ms = uv_now(s->loop);
+  c->accept_seq = ++s->accepted;
   berth_buf_init(&c->inbuf, PIPELINE_MAX + READ_CHUNK);
   berth_buf_init(&c->body, s->cfg.max_body_bytes ? (size_t)s->cfg.max_body_bytes + 1 : 0);
   berth_http_limits lim = {s->cfg.max_head_bytes, 100, s->cfg.max_body_bytes};

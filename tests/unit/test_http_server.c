@@ -44,6 +44,12 @@ static int run_until(const int *flag, uint64_t ms) {
   return WAIT(*flag, ms);
 }
 
+/* Runs the loop for ms (to let a peer's bytes or an order of events land). */
+static void run_for(uint64_t ms) {
+  int never = 0;
+  run_until(&never, ms);
+}
+
 /* ---- the server's handler ---- */
 
 static int aborts;
@@ -146,6 +152,10 @@ static void handler(berth_http_req *req, void *ud) {
     req->on_drain = big_pump;
     CHECK_INT(berth_http_stream_begin(req, 200, NULL, 0), 0);
     big_pump(req);
+  } else if (!strcmp(req->path, "/cut")) {
+    CHECK_INT(berth_http_stream_begin(req, 200, NULL, 0), 0);
+    CHECK_INT(berth_http_stream_write(req, "part", 4), 0);
+    berth_http_stream_abort(req);
   } else if (!strcmp(req->path, "/nocontent")) {
     berth_http_respond(req, 204, NULL, 0, NULL, 0);
   } else {
@@ -570,6 +580,74 @@ int main(void) {
     berth_buf_free(&r.body);
     berth_buf_free(&chain2.body);
     uv_close((uv_handle_t *)&flaky, NULL);
+  }
+
+  /* Limits: a stream cut midway, the absolute form, the buffered-body cap,
+   * the whole-body deadline and eviction of idle connections. */
+  {
+    berth_http_server_config c4 = cfg;
+    c4.max_connections = 3;
+    c4.max_buffered_bytes = 100;
+    c4.body_timeout_ms = 600;
+    berth_http_server *s4 = NULL;
+    CHECK_INT(berth_http_server_listen(&loop, "127.0.0.1", 0, &c4, &s4), 0);
+    int p4 = berth_http_server_port(s4);
+
+    /* An aborted stream reaches the client as an error, never complete. */
+    call(cl, p4, "GET", "/cut", NULL, 2000, NULL, 0, &r);
+    CHECK(run_until(&r.done, 3000));
+    CHECK_INT(r.http, 200);
+    CHECK(r.status != 0);
+    berth_buf_free(&r.body);
+
+    raw w;
+    raw_open(&w, p4);
+    raw_send(&w, "GET http://example.com/echo?abs HTTP/1.1\r\nHost: example.com\r\n"
+                 "Connection: close\r\n\r\n");
+    CHECK(run_until(&w.eof, 3000));
+    CHECK(w.in.data && strstr(w.in.data, "HTTP/1.1 200 ") && strstr(w.in.data, "GET:abs:"));
+    raw_close(&w);
+
+    raw_open(&w, p4);
+    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n");
+    CHECK(run_until(&w.eof, 3000));
+    CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 503 ", 13) == 0);
+    raw_close(&w);
+
+    /* A byte every 300 ms would hold a per-read timer for ever; the whole
+     * body has 600 ms. */
+    raw_open(&w, p4);
+    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nx");
+    uint64_t t0 = uv_now(&loop);
+    run_for(300);
+    raw_send(&w, "y");
+    run_for(250);
+    raw_send(&w, "z");
+    CHECK(run_until(&w.eof, 3000));
+    CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 408 ", 13) == 0);
+    CHECK(uv_now(&loop) - t0 < 1000);
+    raw_close(&w);
+
+    /* Three silent connections fill the listener; a fourth still gets an
+     * answer, and the oldest silent one is the one closed for it. */
+    raw idle[3];
+    for (int i = 0; i < 3; i++) {
+      raw_open(&idle[i], p4);
+      CHECK(WAIT(idle[i].connected != 0, 2000));
+      run_for(20); /* accepted in this order */
+    }
+    call(cl, p4, "GET", "/echo", NULL, 2000, NULL, 0, &r);
+    CHECK(run_until(&r.done, 3000));
+    CHECK_INT(r.status, 0);
+    CHECK_INT(r.http, 200);
+    berth_buf_free(&r.body);
+    CHECK(run_until(&idle[0].eof, 2000));
+    CHECK(!idle[1].eof && !idle[2].eof);
+    for (int i = 0; i < 3; i++) raw_close(&idle[i]);
+
+    closed_flag = 0;
+    berth_http_server_close(s4, on_closed, NULL);
+    CHECK(run_until(&closed_flag, 3000));
   }
 
   /* Freeing the client with a call in flight ends it with UV_ECANCELED. */
