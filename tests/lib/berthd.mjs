@@ -431,3 +431,29 @@ export async function stopAll() {
   killTagged();
   if (errors.length) throw errors[0];
 }
+
+/**
+ * startBerthd(opts) with berthd run through a wrapper command that sets up
+ * its process and then execs it, e.g. ['prlimit', '--nofile=256:256', '--'],
+ * so that the pid the harness watches and signals is berthd's own.  The
+ * daemon comes from its own instance of this module (BERTH_BUILD_DIR pointed
+ * at a directory whose `berthd` is the wrapper), which cleans it up the same
+ * way; stop it with its own stop(), stopAll() here does not see it.
+ */
+export async function startBerthdWrapped(wrapper, opts = {}) {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'berth-wrap-'));
+  tempDirs.add(dir);
+  const quote = (s) => `'${String(s).replace(/'/g, "'\\''")}'`;
+  fs.writeFileSync(path.join(dir, 'berthd'),
+    `#!/bin/sh\nexec ${[...wrapper, BERTHD].map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
+  const saved = process.env.BERTH_BUILD_DIR;
+  process.env.BERTH_BUILD_DIR = dir;
+  let mod;
+  try {
+    mod = await import(`./berthd.mjs?wrapped=${encodeURIComponent(dir)}`);
+  } finally {
+    if (saved === undefined) delete process.env.BERTH_BUILD_DIR;
+    else process.env.BERTH_BUILD_DIR = saved;
+  }
+  return mod.startBerthd(opts);
+}
