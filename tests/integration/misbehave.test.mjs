@@ -220,22 +220,26 @@ after(async () => {
 
 // ---------------------------------------------------------------- a. use after free
 
-test('a request in flight on a copy whose main process died, deleted during restart backoff, '
-  + 'is answered and berthd keeps running', T, async () => {
+// `escape`: the server leaves the copy's process group (setsid), so killing
+// the group does not end it and the request stays in flight through the
+// deletion until --invocation-timeout: the path where the request must keep
+// the deleted copy and IC alive.
+async function useAfterFreeSequence({ escape }) {
   const d = await startBerthd({ extraArgs: ['--invocation-timeout', '5'] });
   const ep = 'uaf-ep';
-  const ic = 'uaf';
+  const ic = escape ? 'uafx' : 'uaf'; // each its own state dir
   let orphan = null;
   let pending = null;
   try {
     await deployEndpoint(d.controlUrl, ep);
     // sh is the copy's main process and node its child (no exec: "; true").
+    const server = `${escape ? '/usr/bin/setsid ' : ''}${process.execPath} ${SCRIPT}`;
     await controlOk(d.controlUrl, 'CreateInferenceComponent',
-      mbIc(ic, ep, { image: `/bin/sh -c "${process.execPath} ${SCRIPT}; true"` }));
+      mbIc(ic, ep, { image: `/bin/sh -c "${server}; true"` }));
     await waitIcInService(d.controlUrl, ic, 1);
     const [model] = await waitFor(() => pidFiles(ic), { timeoutMs: 20_000, what: 'the model to write its pid file', until: (l) => l.length > 0 });
     orphan = model.pid;
-    const started = [...d.logs().matchAll(/uaf: copy \d+ started \(pid (\d+),/g)].map((m) => Number(m[1]));
+    const started = [...d.logs().matchAll(new RegExp(`${ic}: copy \\d+ started \\(pid (\\d+),`, 'g'))].map((m) => Number(m[1]));
     assert.ok(started.includes(model.ppid),
       `the model's parent (pid ${model.ppid}) should be the copy's main process berthd started (${started}): `
       + 'the test needs sh to be the copy and node its child');
@@ -247,7 +251,7 @@ test('a request in flight on a copy whose main process died, deleted during rest
     process.kill(model.ppid, 'SIGKILL');
     await waitFor(() => d.logs(), {
       timeoutMs: 20_000, intervalMs: 20, what: 'berthd to put the copy into restart backoff ("restarts in")',
-      until: (l) => /uaf: copy \d+ restarts in/.test(l),
+      until: (l) => new RegExp(`${ic}: copy \\d+ restarts in`).test(l),
     });
     await controlOk(d.controlUrl, 'DeleteInferenceComponent', { InferenceComponentName: ic });
 
@@ -259,6 +263,11 @@ test('a request in flight on a copy whose main process died, deleted during rest
     });
     assert.ok(outcome.status === null || outcome.status === 424,
       `the request in flight on the dead, deleted copy must end with 424 or a broken connection, got ${show(outcome)}`);
+    if (escape) {
+      assert.equal(outcome.status, 424, `the escaped server never answers: the deadline must, ${show(outcome)}`);
+      assert.match(d.logs(), new RegExp(`inference component ${ic} deleted`),
+        'the IC must have been deleted while its request was still in flight');
+    }
     if (outcome.status === 424) {
       assert.equal(runtimeErrorType({ headers: outcome.headers, json: outcome.json }), 'ModelError', show(outcome));
     }
@@ -275,7 +284,13 @@ test('a request in flight on a copy whose main process died, deleted during rest
     if (orphan && alive(orphan)) process.kill(orphan, 'SIGKILL');
     await d.stop(); // fails on sanitizer reports (ASan build)
   }
-});
+}
+
+test('a request in flight on a copy whose main process died, deleted during restart backoff, '
+  + 'is answered and berthd keeps running', T, () => useAfterFreeSequence({ escape: false }));
+
+test('a request in flight to a server that escaped its copy\'s process group outlives the IC\'s '
+  + 'deletion and gets its deadline answer', T, () => useAfterFreeSequence({ escape: true }));
 
 // ---------------------------------------------------------------- b-d. answers cut short
 
