@@ -4,18 +4,21 @@
 // deploy an inference component, invoke it N times, then read Invocations
 // (Sum over 10-second periods) back with GetMetricData until the 10-second
 // buckets holding them have closed, check ModelLatency's Average, list the
-// metrics, see the SDK surface InvalidParameterValueException, and read
-// berth_invocations_total from GET /metrics.  Steps share one daemon and run
-// in order; read the first failure.
+// metrics, see the SDK surface InvalidParameterValueException, read
+// berth_invocations_total from GET /metrics, and check that CloudWatch is on
+// the control port only (as docs/metrics.md's example says).  Steps share one
+// daemon and run in order; read the first failure.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
   CloudWatchClient, GetMetricDataCommand, InvalidParameterValueException, ListMetricsCommand,
 } from '@aws-sdk/client-cloudwatch';
 
-import { invoke, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { SOURCE_DIR, invoke, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 import { deployEndpoint, deployIc } from '../lib/fixtures.mjs';
 
 const STEP = { timeout: 240_000 };
@@ -189,4 +192,28 @@ test('GET /metrics: berth_invocations_total for the IC is N', STEP, async () => 
   assert.equal(line, `berth_invocations_total{endpoint="${EP}",inference_component="${IC}"} ${N}`);
   assert.match(text, new RegExp(`^berth_copies\\{endpoint="${EP}",inference_component="${IC}",state="ready"\\} 1$`, 'm'));
   assert.match(text, /^berth_instances\{endpoint="cw-ep",variant="AllTraffic",instance_type="ml\.m5\.xlarge"\} 1$/m);
+});
+
+test('GetMetricData is served on the control URL, not the runtime URL, as docs/metrics.md shows', STEP, async () => {
+  // The documented example points the AWS CLI at the control port's default.
+  const doc = fs.readFileSync(path.join(SOURCE_DIR, 'docs', 'metrics.md'), 'utf8');
+  const urls = [...doc.matchAll(/aws cloudwatch [^\n]*--endpoint-url (http:\/\/[^\s\\]+)/g)].map((m) => m[1]);
+  assert.ok(urls.length > 0, 'docs/metrics.md has an `aws cloudwatch ... --endpoint-url` example');
+  for (const u of urls) assert.equal(u, 'http://127.0.0.1:8070', `the example's --endpoint-url is the control port's default: ${u}`);
+
+  const queries = [query('inv', 'Invocations', 'Sum')];
+  const onControl = await getMetricData(queries);
+  assert.equal(onControl.$metadata.httpStatusCode, 200);
+  assert.equal(onControl.MetricDataResults[0].Id, 'inv');
+
+  const runtime = new CloudWatchClient({ endpoint: berthd.runtimeUrl, region: 'us-east-1', credentials, maxAttempts: 1 });
+  try {
+    const err = await rejection(runtime.send(new GetMetricDataCommand({
+      MetricDataQueries: queries, StartTime: new Date((since - 60) * 1000), EndTime: new Date(Date.now() + 60_000),
+    })), 'GetMetricData on the runtime URL');
+    assert.equal(err.$metadata?.httpStatusCode, 404, `${err.name}: ${err.message}`);
+    assert.equal(err.name, 'UnknownOperationException', err.message);
+  } finally {
+    runtime.destroy();
+  }
 });
