@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "artifact.h"
 #include "ctl.h"
 #include "metrics.h"
 
@@ -160,6 +161,9 @@ static void follow(json_t *wanted) {
     *pp = cp;
     fprintf(stderr, "berthd agent: starting copy %lld of %s\n", (long long)id, x->name);
     agent_start(&agent, cp);
+    /* Its ModelDataDownloadTimeoutInSeconds, resolved by the controller. A
+     * copy that could not start is gone already: then nothing waits. */
+    artifact_limit(&agent, cp, (int)json_integer_value(json_object_get(w, "download_timeout_s")));
   }
   for (ic *x = agent.ics; x; x = x->next) {
     copy *next;

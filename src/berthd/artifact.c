@@ -1,8 +1,18 @@
 /* artifact: local artifact cache. Copies of one IC that start together
- * share one extraction (waiters queue on the job). */
+ * share one extraction (waiters queue on the job).
+ *
+ * DESIGN: each waiter may carry its own deadline (artifact_limit: the
+ * copy's ModelDataDownloadTimeoutInSeconds). One timer per job fires at the
+ * earliest one; a waiter past its deadline is answered with -ETIMEDOUT and
+ * leaves the job, and when no waiter is left the tar child is killed (its
+ * decompressor dies on the broken pipe) and the half-unpacked directory is
+ * removed by an `rm -rf` child, so neither the kill nor the removal blocks
+ * the loop. A killed job leaves the list at once: the next request for the
+ * same artifact starts a fresh extraction into a directory of its own. */
 #include "artifact.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +23,8 @@ typedef struct waiter {
   struct waiter *next;
   artifact_cb cb;
   void *ud;
+  uint64_t deadline_ms;         /* loop time; 0: no limit */
+  int limit_s;                  /* the limit it came from, for the message */
 } waiter;
 
 typedef struct artifact_job {
@@ -23,6 +35,9 @@ typedef struct artifact_job {
   char source[1100];
   waiter *waiters;
   uv_process_t proc;
+  uv_timer_t timer;             /* the earliest waiter deadline */
+  int open_handles;             /* proc and timer until closed; freed at 0 */
+  int killed;                   /* every waiter timed out: tar was killed */
 } artifact_job;
 
 static int ends_with(const char *s, const char *suffix) {
@@ -38,14 +53,19 @@ static uint64_t fnv1a(const char *s, uint64_t h) {
   return h;
 }
 
-static void finish(artifact_job *job, int err, const char *why) {
-  ctl *c = job->c;
-  for (artifact_job **pp = &c->artifact_jobs; *pp; pp = &(*pp)->next)
+/* Takes the job out of the list: later requests do not join it. */
+static void unlist(artifact_job *job) {
+  for (artifact_job **pp = &job->c->artifact_jobs; *pp; pp = &(*pp)->next)
     if (*pp == job) {
       *pp = job->next;
       break;
     }
+}
+
+static void finish(artifact_job *job, int err, const char *why) {
+  unlist(job);
   waiter *w = job->waiters;
+  job->waiters = NULL;
   while (w) {
     waiter *next = w->next;
     w->cb(w->ud, err, job->dir, why);
@@ -55,24 +75,132 @@ static void finish(artifact_job *job, int err, const char *why) {
 }
 
 static void on_job_closed(uv_handle_t *h) {
-  free(h->data);
+  artifact_job *job = h->data;
+  if (--job->open_handles == 0) free(job);
+}
+
+static void close_job(artifact_job *job) {
+  uv_close((uv_handle_t *)&job->proc, on_job_closed);
+  uv_close((uv_handle_t *)&job->timer, on_job_closed);
+}
+
+static void on_free_closed(uv_handle_t *h) {
+  free(h);
+}
+
+static void on_rm_exit(uv_process_t *p, int64_t status, int sig) {
+  (void)status;
+  (void)sig;
+  uv_close((uv_handle_t *)p, on_free_closed);
+}
+
+/* Removes what a failed or killed extraction left in dir, off the loop. */
+static void remove_later(ctl *c, const char *dir) {
+  uv_process_t *p = berth_xcalloc(1, sizeof *p);
+  char *args[] = {"rm", "-rf", "--", (char *)dir, NULL};
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_process_options_t o = {0};
+  o.exit_cb = on_rm_exit;
+  o.file = "rm";
+  o.args = args;
+  o.stdio = stdio;
+  o.stdio_count = 3;
+  int rc = uv_spawn(c->loop, p, &o);
+  if (rc) {
+    fprintf(stderr, "berthd: cannot run rm to remove %s: %s\n", dir, uv_strerror(rc));
+    uv_close((uv_handle_t *)p, on_free_closed);
+  }
 }
 
 static void on_tar_exit(uv_process_t *p, int64_t status, int sig) {
   artifact_job *job = p->data;
   char why[1600] = "";
   int err = 0;
-  if (status != 0 || sig) {
+  uv_timer_stop(&job->timer);
+  if (job->killed) {
+    err = -ETIMEDOUT; /* its waiters have had their answer */
+  } else if (status != 0 || sig) {
     snprintf(why, sizeof why, "unpacking %s with tar failed (exit status %lld); is it a valid "
              "archive?", job->source, (long long)status);
     err = -EIO;
-  } else if (rename(job->tmp, job->dir) != 0 && errno != ENOTEMPTY && errno != EEXIST) {
-    snprintf(why, sizeof why, "cannot move the unpacked artifact into %s: %s", job->dir,
-             strerror(errno));
-    err = -errno;
+  } else if (rename(job->tmp, job->dir) != 0) {
+    if (errno == ENOTEMPTY || errno == EEXIST) {
+      remove_later(job->c, job->tmp); /* unpacked by another job meanwhile */
+    } else {
+      snprintf(why, sizeof why, "cannot move the unpacked artifact into %s: %s", job->dir,
+               strerror(errno));
+      err = -errno;
+    }
   }
-  finish(job, err, why);
-  uv_close((uv_handle_t *)p, on_job_closed);
+  if (err) remove_later(job->c, job->tmp);
+  if (!job->killed) finish(job, err, why);
+  close_job(job);
+}
+
+/* Arms the job's timer at its earliest waiter deadline (or stops it). */
+static void arm(artifact_job *job);
+
+static void on_deadline(uv_timer_t *t) {
+  artifact_job *job = t->data;
+  uint64_t now = uv_now(job->c->loop);
+  waiter *expired = NULL;
+  for (waiter **pp = &job->waiters; *pp;) {
+    waiter *w = *pp;
+    if (w->deadline_ms && w->deadline_ms <= now) {
+      *pp = w->next;
+      w->next = expired;
+      expired = w;
+    } else {
+      pp = &w->next;
+    }
+  }
+  if (!job->waiters) {
+    /* Nobody wants it any more: stop the extraction. */
+    unlist(job);
+    job->killed = 1;
+    uv_process_kill(&job->proc, SIGKILL);
+  } else {
+    arm(job);
+  }
+  /* Answer after the job is settled: a callback may ask for the artifact
+   * again, which then starts afresh. */
+  while (expired) {
+    waiter *next = expired->next;
+    char why[1600];
+    snprintf(why, sizeof why, "unpacking %s did not finish within "
+             "ModelDataDownloadTimeoutInSeconds (%d s), so it was stopped: raise "
+             "ModelDataDownloadTimeoutInSeconds (at most 3600) or use a smaller artifact",
+             job->source, expired->limit_s);
+    expired->cb(expired->ud, -ETIMEDOUT, NULL, why);
+    free(expired);
+    expired = next;
+  }
+}
+
+static void arm(artifact_job *job) {
+  uint64_t first = 0;
+  for (waiter *w = job->waiters; w; w = w->next)
+    if (w->deadline_ms && (!first || w->deadline_ms < first)) first = w->deadline_ms;
+  if (!first) {
+    uv_timer_stop(&job->timer);
+    return;
+  }
+  uint64_t now = uv_now(job->c->loop);
+  uv_timer_start(&job->timer, on_deadline, first > now ? first - now : 0, 0);
+}
+
+int artifact_limit(ctl *c, void *ud, int limit_s) {
+  if (limit_s <= 0) return 0;
+  for (artifact_job *job = c->artifact_jobs; job; job = job->next)
+    for (waiter *w = job->waiters; w; w = w->next)
+      if (w->ud == ud) {
+        w->limit_s = limit_s;
+        w->deadline_ms = uv_now(c->loop) + (uint64_t)limit_s * 1000;
+        arm(job);
+        return 1;
+      }
+  return 0;
 }
 
 void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud) {
@@ -146,9 +274,20 @@ void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud) {
   job->c = c;
   job->waiters = w;
   snprintf(job->dir, sizeof job->dir, "%s", dir);
-  snprintf(job->tmp, sizeof job->tmp, "%s.tmp-%d", dir, (int)getpid());
+  /* A directory of its own: a killed job's tar may still be dying. */
+  snprintf(job->tmp, sizeof job->tmp, "%s.tmp-XXXXXX", dir);
   snprintf(job->source, sizeof job->source, "%s", path);
-  mkdir(job->tmp, 0755);
+  if (!mkdtemp(job->tmp)) {
+    int e = errno;
+    snprintf(why, sizeof why, "cannot make a directory beside %.1000s to unpack %.400s into: %s",
+             dir, path, strerror(e));
+    free(job);
+    w->next = NULL;
+    cb(ud, -e, NULL, why);
+    free(w);
+    return;
+  }
+  chmod(job->tmp, 0755);
   char *args[] = {"tar", "-xf", job->source, "-C", job->tmp, NULL};
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
                                    {.flags = UV_INHERIT_FD, .data.fd = 2}};
@@ -159,12 +298,16 @@ void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud) {
   o.stdio = stdio;
   o.stdio_count = 3;
   job->proc.data = job;
+  uv_timer_init(c->loop, &job->timer);
+  job->timer.data = job;
+  job->open_handles = 2;
   job->next = c->artifact_jobs;
   c->artifact_jobs = job;
   int rc = uv_spawn(c->loop, &job->proc, &o);
   if (rc) {
     snprintf(why, sizeof why, "cannot run tar to unpack %s: %s", path, uv_strerror(rc));
+    remove_later(c, job->tmp);
     finish(job, rc, why);
-    uv_close((uv_handle_t *)&job->proc, on_job_closed);
+    close_job(job);
   }
 }

@@ -14,4 +14,11 @@ typedef void (*artifact_cb)(void *ud, int err, const char *dir, const char *why)
 
 void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud);
 
+/* Bounds the wait of the waiter ud (as given to artifact_prepare) to
+ * limit_s seconds from now (its ModelDataDownloadTimeoutInSeconds): past
+ * it cb runs with -ETIMEDOUT and a reason naming the limit, and the
+ * extraction is killed once no waiter is left. Returns 1 when ud was still
+ * waiting, 0 when its cb has already run (the artifact was ready at once). */
+int artifact_limit(ctl *c, void *ud, int limit_s);
+
 #endif

@@ -6,8 +6,12 @@
 #include <string.h>
 
 #include "agent.h"
+#include "artifact.h"
 #include "metrics.h"
 #include "store.h"
+
+/* SageMaker's default for both startup timeouts. */
+#define DEFAULT_STARTUP_TIMEOUT_S 600
 
 int ic_save(ctl *c, ic *x) {
   json_object_set_new(x->doc, "LastModifiedTime", json_real(x->modified));
@@ -55,6 +59,36 @@ int ic_set_desired(ctl *c, ic *x, int n, const char *cause) {
   fprintf(stderr, "berthd: %s: desired copies %d -> %d (%s)\n", x->name, old, n, cause);
   ctl_kick(c);
   return 0;
+}
+
+/* A startup timeout (seconds, validated to [60, 3600] when the IC or the
+ * endpoint config was created): the IC's StartupParameters win, then its
+ * variant in the endpoint's config (as it was at CreateEndpoint), then
+ * SageMaker's default. */
+static int startup_parameter(ctl *c, const ic *x, const char *key) {
+  json_t *sp = json_object_get(json_object_get(x->doc, "Specification"), "StartupParameters");
+  json_t *v = json_object_get(sp, key);
+  if (!json_is_integer(v)) {
+    endpoint *ep = ctl_find_endpoint(c, x->endpoint);
+    size_t i;
+    json_t *pv;
+    v = NULL;
+    if (ep)
+      json_array_foreach(json_object_get(ep->cfg.doc, "ProductionVariants"), i, pv) {
+        const char *name = json_string_value(json_object_get(pv, "VariantName"));
+        if (name && strcmp(name, x->variant) == 0) v = json_object_get(pv, key);
+      }
+  }
+  json_int_t n = json_is_integer(v) ? json_integer_value(v) : DEFAULT_STARTUP_TIMEOUT_S;
+  return n >= 1 && n <= 3600 ? (int)n : DEFAULT_STARTUP_TIMEOUT_S;
+}
+
+int ic_startup_timeout_s(ctl *c, const ic *x) {
+  return startup_parameter(c, x, "ContainerStartupHealthCheckTimeoutInSeconds");
+}
+
+int ic_download_timeout_s(ctl *c, const ic *x) {
+  return startup_parameter(c, x, "ModelDataDownloadTimeoutInSeconds");
 }
 
 int ic_desired_instances(ctl *c, const endpoint *ep, const variant *v) {
@@ -124,7 +158,11 @@ static int place_pending(ctl *c, ic *x) {
     n++;
   }
   int unplaced = 0;
-  for (copy *cp = x->copies; cp; cp = cp->next) {
+  int download_s = ic_download_timeout_s(c, x);
+  copy *next;
+  for (copy *cp = x->copies; cp; cp = next) {
+    /* agent_start may remove (and free) a copy that cannot start. */
+    next = cp->next;
     if (cp->state != COPY_PENDING) continue;
     sched_assignment a;
     if (sched_place(res, n, same, &x->need, x->strategy, &a) != 0) {
@@ -136,7 +174,10 @@ static int place_pending(ctl *c, ic *x) {
     same[a.instance]++;
     cp->inst = cand[a.instance];
     cp->assign = a;
+    int remote = cp->inst->remote;
     agent_start(c, cp);
+    /* A remote copy's agent bounds its own download (pool.c sends it). */
+    if (!remote) artifact_limit(c, cp, download_s);
   }
   return unplaced;
 }
@@ -212,6 +253,8 @@ int ic_reconcile(ctl *c, ic *x) {
     }
     return x->deleting && !x->copies;
   }
+  /* The health-check deadline agent.c applies to the copies it starts. */
+  x->startup_timeout_s = ic_startup_timeout_s(c, x);
   /* Copies on an instance being consolidated away are replaced first and
    * stopped after (make before break). */
   int moving = 0;

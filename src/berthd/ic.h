@@ -14,6 +14,11 @@ int ic_save(ctl *c, ic *x);
 int ic_ready_copies(const ic *x);
 /* Sets the desired copy count (committed before it returns 0). */
 int ic_set_desired(ctl *c, ic *x, int n, const char *cause);
+/* The copies' ContainerStartupHealthCheckTimeoutInSeconds and
+ * ModelDataDownloadTimeoutInSeconds: the IC's StartupParameters, else its
+ * ProductionVariant's, else 600. */
+int ic_startup_timeout_s(ctl *c, const ic *x);
+int ic_download_timeout_s(ctl *c, const ic *x);
 /* Instances a variant should have now. */
 int ic_desired_instances(ctl *c, const endpoint *ep, const variant *v);
 /* Fewer copies placed than its minimum (critical copies go first). */

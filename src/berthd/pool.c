@@ -195,6 +195,7 @@ static json_t *wanted(ctl *c, instance *in) {
                             x->doc, "startup_timeout_s", x->startup_timeout_s, "cpu_milli",
                             (json_int_t)x->need.cpu_milli, "devices", devs, "dev_milli_each",
                             cp->assign.dev_milli_each);
+      json_object_set_new(w, "download_timeout_s", json_integer(ic_download_timeout_s(c, x)));
       if (model && ctl_find_model(c, model))
         json_object_set(w, "model", ctl_find_model(c, model));
       json_array_append_new(out, w);
