@@ -4,10 +4,10 @@
 // namespaces and serve through the router, a wrong (or missing) token is
 // refused, a spare agent stays free capacity, and when an agent is killed
 // the spare is claimed to restore the instance count and the lost copy is
-// placed again so that the IC is back at full strength.
-//
-// (pool_netns.test.mjs covers the other recovery path: no spare agent, the
-// lost copy goes to the surviving instance that still has room.)
+// placed again so that the IC is back at full strength. Then the other
+// recovery path: another agent is killed when there is no spare left, and
+// its copy goes to the surviving instance that still has room (the endpoint
+// runs one instance short until an agent joins).
 //
 // Topology: a bridge with 10.232.<n>.1/24 in the root namespace (random n,
 // a subnet not in use here), one veth pair per namespace into it; agents
@@ -364,4 +364,54 @@ step('killing agent a: it is marked lost, the free agent is claimed, and the IC 
     const a = agents.find((x) => x.name === name);
     assert.equal(a.exit, null, `agent ${name} still runs:\n${a.log}`);
   }
+});
+
+step('killing another agent with no spare left: its copy goes to the surviving instance that has room', 120_000, async (t) => {
+  // Agents b and c hold the endpoint's two instances (ml.m5.large: 2 vCPU,
+  // room for both 1-core copies) and no agent is free. Kill one that holds
+  // a copy (c if it does).
+  const before = liveCopies();
+  const victim = before.some((c) => c.ns === 'c') ? 'c' : 'b';
+  const survivor = victim === 'c' ? 'b' : 'c';
+  const V = agents.find((a) => a.name === victim);
+  const idV = instanceOf(spaces[victim].ip);
+  const idS = instanceOf(spaces[survivor].ip);
+  assert.equal(V.exit, null, `agent ${victim} runs`);
+  const lostCopies = before.filter((c) => c.ns === victim).map((c) => c.copyId);
+  assert.ok(lostCopies.length > 0, `agent ${victim} holds a copy: ${JSON.stringify(before)}`);
+
+  const logMark = b.logs().length;
+  const t0 = Date.now();
+  V.proc.kill('SIGKILL');
+  await V.exited;
+  await waitFor(() => b.logs().slice(logMark), { timeoutMs: 20_000, intervalMs: 200, what: `agent ${victim} to be marked lost`,
+    until: (l) => new RegExp(`pool instance ${idV} \\(agent \\S+ at ${esc(spaces[victim].ip)}\\) lost: no sync`).test(l) });
+  await waitFor(() => describeIc(b.controlUrl, IC), { timeoutMs: 30_000, intervalMs: 200,
+    what: `the IC back at CurrentCopyCount 2, both copies on agent ${survivor}`,
+    until: (d) => d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2
+      && nsOfCopies().join() === `${survivor},${survivor}` });
+  const backAfter = Date.now() - t0;
+  t.diagnostic(`agent ${victim} killed with no spare; IC back at 2 copies on agent ${survivor} after ${backAfter} ms`);
+
+  const since = b.logs().slice(logMark);
+  // There was nothing to claim, and the copy was placed on the survivor.
+  assert.doesNotMatch(since, /\) assigned/, 'no instance was claimed: no agent was free');
+  assert.match(since, new RegExp(`${IC}: copy \\d+ ready on ${esc(spaces[survivor].ip)}:\\d+ \\(pool instance ${idS}\\)`));
+  const copies = liveCopies();
+  assert.ok(!copies.some((c) => lostCopies.includes(c.copyId)), `the lost copies ${lostCopies} are gone: ${JSON.stringify(copies)}`);
+
+  const ep = await describeEndpoint(b.controlUrl, EP);
+  assert.equal(ep.EndpointStatus, 'InService', JSON.stringify(ep));
+  assert.equal(ep.ProductionVariants[0].CurrentInstanceCount, 1, `one instance short: ${JSON.stringify(ep)}`);
+  t.diagnostic(`endpoint: ${ep.EndpointStatus}, ${ep.ProductionVariants[0].CurrentInstanceCount} instance(s); FailureReason: ${ep.FailureReason ?? '(none)'}`);
+
+  const byCopy = new Map();
+  for (let i = 0; i < 30; i++) {
+    const r = await invoke(b.runtimeUrl, EP, IC, { inputs: `one agent ${i}` });
+    assert.equal(r.status, 200, `invocation ${i} on one agent: ${r.status} ${r.text}`);
+    byCopy.set(r.json.copy_id, (byCopy.get(r.json.copy_id) ?? 0) + 1);
+  }
+  assert.deepEqual([...byCopy.keys()].sort(), copies.map((c) => c.copyId).sort(),
+    `both copies on agent ${survivor} answer: ${JSON.stringify([...byCopy])}`);
+  assert.equal(agents.find((a) => a.name === survivor).exit, null, `agent ${survivor} still runs`);
 });
