@@ -1,20 +1,20 @@
 // The `berth` CLI against a real berthd, as a newcomer uses it: deploy two
 // models onto one endpoint, list them, invoke each, scale, and delete; plus
-// the one-line errors a user sees.
+// the one-line errors a user sees, word for word as docs/cli.md quotes them.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
-import { BUILD_DIR, startBerthd, stopAll, waitFor, controlOk } from '../lib/berthd.mjs';
+import { BUILD_DIR, controlOk, freePort, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 
 const BERTH = path.join(BUILD_DIR, 'berth');
 let b;
 
-function run(args, { input } = {}) {
+function run(args, { input, env = {} } = {}) {
   return new Promise((resolve) => {
     const p = spawn(BERTH, args, {
-      env: { ...process.env, BERTH_CONTROL_URL: b.controlUrl, BERTH_RUNTIME_URL: b.runtimeUrl },
+      env: { ...process.env, BERTH_CONTROL_URL: b.controlUrl, BERTH_RUNTIME_URL: b.runtimeUrl, ...env },
     });
     let out = '';
     let err = '';
@@ -24,6 +24,8 @@ function run(args, { input } = {}) {
     p.on('close', (code) => resolve({ code, out, err }));
   });
 }
+
+const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 before(async () => { b = await startBerthd(); });
 after(async () => { await stopAll(); });
@@ -83,4 +85,54 @@ test('errors are one line with a reason and a non-zero exit', { timeout: 60_000 
     '--env', 'BERTH_MODEL_EXIT_AT_START=3']);
   assert.equal(failed.code, 1);
   assert.match(failed.err, /exiting with status 3/);
+  // docs/cli.md: `berth: <IC> failed: <reason>`.
+  assert.match(failed.err, /^berth: boom failed: Copy \d+ of inference component boom exited with status 3 before it passed the health check \(GET \/ping\)\. Last output: "berth-model: exiting with status 3 as asked by BERTH_MODEL_EXIT_AT_START"\n$/);
+});
+
+// Each failure text docs/cli.md quotes, exactly as berth prints it (one line
+// on stderr). Runs after the test above: endpoint cli-ep2 exists.
+test('the failure texts quoted in docs/cli.md', { timeout: 120_000 }, async () => {
+  const port = await freePort(); // nothing listens there
+  const down = await run(['endpoints'], { env: { BERTH_CONTROL_URL: `http://127.0.0.1:${port}` } });
+  assert.equal(down.code, 1);
+  assert.equal(down.err, `berth: cannot reach the control API at http://127.0.0.1:${port}: Connection refused (is berthd running?)\n`);
+
+  const noEndpoint = await run(['delete', '--endpoint', 'cli-missing']);
+  assert.equal(noEndpoint.code, 1);
+  assert.equal(noEndpoint.err, 'berth: ValidationException: Could not find endpoint "cli-missing".\n');
+
+  const noRuntimeEndpoint = await run(['invoke', 'cli-missing', '--ic', 'x', '--data', '{}']);
+  assert.equal(noRuntimeEndpoint.code, 1);
+  assert.match(noRuntimeEndpoint.err, /^berth: ValidationError: Endpoint cli-missing of account \d{12} not found\.\n$/);
+
+  const usage = await run(['deploy', 'x', '--endpoint', 'cli-ep2', '--copies', 'two']);
+  assert.equal(usage.code, 2);
+  assert.equal(usage.err, "berth: --copies: 'two' is not a whole number (see 'berth deploy --help')\n");
+
+  // An Image berthd cannot run fails the IC (and must not take berthd down).
+  const badImage = await run(['deploy', 'bad', '--endpoint', 'cli-ep2', '--cpus', '1', '--memory', '256', '--image', 'bad:latest']);
+  assert.equal(badImage.code, 1);
+  const badReason = 'cannot run Image "bad:latest": Berth runs "berth-model" or an absolute path to an executable (with arguments); container images are not supported yet.';
+  assert.match(badImage.err, new RegExp(`^berth: bad failed: Copy \\d+ of inference component bad ${esc(badReason)}\n$`));
+  const ics = await run(['ics', '--endpoint', 'cli-ep2']);
+  assert.equal(ics.code, 0, ics.err);
+  assert.match(ics.out, /^NAME\s+ENDPOINT\s+STATUS\s+COPIES\s+CREATED$/m);
+  assert.match(ics.out, /^bad\s+cli-ep2\s+Failed\s+0\/1\s/m);
+  assert.match(ics.out, new RegExp(`^  reason: Copy \\d+ of inference component bad ${esc(badReason)}$`, 'm'));
+
+  const noWait = await run(['deploy', 'broken', '--endpoint', 'cli-ep2', '--cpus', '1', '--memory', '256',
+    '--env', 'BERTH_MODEL_FAIL_STATUS=500', '--no-wait']);
+  assert.equal(noWait.code, 0, noWait.err);
+  assert.equal(noWait.out, "creating broken on endpoint cli-ep2 with 1 copy (follow it with 'berth ics --endpoint cli-ep2')\n");
+  await waitFor(() => controlOk(b.controlUrl, 'DescribeInferenceComponent', { InferenceComponentName: 'broken' }), {
+    timeoutMs: 60_000, what: 'broken InService', until: (d) => d.InferenceComponentStatus === 'InService',
+  });
+  const modelError = await run(['invoke', 'cli-ep2', '--ic', 'broken', '--data', '{}']);
+  assert.equal(modelError.code, 1);
+  const body = '{"error":"injected failure"}';
+  assert.match(modelError.err, new RegExp(`^berth: ModelError: Received server error \\(500\\) from model of inference component broken with message "${esc(body)}"\\. See arn:aws:logs:[a-z0-9-]+:\\d{12}:log-group:/aws/sagemaker/InferenceComponents/broken for more information\\. \\(model answered 500: ${esc(body)}\\)\n$`));
+
+  const inUse = await run(['delete', '--endpoint', 'cli-ep2']);
+  assert.equal(inUse.code, 1);
+  assert.match(inUse.err, /^berth: ResourceInUse: Endpoint "cli-ep2" still has 3 inference components \((boom|bad|broken)(, (boom|bad|broken)){2}\): delete them first \(DeleteInferenceComponent\), then delete the endpoint \(delete its inference components first, or use --force\)\n$/);
 });
