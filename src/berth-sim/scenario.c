@@ -138,9 +138,9 @@ static int get_enum(const ctx *c, const char *where, const json_t *obj, const ch
 
 const char *route_policy_name(route_policy p) {
   switch (p) {
-  case ROUTE_RANDOM: return "RANDOM";
-  case ROUTE_LOR: return "LEAST_OUTSTANDING_REQUESTS";
-  case ROUTE_P2C: return "POWER_OF_TWO_CHOICES";
+  case BERTH_ROUTE_RANDOM: return "RANDOM";
+  case BERTH_ROUTE_LEAST_OUTSTANDING: return "LEAST_OUTSTANDING_REQUESTS";
+  case BERTH_ROUTE_P2C: return "POWER_OF_TWO_CHOICES";
   }
   return "?";
 }
@@ -419,7 +419,7 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   s->min_instances = 0;
   s->max_instances = 1000;
   s->instance_start_s = 300;
-  s->routing = ROUTE_LOR;
+  s->routing = BERTH_ROUTE_LEAST_OUTSTANDING;
   s->hold_max = 256;          /* berthd --wake-queue default */
   s->hold_timeout_s = 300;    /* berthd --wake-timeout default */
   s->scale_in_window_s = 300; /* berthd --scale-in-window default */
@@ -428,7 +428,7 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
                                     "routing", "hold_max_requests", "hold_timeout_s",
                                     "managed_instance_scaling", "scale_in_window_s", NULL};
     static const char *const rn[] = {"RANDOM", "LEAST_OUTSTANDING_REQUESTS", "POWER_OF_TWO_CHOICES", NULL};
-    static const int rv[] = {ROUTE_RANDOM, ROUTE_LOR, ROUTE_P2C};
+    static const int rv[] = {BERTH_ROUTE_RANDOM, BERTH_ROUTE_LEAST_OUTSTANDING, BERTH_ROUTE_P2C};
     char tname[64] = "";
     int routing = (int)s->routing;
     if ((rc = check_keys(&c, "endpoint", ep, k)) ||

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "berth/catalog.h"
+#include "berth/route.h"
 #include "berth/scale.h"
 #include "berth/sched.h"
 
@@ -20,7 +21,8 @@
 #define SCN_MAX_TYPES 32
 #define SCN_MAX_WINDOWS 8
 
-typedef enum { ROUTE_RANDOM = 0, ROUTE_LOR = 1, ROUTE_P2C = 2 } route_policy;
+/* The router's strategies (lib/route.c): the simulator routes with them. */
+typedef berth_route_strategy route_policy;
 typedef enum { TRAFFIC_GENERATOR = 0, TRAFFIC_TRACE = 1 } traffic_kind;
 typedef enum { SCALE_IN_IDLE_RELEASE = 0, SCALE_IN_CONSOLIDATION = 1 } scale_in_strategy;
 

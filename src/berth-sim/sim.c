@@ -26,6 +26,7 @@
 #include "berth/scale.h"
 #include "berth/sched.h"
 #include "berth/fleet.h"
+#include "berth/route.h"
 #include "heap.h"
 #include "rng.h"
 #include "traffic.h"
@@ -115,6 +116,8 @@ typedef struct sim {
   fleet_policy fp;
   double last_scale_in;
   rng route;
+  uint32_t *load;                 /* choose_copy's scratch: ready copies' loads */
+  size_t cap_load;
   uint32_t *lat_hist;
   double lat_sum, cold_wait_sum;
   uint64_t outstanding;
@@ -264,36 +267,20 @@ static void req_to_copy(sim *S, int32_t cid, int32_t rid) {
   cp->queued++;
 }
 
+/* The router's choice (lib/route.c) over the IC's ready copies, with
+ * active + queued requests as each copy's load. */
 static int32_t choose_copy(sim *S, ic *c) {
   size_t n = c->ready.n;
-  if (n == 1) return c->ready.v[0];
-  switch (S->s->routing) {
-  case ROUTE_RANDOM:
-    return c->ready.v[rng_next(&S->route) % n];
-  case ROUTE_P2C: {
-    size_t i = rng_next(&S->route) % n, j = rng_next(&S->route) % (n - 1);
-    if (j >= i) j++;
-    const copy *a = &S->copies[c->ready.v[i]], *b = &S->copies[c->ready.v[j]];
-    return a->active + a->queued <= b->active + b->queued ? c->ready.v[i] : c->ready.v[j];
+  if (n > S->cap_load) {
+    S->cap_load = n * 2;
+    S->load = berth_xrealloc(S->load, S->cap_load * sizeof *S->load);
   }
-  case ROUTE_LOR:
-  default: {
-    int32_t best = -1, bestv = 0;
-    uint32_t ties = 0;
-    for (size_t k = 0; k < n; k++) {
-      const copy *cp = &S->copies[c->ready.v[k]];
-      int32_t v = cp->active + cp->queued;
-      if (best < 0 || v < bestv) {
-        best = c->ready.v[k];
-        bestv = v;
-        ties = 1;
-      } else if (v == bestv && rng_next(&S->route) % ++ties == 0) {
-        best = c->ready.v[k];
-      }
-    }
-    return best;
+  for (size_t k = 0; k < n; k++) {
+    const copy *cp = &S->copies[c->ready.v[k]];
+    S->load[k] = (uint32_t)(cp->active + cp->queued);
   }
-  }
+  int i = berth_route_choose(S->s->routing, S->load, NULL, n, rng_next(&S->route));
+  return i < 0 ? -1 : c->ready.v[i];
 }
 
 static void record_done(sim *S, ic *c, const req *r) {
@@ -1218,6 +1205,7 @@ out:
   free(S.live);
   free(S.live_id);
   free(S.pending.v);
+  free(S.load);
   free(S.lat_hist);
   if (S.ics)
     for (size_t m = 0; m < s->n_models; m++) {

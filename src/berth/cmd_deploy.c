@@ -30,7 +30,7 @@ static const char deploy_usage[] =
   "  --instance-count N     initial instances (default 1)\n"
   "  --min-instances N      with --max-instances: enable managed instance scaling\n"
   "  --max-instances N\n"
-  "  --routing R            RANDOM or LEAST_OUTSTANDING_REQUESTS\n"
+  "  --routing R            RANDOM, LEAST_OUTSTANDING_REQUESTS or POWER_OF_TWO_CHOICES\n"
   "inference component:\n"
   "  --image IMG            container image (default berth-model)\n"
   "  --artifact URL         model artifact URL\n"
@@ -91,8 +91,10 @@ static void parse_deploy(deploy_opts *o, int argc, char **argv) {
       o->max_instances = berth__args_long("--max-instances", v, 1, MAX_COUNT);
       o->endpoint_flags = true;
     } else if (berth__args_value(argc, argv, &i, "--routing", &v)) {
-      if (strcmp(v, "RANDOM") != 0 && strcmp(v, "LEAST_OUTSTANDING_REQUESTS") != 0)
-        berth__usage_error("--routing: '%s' is not RANDOM or LEAST_OUTSTANDING_REQUESTS", v);
+      if (strcmp(v, "RANDOM") != 0 && strcmp(v, "LEAST_OUTSTANDING_REQUESTS") != 0 &&
+          strcmp(v, "POWER_OF_TWO_CHOICES") != 0)
+        berth__usage_error("--routing: '%s' is not RANDOM, LEAST_OUTSTANDING_REQUESTS or "
+                           "POWER_OF_TWO_CHOICES", v);
       o->routing = v;
       o->endpoint_flags = true;
     } else if (berth__args_value(argc, argv, &i, "--image", &v)) {

@@ -18,6 +18,7 @@
 #include "berth/catalog.h"
 #include "berth/http_client.h"
 #include "berth/http_server.h"
+#include "berth/route.h"
 #include "berth/sched.h"
 #include "berth/scale.h"
 
@@ -37,7 +38,6 @@ typedef struct scaling {
   scale_state st;
 } scaling;
 
-typedef enum { ROUTING_RANDOM = 0, ROUTING_LEAST_OUTSTANDING = 1 } routing_strategy;
 
 typedef struct variant {
   char name[NAME_MAX_LEN + 1];
@@ -48,7 +48,7 @@ typedef struct variant {
   int consolidation;            /* ScaleInPolicy.Strategy CONSOLIDATION */
   int max_step;                 /* ScaleInPolicy.MaximumStepSize */
   int cooldown_min;             /* ScaleInPolicy.CooldownInMinutes */
-  routing_strategy routing;
+  berth_route_strategy routing;
 } variant;
 
 typedef struct endpoint_config {

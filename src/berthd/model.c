@@ -5,7 +5,9 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const routing_values[] = {"LEAST_OUTSTANDING_REQUESTS", "RANDOM", NULL};
+/* POWER_OF_TWO_CHOICES is an extension (a new value, no changed meaning). */
+static const char *const routing_values[] = {"LEAST_OUTSTANDING_REQUESTS", "RANDOM",
+                                             "POWER_OF_TWO_CHOICES", NULL};
 static const char *const status_values[] = {"ENABLED", "DISABLED", NULL};
 static const char *const scale_in_values[] = {"IDLE_RELEASE", "CONSOLIDATION", NULL};
 static const char *const placement_values[] = {"SPREAD", "BINPACK", NULL};
@@ -101,12 +103,13 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
     }
     snprintf(p2, sizeof p2, "%s.RoutingConfig", path);
     if (valid_object(pv, "RoutingConfig", p2, 0, &rc, e)) return -1;
-    v->routing = ROUTING_RANDOM;
+    v->routing = BERTH_ROUTE_RANDOM;
     if (rc) {
       char p3[256];
       snprintf(p3, sizeof p3, "%s.RoutingStrategy", p2);
       if (valid_enum(rc, "RoutingStrategy", p3, 1, routing_values, NULL, &s, e)) return -1;
-      if (strcmp(s, "LEAST_OUTSTANDING_REQUESTS") == 0) v->routing = ROUTING_LEAST_OUTSTANDING;
+      if (strcmp(s, "LEAST_OUTSTANDING_REQUESTS") == 0) v->routing = BERTH_ROUTE_LEAST_OUTSTANDING;
+      if (strcmp(s, "POWER_OF_TWO_CHOICES") == 0) v->routing = BERTH_ROUTE_P2C;
     }
     cfg->n_variants++;
   }

@@ -63,32 +63,19 @@ static int routable(const copy *cp, int64_t exclude) {
   return cp->state == COPY_READY && !cp->unhealthy && cp->id != exclude;
 }
 
-copy *router_choose(ic *x, routing_strategy strategy, uint64_t rnd, int64_t exclude) {
+copy *router_choose(ic *x, berth_route_strategy strategy, uint64_t rnd, int64_t exclude) {
+  /* The choice considers an IC's first ROUTER_MAX_CHOICE copies. */
+  copy *cand[ROUTER_MAX_CHOICE];
+  uint32_t load[ROUTER_MAX_CHOICE];
+  unsigned char skip[ROUTER_MAX_CHOICE];
   size_t n = 0;
-  for (copy *cp = x->copies; cp; cp = cp->next) n += routable(cp, exclude);
-  if (!n) return NULL;
-  if (strategy == ROUTING_LEAST_OUTSTANDING) {
-    /* Least in-flight; ties are broken at random from rnd so equal copies
-     * share the load. */
-    copy *best = NULL;
-    size_t ties = 0;
-    for (copy *cp = x->copies; cp; cp = cp->next) {
-      if (!routable(cp, exclude)) continue;
-      if (!best || cp->inflight < best->inflight) {
-        best = cp;
-        ties = 1;
-      } else if (cp->inflight == best->inflight) {
-        ties++;
-        if ((rnd >> 8) % ties == 0) best = cp;
-        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
-      }
-    }
-    return best;
+  for (copy *cp = x->copies; cp && n < ROUTER_MAX_CHOICE; cp = cp->next, n++) {
+    cand[n] = cp;
+    load[n] = cp->inflight;
+    skip[n] = !routable(cp, exclude);
   }
-  size_t pick = (size_t)(rnd % n);
-  for (copy *cp = x->copies; cp; cp = cp->next)
-    if (routable(cp, exclude) && pick-- == 0) return cp;
-  return NULL;
+  int i = berth_route_choose(strategy, load, skip, n, rnd);
+  return i < 0 ? NULL : cand[i];
 }
 
 static void reply_error(berth_http_req *req, ctl *c, int status, const char *type, json_t *extra,

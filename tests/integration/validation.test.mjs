@@ -110,6 +110,7 @@ const GOOD = [
   ['timeouts 60 and 3600', 'CreateEndpointConfig',
     epc({ EndpointConfigName: 'cfg-timeouts' }, { ModelDataDownloadTimeoutInSeconds: 60, ContainerStartupHealthCheckTimeoutInSeconds: 3600 })],
   ['RoutingStrategy RANDOM', 'CreateEndpointConfig', epc({ EndpointConfigName: 'cfg-random' }, { RoutingConfig: { RoutingStrategy: 'RANDOM' } })],
+  ['RoutingStrategy POWER_OF_TWO_CHOICES (extension)', 'CreateEndpointConfig', epc({ EndpointConfigName: 'cfg-p2c' }, { RoutingConfig: { RoutingStrategy: 'POWER_OF_TWO_CHOICES' } })],
   ['IC with 0.25 cores, 128 MB, 0 copies', 'CreateInferenceComponent',
     ic({ name: 'ic-min', crr: { NumberOfCpuCoresRequired: 0.25, MinMemoryRequiredInMb: 128 }, runtime: { CopyCount: 0 } })],
   ['IC startup timeouts 60 and 3600', 'CreateInferenceComponent',
