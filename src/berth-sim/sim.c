@@ -25,6 +25,7 @@
 #include "berth/buf.h"
 #include "berth/scale.h"
 #include "berth/sched.h"
+#include "berth/converge.h"
 #include "berth/fleet.h"
 #include "berth/route.h"
 #include "heap.h"
@@ -118,6 +119,10 @@ typedef struct sim {
   rng route;
   uint32_t *load;                 /* choose_copy's scratch: ready copies' loads */
   size_t cap_load;
+  converge_copy *conv;            /* copies_by_age's scratch */
+  int32_t *conv_id;
+  converge_action *conv_act;
+  size_t cap_conv;
   uint32_t *lat_hist;
   double lat_sum, cold_wait_sum;
   uint64_t outstanding;
@@ -459,21 +464,6 @@ static int copy_active(const copy *cp) {
   return (cp->state == C_PENDING || cp->state == C_STARTING || cp->state == C_READY) && !cp->moving;
 }
 
-/* berthd's pick_victim: pending, then starting, then ready, newest first. */
-static int32_t pick_victim(sim *S, ic *c) {
-  static const int order[] = {C_PENDING, C_STARTING, C_READY};
-  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-    int32_t best = -1;
-    for (size_t j = 0; j < c->copies.n; j++) {
-      int32_t id = c->copies.v[j];
-      const copy *cp = &S->copies[id];
-      if (cp->state == order[k] && !cp->moving && id > best) best = id;
-    }
-    if (best >= 0) return best;
-  }
-  return -1;
-}
-
 static int place_one(sim *S, int32_t id, int ready_now) {
   copy *cp = &S->copies[id];
   ic *c = &S->ics[cp->model];
@@ -524,67 +514,74 @@ static int model_unplaced(sim *S, const ic *c) {
   return 0;
 }
 
-/* berthd's make-before-break: once enough non-moving copies are ready, the
- * moving ones stop; if a replacement found no room, the move is called off
- * and the instance accepts copies again. */
+/* The model's copies oldest first (ids grow with age) as converge's input,
+ * in the scratch arrays conv, conv_id and conv_act. */
+static size_t copies_by_age(sim *S, const ic *c) {
+  size_t n = c->copies.n;
+  if (n > S->cap_conv) {
+    S->cap_conv = n * 2;
+    S->conv = berth_xrealloc(S->conv, S->cap_conv * sizeof *S->conv);
+    S->conv_id = berth_xrealloc(S->conv_id, S->cap_conv * sizeof *S->conv_id);
+    S->conv_act = berth_xrealloc(S->conv_act, S->cap_conv * sizeof *S->conv_act);
+  }
+  for (size_t k = 0; k < n; k++) {
+    /* Insertion sort: the list is nearly in order (swap-removal disturbs it). */
+    int32_t id = c->copies.v[k];
+    size_t at = k;
+    while (at > 0 && S->conv_id[at - 1] > id) {
+      S->conv_id[at] = S->conv_id[at - 1];
+      at--;
+    }
+    S->conv_id[at] = id;
+  }
+  static const converge_state state_of[] = {
+    [C_PENDING] = CONVERGE_PENDING, [C_STARTING] = CONVERGE_STARTING,
+    [C_READY] = CONVERGE_READY, [C_DRAINING] = CONVERGE_DRAINING, [C_GONE] = CONVERGE_STOPPING};
+  for (size_t k = 0; k < n; k++) {
+    const copy *cp = &S->copies[S->conv_id[k]];
+    S->conv[k] = (converge_copy){state_of[cp->state], cp->moving};
+  }
+  return n;
+}
+
 static void reconcile(sim *S, int32_t model);
 
+/* Make before break (lib/converge.c): moving copies stop once their
+ * replacements serve, or stay when a replacement found no room. */
 static void moves_settle(sim *S, int32_t model) {
   ic *c = &S->ics[model];
-  int unmoved = 0;
   if (!c->n_moving) return;
-  int ready = 0;
-  for (size_t j = 0; j < c->copies.n; j++) {
-    const copy *cp = &S->copies[c->copies.v[j]];
-    ready += cp->state == C_READY && !cp->moving;
-  }
-  int unplaced = model_unplaced(S, c);
-  for (size_t j = 0; j < c->copies.n && c->n_moving;) {
-    int32_t id = c->copies.v[j];
+  size_t n = copies_by_age(S, c);
+  int unmoved = converge_moves(S->conv, n, c->desired, model_unplaced(S, c), S->conv_act);
+  for (size_t k = 0; k < n; k++) {
+    int32_t id = S->conv_id[k];
     copy *cp = &S->copies[id];
-    if (!cp->moving || cp->state == C_DRAINING) {
-      j++;
-      continue;
-    }
-    if (ready >= c->desired) {
-      size_t before = c->copies.n;
+    if (S->conv_act[k] == CONVERGE_STOP) {
       copy_stop(S, id);
-      if (c->copies.n == before) j++;   /* draining: still listed */
-    } else if (unplaced) {
+    } else if (S->conv_act[k] == CONVERGE_UNMOVE) {
       cp->moving = 0;
       c->n_moving--;
-      unmoved = 1;
       inst *in = &S->insts[cp->inst];
       if (in->state == I_VACATING) {
         in->state = I_RUNNING;
         S->live[in->slot].accepting = 1;
       }
-      j++;
-    } else {
-      j++;
     }
   }
   if (unmoved) reconcile(S, model); /* the copy counts again: drop the surplus */
 }
 
-/* Converges a model's copies to its desired count, as berthd's ic_reconcile. */
+/* Converges a model's copies to its desired count with berthd's plan
+ * (lib/converge.c). */
 static void reconcile(sim *S, int32_t model) {
   ic *c = &S->ics[model];
-  int active = 0;
-  for (size_t k = 0; k < c->copies.n; k++) active += copy_active(&S->copies[c->copies.v[k]]);
-  int added = 0;
-  while (active < c->desired && !S->rc) {
+  size_t n = copies_by_age(S, c);
+  int add = converge_plan(S->conv, n, c->desired, S->conv_act);
+  for (size_t k = 0; k < n; k++)
+    if (S->conv_act[k] == CONVERGE_STOP) copy_stop(S, S->conv_id[k]);
+  for (int k = 0; k < add && !S->rc; k++)
     if (copy_new(S, model) < 0) return;
-    active++;
-    added = 1;
-  }
-  while (active > c->desired) {
-    int32_t id = pick_victim(S, c);
-    if (id < 0) break;
-    copy_stop(S, id);
-    active--;
-  }
-  if (added) place_pending(S);
+  if (add) place_pending(S);
   moves_settle(S, model);
 }
 
@@ -1206,6 +1203,9 @@ out:
   free(S.live_id);
   free(S.pending.v);
   free(S.load);
+  free(S.conv);
+  free(S.conv_id);
+  free(S.conv_act);
   free(S.lat_hist);
   if (S.ics)
     for (size_t m = 0; m < s->n_models; m++) {

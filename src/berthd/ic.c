@@ -7,6 +7,7 @@
 
 #include "agent.h"
 #include "artifact.h"
+#include "berth/converge.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -101,10 +102,6 @@ static int copy_active(const copy *cp) {
   return cp->state != COPY_DRAINING && cp->state != COPY_STOPPING && !cp->moving;
 }
 
-static int copy_active_or_moving(const copy *cp) {
-  return cp->state != COPY_DRAINING && cp->state != COPY_STOPPING;
-}
-
 static copy *new_copy(ctl *c, ic *x) {
   copy *cp = berth_xcalloc(1, sizeof *cp);
   cp->id = ++c->next_copy_id;
@@ -119,17 +116,24 @@ static copy *new_copy(ctl *c, ic *x) {
   return cp;
 }
 
-/* Surplus copies go in this order: pending, crashed, starting, then ready
- * (newest first), so serving capacity is the last thing given up. */
-static copy *pick_victim(ic *x) {
-  static const copy_state order[] = {COPY_PENDING, COPY_BACKOFF, COPY_STARTING, COPY_READY};
-  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-    copy *last = NULL;
-    for (copy *cp = x->copies; cp; cp = cp->next)
-      if (cp->state == order[k]) last = cp;
-    if (last) return last;
+/* The IC's copies oldest first (the list's order) as converge's input.
+ * Returns how many; *list, *in and *act are the caller's to free. */
+static size_t copies_for_plan(ic *x, copy ***list, converge_copy **in, converge_action **act) {
+  static const converge_state state_of[] = {
+    [COPY_PENDING] = CONVERGE_PENDING, [COPY_STARTING] = CONVERGE_STARTING,
+    [COPY_READY] = CONVERGE_READY, [COPY_DRAINING] = CONVERGE_DRAINING,
+    [COPY_STOPPING] = CONVERGE_STOPPING, [COPY_BACKOFF] = CONVERGE_BACKOFF};
+  size_t n = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next) n++;
+  *list = berth_xmalloc((n ? n : 1) * sizeof **list);
+  *in = berth_xmalloc((n ? n : 1) * sizeof **in);
+  *act = berth_xmalloc((n ? n : 1) * sizeof **act);
+  size_t k = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next, k++) {
+    (*list)[k] = cp;
+    (*in)[k] = (converge_copy){state_of[cp->state], cp->moving};
   }
-  return NULL;
+  return n;
 }
 
 /* Whether one copy fits on an empty instance of the variant's type. */
@@ -262,23 +266,24 @@ int ic_reconcile(ctl *c, ic *x) {
     if (cp->inst && cp->inst->evacuating && !cp->moving &&
         (cp->state == COPY_READY || cp->state == COPY_STARTING || cp->state == COPY_BACKOFF))
       cp->moving = 1;
-    moving += cp->moving && copy_active_or_moving(cp);
+    moving += cp->moving && cp->state != COPY_DRAINING && cp->state != COPY_STOPPING;
   }
-  int active = 0;
-  for (copy *cp = x->copies; cp; cp = cp->next) active += copy_active(cp);
-  while (active < x->desired) {
-    new_copy(c, x);
-    active++;
-  }
-  while (active > x->desired) {
-    copy *v = pick_victim(x);
-    if (!v) break;
-    if (v->state == COPY_PENDING || v->state == COPY_BACKOFF)
-      agent_forget(c, v);
+  copy **list;
+  converge_copy *in;
+  converge_action *act;
+  size_t n = copies_for_plan(x, &list, &in, &act);
+  int add = converge_plan(in, n, x->desired, act);
+  for (size_t k = 0; k < n; k++) {
+    if (act[k] != CONVERGE_STOP) continue;
+    if (list[k]->state == COPY_PENDING || list[k]->state == COPY_BACKOFF)
+      agent_forget(c, list[k]);
     else
-      agent_stop(c, v);
-    active--;
+      agent_stop(c, list[k]);
   }
+  free(list);
+  free(in);
+  free(act);
+  for (int k = 0; k < add; k++) new_copy(c, x);
   int unplaced = place_pending(c, x);
   if (unplaced && placed_copies(x) < minimum(x)) {
     endpoint *e = ctl_find_endpoint(c, x->endpoint);
@@ -289,19 +294,23 @@ int ic_reconcile(ctl *c, ic *x) {
   int ready = 0;
   for (copy *cp = x->copies; cp; cp = cp->next) ready += cp->state == COPY_READY && !cp->moving;
   if (moving) {
-    copy *next;
-    for (copy *cp = x->copies; cp; cp = next) {
-      next = cp->next;
-      if (!cp->moving || !copy_active_or_moving(cp)) continue;
-      if (ready >= x->desired) {
-        agent_stop(c, cp); /* its replacement serves: drain it */
-      } else if (unplaced) {
-        /* No room for a replacement after all: keep the copy where it is. */
+    /* Make before break: a moving copy stops once its replacements serve,
+     * or stays when a replacement found no room. */
+    n = copies_for_plan(x, &list, &in, &act);
+    converge_moves(in, n, x->desired, unplaced, act);
+    for (size_t k = 0; k < n; k++) {
+      copy *cp = list[k];
+      if (act[k] == CONVERGE_STOP) {
+        agent_stop(c, cp);
+      } else if (act[k] == CONVERGE_UNMOVE) {
         cp->moving = 0;
         cp->inst->evacuating = 0;
         cp->inst->res.accepting = 1;
       }
     }
+    free(list);
+    free(in);
+    free(act);
   }
   endpoint *ep = ctl_find_endpoint(c, x->endpoint);
   const variant *v = ep ? ctl_endpoint_variant(ep, x->variant) : NULL;

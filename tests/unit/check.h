@@ -48,6 +48,14 @@ static int check_count;
       CHECK_FAIL_("%s == %s (%zu vs %zu bytes)", #a, #b, al_, bl_);  \
   } while (0)
 
+/* splitmix64: a small seeded generator for property tests. */
+static inline uint64_t check_random(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 #define CHECK_DONE()                                                 \
   do {                                                               \
     printf("%d checks, %d failed\n", check_count, check_failures);   \

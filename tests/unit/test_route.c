@@ -7,12 +7,7 @@
 #include "check.h"
 
 static uint64_t rng_state = 42;
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+static uint64_t rng_next(void) { return check_random(&rng_state); }
 
 static const berth_route_strategy all[] = {BERTH_ROUTE_RANDOM, BERTH_ROUTE_LEAST_OUTSTANDING,
                                            BERTH_ROUTE_P2C};
