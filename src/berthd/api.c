@@ -707,6 +707,53 @@ void api_format_error(int status, const char *message, void *body, const char **
   *error_type = type;
 }
 
+/* An answer held until the store has committed what its call changed. */
+typedef struct held_answer {
+  berth_http_req *req;          /* NULL once the client is gone */
+  ctl *c;
+  int rc;
+  json_t *resp;
+  api_error e;
+} held_answer;
+
+static void on_held_client_gone(berth_http_req *req) {
+  held_answer *h = req->user;
+  h->req = NULL;
+}
+
+static void on_committed(void *ud, int rc) {
+  held_answer *h = ud;
+  if (h->req) {
+    h->req->on_abort = NULL;
+    if (rc) {
+      api_error e = {0};
+      api_fail(&e, 500, "InternalFailure",
+               "the change was made but could not be committed to the state store (%s); "
+               "it is lost when berthd restarts: see berthd's log", strerror(-rc));
+      respond_error(h->req, h->c, &e);
+    } else if (h->rc) {
+      respond_error(h->req, h->c, &h->e);
+    } else {
+      respond_json(h->req, h->c, 200, h->resp, NULL);
+    }
+  }
+  json_decref(h->resp);
+  free(h);
+}
+
+static void answer_after_commit(berth_http_req *req, ctl *c, int rc, json_t *resp,
+                                const api_error *e) {
+  held_answer *h = berth_xcalloc(1, sizeof *h);
+  h->req = req;
+  h->c = c;
+  h->rc = rc;
+  h->resp = resp;
+  h->e = *e;
+  req->user = h;
+  req->on_abort = on_held_client_gone;
+  store_sync(c->db, on_committed, h);
+}
+
 void api_on_request(berth_http_req *req, void *ud) {
   ctl *c = ud;
   api_error e = {0};
@@ -753,6 +800,7 @@ void api_on_request(berth_http_req *req, void *ud) {
   }
   json_t *resp = NULL;
   int rc;
+  uint64_t writes_before = store_writes(c->db);
   if (strncmp(target, "SageMaker.", 10) == 0)
     rc = api_sagemaker(c, target + 10, body, &resp, &e);
   else if (strcmp(target, "Berth.DescribeInstances") == 0)
@@ -778,6 +826,11 @@ void api_on_request(berth_http_req *req, void *ud) {
     rc = api_fail(&e, 400, "UnknownOperationException",
                   "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, AnyScaleFrontendService.*, GraniteServiceVersion20100801.*, Berth.*)", target);
   json_decref(body);
+  if (store_writes(c->db) != writes_before) {
+    /* Durable before acknowledged: answer once the change is committed. */
+    answer_after_commit(req, c, rc, resp, &e);
+    return;
+  }
   if (rc) {
     respond_error(req, c, &e);
     return;

@@ -343,7 +343,7 @@ static int cmd_up(int argc, char **argv) {
     fprintf(stderr, "berthd: %s\n", err);
     return 1;
   }
-  if (store_open(c->data_dir, &c->db, err, sizeof err)) {
+  if (store_open(c->loop, c->data_dir, &c->db, err, sizeof err)) {
     fprintf(stderr, "berthd: %s\n", err);
     return 1;
   }

@@ -1,17 +1,38 @@
-/* store: SQLite-backed documents. synchronous=FULL in WAL mode makes each
- * commit durable on return, which the API relies on (rule 3). */
+/* store: SQLite-backed documents, committed off the loop (see store.h).
+ * synchronous=FULL in WAL mode makes each commit durable when it returns. */
 #include "store.h"
 
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "berth/buf.h"
 
+enum { OP_PUT, OP_DELETE, OP_SYNC };
+
+typedef struct store_op {
+  struct store_op *next;
+  int op;
+  char *kind, *name, *text;     /* OP_PUT, OP_DELETE */
+  size_t bytes;
+  void (*cb)(void *ud, int rc); /* OP_SYNC */
+  void *ud;
+} store_op;
+
 struct store {
   sqlite3 *db;
-  sqlite3_stmt *put, *del, *each, *next_id;
+  sqlite3_stmt *put, *del, *each;
+  uv_loop_t *loop;
+  uv_work_t work;
+  store_op *head, *tail;        /* queued, not yet in a batch */
+  store_op *batch;              /* being committed on the pool (owned by it) */
+  int batch_rc;                 /* set by the pool thread */
+  int busy;                     /* a batch is in flight */
+  int err;                      /* an error since the last OP_SYNC delivered */
+  size_t queued_bytes;
+  uint64_t writes;
 };
 
 static const char schema[] =
@@ -23,11 +44,16 @@ static const char schema[] =
   " UNIQUE(kind, name));"
   "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
-int store_open(const char *dir, store **out, char *err, size_t errsz) {
+int store_open(uv_loop_t *loop, const char *dir, store **out, char *err, size_t errsz) {
   char path[1200];
   snprintf(path, sizeof path, "%s/berth.db", dir);
   store *s = berth_xcalloc(1, sizeof *s);
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+  s->loop = loop;
+  /* FULLMUTEX: the connection is used from the loop (loading) and from a
+   * pool thread (commits), never at the same time, but safely either way. */
+  if (sqlite3_open_v2(path, &s->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      NULL) != SQLITE_OK)
     goto fail;
   sqlite3_busy_timeout(s->db, 5000);
   if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) goto fail;
@@ -37,57 +63,142 @@ int store_open(const char *dir, store **out, char *err, size_t errsz) {
       sqlite3_prepare_v2(s->db, "DELETE FROM objects WHERE kind=?1 AND name=?2", -1,
                          &s->del, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->db, "SELECT name, doc FROM objects WHERE kind=?1 ORDER BY seq", -1,
-                         &s->each, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-        "INSERT INTO counters(name,value) VALUES(?1,1) "
-        "ON CONFLICT(name) DO UPDATE SET value=value+1 RETURNING value", -1,
-                         &s->next_id, NULL) != SQLITE_OK)
+                         &s->each, NULL) != SQLITE_OK)
     goto fail;
   *out = s;
   return 0;
 fail:
   snprintf(err, errsz, "cannot open the state database %s: %s", path,
            s->db ? sqlite3_errmsg(s->db) : "out of memory");
-  store_close(s);
-  return -EIO;
-}
-
-void store_close(store *s) {
-  if (!s) return;
   sqlite3_finalize(s->put);
   sqlite3_finalize(s->del);
   sqlite3_finalize(s->each);
-  sqlite3_finalize(s->next_id);
   sqlite3_close(s->db);
   free(s);
+  return -EIO;
 }
 
-static int step_done(store *s, sqlite3_stmt *st) {
+static void op_free(store_op *o) {
+  free(o->kind);
+  free(o->name);
+  free(o->text);
+  free(o);
+}
+
+/* ---- the pool thread: one transaction per batch ---- */
+
+static int step_done(sqlite3_stmt *st) {
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-    fprintf(stderr, "berthd: store: %s\n", sqlite3_errmsg(s->db));
-    return -EIO;
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static int apply(store *s, const store_op *o) {
+  sqlite3_stmt *st = o->op == OP_PUT ? s->put : s->del;
+  sqlite3_bind_text(st, 1, o->kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, o->name, -1, SQLITE_STATIC);
+  if (o->op == OP_PUT) sqlite3_bind_text(st, 3, o->text, -1, SQLITE_STATIC);
+  return step_done(st);
+}
+
+static void commit_batch(uv_work_t *w) {
+  store *s = w->data;
+  int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+  for (store_op *o = s->batch; o && rc == 0; o = o->next)
+    if (o->op != OP_SYNC) rc = apply(s, o);
+  if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = -EIO;
+  if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  s->batch_rc = rc;
+}
+
+/* ---- the loop thread ---- */
+
+static void start_batch(store *s);
+
+static void on_batch_done(uv_work_t *w, int status) {
+  store *s = w->data;
+  int rc = status ? -EIO : s->batch_rc;
+  if (rc) {
+    fprintf(stderr, "berthd: store: could not commit a batch of changes: %s\n",
+            sqlite3_errmsg(s->db));
+    s->err = rc;
   }
+  store_op *o = s->batch;
+  s->batch = NULL;
+  s->busy = 0;
+  while (o) {
+    store_op *next = o->next;
+    if (o->op == OP_SYNC) {
+      int e = s->err;
+      s->err = 0;
+      o->cb(o->ud, e);
+    } else {
+      s->queued_bytes -= o->bytes;
+    }
+    op_free(o);
+    o = next;
+  }
+  start_batch(s);
+}
+
+static void start_batch(store *s) {
+  if (s->busy || !s->head) return;
+  s->batch = s->head;
+  s->head = s->tail = NULL;
+  s->busy = 1;
+  s->work.data = s;
+  if (uv_queue_work(s->loop, &s->work, commit_batch, on_batch_done) != 0) {
+    /* Cannot happen with a live loop; commit here rather than lose it. */
+    commit_batch(&s->work);
+    on_batch_done(&s->work, 0);
+  }
+}
+
+static int enqueue(store *s, int op, const char *kind, const char *name, char *text) {
+  size_t bytes = strlen(kind) + strlen(name) + (text ? strlen(text) : 0) + sizeof(store_op);
+  if (s->queued_bytes + bytes > STORE_MAX_QUEUED_BYTES) {
+    free(text);
+    return -ENOBUFS;
+  }
+  store_op *o = berth_xcalloc(1, sizeof *o);
+  o->op = op;
+  o->kind = berth_xstrdup(kind);
+  o->name = berth_xstrdup(name);
+  o->text = text;
+  o->bytes = bytes;
+  s->queued_bytes += bytes;
+  s->writes++;
+  if (s->tail) s->tail->next = o;
+  else s->head = o;
+  s->tail = o;
+  start_batch(s);
   return 0;
 }
 
 int store_put(store *s, const char *kind, const char *name, json_t *doc) {
   char *text = json_dumps(doc, JSON_COMPACT);
   if (!text) return -ENOMEM;
-  sqlite3_bind_text(s->put, 1, kind, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s->put, 2, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s->put, 3, text, -1, SQLITE_STATIC);
-  int rc = step_done(s, s->put);
-  free(text);
-  return rc;
+  return enqueue(s, OP_PUT, kind, name, text);
 }
 
 int store_delete(store *s, const char *kind, const char *name) {
-  sqlite3_bind_text(s->del, 1, kind, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s->del, 2, name, -1, SQLITE_STATIC);
-  return step_done(s, s->del);
+  return enqueue(s, OP_DELETE, kind, name, NULL);
+}
+
+void store_sync(store *s, void (*cb)(void *ud, int rc), void *ud) {
+  store_op *o = berth_xcalloc(1, sizeof *o);
+  o->op = OP_SYNC;
+  o->cb = cb;
+  o->ud = ud;
+  if (s->tail) s->tail->next = o;
+  else s->head = o;
+  s->tail = o;
+  start_batch(s);
+}
+
+uint64_t store_writes(const store *s) {
+  return s->writes;
 }
 
 int store_each(store *s, const char *kind,
@@ -112,11 +223,19 @@ int store_each(store *s, const char *kind,
   return rc;
 }
 
-int64_t store_next_id(store *s, const char *counter) {
-  int64_t v = -1;
-  sqlite3_bind_text(s->next_id, 1, counter, -1, SQLITE_STATIC);
-  if (sqlite3_step(s->next_id) == SQLITE_ROW) v = sqlite3_column_int64(s->next_id, 0);
-  sqlite3_reset(s->next_id);
-  sqlite3_clear_bindings(s->next_id);
-  return v;
+static void on_closing_sync(void *ud, int rc) {
+  (void)rc;
+  *(int *)ud = 1;
+}
+
+void store_close(store *s) {
+  if (!s) return;
+  int done = 0;
+  store_sync(s, on_closing_sync, &done);
+  while (!done) uv_run(s->loop, UV_RUN_ONCE);
+  sqlite3_finalize(s->put);
+  sqlite3_finalize(s->del);
+  sqlite3_finalize(s->each);
+  sqlite3_close(s->db);
+  free(s);
 }
