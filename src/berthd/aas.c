@@ -1,6 +1,7 @@
 /* aas: Application Auto Scaling for inference components. A scalable target
  * and its policies are stored together as one document per IC (kind
  * "scaling"), so they are committed and restored as a unit. */
+#include "berth/log.h"
 #include "aas.h"
 
 #include <math.h>
@@ -539,7 +540,7 @@ static int load_one(const char *name, json_t *doc, void *ud) {
   api_error e;
   if (!x) return 0;
   if (aas_apply(c, x, doc, &e))
-    fprintf(stderr, "berthd: scaling of %s no longer loads: %s\n", name, e.message);
+    berth_log(BERTH_LOG_ERROR, "scaling of %s no longer loads: %s", name, e.message);
   return 0;
 }
 

@@ -13,6 +13,7 @@
  * is gone. Ready copies are pinged every --health-interval; a copy that
  * fails HEALTH_OUT checks in a row leaves rotation until it passes again,
  * and one that fails HEALTH_RESTART in a row is killed and restarted. */
+#include "berth/log.h"
 #include "agent.h"
 
 #include <errno.h>
@@ -178,7 +179,7 @@ static void fail_start(ctl *c, copy *cp, const char *what) {
   snprintf(why, sizeof why, "Copy %lld of inference component %s %s.%s%s%s", (long long)cp->id,
            cp->owner->name, what, tail[0] ? " Last output: \"" : "", tail,
            tail[0] ? "\"" : "");
-  fprintf(stderr, "berthd: %s\n", why);
+  berth_log(BERTH_LOG_ERROR, "%s", why);
   ic_copy_failed(c, cp, why);
 }
 
@@ -195,7 +196,7 @@ static void restart_later(ctl *c, copy *cp) {
   if (delay > BACKOFF_MAX_MS) delay = BACKOFF_MAX_MS;
   cp->restarts++;
   cp->state = COPY_BACKOFF;
-  fprintf(stderr, "berthd: %s: copy %lld restarts in %llu ms (restart %d)\n", cp->owner->name,
+  berth_log(BERTH_LOG_WARN, "%s: copy %lld restarts in %llu ms (restart %d)", cp->owner->name,
           (long long)cp->id, (unsigned long long)delay, cp->restarts);
   uv_timer_start(copy_timer(c, cp), on_backoff_done, delay, 0);
   ctl_kick(c);
@@ -231,13 +232,13 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
       cp->state = COPY_STOPPING;
       copy_remove(c, cp);
     } else {
-      fprintf(stderr, "berthd: %s: copy %lld %s\n", cp->owner->name, (long long)cp->id, msg);
+      berth_log(BERTH_LOG_WARN, "%s: copy %lld %s", cp->owner->name, (long long)cp->id, msg);
       restart_later(c, cp);
     }
     break;
   }
   case COPY_READY:
-    fprintf(stderr, "berthd: %s: copy %lld %s while serving\n", cp->owner->name,
+    berth_log(BERTH_LOG_WARN, "%s: copy %lld %s while serving", cp->owner->name,
             (long long)cp->id, what);
     restart_later(c, cp);
     break;
@@ -266,7 +267,7 @@ static void schedule_ready_check(ctl *c, copy *cp) {
 static void ready_checked(ctl *c, copy *cp, int ok, int err) {
   if (ok) {
     if (cp->unhealthy)
-      fprintf(stderr, "berthd: %s: copy %lld passes its health check again: back in rotation\n",
+      berth_log(BERTH_LOG_INFO, "%s: copy %lld passes its health check again: back in rotation",
               cp->owner->name, (long long)cp->id);
     int was_out = cp->unhealthy;
     cp->unhealthy = 0;
@@ -281,13 +282,13 @@ static void ready_checked(ctl *c, copy *cp, int ok, int err) {
   cp->ping_failures++;
   if (cp->ping_failures == HEALTH_OUT) {
     cp->unhealthy = 1;
-    fprintf(stderr, "berthd: %s: copy %lld failed %d health checks in a row (%s): out of "
-            "rotation until GET /ping answers 200 again\n", cp->owner->name, (long long)cp->id,
+    berth_log(BERTH_LOG_WARN, "%s: copy %lld failed %d health checks in a row (%s): out of "
+            "rotation until GET /ping answers 200 again", cp->owner->name, (long long)cp->id,
             HEALTH_OUT, err ? uv_strerror(err) : "status not 200");
     ctl_kick(c);
   }
   if (cp->ping_failures >= HEALTH_RESTART && cp->proc) {
-    fprintf(stderr, "berthd: %s: copy %lld failed %d health checks in a row: restarting it\n",
+    berth_log(BERTH_LOG_WARN, "%s: copy %lld failed %d health checks in a row: restarting it",
             cp->owner->name, (long long)cp->id, HEALTH_RESTART);
     uv_kill(-cp->pid, SIGKILL); /* on_exit_cb restarts it (it was ready) */
     return;
@@ -348,7 +349,7 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
   if (ok) {
     cp->state = COPY_READY;
     cp->ready_ms = uv_now(cc->loop);
-    fprintf(stderr, "berthd: %s: copy %lld ready on port %d after %llu ms\n", cp->owner->name,
+    berth_log(BERTH_LOG_INFO, "%s: copy %lld ready on port %d after %llu ms", cp->owner->name,
             (long long)cp->id, cp->port, (unsigned long long)(cp->ready_ms - cp->started_ms));
     metrics_copy_ready(cp->owner->metrics, (double)(cp->ready_ms - cp->started_ms));
     cp->ping_failures = 0;
@@ -588,7 +589,7 @@ static void spawn_copy(ctl *c, copy *cp) {
   cp->pid = cp->proc->pid;
   cp->state = COPY_STARTING;
   uv_read_start((uv_stream_t *)cp->out, on_alloc, on_output);
-  fprintf(stderr, "berthd: %s: copy %lld started (pid %d, port %d, instance %lld)\n", x->name,
+  berth_log(BERTH_LOG_INFO, "%s: copy %lld started (pid %d, port %d, instance %lld)", x->name,
           (long long)cp->id, cp->pid, cp->port, (long long)cp->inst->id);
   schedule_health(c, cp);
   for (size_t i = 0; i < n; i++) free(env[i]);
@@ -662,7 +663,7 @@ void agent_start(ctl *c, copy *cp) {
 static void on_stop_deadline(uv_timer_t *t) {
   copy *cp = t->data;
   if (cp->proc) {
-    fprintf(stderr, "berthd: %s: copy %lld did not exit %d s after SIGTERM: killing it\n",
+    berth_log(BERTH_LOG_WARN, "%s: copy %lld did not exit %d s after SIGTERM: killing it",
             cp->owner->name, (long long)cp->id, STOP_GRACE_MS / 1000);
     uv_kill(-cp->pid, SIGKILL);
   }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/log.h"
 #include "agent.h"
 #include "artifact.h"
 #include "ctl.h"
@@ -28,7 +29,8 @@ static struct {
   const char *instance_type;
   const char *data_dir;
   const char *advertise;
-} opts = {NULL, NULL, NULL, "berth-agent", NULL};
+  const char *log_level;
+} opts = {NULL, NULL, NULL, "berth-agent", NULL, "info"};
 
 static ctl agent;
 static instance self;
@@ -159,7 +161,7 @@ static void follow(json_t *wanted) {
     copy **pp = &x->copies;
     while (*pp) pp = &(*pp)->next;
     *pp = cp;
-    fprintf(stderr, "berthd agent: starting copy %lld of %s\n", (long long)id, x->name);
+    berth_log(BERTH_LOG_INFO, "starting copy %lld of %s", (long long)id, x->name);
     agent_start(&agent, cp);
     /* Its ModelDataDownloadTimeoutInSeconds, resolved by the controller. A
      * copy that could not start is gone already: then nothing waits. */
@@ -173,7 +175,7 @@ static void follow(json_t *wanted) {
       json_array_foreach(wanted, i, w)
         if (json_integer_value(json_object_get(w, "id")) == cp->id) want = 1;
       if (!want && cp->state != COPY_STOPPING && cp->state != COPY_DRAINING) {
-        fprintf(stderr, "berthd agent: stopping copy %lld of %s\n", (long long)cp->id, x->name);
+        berth_log(BERTH_LOG_INFO, "stopping copy %lld of %s", (long long)cp->id, x->name);
         agent_stop(&agent, cp);
       }
     }
@@ -221,19 +223,19 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
   sync_in_flight = 0;
   if (err) {
     if (!warned_unreachable)
-      fprintf(stderr, "berthd agent: cannot reach the controller at %s: %s (retrying)\n",
+      berth_log(BERTH_LOG_WARN, "cannot reach the controller at %s: %s (retrying)",
               opts.join, uv_strerror(err));
     warned_unreachable = 1;
     return;
   }
   warned_unreachable = 0;
   if (sync_status == 401) {
-    fprintf(stderr, "berthd agent: the controller at %s refused our token (--token); exiting\n",
+    berth_log(BERTH_LOG_ERROR, "the controller at %s refused our token (--token); exiting",
             opts.join);
     exit(1);
   }
   if (sync_status != 200) {
-    fprintf(stderr, "berthd agent: the controller answered %d: %.*s\n", sync_status,
+    berth_log(BERTH_LOG_WARN, "the controller answered %d: %.*s", sync_status,
             (int)sync_body.len, sync_body.data ? sync_body.data : "");
     return;
   }
@@ -241,7 +243,7 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
   if (!resp) return;
   if (!self.id) {
     self.id = (int64_t)json_integer_value(json_object_get(resp, "instance_id"));
-    fprintf(stderr, "berthd agent: joined %s as instance %lld\n", opts.join, (long long)self.id);
+    berth_log(BERTH_LOG_INFO, "joined %s as instance %lld", opts.join, (long long)self.id);
   }
   /* Failures up to what this sync carried are delivered. */
   while (reported_failures-- > 0) json_array_remove(agent.failed_reports, 0);
@@ -275,7 +277,7 @@ static void on_stop_poll(uv_timer_t *t) {
   uv_timer_stop(t);
   uv_signal_stop(&sigterm);
   uv_signal_stop(&sigint);
-  fprintf(stderr, "berthd agent: stopped\n");
+  berth_log(BERTH_LOG_INFO, "stopped");
   uv_stop(agent.loop);
 }
 
@@ -283,7 +285,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   (void)s;
   if (stopping) exit(1);
   stopping = 1;
-  fprintf(stderr, "berthd agent: signal %d: stopping copies\n", signum);
+  berth_log(BERTH_LOG_INFO, "signal %d: stopping copies", signum);
   ctl_stop_all(&agent);
   uv_timer_start(&sync_timer, on_stop_poll, 50, 50);
 }
@@ -296,10 +298,11 @@ int agent_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--instance-type") == 0) slot = &opts.instance_type;
     else if (strcmp(argv[i], "--data-dir") == 0) slot = &opts.data_dir;
     else if (strcmp(argv[i], "--advertise") == 0) slot = &opts.advertise;
+    else if (strcmp(argv[i], "--log-level") == 0) slot = &opts.log_level;
     else {
       fprintf(stderr, "berthd agent: unknown flag '%s'\nusage: berthd agent --join "
               "http://CONTROLLER:PORT --token TOKEN --instance-type TYPE [--data-dir DIR] "
-              "[--advertise ADDRESS]\n", argv[i]);
+              "[--advertise ADDRESS] [--log-level error|warn|info|debug]\n", argv[i]);
       return 2;
     }
     if (i + 1 >= argc) {
@@ -312,6 +315,13 @@ int agent_main(int argc, char **argv) {
     fprintf(stderr, "berthd agent: --join, --token and --instance-type are required\n");
     return 2;
   }
+  berth_log_level level;
+  if (berth_log_parse_level(opts.log_level, &level)) {
+    fprintf(stderr, "berthd agent: --log-level '%s' must be error, warn, info or debug\n",
+            opts.log_level);
+    return 2;
+  }
+  berth_log_init("berthd agent", level);
   if (!opts.token[0] && getenv("BERTH_AGENT_TOKEN")) opts.token = getenv("BERTH_AGENT_TOKEN");
   if (parse_url(opts.join)) {
     fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT of the controller's "
@@ -340,7 +350,7 @@ int agent_main(int argc, char **argv) {
   snprintf(slash + 1, sizeof c->model_exe - (size_t)(slash + 1 - c->model_exe), "berth-model");
   char err[512];
   if (berth_catalog_load(NULL, &c->catalog, err, sizeof err)) {
-    fprintf(stderr, "berthd agent: %s\n", err);
+    berth_log(BERTH_LOG_ERROR, "%s", err);
     return 1;
   }
   self.type = berth_catalog_find(&c->catalog, opts.instance_type);
@@ -365,7 +375,7 @@ int agent_main(int argc, char **argv) {
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_timer_init(c->loop, &sync_timer);
   uv_timer_start(&sync_timer, on_sync_timer, 0, SYNC_INTERVAL_MS);
-  fprintf(stderr, "berthd agent %s: %s at %s joining %s\n", agent_id, opts.instance_type,
+  berth_log(BERTH_LOG_INFO, "agent %s: %s at %s joining %s", agent_id, opts.instance_type,
           self.address, opts.join);
   uv_run(c->loop, UV_RUN_DEFAULT);
   berth_http_client_free(c->client);

@@ -9,6 +9,7 @@
  * removed by an `rm -rf` child, so neither the kill nor the removal blocks
  * the loop. A killed job leaves the list at once: the next request for the
  * same artifact starts a fresh extraction into a directory of its own. */
+#include "berth/log.h"
 #include "artifact.h"
 
 #include <errno.h>
@@ -108,7 +109,7 @@ static void remove_later(ctl *c, const char *dir) {
   o.stdio_count = 3;
   int rc = uv_spawn(c->loop, p, &o);
   if (rc) {
-    fprintf(stderr, "berthd: cannot run rm to remove %s: %s\n", dir, uv_strerror(rc));
+    berth_log(BERTH_LOG_ERROR, "cannot run rm to remove %s: %s", dir, uv_strerror(rc));
     uv_close((uv_handle_t *)p, on_free_closed);
   }
 }

@@ -1,5 +1,6 @@
 /* ctl: controller state: lookups, loading from the store, and the
  * reconciliation tick that converges endpoints, instances and ICs. */
+#include "berth/log.h"
 #include "ctl.h"
 
 #include <ctype.h>
@@ -25,11 +26,11 @@
 int ctl_set_data_dir(ctl *c, const char *dir) {
   char full[PATH_MAX];
   if (!realpath(dir, full)) {
-    fprintf(stderr, "berthd: cannot use the data dir %s: %s\n", dir, strerror(errno));
+    berth_log(BERTH_LOG_ERROR, "cannot use the data dir %s: %s", dir, strerror(errno));
     return -1;
   }
   if (strlen(full) >= sizeof c->data_dir - 100) {
-    fprintf(stderr, "berthd: the data dir path %s is too long (at most %zu bytes)\n", full,
+    berth_log(BERTH_LOG_ERROR, "the data dir path %s is too long (at most %zu bytes)", full,
             sizeof c->data_dir - 100);
     return -1;
   }
@@ -108,7 +109,7 @@ static int load_config(const char *name, json_t *doc, void *ud) {
   api_error e;
   endpoint_config *cfg = berth_xcalloc(1, sizeof *cfg);
   if (model_parse_config(c, doc, cfg, &e)) {
-    fprintf(stderr, "berthd: endpoint config %s no longer loads: %s\n", name, e.message);
+    berth_log(BERTH_LOG_ERROR, "endpoint config %s no longer loads: %s", name, e.message);
     free(cfg);
     return 0;
   }
@@ -131,7 +132,7 @@ static int load_endpoint(const char *name, json_t *doc, void *ud) {
   endpoint *ep = berth_xcalloc(1, sizeof *ep);
   json_t *cfgdoc = json_object_get(doc, "Config");
   if (model_parse_config(c, cfgdoc, &ep->cfg, &e)) {
-    fprintf(stderr, "berthd: endpoint %s no longer loads: %s\n", name, e.message);
+    berth_log(BERTH_LOG_ERROR, "endpoint %s no longer loads: %s", name, e.message);
     free(ep);
     return 0;
   }
@@ -158,7 +159,7 @@ static int load_ic(const char *name, json_t *doc, void *ud) {
   api_error e;
   ic *x = berth_xcalloc(1, sizeof *x);
   if (model_parse_ic(c, doc, x, 0, &e)) {
-    fprintf(stderr, "berthd: inference component %s no longer loads: %s\n", name, e.message);
+    berth_log(BERTH_LOG_ERROR, "inference component %s no longer loads: %s", name, e.message);
     free(x);
     return 0;
   }
@@ -207,7 +208,7 @@ static instance *instance_new(ctl *c, endpoint *ep, const variant *v) {
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;
   *pp = in;
-  fprintf(stderr, "berthd: %s/%s: instance %lld (%s) started\n", ep->name, v->name,
+  berth_log(BERTH_LOG_INFO, "%s/%s: instance %lld (%s) started", ep->name, v->name,
           (long long)in->id, t->name);
   return in;
 }
@@ -234,7 +235,7 @@ static int release_instances(ctl *c, endpoint *ep) {
       }
       if (!instance_in_use(c, in)) {
         *pp = in->next;
-        fprintf(stderr, "berthd: %s: instance %lld released\n", ep->name, (long long)in->id);
+        berth_log(BERTH_LOG_INFO, "%s: instance %lld released", ep->name, (long long)in->id);
         free(in);
         continue;
       }
@@ -258,7 +259,7 @@ static void release_instance(ctl *c, instance *victim) {
   for (instance **pp = &c->instances; *pp; pp = &(*pp)->next)
     if (*pp == victim) {
       *pp = victim->next;
-      fprintf(stderr, "berthd: %s/%s: instance %lld released\n", victim->endpoint,
+      berth_log(BERTH_LOG_INFO, "%s/%s: instance %lld released", victim->endpoint,
               victim->variant, (long long)victim->id);
       free(victim);
       return;
@@ -343,7 +344,7 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   for (size_t k = 0; k < a.n_evacuate; k++) {
     list[a.evacuate[k]]->evacuating = 1;
     list[a.evacuate[k]]->res.accepting = 0;
-    fprintf(stderr, "berthd: %s/%s: consolidating instance %lld away\n", ep->name, v->name,
+    berth_log(BERTH_LOG_INFO, "%s/%s: consolidating instance %lld away", ep->name, v->name,
             (long long)list[a.evacuate[k]]->id);
   }
   for (size_t k = 0; k < a.n_release; k++) release_instance(c, list[a.release[k]]);
@@ -393,7 +394,7 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
     snprintf(ep->status, sizeof ep->status, "InService");
     ep->modified = ctl_now();
     ctl_save_endpoint(c, ep);
-    fprintf(stderr, "berthd: endpoint %s is InService\n", ep->name);
+    berth_log(BERTH_LOG_INFO, "endpoint %s is InService", ep->name);
   }
 }
 
@@ -413,7 +414,7 @@ void ctl_reconcile(ctl *c) {
       *pp = x->next;
       store_delete(c->db, "scaling", x->name);
       if (store_delete(c->db, "inference-component", x->name) == 0) {
-        fprintf(stderr, "berthd: inference component %s deleted\n", x->name);
+        berth_log(BERTH_LOG_INFO, "inference component %s deleted", x->name);
         ic_unlink(x);
         continue;
       }
@@ -432,7 +433,7 @@ void ctl_reconcile(ctl *c) {
     if (strcmp(ep->status, "Deleting") == 0 && release_instances(c, ep) == 0 &&
         store_delete(c->db, "endpoint", ep->name) == 0) {
       *ep_pp = ep->next;
-      fprintf(stderr, "berthd: endpoint %s deleted\n", ep->name);
+      berth_log(BERTH_LOG_INFO, "endpoint %s deleted", ep->name);
       endpoint_free(ep);
       continue;
     }

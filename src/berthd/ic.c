@@ -1,4 +1,5 @@
 /* ic: converging inference components to their desired copy counts. */
+#include "berth/log.h"
 #include "ic.h"
 
 #include <stdio.h>
@@ -57,7 +58,7 @@ int ic_set_desired(ctl *c, ic *x, int n, const char *cause) {
     x->desired = old;
     return rc;
   }
-  fprintf(stderr, "berthd: %s: desired copies %d -> %d (%s)\n", x->name, old, n, cause);
+  berth_log(BERTH_LOG_INFO, "%s: desired copies %d -> %d (%s)", x->name, old, n, cause);
   ctl_kick(c);
   return 0;
 }
@@ -201,7 +202,7 @@ void ic_copy_failed(ctl *c, copy *cp, const char *why) {
   x->failed_sticky = 1;
   set_status(x, "Failed");
   ic_save(c, x);
-  fprintf(stderr, "berthd: %s: Failed: %s\n", x->name, why);
+  berth_log(BERTH_LOG_ERROR, "%s: Failed: %s", x->name, why);
   ctl_kick(c);
 }
 
@@ -238,8 +239,8 @@ static void preempt_for(ctl *c, ic *x) {
     for (copy *cp = y->copies; cp; cp = cp->next)
       if (cp->inst && copy_active(cp)) victim = cp;
     if (!victim) continue;
-    fprintf(stderr, "berthd: %s: stopping copy %lld (above its minimum) to make room for %s, "
-            "which is below its minimum\n", y->name, (long long)victim->id, x->name);
+    berth_log(BERTH_LOG_WARN, "%s: stopping copy %lld (above its minimum) to make room for %s, "
+            "which is below its minimum", y->name, (long long)victim->id, x->name);
     agent_stop(c, victim);
     return;
   }

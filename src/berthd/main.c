@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/log.h"
 #include "agent.h"
 #include "api.h"
 #include "autoscale.h"
@@ -46,8 +47,9 @@ static struct {
   const char *max_buffered_mb;
   const char *max_connections;
   const char *max_connections_per_client;
+  const char *log_level;
 } config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
-            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL};
+            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL, "info"};
 
 /* Connection budgets of the two listeners, from the descriptor limit. */
 static struct {
@@ -89,7 +91,8 @@ static void usage(FILE *f) {
           "                            past it: 503 ServiceUnavailable (128)\n"
           "  --max-connections N       runtime port connections (default: from the\n"
           "                            descriptor limit); past it the oldest idle close\n"
-          "  --max-connections-per-client N  runtime connections per client address\n",
+          "  --max-connections-per-client N  runtime connections per client address\n"
+          "  --log-level L             error, warn, info (default) or debug\n",
           config.data_dir, config.control_listen, config.runtime_listen,
           berth_catalog_default_path());
 }
@@ -142,7 +145,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
   autoscale_stop(c);
   uv_signal_stop(&sigterm);
   uv_signal_stop(&sigint);
-  fprintf(stderr, "berthd: stopped%s\n", copies ? " (some copies did not exit in time)" : "");
+  berth_log(copies ? BERTH_LOG_WARN : BERTH_LOG_INFO, "stopped%s", copies ? " (some copies did not exit in time)" : "");
   uv_stop(c->loop);
 }
 
@@ -154,11 +157,11 @@ static void on_server_closed(void *ud) {
 static void on_signal(uv_signal_t *s, int signum) {
   ctl *c = s->data;
   if (c->shutting_down) {
-    fprintf(stderr, "berthd: second signal %d: exiting now\n", signum);
+    berth_log(BERTH_LOG_WARN, "second signal %d: exiting now", signum);
     exit(1);
   }
   c->shutting_down = 1;
-  fprintf(stderr, "berthd: signal %d: finishing in-flight requests, then stopping copies\n",
+  berth_log(BERTH_LOG_INFO, "signal %d: finishing in-flight requests, then stopping copies",
           signum);
   shutdown_started = uv_now(c->loop);
   servers_open = 2;
@@ -174,7 +177,7 @@ static int make_dirs(const char *dir) {
   for (size_t i = 0; i < 3; i++) {
     snprintf(path, sizeof path, "%s%s", dir, subs[i]);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-      fprintf(stderr, "berthd: cannot create %s: %s\n", path, strerror(errno));
+      berth_log(BERTH_LOG_ERROR, "cannot create %s: %s", path, strerror(errno));
       return -1;
     }
   }
@@ -224,7 +227,7 @@ static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_hand
   sc.max_buffered_bytes = max_buffered;
   int rc = berth_http_server_listen(c->loop, host, port, &sc, out);
   if (rc) {
-    fprintf(stderr, "berthd: cannot listen on %s (%s): %s\n", addr, flag, uv_strerror(rc));
+    berth_log(BERTH_LOG_ERROR, "cannot listen on %s (%s): %s", addr, flag, uv_strerror(rc));
     return -1;
   }
   return 0;
@@ -252,6 +255,7 @@ static int cmd_up(int argc, char **argv) {
     else if (strcmp(argv[i], "--max-connections") == 0) slot = &config.max_connections;
     else if (strcmp(argv[i], "--max-connections-per-client") == 0)
       slot = &config.max_connections_per_client;
+    else if (strcmp(argv[i], "--log-level") == 0) slot = &config.log_level;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -267,6 +271,13 @@ static int cmd_up(int argc, char **argv) {
     *slot = argv[++i];
   }
   ctl *c = &controller;
+  berth_log_level level;
+  if (berth_log_parse_level(config.log_level, &level)) {
+    fprintf(stderr, "berthd up: --log-level '%s' must be error, warn, info or debug\n",
+            config.log_level);
+    return 2;
+  }
+  berth_log_init("berthd", level);
   if (strcmp(config.scale_profile, "fast") == 0)
     c->profile = SCALE_PROFILE_FAST;
   else if (strcmp(config.scale_profile, "aws") == 0)
@@ -331,7 +342,7 @@ static int cmd_up(int argc, char **argv) {
   if (ctl_set_data_dir(c, config.data_dir)) return 1;
   ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
   if (n <= 0) {
-    fprintf(stderr, "berthd: cannot find its own executable: %s\n", strerror(errno));
+    berth_log(BERTH_LOG_ERROR, "cannot find its own executable: %s", strerror(errno));
     return 1;
   }
   c->self_exe[n] = '\0';
@@ -340,15 +351,15 @@ static int cmd_up(int argc, char **argv) {
   snprintf(slash + 1, sizeof c->model_exe - (size_t)(slash + 1 - c->model_exe), "berth-model");
   char err[512];
   if (berth_catalog_load(config.catalog, &c->catalog, err, sizeof err)) {
-    fprintf(stderr, "berthd: %s\n", err);
+    berth_log(BERTH_LOG_ERROR, "%s", err);
     return 1;
   }
   if (store_open(c->loop, c->data_dir, &c->db, err, sizeof err)) {
-    fprintf(stderr, "berthd: %s\n", err);
+    berth_log(BERTH_LOG_ERROR, "%s", err);
     return 1;
   }
   if (ctl_load(c)) {
-    fprintf(stderr, "berthd: cannot load state from %s/berth.db\n", c->data_dir);
+    berth_log(BERTH_LOG_ERROR, "cannot load state from %s/berth.db", c->data_dir);
     return 1;
   }
   c->client = berth_http_client_new(c->loop, 64);
@@ -366,7 +377,7 @@ static int cmd_up(int argc, char **argv) {
   uv_signal_start(&sigint, on_signal, SIGINT);
   ctl_start(c);
   autoscale_start(c);
-  fprintf(stderr, "berthd %s: control API on http://%s, runtime API on http://%s, data in %s\n",
+  berth_log(BERTH_LOG_INFO, "version %s, control API on http://%s, runtime API on http://%s, data in %s",
           BERTH_VERSION, config.control_listen, config.runtime_listen, c->data_dir);
   uv_run(c->loop, UV_RUN_DEFAULT);
   berth_http_client_free(c->client);

@@ -1,4 +1,5 @@
 /* pool: joined agents as instances (controller side of the agent sync). */
+#include "berth/log.h"
 #include "pool.h"
 
 #include <stdio.h>
@@ -50,7 +51,7 @@ instance *pool_claim(ctl *c, const char *ep_name, const char *variant_name, cons
     snprintf(in->endpoint, sizeof in->endpoint, "%s", ep_name);
     snprintf(in->variant, sizeof in->variant, "%s", variant_name);
     reset_reservations(in);
-    fprintf(stderr, "berthd: %s/%s: pool instance %lld (%s at %s) assigned\n", ep_name, variant_name,
+    berth_log(BERTH_LOG_INFO, "%s/%s: pool instance %lld (%s at %s) assigned", ep_name, variant_name,
             (long long)in->id, type, in->address);
     return in;
   }
@@ -59,7 +60,7 @@ instance *pool_claim(ctl *c, const char *ep_name, const char *variant_name, cons
 
 void pool_release(ctl *c, instance *in) {
   (void)c;
-  fprintf(stderr, "berthd: %s/%s: pool instance %lld released back to the pool\n", in->endpoint,
+  berth_log(BERTH_LOG_INFO, "%s/%s: pool instance %lld released back to the pool", in->endpoint,
           in->variant, (long long)in->id);
   in->endpoint[0] = in->variant[0] = '\0';
   reset_reservations(in);
@@ -94,8 +95,8 @@ void pool_check_lost(ctl *c) {
   while (*pp) {
     instance *in = *pp;
     if (in->remote && now - in->last_seen > POOL_LOST_S) {
-      fprintf(stderr, "berthd: pool instance %lld (agent %s at %s) lost: no sync for %.0f s; "
-              "its copies are placed again\n", (long long)in->id, in->agent_id, in->address,
+      berth_log(BERTH_LOG_WARN, "pool instance %lld (agent %s at %s) lost: no sync for %.0f s; "
+              "its copies are placed again", (long long)in->id, in->agent_id, in->address,
               now - in->last_seen);
       drop_copies(c, in);
       *pp = in->next;
@@ -134,7 +135,7 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req) {
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;
   *pp = in;
-  fprintf(stderr, "berthd: agent %s (%s at %s) joined the pool as instance %lld\n", agent_id,
+  berth_log(BERTH_LOG_INFO, "agent %s (%s at %s) joined the pool as instance %lld", agent_id,
           type, address, (long long)in->id);
   ctl_kick(c);
   return in;
@@ -164,7 +165,7 @@ static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures
         cp->port = (int)json_integer_value(json_object_get(rep, "port"));
         cp->state = COPY_READY;
         cp->ready_ms = uv_now(c->loop);
-        fprintf(stderr, "berthd: %s: copy %lld ready on %s:%d (pool instance %lld)\n", x->name,
+        berth_log(BERTH_LOG_INFO, "%s: copy %lld ready on %s:%d (pool instance %lld)", x->name,
                 (long long)cp->id, in->address, cp->port, (long long)in->id);
         metrics_copy_ready(x->metrics, (double)(cp->ready_ms - cp->started_ms));
         router_copy_ready(c, x);
@@ -205,7 +206,7 @@ static json_t *wanted(ctl *c, instance *in) {
 
 void pool_on_sync(ctl *c, berth_http_req *req) {
   if (!token_ok(c, req)) {
-    fprintf(stderr, "berthd: refused agent sync from %s: %s\n", req->peer,
+    berth_log(BERTH_LOG_WARN, "refused agent sync from %s: %s", req->peer,
             c->agent_token[0] ? "wrong or missing token" : "this controller takes no agents "
                                                             "(start it with --agent-token)");
     reply(req, 401, json_pack("{s:s}", "message", "agent token refused"));

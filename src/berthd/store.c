@@ -1,5 +1,6 @@
 /* store: SQLite-backed documents, committed off the loop (see store.h).
  * synchronous=FULL in WAL mode makes each commit durable when it returns. */
+#include "berth/log.h"
 #include "store.h"
 
 #include <errno.h>
@@ -120,7 +121,7 @@ static void on_batch_done(uv_work_t *w, int status) {
   store *s = w->data;
   int rc = status ? -EIO : s->batch_rc;
   if (rc) {
-    fprintf(stderr, "berthd: store: could not commit a batch of changes: %s\n",
+    berth_log(BERTH_LOG_ERROR, "store: could not commit a batch of changes: %s",
             sqlite3_errmsg(s->db));
     s->err = rc;
   }
@@ -211,7 +212,7 @@ int store_each(store *s, const char *kind,
     json_error_t jerr;
     json_t *doc = json_loads(text, 0, &jerr);
     if (!doc) {
-      fprintf(stderr, "berthd: store: skipping unreadable %s %s: %s\n", kind, name, jerr.text);
+      berth_log(BERTH_LOG_ERROR, "store: skipping unreadable %s %s: %s", kind, name, jerr.text);
       continue;
     }
     rc = fn(name, doc, ud);

@@ -1,0 +1,28 @@
+/* log: one leveled logging function for a process (Redis's serverLog).
+ *
+ * A line is "TIME LEVEL PROGRAM: MESSAGE", TIME in UTC with milliseconds,
+ * written with one write(2) so lines of processes sharing a stream never
+ * interleave; a message longer than BERTH_LOG_LINE_MAX is cut, marked
+ * "...". Messages below the level set by berth_log_init are dropped. */
+#ifndef BERTH_LOG_H
+#define BERTH_LOG_H
+
+#define BERTH_LOG_LINE_MAX 4096
+
+typedef enum {
+  BERTH_LOG_ERROR = 0, /* something failed that an operator must look at */
+  BERTH_LOG_WARN = 1,  /* a model or peer misbehaved; Berth recovers */
+  BERTH_LOG_INFO = 2,  /* lifecycle: copies, instances, ICs, endpoints */
+  BERTH_LOG_DEBUG = 3
+} berth_log_level;
+
+/* program: the name lines carry ("berthd", "berthd agent"); kept, not
+ * copied. Until called: "berth" at INFO. */
+void berth_log_init(const char *program, berth_log_level level);
+/* "error", "warn", "info" or "debug": 0, or -EINVAL for anything else. */
+int berth_log_parse_level(const char *name, berth_log_level *out);
+int berth_log_enabled(berth_log_level level);
+/* A trailing newline in the message is dropped (one line per call). */
+void berth_log(berth_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
