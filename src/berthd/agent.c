@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "artifact.h"
+#include "copy_log.h"
 #include "ic.h"
 #include "metrics.h"
 #include "router.h"
@@ -74,6 +75,8 @@ static void copy_remove(ctl *c, copy *cp) {
   if (cp->inst) sched_release(&cp->inst->res, &x->need, &cp->assign);
   cp->inst = NULL;
   if (cp->ping) berth_http_call_cancel(cp->ping);
+  copy_log_close(cp->log);
+  cp->log = NULL;
   close_handle(cp, (uv_handle_t *)cp->timer);
   close_handle(cp, (uv_handle_t *)cp->out);
   cp->timer = NULL;
@@ -108,7 +111,7 @@ static int free_port(void) {
 
 /* ---- output capture ---- */
 
-static void log_output(ctl *c, copy *cp, const char *data, size_t len) {
+static void log_output(copy *cp, const char *data, size_t len) {
   /* The tail keeps the last bytes for failure reasons. */
   if (len >= sizeof cp->tail) {
     memcpy(cp->tail, data + len - sizeof cp->tail, sizeof cp->tail);
@@ -122,21 +125,7 @@ static void log_output(ctl *c, copy *cp, const char *data, size_t len) {
     memcpy(cp->tail + cp->tail_len, data, len);
     cp->tail_len += len;
   }
-  char path[1400];
-  snprintf(path, sizeof path, "%s/logs/%s.log", c->data_dir, cp->owner->name);
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return;
-  berth_buf b;
-  berth_buf_init(&b, 0);
-  for (size_t i = 0; i < len; i++) {
-    if (cp->line_start) berth_buf_printf(&b, "[copy %lld] ", (long long)cp->id);
-    berth_buf_append(&b, &data[i], 1);
-    cp->line_start = data[i] == '\n';
-  }
-  ssize_t w = write(fd, b.data, b.len);
-  (void)w;
-  close(fd);
-  berth_buf_free(&b);
+  copy_log_write(cp->log, data, len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -149,7 +138,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   copy *cp = s->data;
-  if (n > 0 && !cp->dead) log_output(cp->ctl, cp, buf->base, (size_t)n);
+  if (n > 0 && !cp->dead) log_output(cp, buf->base, (size_t)n);
   if (n < 0) uv_read_stop(s);
 }
 
@@ -218,6 +207,8 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
     close_handle(cp, (uv_handle_t *)cp->out);
     cp->out = NULL;
   }
+  copy_log_close(cp->log); /* a restart opens it again */
+  cp->log = NULL;
   char what[128];
   if (sig)
     snprintf(what, sizeof what, "was killed by signal %d", sig);
@@ -571,7 +562,10 @@ static void spawn_copy(ctl *c, copy *cp) {
   cp->proc->data = cp;
   cp->started_ms = uv_now(c->loop);
   cp->tail_len = 0;
-  cp->line_start = 1;
+  char path[1400];
+  snprintf(path, sizeof path, "%s/logs/%s.log", c->data_dir, x->name);
+  copy_log_close(cp->log);
+  cp->log = copy_log_open(c->loop, path, cp->id);
   int rc = uv_spawn(c->loop, cp->proc, &o);
   close(fds[1]);
   if (rc) {

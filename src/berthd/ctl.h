@@ -138,7 +138,7 @@ typedef struct copy {
   int exit_status;
   int term_signal;
   int ping_status;              /* status of the health check in flight */
-  int line_start;               /* next output byte starts a log line */
+  struct copy_log *log;         /* its output's file (copy_log.h) */
   int open_handles;             /* uv handles and calls not yet closed */
   int dead;                     /* unlinked; freed when open_handles and
                                    inflight are 0 */
