@@ -3,9 +3,12 @@
  *   berthd up [--data-dir DIR] [--control-listen HOST:PORT]
  *             [--runtime-listen HOST:PORT] [--catalog FILE]
  *
- * runs the controller (control API, store, placement), the router and one
- * local agent per instance in one process on one event loop: the embedded
- * default. `berthd copy-exec` is internal (see agent.h). */
+ * `berthd up` is the supervisor (supervisor.c): it runs `berthd controller`
+ * with the same flags and restarts it if it dies. The controller runs the
+ * control API, store and placement, the router and one local agent per
+ * instance in one process on one event loop: the embedded default.
+ * `berthd agent` is a pool instance (agent_main.c); `berthd copy-exec` is
+ * internal (see agent.h). */
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -24,6 +27,7 @@
 #include "ctl.h"
 #include "router.h"
 #include "store.h"
+#include "supervisor.h"
 
 #define BERTH_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 40000
@@ -65,8 +69,12 @@ static uint64_t shutdown_started;
 static void usage(FILE *f) {
   fprintf(f,
           "usage: berthd up [--data-dir DIR] [--control-listen HOST:PORT]\n"
-          "                 [--runtime-listen HOST:PORT] [--catalog FILE]\n"
+          "                 [--runtime-listen HOST:PORT] [--catalog FILE] ...\n"
+          "       berthd controller [the same flags]\n"
+          "       berthd agent --join URL --token T --instance-type TYPE\n"
           "       berthd version\n\n"
+          "`berthd up` supervises the controller (`berthd controller`, which runs the\n"
+          "control API, the router and the local agents) and restarts it if it dies.\n\n"
           "  --data-dir DIR            state (SQLite), logs and artifact cache (default %s)\n"
           "  --control-listen H:P      SageMaker control API (default %s)\n"
           "  --runtime-listen H:P      SageMaker Runtime API (default %s)\n"
@@ -233,7 +241,8 @@ static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_hand
   return 0;
 }
 
-static int cmd_up(int argc, char **argv) {
+static int cmd_controller(int argc, char **argv) {
+  supervised_start();
   for (int i = 0; i < argc; i++) {
     const char **slot = NULL;
     if (strcmp(argv[i], "--data-dir") == 0) slot = &config.data_dir;
@@ -370,6 +379,7 @@ static int cmd_up(int argc, char **argv) {
                 (uint64_t)(buffered_mb * 1024 * 1024), &c->runtime))
     return 1;
   signal(SIGPIPE, SIG_IGN);
+  supervised_ready(); /* both ports listen */
   uv_signal_init(c->loop, &sigterm);
   uv_signal_init(c->loop, &sigint);
   sigterm.data = sigint.data = c;
@@ -391,7 +401,17 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (strcmp(argv[1], "up") == 0) return cmd_up(argc - 2, argv + 2);
+  if (strcmp(argv[1], "up") == 0) {
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+      fprintf(stderr, "berthd: cannot find its own executable: %s\n", strerror(errno));
+      return 1;
+    }
+    self[n] = '\0';
+    return supervisor_main(self, argc - 2, argv + 2);
+  }
+  if (strcmp(argv[1], "controller") == 0) return cmd_controller(argc - 2, argv + 2);
   if (strcmp(argv[1], "copy-exec") == 0) return agent_copy_exec_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "agent") == 0) return agent_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

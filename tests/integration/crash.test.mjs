@@ -19,8 +19,11 @@ test('a crashed copy restarts and serves again', { timeout: 120_000 }, async () 
   const first = await invoke(b.runtimeUrl, 'crash-ep', 'crashy', { inputs: 'a' });
   assert.equal(first.status, 200);
   // berth-model runs under berthd copy-exec, which execs it: one process.
-  // berthd itself carries the tag (for cleanup): the copy is the other one.
-  const copies = () => findTaggedProcesses().filter((p) => p !== b.proc.pid);
+  // berthd up and its controller carry the tag too (for cleanup): the copy
+  // is the other one.
+  const ctl = b.controllerPid();
+  assert.ok(ctl, 'berthd up runs a controller');
+  const copies = () => findTaggedProcesses().filter((p) => p !== b.proc.pid && p !== ctl);
   const [pid] = copies();
   assert.ok(pid, 'the model process is running');
   process.kill(pid, 'SIGKILL');

@@ -153,7 +153,8 @@ test(`60 clients posting 6 MB bodies leave berthd under ${RSS_LIMIT_MB} MB RSS w
   const tail = '"}';
   const body = Buffer.from(head + 'x'.repeat(6_000_000 - head.length - tail.length) + tail);
   assert.equal(body.length, 6_000_000);
-  const pid = b.proc.pid;
+  const pid = b.controllerPid(); // berthd up supervises it: the controller holds the memory
+  assert.ok(pid, 'berthd up runs a controller');
   const before = procStatus(pid, 'VmRSS');
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS, maxFreeSockets: CLIENTS });
   const port = new URL(b.runtimeUrl).port;
@@ -283,7 +284,7 @@ test('under a 256 file-descriptor limit, 1000 idle connections do not lock out t
   const d = await startBerthdWrapped(['prlimit', '--nofile=256:256', '--']);
   let idle = null;
   try {
-    const limits = fs.readFileSync(`/proc/${d.proc.pid}/limits`, 'utf8');
+    const limits = fs.readFileSync(`/proc/${d.controllerPid()}/limits`, 'utf8');
     assert.match(limits, /^Max open files\s+256\s+256\s/m, `berthd should run with RLIMIT_NOFILE 256:\n${limits}`);
     const ep = 'fd-ep';
     await deployEndpoint(d.controlUrl, ep);

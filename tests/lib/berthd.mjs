@@ -247,6 +247,27 @@ export function findTaggedProcesses(tag = TEST_TAG) {
   return pids;
 }
 
+/**
+ * Pids of the direct children of pid that run `berthd ROLE` (`berthd up`
+ * is a supervisor: the controller is its child).
+ */
+export function childrenRunning(pid, role = 'controller') {
+  const out = [];
+  let entries = [];
+  try { entries = fs.readdirSync('/proc'); } catch { return out; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
+      const cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (cmd[1] === role) out.push(Number(e));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 function killQuietly(pid, sig) {
   try { process.kill(pid, sig); } catch { /* already gone */ }
 }
@@ -331,6 +352,8 @@ export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTime
     proc,
     args,
     logs: () => output,
+    /** The pid of the controller `berthd up` runs now (null between restarts). */
+    controllerPid: () => childrenRunning(proc.pid)[0] ?? null,
     get exitInfo() { return exitInfo; },
     exited,
     /** Send a signal to berthd itself (not its group). */

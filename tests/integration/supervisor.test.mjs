@@ -1,0 +1,73 @@
+// `berthd up` is a supervisor: it runs `berthd controller` and restarts it
+// when it dies (the IC comes back, served again), passes SIGTERM on and exits
+// with the controller, does not restart a controller that failed to start,
+// and takes everything with it when it is killed itself (no orphans).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+
+import {
+  BERTHD, TEST_TAG, childrenRunning, controlOk, findTaggedProcesses, invoke, startBerthd, stopAll, waitFor,
+} from '../lib/berthd.mjs';
+import { deployEndpoint, icBody, waitIcInService } from '../lib/fixtures.mjs';
+
+after(() => stopAll());
+
+const controllerOf = (pid) => childrenRunning(pid);
+
+test('a killed controller is restarted and serves its inference components again', async () => {
+  const d = await startBerthd();
+  await deployEndpoint(d.controlUrl, 'sup-ep');
+  await controlOk(d.controlUrl, 'CreateInferenceComponent', icBody('sup', 'sup-ep', 'sup'));
+  await waitIcInService(d.controlUrl, 'sup', 1);
+  const [first] = controllerOf(d.proc.pid);
+  assert.ok(first, `no controller child of berthd up (pid ${d.proc.pid})`);
+
+  process.kill(first, 'SIGKILL');
+  const second = await waitFor(() => controllerOf(d.proc.pid).find((p) => p !== first), {
+    timeoutMs: 15_000, intervalMs: 100, what: 'the supervisor to start a new controller',
+  });
+  assert.match(d.logs(), new RegExp(`controller \\(pid ${first}\\) was killed by signal 9`));
+  await waitIcInService(d.controlUrl, 'sup', 1);
+  const r = await waitFor(() => invoke(d.runtimeUrl, 'sup-ep', 'sup', { inputs: 'again' }), {
+    timeoutMs: 30_000, intervalMs: 200, what: 'an invocation after the restart', until: (x) => x.status === 200,
+    ignoreErrors: true,
+  });
+  assert.equal(r.status, 200);
+  assert.equal(d.exitInfo, null, 'berthd up itself must keep running');
+  assert.ok(controllerOf(d.proc.pid).includes(second));
+
+  const exit = await d.stop(); // SIGTERM goes on to the controller
+  assert.equal(exit.code, 0, `berthd up exit: ${JSON.stringify(exit)}`);
+  assert.deepEqual(controllerOf(d.proc.pid), []);
+});
+
+test('kill -9 of berthd up leaves no controller or copy behind', async () => {
+  const d = await startBerthd();
+  await deployEndpoint(d.controlUrl, 'orph-ep');
+  await controlOk(d.controlUrl, 'CreateInferenceComponent', icBody('orph', 'orph-ep', 'orph'));
+  await waitIcInService(d.controlUrl, 'orph', 1);
+  const [ctl] = controllerOf(d.proc.pid);
+  assert.ok(ctl);
+  assert.ok(findTaggedProcesses(TEST_TAG).length >= 2, 'the controller and its copy carry the tag');
+  process.kill(d.proc.pid, 'SIGKILL'); // the supervisor alone
+  await waitFor(() => findTaggedProcesses(TEST_TAG), {
+    timeoutMs: 10_000, intervalMs: 100, what: 'the controller and its copies to die with berthd up',
+    until: (pids) => pids.length === 0,
+  });
+  await d.kill9();
+});
+
+test('a controller that cannot start is not restarted in a loop', () => {
+  // An address it cannot listen on: the controller fails before it is ready.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-sup-'));
+  const r = spawnSync(BERTHD, ['up', '--data-dir', dir, '--control-listen', '256.0.0.1:1'],
+    { encoding: 'utf8', timeout: 15_000 });
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.notEqual(r.status, 0, r.stderr);
+  assert.equal(r.signal, null, `berthd up did not exit by itself: ${r.stderr}`);
+  assert.equal((r.stderr.match(/controller started/g) || []).length, 1, r.stderr);
+});
