@@ -218,7 +218,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   case COPY_STARTING: {
     char msg[256];
     snprintf(msg, sizeof msg, "%s before it passed the health check (GET /ping)", what);
-    if (strcmp(cp->owner->status, "Creating") == 0) {
+    if (cp->owner->status == IC_CREATING) {
       fail_start(c, cp, msg);
       cp->state = COPY_STOPPING;
       copy_remove(c, cp);

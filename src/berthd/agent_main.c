@@ -130,7 +130,7 @@ static ic *local_ic(json_t *w) {
   x->doc = json_incref(json_object_get(w, "doc"));
   snprintf(x->endpoint, sizeof x->endpoint, "%s",
            json_string_value(json_object_get(w, "endpoint")));
-  snprintf(x->status, sizeof x->status, "%s", json_string_value(json_object_get(w, "status")));
+  x->status = ic_status_parse(json_string_value(json_object_get(w, "status")), IC_CREATING);
   x->startup_timeout_s = (int)json_integer_value(json_object_get(w, "startup_timeout_s"));
   x->need.cpu_milli = json_integer_value(json_object_get(w, "cpu_milli"));
   json_t *model = json_object_get(w, "model");

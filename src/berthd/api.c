@@ -207,7 +207,7 @@ static int list_endpoint_configs(ctl *c, json_t *req, json_t **resp, api_error *
 static json_t *endpoint_doc(ctl *c, endpoint *ep) {
   json_t *doc = json_pack("{s:s,s:s,s:f,s:f,s:s,s:O}", "EndpointName", ep->name,
                           "EndpointConfigName", ep->config_name, "CreationTime", ep->created,
-                          "LastModifiedTime", ep->modified, "EndpointStatus", ep->status,
+                          "LastModifiedTime", ep->modified, "EndpointStatus", endpoint_status_name(ep->status),
                           "Config", ep->cfg.doc);
   if (ep->failure[0]) json_object_set_new(doc, "FailureReason", json_string(ep->failure));
   (void)c;
@@ -240,7 +240,7 @@ static int create_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
   endpoint *ep = berth_xcalloc(1, sizeof *ep);
   snprintf(ep->name, sizeof ep->name, "%s", name);
   snprintf(ep->config_name, sizeof ep->config_name, "%s", cfgname);
-  snprintf(ep->status, sizeof ep->status, "Creating");
+  ep->status = ENDPOINT_CREATING;
   ep->created = ep->modified = ctl_now();
   ep->cfg = *cfg;
   ep->cfg.next = NULL;
@@ -274,7 +274,7 @@ static int describe_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
   char arn[256];
   ctl_arn(c, "endpoint", ep->name, arn, sizeof arn);
   json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:f,s:f}", "EndpointName", ep->name, "EndpointArn",
-                          arn, "EndpointConfigName", ep->config_name, "EndpointStatus", ep->status,
+                          arn, "EndpointConfigName", ep->config_name, "EndpointStatus", endpoint_status_name(ep->status),
                           "CreationTime", ep->created, "LastModifiedTime", ep->modified);
   if (ep->failure[0]) json_object_set_new(out, "FailureReason", json_string(ep->failure));
   json_t *pvs = json_array();
@@ -318,8 +318,8 @@ static int delete_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
                     "Endpoint \"%s\" still has %d inference component%s (%s): delete them first "
                     "(DeleteInferenceComponent), then delete the endpoint",
                     name, n, n == 1 ? "" : "s", names);
-  if (strcmp(ep->status, "Deleting") != 0) {
-    snprintf(ep->status, sizeof ep->status, "Deleting");
+  if (ep->status != ENDPOINT_DELETING) {
+    ep->status = ENDPOINT_DELETING;
     ep->modified = ctl_now();
     if (ctl_save_endpoint(c, ep))
       return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
@@ -337,7 +337,7 @@ static int list_endpoints(ctl *c, json_t *req, json_t **resp, api_error *e) {
     json_array_append_new(items, json_pack("{s:s,s:s,s:f,s:f,s:s}", "EndpointName", ep->name,
                                            "EndpointArn", arn, "CreationTime", ep->created,
                                            "LastModifiedTime", ep->modified, "EndpointStatus",
-                                           ep->status));
+                                           endpoint_status_name(ep->status)));
   }
   return list_page(req, items, "EndpointName", "EndpointStatus", "Endpoints", resp, e);
 }
@@ -426,7 +426,7 @@ json_t *api_describe_ic(ctl *c, ic *x) {
                           x->variant, "Specification", spec, "RuntimeConfig", "DesiredCopyCount",
                           x->desired, "CurrentCopyCount", ic_ready_copies(x), "CreationTime",
                           x->created, "LastModifiedTime", x->modified,
-                          "InferenceComponentStatus", x->status);
+                          "InferenceComponentStatus", ic_status_name(x->status));
   if (x->failure[0]) json_object_set_new(out, "FailureReason", json_string(x->failure));
   return out;
 }
@@ -441,10 +441,10 @@ static int create_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
     return api_fail(e, 400, "ValidationException",
                     "Cannot create already existing inference component \"%s\".", arn);
   endpoint *ep = ctl_find_endpoint(c, tmp.endpoint);
-  if (strcmp(ep->status, "Deleting") == 0 || strcmp(ep->status, "Failed") == 0)
+  if (ep->status == ENDPOINT_DELETING || ep->status == ENDPOINT_FAILED)
     return api_fail(e, 400, "ValidationException",
                     "Endpoint \"%s\" is %s: inference components can be added to an endpoint "
-                    "that is Creating or InService", ep->name, ep->status);
+                    "that is Creating or InService", ep->name, endpoint_status_name(ep->status));
   const char *model = json_string_value(
       json_object_get(json_object_get(req, "Specification"), "ModelName"));
   if (model && !ctl_find_model(c, model))
@@ -454,7 +454,7 @@ static int create_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
   x->doc = json_deep_copy(req);
   x->created = x->modified = ctl_now();
   x->metrics = metrics_new(x->created);
-  snprintf(x->status, sizeof x->status, "Creating");
+  x->status = IC_CREATING;
   json_object_set_new(x->doc, "CreationTime", json_real(x->created));
   if (ic_save(c, x)) {
     json_decref(x->doc);
@@ -490,7 +490,7 @@ static int delete_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
   if (!x) return -1;
   if (!x->deleting) {
     x->deleting = 1;
-    snprintf(x->status, sizeof x->status, "Deleting");
+    x->status = IC_DELETING;
     x->modified = ctl_now();
     if (ic_save(c, x))
       return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
@@ -540,7 +540,7 @@ static int list_ics(ctl *c, json_t *req, json_t **resp, api_error *e) {
                                            x->endpoint, "EndpointArn", eparn, "VariantName",
                                            x->variant, "CreationTime", x->created,
                                            "LastModifiedTime", x->modified,
-                                           "InferenceComponentStatus", x->status));
+                                           "InferenceComponentStatus", ic_status_name(x->status)));
   }
   return list_page(req, items, "InferenceComponentName", "InferenceComponentStatus",
                    "InferenceComponents", resp, e);

@@ -48,6 +48,31 @@ sched_instance ctl_capacity(const berth_instance_type *t) {
   return s;
 }
 
+static const char *const endpoint_status_names[] = {"Creating", "InService", "Updating",
+                                                   "Deleting", "Failed"};
+static const char *const ic_status_names[] = {"Creating", "InService", "Updating", "Deleting",
+                                             "Failed"};
+
+const char *endpoint_status_name(endpoint_status s) {
+  return (unsigned)s < 5 ? endpoint_status_names[s] : "Failed";
+}
+
+const char *ic_status_name(ic_status s) {
+  return (unsigned)s < 5 ? ic_status_names[s] : "Failed";
+}
+
+endpoint_status endpoint_status_parse(const char *s, endpoint_status dflt) {
+  for (int i = 0; s && i < 5; i++)
+    if (strcmp(s, endpoint_status_names[i]) == 0) return (endpoint_status)i;
+  return dflt;
+}
+
+ic_status ic_status_parse(const char *s, ic_status dflt) {
+  for (int i = 0; s && i < 5; i++)
+    if (strcmp(s, ic_status_names[i]) == 0) return (ic_status)i;
+  return dflt;
+}
+
 double ctl_now(void) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
@@ -143,8 +168,7 @@ static int load_endpoint(const char *name, json_t *doc, void *ud) {
   const char *status = json_string_value(json_object_get(doc, "EndpointStatus"));
   /* Instances are rebuilt: an endpoint that was serving comes back through
    * Creating unless it was being deleted. */
-  snprintf(ep->status, sizeof ep->status, "%s",
-           status && strcmp(status, "Deleting") == 0 ? "Deleting" : "Creating");
+  ep->status = status && strcmp(status, "Deleting") == 0 ? ENDPOINT_DELETING : ENDPOINT_CREATING;
   const char *fr = json_string_value(json_object_get(doc, "FailureReason"));
   if (fr) snprintf(ep->failure, sizeof ep->failure, "%s", fr);
   ep->created = json_number_value(json_object_get(doc, "CreationTime"));
@@ -170,7 +194,7 @@ static int load_ic(const char *name, json_t *doc, void *ud) {
   if (x->modified == 0) x->modified = x->created;
   const char *status = json_string_value(json_object_get(doc, "Status"));
   const char *fr = json_string_value(json_object_get(doc, "FailureReason"));
-  snprintf(x->status, sizeof x->status, "%s", status ? status : "Creating");
+  x->status = ic_status_parse(status, IC_CREATING);
   if (fr) snprintf(x->failure, sizeof x->failure, "%s", fr);
   x->deleting = status && strcmp(status, "Deleting") == 0;
   x->failed_sticky = status && strcmp(status, "Failed") == 0;
@@ -383,15 +407,15 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
         }
         snprintf(ep->failure, sizeof ep->failure, "Instance type %s is not in the catalog %s",
                  v->instance_type, berth_catalog_default_path());
-        snprintf(ep->status, sizeof ep->status, "Failed");
+        ep->status = ENDPOINT_FAILED;
         ep->modified = ctl_now();
         ctl_save_endpoint(c, ep);
         return;
       }
   }
-  if (strcmp(ep->status, "Creating") == 0 || strcmp(ep->status, "Updating") == 0) {
+  if (ep->status == ENDPOINT_CREATING || ep->status == ENDPOINT_UPDATING) {
     ep->failure[0] = '\0';
-    snprintf(ep->status, sizeof ep->status, "InService");
+    ep->status = ENDPOINT_IN_SERVICE;
     ep->modified = ctl_now();
     ctl_save_endpoint(c, ep);
     berth_log(BERTH_LOG_INFO, "endpoint %s is InService", ep->name);
@@ -400,7 +424,7 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
 
 void ctl_reconcile(ctl *c) {
   for (endpoint *ep = c->endpoints; ep; ep = ep->next)
-    if (strcmp(ep->status, "Deleting") != 0 && strcmp(ep->status, "Failed") != 0)
+    if (ep->status != ENDPOINT_DELETING && ep->status != ENDPOINT_FAILED)
       reconcile_endpoint(c, ep);
   /* ICs short of their minimum place their copies first, so a critical
    * model's floor wins over another model's scale-out when room is short. */
@@ -424,13 +448,13 @@ void ctl_reconcile(ctl *c) {
     pp = &(*pp)->next;
   }
   for (endpoint *ep = c->endpoints; ep; ep = ep->next)
-    if (strcmp(ep->status, "InService") == 0 && !c->shutting_down)
+    if (ep->status == ENDPOINT_IN_SERVICE && !c->shutting_down)
       for (int i = 0; i < ep->cfg.n_variants; i++)
         if (ep->cfg.variants[i].managed_scaling) fleet_step(c, ep, i);
   endpoint **ep_pp = &c->endpoints;
   while (*ep_pp) {
     endpoint *ep = *ep_pp;
-    if (strcmp(ep->status, "Deleting") == 0 && release_instances(c, ep) == 0 &&
+    if (ep->status == ENDPOINT_DELETING && release_instances(c, ep) == 0 &&
         store_delete(c->db, "endpoint", ep->name) == 0) {
       *ep_pp = ep->next;
       berth_log(BERTH_LOG_INFO, "endpoint %s deleted", ep->name);

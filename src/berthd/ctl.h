@@ -83,11 +83,36 @@ typedef struct instance {
   double last_seen;             /* its last sync (wall clock) */
 } instance;
 
+/* EndpointStatus values Berth uses; endpoint_status_name gives the wire
+ * name. */
+typedef enum {
+  ENDPOINT_CREATING = 0,
+  ENDPOINT_IN_SERVICE,
+  ENDPOINT_UPDATING,
+  ENDPOINT_DELETING,
+  ENDPOINT_FAILED
+} endpoint_status;
+
+/* InferenceComponentStatus values; ic_status_name gives the wire name. */
+typedef enum {
+  IC_CREATING = 0,
+  IC_IN_SERVICE,
+  IC_UPDATING,
+  IC_DELETING,
+  IC_FAILED
+} ic_status;
+
+const char *endpoint_status_name(endpoint_status s);
+const char *ic_status_name(ic_status s);
+/* The status named s (as stored), or dflt when s is NULL or unknown. */
+endpoint_status endpoint_status_parse(const char *s, endpoint_status dflt);
+ic_status ic_status_parse(const char *s, ic_status dflt);
+
 typedef struct endpoint {
   struct endpoint *next;
   char name[NAME_MAX_LEN + 1];
   char config_name[NAME_MAX_LEN + 1];
-  char status[24];              /* EndpointStatus */
+  endpoint_status status;
   char failure[512];
   double created, modified;
   endpoint_config cfg;          /* the config as it was at CreateEndpoint;
@@ -150,7 +175,7 @@ struct ic {
   char name[NAME_MAX_LEN + 1];
   char endpoint[NAME_MAX_LEN + 1];
   char variant[NAME_MAX_LEN + 1];
-  char status[16];              /* InferenceComponentStatus */
+  ic_status status;
   char failure[2048];
   double created, modified;
   json_t *doc;                  /* the stored request (Specification etc.) */

@@ -19,8 +19,8 @@ int ic_save(ctl *c, ic *x) {
   json_object_set_new(x->doc, "LastModifiedTime", json_real(x->modified));
   json_object_set_new(json_object_get(x->doc, "RuntimeConfig"), "CopyCount",
                       json_integer(x->desired));
-  if (x->deleting || strcmp(x->status, "Failed") == 0) {
-    json_object_set_new(x->doc, "Status", json_string(x->status));
+  if (x->deleting || x->status == IC_FAILED) {
+    json_object_set_new(x->doc, "Status", json_string(ic_status_name(x->status)));
     json_object_set_new(x->doc, "FailureReason", json_string(x->failure));
   } else {
     json_object_del(x->doc, "Status");
@@ -36,9 +36,9 @@ int ic_ready_copies(const ic *x) {
   return n;
 }
 
-static void set_status(ic *x, const char *status) {
-  if (strcmp(x->status, status) == 0) return;
-  snprintf(x->status, sizeof x->status, "%s", status);
+static void set_status(ic *x, ic_status status) {
+  if (x->status == status) return;
+  x->status = status;
   x->modified = ctl_now();
 }
 
@@ -46,13 +46,13 @@ int ic_set_desired(ctl *c, ic *x, int n, const char *cause) {
   int old = x->desired;
   x->desired = n;
   x->modified = ctl_now();
-  if (strcmp(x->status, "Failed") == 0) {
+  if (x->status == IC_FAILED) {
     /* A new desired count is a new attempt, as on SageMaker. */
     x->failed_sticky = 0;
     x->failure[0] = '\0';
   }
-  if (strcmp(x->status, "InService") == 0 || strcmp(x->status, "Failed") == 0)
-    set_status(x, "Updating");
+  if (x->status == IC_IN_SERVICE || x->status == IC_FAILED)
+    set_status(x, IC_UPDATING);
   int rc = ic_save(c, x);
   if (rc) {
     x->desired = old;
@@ -195,12 +195,12 @@ void ic_copy_failed(ctl *c, copy *cp, const char *why) {
                           json_pack("{s:I,s:s}", "id", (json_int_t)cp->id, "message", why));
     return;
   }
-  if (strcmp(x->status, "Creating") != 0 || x->deleting) return;
+  if (x->status != IC_CREATING || x->deleting) return;
   /* A model that cannot start the first time will not start by retrying:
    * fail the IC with the reason, as SageMaker does, and stop its copies. */
   snprintf(x->failure, sizeof x->failure, "%s", why);
   x->failed_sticky = 1;
-  set_status(x, "Failed");
+  set_status(x, IC_FAILED);
   ic_save(c, x);
   berth_log(BERTH_LOG_ERROR, "%s: Failed: %s", x->name, why);
   ctl_kick(c);
@@ -332,7 +332,7 @@ int ic_reconcile(ctl *c, ic *x) {
     for (copy *cp = x->copies; cp; cp = cp->next)
       if (cp->state == COPY_STARTING || cp->state == COPY_PENDING) settled = 0;
     if (settled) {
-      set_status(x, "InService");
+      set_status(x, IC_IN_SERVICE);
       x->failure[0] = '\0';
     }
   }

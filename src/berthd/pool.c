@@ -192,7 +192,7 @@ static json_t *wanted(ctl *c, instance *in) {
       json_t *spec = json_object_get(x->doc, "Specification");
       const char *model = json_string_value(json_object_get(spec, "ModelName"));
       json_t *w = json_pack("{s:I,s:s,s:s,s:s,s:O,s:i,s:I,s:o,s:i}", "id", (json_int_t)cp->id,
-                            "ic", x->name, "endpoint", x->endpoint, "status", x->status, "doc",
+                            "ic", x->name, "endpoint", x->endpoint, "status", ic_status_name(x->status), "doc",
                             x->doc, "startup_timeout_s", x->startup_timeout_s, "cpu_milli",
                             (json_int_t)x->need.cpu_milli, "devices", devs, "dev_milli_each",
                             cp->assign.dev_milli_each);

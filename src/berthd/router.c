@@ -478,7 +478,7 @@ void router_on_request(berth_http_req *req, void *ud) {
     return;
   }
   endpoint *ep = ctl_find_endpoint(c, name);
-  if (!ep || strcmp(ep->status, "Deleting") == 0) {
+  if (!ep || ep->status == ENDPOINT_DELETING) {
     reply_error(req, c, 400, "ValidationError", NULL, "Endpoint %s of account %s not found.", name,
                 c->account);
     return;
