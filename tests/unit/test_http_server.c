@@ -171,6 +171,7 @@ typedef struct result {
   int http;     /* response status */
   int n_body;   /* on_body calls */
   int done_sync;
+  int delivered; /* berth_http_call_delivered during on_done */
   berth_buf body;
   char hdr[128];
 } result;
@@ -190,8 +191,8 @@ static void r_body(berth_http_call *c, const char *d, size_t n, void *ud) {
   berth_buf_append(&r->body, d, n);
 }
 static void r_done(berth_http_call *c, int status, void *ud) {
-  (void)c;
   result *r = ud;
+  r->delivered = berth_http_call_delivered(c);
   r->done = 1;
   r->status = status;
 }
@@ -485,11 +486,19 @@ int main(void) {
     closed_flag = 0;
     berth_http_server_close(tmp, on_closed, NULL);
     CHECK(run_until(&closed_flag, 2000));
-    call(cl, dead, "GET", "/", NULL, 2000, NULL, 0, &r);
+    call(cl, dead, "POST", "/", "x", 2000, NULL, 0, &r);
     CHECK(run_until(&r.done, 2000));
     CHECK_INT(r.status, UV_ECONNREFUSED);
+    CHECK_INT(r.delivered, 0); /* never reached a server: safe to send elsewhere */
     berth_buf_free(&r.body);
   }
+
+  /* A request the server read and never answered may have been acted on. */
+  call(cl, port, "POST", "/hang", "x", 300, NULL, 0, &r);
+  CHECK(run_until(&r.done, 3000));
+  CHECK_INT(r.status, UV_ETIMEDOUT);
+  CHECK_INT(r.delivered, 1);
+  berth_buf_free(&r.body);
 
   /* Raw: header timeout gives 408 and a close. */
   {
