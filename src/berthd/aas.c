@@ -220,7 +220,7 @@ int aas_apply(ctl *c, ic *x, json_t *doc, api_error *e) {
     s->cfg.n_policies++;
   }
   scale_state_init(&s->st);
-  s->st.since = ctl_now();
+  s->st.since = ctl_clock();
   if (x->scaling) {
     double since = s->st.since;
     s->st = x->scaling->st; /* keep cooldown memory across policy changes */

@@ -122,7 +122,7 @@ static ic *local_ic(json_t *w) {
   if (!x) {
     x = berth_xcalloc(1, sizeof *x);
     snprintf(x->name, sizeof x->name, "%s", name);
-    x->metrics = metrics_new(ctl_now());
+    x->metrics = metrics_new(ctl_clock());
     x->next = agent.ics;
     agent.ics = x;
   }

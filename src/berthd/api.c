@@ -453,7 +453,7 @@ static int create_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
   *x = tmp;
   x->doc = json_deep_copy(req);
   x->created = x->modified = ctl_now();
-  x->metrics = metrics_new(x->created);
+  x->metrics = metrics_new(ctl_clock());
   x->status = IC_CREATING;
   json_object_set_new(x->doc, "CreationTime", json_real(x->created));
   if (ic_save(c, x)) {

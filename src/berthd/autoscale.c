@@ -30,7 +30,7 @@ static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
 
 static void on_tick(uv_timer_t *t) {
   ctl *c = t->data;
-  double now = ctl_now();
+  double now = ctl_clock();
   for (ic *x = c->ics; x; x = x->next) {
     uint32_t inflight = 0, ready = 0;
     for (copy *cp = x->copies; cp; cp = cp->next) {
@@ -59,7 +59,7 @@ void autoscale_wake(ctl *c, ic *x) {
   int n = scale_wake(&x->scaling->cfg);
   if (n <= 0) return;
   /* Counts as a scale-out, so scale-in waits its cooldown. */
-  x->scaling->st.last_scale_out = ctl_now();
+  x->scaling->st.last_scale_out = ctl_clock();
   char cause[160];
   snprintf(cause, sizeof cause, "a request arrived while %s had no copies", x->name);
   if (ic_set_desired(c, x, n, cause) == 0) {

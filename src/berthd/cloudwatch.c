@@ -527,7 +527,7 @@ static int get_metric_data(ctl *c, json_t *req, json_t **resp, api_error *e) {
       }
   }
   int descending = strcmp(scan, "TimestampDescending") == 0;
-  double now = ctl_now();
+  double now = ctl_clock();
   long long left = max_points;
   json_t *results = json_array();
   for (i = 0; i < n; i++) {
@@ -605,7 +605,7 @@ static int get_metric_statistics(ctl *c, json_t *req, json_t **resp, api_error *
   }
   point pts[MAX_SLOTS];
   const char *unit;
-  size_t np = series(c, &q, ctl_now(), pts, &unit);
+  size_t np = series(c, &q, ctl_clock(), pts, &unit);
   json_t *dps = json_array();
   for (i = 0; i < np; i++) {
     json_t *dp = json_pack("{s:I,s:s}", "Timestamp", (json_int_t)llround(pts[i].ts), "Unit", unit);

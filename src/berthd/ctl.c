@@ -80,6 +80,16 @@ double ctl_now(void) {
   return (double)tv.tv_sec + (double)(tv.tv_usec / 1000) / 1000.0;
 }
 
+double ctl_clock(void) {
+  static double start_wall;
+  static uint64_t start_ns;
+  if (!start_ns) {
+    start_ns = uv_hrtime();
+    start_wall = ctl_now();
+  }
+  return start_wall + (double)(uv_hrtime() - start_ns) / 1e9;
+}
+
 void ctl_arn(const ctl *c, const char *kind, const char *name, char *out, size_t outsz) {
   char lower[NAME_MAX_LEN + 1];
   size_t i = 0;
@@ -188,7 +198,7 @@ static int load_ic(const char *name, json_t *doc, void *ud) {
     return 0;
   }
   x->doc = json_incref(doc);
-  x->metrics = metrics_new(ctl_now());
+  x->metrics = metrics_new(ctl_clock());
   x->created = json_number_value(json_object_get(doc, "CreationTime"));
   x->modified = json_number_value(json_object_get(doc, "LastModifiedTime"));
   if (x->modified == 0) x->modified = x->created;
@@ -306,7 +316,7 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   instance *list[MAX_FLEET];
   fleet_instance fi[MAX_FLEET];
   size_t n = 0;
-  double now = ctl_now();
+  double now = ctl_clock();
   for (instance *in = c->instances; in && n < MAX_FLEET; in = in->next) {
     if (strcmp(in->endpoint, ep->name) != 0 || strcmp(in->variant, v->name) != 0) continue;
     int copies = copies_on(c, in);

@@ -74,13 +74,13 @@ typedef struct instance {
   sched_instance res;           /* capacity and reservations */
   instance_state state;
   double created;
-  double idle_since;            /* when it last became empty; 0 while busy */
+  double idle_since;            /* when it last became empty (ctl_clock); 0 while busy */
   int evacuating;               /* consolidation is moving its copies away */
   /* pool instances: an agent on another host (berthd agent --join) */
   int remote;
   char agent_id[64];
   char address[64];             /* where its copies are reached */
-  double last_seen;             /* its last sync (wall clock) */
+  double last_seen;             /* its last sync (ctl_clock) */
 } instance;
 
 /* EndpointStatus values Berth uses; endpoint_status_name gives the wire
@@ -248,6 +248,11 @@ sched_instance ctl_capacity(const berth_instance_type *t);
 int ctl_set_data_dir(ctl *c, const char *dir);
 /* Wall-clock seconds as AWS returns timestamps. */
 double ctl_now(void);
+/* The clock decisions use (autoscaling, metric windows, instance scaling,
+ * lost agents): monotonic, so a stepped wall clock never fires or stalls a
+ * cooldown; in seconds from the wall time when the process started, so its
+ * values read like timestamps. */
+double ctl_clock(void);
 void ctl_arn(const ctl *c, const char *kind, const char *name, char *out, size_t outsz);
 
 endpoint_config *ctl_find_config(ctl *c, const char *name);

@@ -90,7 +90,7 @@ static void drop_copies(ctl *c, instance *in) {
 }
 
 void pool_check_lost(ctl *c) {
-  double now = ctl_now();
+  double now = ctl_clock();
   instance **pp = &c->instances;
   while (*pp) {
     instance *in = *pp;
@@ -224,7 +224,7 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
     json_decref(body);
     return;
   }
-  in->last_seen = ctl_now();
+  in->last_seen = ctl_clock();
   apply_reports(c, in, json_object_get(body, "copies"), json_object_get(body, "failures"));
   json_decref(body);
   json_t *resp = json_pack("{s:I,s:s,s:o}", "instance_id", (json_int_t)in->id, "endpoint",

@@ -60,6 +60,16 @@ static void init_ctl(const char *dir) {
   "\"AllTraffic\",\"InstanceType\":\"ml.m5.xlarge\",\"InitialInstanceCount\":1" extra "}]}"
 
 int main(void) {
+  /* The decision clock reads like wall time and never goes back. */
+  double t0 = ctl_clock(), w0 = ctl_now();
+  CHECK(t0 > w0 - 2 && t0 < w0 + 2);
+  double prev = t0;
+  for (int i = 0; i < 100000; i++) {
+    double t = ctl_clock();
+    CHECK(t >= prev);
+    if (t < prev) break;
+    prev = t;
+  }
   char dir[] = "/tmp/berth-test-api.XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
   init_ctl(dir);
