@@ -37,6 +37,7 @@ struct invocation {
   int tries;
   int64_t tried_copy;           /* the copy of the first try (for a retry elsewhere) */
   int client_failed;            /* the client's side broke (gone, or too slow) */
+  int paused;                   /* the model is paused for the client's output */
   int stream;                   /* InvokeEndpointWithResponseStream */
   int streaming;                /* the event stream answer has begun */
   berth_buf body;
@@ -196,6 +197,7 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
 static void on_client_drain(berth_http_req *req) {
   invocation *inv = req->user;
   if (inv && inv->call) berth_http_call_resume(inv->call);
+  if (inv) inv->paused = 0;
 }
 
 /* Passes streamed bytes to the client. Past the client's buffer the bytes
@@ -208,6 +210,7 @@ static void stream_out(invocation *inv, const char *data, size_t len) {
     if (rc == 0) {
       inv->req->on_drain = on_client_drain;
       berth_http_call_pause(inv->call);
+      inv->paused = 1;
     }
   }
   if (rc != 0) {
@@ -314,6 +317,9 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
     cp->state = COPY_STARTING;
   }
   agent_request_done(c, cp); /* cp may be gone after this */
+  /* The deadline passed while the model waited for the client to read: the
+   * client was too slow, not the model. */
+  if (err == UV_ETIMEDOUT && inv->paused) inv->client_failed = 1;
   berth_http_req *req = inv->req;
   if (!req) {
     invocation_free(inv);

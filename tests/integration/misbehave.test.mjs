@@ -292,6 +292,52 @@ test('a request in flight on a copy whose main process died, deleted during rest
 test('a request in flight to a server that escaped its copy\'s process group outlives the IC\'s '
   + 'deletion and gets its deadline answer', T, () => useAfterFreeSequence({ escape: true }));
 
+// ---------------------------------------------------------------- backpressure
+
+test('a client that stops reading slows its model instead of growing berthd, and then gets the whole answer', T, async () => {
+  const d = await startBerthd({ extraArgs: ['--invocation-timeout', '60'] });
+  const ep = 'bp-ep';
+  const ic = 'bp';
+  try {
+    await deployEndpoint(d.controlUrl, ep);
+    await controlOk(d.controlUrl, 'CreateInferenceComponent', mbIc(ic, ep));
+    await waitIcInService(d.controlUrl, ic, 1);
+    const id = newId('flood');
+    const total = 48 << 20;
+    const url = new URL(`${d.runtimeUrl}/endpoints/${ep}/invocations`);
+    const payload = JSON.stringify({ id, mode: 'flood', bytes: total });
+    let res;
+    const answered = new Promise((resolve, reject) => {
+      const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': ic,
+          'content-length': Buffer.byteLength(payload) } }, (r) => { res = r; r.pause(); resolve(r); });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    const r = await answered;
+    assert.equal(r.statusCode, 200);
+    const progress = () => Number(fs.readFileSync(path.join(stateDir(ic), `flood-${id}`), 'utf8') || 0);
+    // Not reading: the model must stall well short of the whole answer.
+    await waitFor(() => { try { return progress(); } catch { return 0; } },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the model to start writing', until: (n) => n > 0 });
+    let last = -1;
+    const stalled = await waitFor(() => { const n = progress(); const same = n === last; last = n; return same ? n : null; },
+      { timeoutMs: 20_000, intervalMs: 500, what: 'the model to stall while the client does not read' });
+    assert.ok(stalled < total / 2, `the model wrote ${stalled} of ${total} bytes to a client that reads nothing`);
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${d.controllerPid()}/status`, 'utf8'))[1]) / 1024;
+    assert.ok(rss < 64, `berthd holds ${rss.toFixed(1)} MB while its client does not read`);
+    // Reading again: the whole answer arrives, complete.
+    let got = 0;
+    res.on('data', (c) => { got += c.length; });
+    await new Promise((resolve, reject) => { res.on('end', resolve); res.on('error', reject); res.resume(); });
+    assert.equal(got, total);
+    assert.equal(res.complete, true);
+    assert.equal(seenCount(ic, id), 1);
+  } finally {
+    await d.stop();
+  }
+});
+
 // ---------------------------------------------------------------- b-d. answers cut short
 
 test('a chunked answer cut short is not passed on as a complete 200', T, async () => {

@@ -24,6 +24,8 @@
 //   sick / well       /ping hangs from now on (sick) or answers 200 again (well);
 //                     the request itself gets 200 {"ok":true,...}
 //   stream-ok         200 chunked, 5 chunks ~50 ms apart, then ends normally
+//   flood             200 chunked, `bytes` (32 MiB) as fast as the reader takes
+//                     them; ${dir}/flood-${id} holds the bytes written so far
 //
 // With MISBEHAVE_STATE_DIR set it writes, once listening,
 // ${dir}/pid-${pid} = {"pid", "ppid", "port", "copy"} (atomically), and appends one
@@ -160,6 +162,30 @@ function onInvocation(req, res, body) {
       res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
       writeChunks(res, 5, 50, () => res.end());
       return;
+    case 'flood': {
+      // `bytes` (default 32 MiB) chunked as fast as the reader takes them,
+      // honouring backpressure; ${dir}/flood-${id} says how much is written.
+      const total = Number(msg.bytes ?? 32 << 20);
+      const piece = Buffer.alloc(64 << 10, 'f');
+      let sent = 0;
+      const note = () => { if (stateDir && id) fs.writeFileSync(path.join(stateDir, `flood-${id}`), String(sent)); };
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' });
+      const pump = () => {
+        while (sent < total) {
+          const n = Math.min(piece.length, total - sent);
+          sent += n;
+          if (!res.write(n === piece.length ? piece : piece.subarray(0, n))) {
+            note();
+            res.once('drain', pump);
+            return;
+          }
+        }
+        note();
+        res.end();
+      };
+      pump();
+      return;
+    }
     default:
       sendJson(res, 200, okBody(req, id, body.length));
   }
