@@ -30,6 +30,16 @@ int berth_log_parse_level(const char *name, berth_log_level *out) {
   return -EINVAL;
 }
 
+int berth_log_setup(const char *name, const char *level_name, const char *who) {
+  berth_log_level level;
+  if (berth_log_parse_level(level_name, &level)) {
+    fprintf(stderr, "%s: --log-level '%s' must be error, warn, info or debug\n", who, level_name);
+    return -EINVAL;
+  }
+  berth_log_init(name, level);
+  return 0;
+}
+
 int berth_log_enabled(berth_log_level level) {
   return level <= threshold;
 }

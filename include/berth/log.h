@@ -21,6 +21,10 @@ typedef enum {
 void berth_log_init(const char *program, berth_log_level level);
 /* "error", "warn", "info" or "debug": 0, or -EINVAL for anything else. */
 int berth_log_parse_level(const char *name, berth_log_level *out);
+/* Parses level_name and initialises the log; on a bad name prints
+ * "<who>: --log-level '<name>' must be error, warn, info or debug" to
+ * stderr and returns -EINVAL. */
+int berth_log_setup(const char *program, const char *level_name, const char *who);
 int berth_log_enabled(berth_log_level level);
 /* A trailing newline in the message is dropped (one line per call). */
 void berth_log(berth_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -315,13 +315,7 @@ int agent_main(int argc, char **argv) {
     fprintf(stderr, "berthd agent: --join, --token and --instance-type are required\n");
     return 2;
   }
-  berth_log_level level;
-  if (berth_log_parse_level(opts.log_level, &level)) {
-    fprintf(stderr, "berthd agent: --log-level '%s' must be error, warn, info or debug\n",
-            opts.log_level);
-    return 2;
-  }
-  berth_log_init("berthd agent", level);
+  if (berth_log_setup("berthd agent", opts.log_level, "berthd agent")) return 2;
   if (!opts.token[0] && getenv("BERTH_AGENT_TOKEN")) opts.token = getenv("BERTH_AGENT_TOKEN");
   if (parse_url(opts.join)) {
     fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT of the controller's "

@@ -95,19 +95,21 @@ static void on_rm_exit(uv_process_t *p, int64_t status, int sig) {
   uv_close((uv_handle_t *)p, on_free_closed);
 }
 
+/* Runs a system tool (args[0], found on PATH) with no input, its output
+ * dropped and its errors on berthd's stderr. */
+static int spawn_tool(uv_loop_t *loop, uv_process_t *p, char **args, uv_exit_cb on_exit) {
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_process_options_t o = {.exit_cb = on_exit, .file = args[0], .args = args,
+                            .stdio = stdio, .stdio_count = 3};
+  return uv_spawn(loop, p, &o);
+}
+
 /* Removes what a failed or killed extraction left in dir, off the loop. */
 static void remove_later(ctl *c, const char *dir) {
   uv_process_t *p = berth_xcalloc(1, sizeof *p);
   char *args[] = {"rm", "-rf", "--", (char *)dir, NULL};
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
-                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
-  uv_process_options_t o = {0};
-  o.exit_cb = on_rm_exit;
-  o.file = "rm";
-  o.args = args;
-  o.stdio = stdio;
-  o.stdio_count = 3;
-  int rc = uv_spawn(c->loop, p, &o);
+  int rc = spawn_tool(c->loop, p, args, on_rm_exit);
   if (rc) {
     berth_log(BERTH_LOG_ERROR, "cannot run rm to remove %s: %s", dir, uv_strerror(rc));
     uv_close((uv_handle_t *)p, on_free_closed);
@@ -290,21 +292,13 @@ void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud) {
   }
   chmod(job->tmp, 0755);
   char *args[] = {"tar", "-xf", job->source, "-C", job->tmp, NULL};
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
-                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
-  uv_process_options_t o = {0};
-  o.exit_cb = on_tar_exit;
-  o.file = "tar";
-  o.args = args;
-  o.stdio = stdio;
-  o.stdio_count = 3;
   job->proc.data = job;
   uv_timer_init(c->loop, &job->timer);
   job->timer.data = job;
   job->open_handles = 2;
   job->next = c->artifact_jobs;
   c->artifact_jobs = job;
-  int rc = uv_spawn(c->loop, &job->proc, &o);
+  int rc = spawn_tool(c->loop, &job->proc, args, on_tar_exit);
   if (rc) {
     snprintf(why, sizeof why, "cannot run tar to unpack %s: %s", path, uv_strerror(rc));
     remove_later(c, job->tmp);

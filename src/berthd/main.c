@@ -135,7 +135,7 @@ static int parse_number(const char *flag, const char *s, double min, double max,
   errno = 0;
   double d = strtod(s, &end);
   if (errno || *end || end == s || d < min || d > max) {
-    fprintf(stderr, "berthd up: %s '%s' must be a number from %g to %g\n", flag, s, min, max);
+    fprintf(stderr, "berthd up: %s '%s' must be a number from %.15g to %.15g\n", flag, s, min, max);
     return -1;
   }
   *out = d;
@@ -280,13 +280,7 @@ static int cmd_controller(int argc, char **argv) {
     *slot = argv[++i];
   }
   ctl *c = &controller;
-  berth_log_level level;
-  if (berth_log_parse_level(config.log_level, &level)) {
-    fprintf(stderr, "berthd up: --log-level '%s' must be error, warn, info or debug\n",
-            config.log_level);
-    return 2;
-  }
-  berth_log_init("berthd", level);
+  if (berth_log_setup("berthd", config.log_level, "berthd up")) return 2;
   if (strcmp(config.scale_profile, "fast") == 0)
     c->profile = SCALE_PROFILE_FAST;
   else if (strcmp(config.scale_profile, "aws") == 0)

@@ -156,6 +156,14 @@ static void start_batch(store *s) {
   }
 }
 
+/* Queues o after everything queued before and starts a batch if none runs. */
+static void append(store *s, store_op *o) {
+  if (s->tail) s->tail->next = o;
+  else s->head = o;
+  s->tail = o;
+  start_batch(s);
+}
+
 static int enqueue(store *s, int op, const char *kind, const char *name, char *text) {
   size_t bytes = strlen(kind) + strlen(name) + (text ? strlen(text) : 0) + sizeof(store_op);
   if (s->queued_bytes + bytes > STORE_MAX_QUEUED_BYTES) {
@@ -170,10 +178,7 @@ static int enqueue(store *s, int op, const char *kind, const char *name, char *t
   o->bytes = bytes;
   s->queued_bytes += bytes;
   s->writes++;
-  if (s->tail) s->tail->next = o;
-  else s->head = o;
-  s->tail = o;
-  start_batch(s);
+  append(s, o);
   return 0;
 }
 
@@ -192,10 +197,7 @@ void store_sync(store *s, void (*cb)(void *ud, int rc), void *ud) {
   o->op = OP_SYNC;
   o->cb = cb;
   o->ud = ud;
-  if (s->tail) s->tail->next = o;
-  else s->head = o;
-  s->tail = o;
-  start_batch(s);
+  append(s, o);
 }
 
 uint64_t store_writes(const store *s) {

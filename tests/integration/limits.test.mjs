@@ -15,8 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { SOURCE_DIR, controlOk, startBerthd, startBerthdWrapped, stopAll, waitFor } from '../lib/berthd.mjs';
-import { deployEndpoint, icBody, waitIcInService } from '../lib/fixtures.mjs';
+import { controlOk, startBerthd, startBerthdWrapped, stopAll, waitFor } from '../lib/berthd.mjs';
+import { deployEndpoint, waitIcInService } from '../lib/fixtures.mjs';
+import { httpCall, misbehavingIc, parseJson } from '../lib/misbehaving.mjs';
 
 const T = { timeout: 180_000 };
 const EP = 'lim-ep';
@@ -25,60 +26,23 @@ const BODY_TIMEOUT_S = 4;
 const MAX_CONNECTIONS = 2000;
 const RSS_LIMIT_MB = 250;
 
-const SCRIPT = path.join(SOURCE_DIR, 'tests', 'lib', 'misbehaving_model.mjs');
-const IMAGE = `${process.execPath} ${SCRIPT}`;
 const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-limits-'));
 
 let b;
 
 // ---------------------------------------------------------------- helpers
 
-function mbIc(name, endpoint, { copies = 1, cores = 1 } = {}) {
-  const dir = path.join(stateRoot, name);
-  fs.mkdirSync(dir, { recursive: true });
-  const body = icBody(name, endpoint, name, { cores, memoryMb: 512, copies, env: { MISBEHAVE_STATE_DIR: dir } });
-  body.Specification.Container.Image = IMAGE;
-  return body;
-}
+const mbIc = (name, endpoint, { copies = 1, cores = 1 } = {}) =>
+  misbehavingIc(name, endpoint, path.join(stateRoot, name), { copies, cores, memoryMb: 512 });
 
-function parseJson(text) {
-  try { return JSON.parse(text); } catch { return null; }
-}
 
-/** One request on a new connection (node:http); never rejects. */
-function httpCall(baseUrl, { method = 'POST', path: p = '/', headers = {}, body = null, timeoutMs = 10_000 } = {}) {
-  const url = new URL(baseUrl);
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (r) => {
-      if (!done) { done = true; clearTimeout(timer); resolve({ ms: Date.now() - t0, ...r }); }
-    };
-    const payload = body === null ? null : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    const h = { ...headers };
-    if (payload) h['content-length'] = payload.length;
-    const req = http.request({ host: url.hostname, port: url.port, path: p, method, headers: h, agent: false });
-    const timer = setTimeout(() => req.destroy(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    req.on('response', (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('error', () => {});
-      res.on('close', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        finish({ status: res.statusCode, headers: res.headers, text, json: parseJson(text), complete: res.complete });
-      });
-    });
-    req.on('error', (e) => finish({ status: null, headers: {}, text: '', json: null, error: e.code || e.message }));
-    req.end(payload ?? undefined);
-  });
-}
 
 function invokeOnce(d, endpoint, ic, timeoutMs = 10_000) {
   return httpCall(d.runtimeUrl, {
     path: `/endpoints/${endpoint}/invocations`,
     headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': ic },
     body: { inputs: 'hello' }, timeoutMs,
-  });
+  }).promise;
 }
 
 function show(r) {
@@ -263,14 +227,14 @@ test(`5000 idle connections (--max-connections ${MAX_CONNECTIONS}) do not lock o
   try {
     process.stderr.write(`# 5000 idle connections: ${idle.stats.connected} connected in ${Date.now() - t0} ms, `
       + `errors ${JSON.stringify(idle.stats.errors)}, ${idle.openNow()} still open\n`);
-    const h = await httpCall(b.controlUrl, { method: 'GET', path: '/healthz', timeoutMs: 5000 });
+    const h = await httpCall(b.controlUrl, { method: 'GET', path: '/healthz', timeoutMs: 5000 }).promise;
     assert.equal(h.status, 200, `control /healthz with 5000 idle runtime connections: ${show(h)}`);
     for (let i = 1; i <= 10; i++) {
       const r = await invokeOnce(b, EP, IC, 5000);
       assert.equal(r.status, 200, `invocation ${i} of 10 (a new connection) with 5000 idle ones open: ${show(r)}`);
       assert.equal(r.json?.ok, true, show(r));
     }
-    const h2 = await httpCall(b.controlUrl, { method: 'GET', path: '/healthz', timeoutMs: 5000 });
+    const h2 = await httpCall(b.controlUrl, { method: 'GET', path: '/healthz', timeoutMs: 5000 }).promise;
     assert.equal(h2.status, 200, `control /healthz after the invocations: ${show(h2)}`);
     process.stderr.write(`# checks done ${Date.now() - t0} ms after the first idle connection; ${idle.openNow()} idle connections still open\n`);
   } finally {
@@ -298,7 +262,7 @@ test('under a 256 file-descriptor limit, 1000 idle connections do not lock out t
     idle = await openIdle(port, 1000, { batch: 100, connectTimeoutMs: 2000 });
     process.stderr.write(`# 1000 idle connections to a berthd with 256 fds: ${idle.stats.connected} connected in `
       + `${Date.now() - t0} ms, errors ${JSON.stringify(idle.stats.errors)}, ${idle.openNow()} still open\n`);
-    const h = await httpCall(d.controlUrl, { method: 'GET', path: '/healthz', timeoutMs: 5000 });
+    const h = await httpCall(d.controlUrl, { method: 'GET', path: '/healthz', timeoutMs: 5000 }).promise;
     assert.equal(h.status, 200, `control /healthz with 1000 idle runtime connections and 256 fds: ${show(h)}`);
     const r = await invokeOnce(d, ep, 'fd', 5000);
     assert.equal(r.status, 200, `an invocation with 1000 idle runtime connections and 256 fds: ${show(r)}`);

@@ -20,8 +20,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { SOURCE_DIR, control, controlOk, sleep, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
-import { deployEndpoint, icBody, runtimeErrorType, waitIcInService } from '../lib/fixtures.mjs';
+import { control, controlOk, sleep, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { deployEndpoint, runtimeErrorType, waitIcInService } from '../lib/fixtures.mjs';
+import { MISBEHAVING_SCRIPT, httpCall, misbehavingIc, parseJson } from '../lib/misbehaving.mjs';
 
 const T = { timeout: 120_000 };
 const EP = 'mb-ep';
@@ -33,8 +34,7 @@ const HEALTH_INTERVAL_S = 1;
 // wait (a retry after the timeout) cannot hide in it.
 const SLACK_MS = 2500;
 
-const SCRIPT = path.join(SOURCE_DIR, 'tests', 'lib', 'misbehaving_model.mjs');
-const IMAGE = `${process.execPath} ${SCRIPT}`;
+const SCRIPT = MISBEHAVING_SCRIPT;
 
 const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-misbehave-'));
 const stateDir = (ic) => path.join(stateRoot, ic);
@@ -44,68 +44,9 @@ let b;
 // ---------------------------------------------------------------- helpers
 
 /** An IC whose copies run the misbehaving model (0.5 core, 256 MB each). */
-function mbIc(name, endpoint, { copies = 1, image = IMAGE } = {}) {
-  fs.mkdirSync(stateDir(name), { recursive: true });
-  const body = icBody(name, endpoint, name, {
-    cores: 0.5, memoryMb: 256, copies, env: { MISBEHAVE_STATE_DIR: stateDir(name) },
-  });
-  body.Specification.Container.Image = image;
-  return body;
-}
+const mbIc = (name, endpoint, opts = {}) => misbehavingIc(name, endpoint, stateDir(name), opts);
 
-function parseJson(text) {
-  try { return JSON.parse(text); } catch { return null; }
-}
 
-/**
- * One HTTP request on its own connection (node:http, so that a cut answer
- * shows: complete is false).  Never rejects: resolves {status (null if no
- * head came), headers, body, text, json, complete, error, clientTimeout, ms}.
- * Returns {promise, destroy}.
- */
-function httpCall(baseUrl, { method = 'POST', path: p = '/', headers = {}, body = null, timeoutMs = 30_000 } = {}) {
-  const url = new URL(baseUrl);
-  const t0 = Date.now();
-  let req;
-  let clientTimeout = false;
-  const promise = new Promise((resolve) => {
-    let done = false;
-    const finish = (r) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve({ ms: Date.now() - t0, clientTimeout, ...r });
-    };
-    let payload = null;
-    if (body !== null && body !== undefined) {
-      payload = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    }
-    const h = { ...headers };
-    if (payload) h['content-length'] = payload.length;
-    req = http.request({ host: url.hostname, port: url.port, path: p, method, headers: h, agent: false });
-    const timer = setTimeout(() => {
-      clientTimeout = true;
-      req.destroy(new Error(`client gave up after ${timeoutMs} ms`));
-    }, timeoutMs);
-    req.on('response', (res) => {
-      const chunks = [];
-      let resError = null;
-      res.on('data', (c) => chunks.push(c));
-      res.on('error', (e) => { resError = e; });
-      res.on('close', () => {
-        const buf = Buffer.concat(chunks);
-        const text = buf.toString('utf8');
-        finish({
-          status: res.statusCode, headers: res.headers, body: buf, text, json: parseJson(text),
-          complete: res.complete, error: resError ? (resError.code || resError.message) : (res.complete ? null : 'aborted'),
-        });
-      });
-    });
-    req.on('error', (e) => finish({ status: null, headers: {}, body: Buffer.alloc(0), text: '', json: null, complete: false, error: e.code || e.message }));
-    req.end(payload ?? undefined);
-  });
-  return { promise, destroy: () => req?.destroy() };
-}
 
 function invokeCall(ic, body, { headers = {}, timeoutMs = 30_000, stream = false, daemon = b, endpoint = EP } = {}) {
   const h = { 'content-type': 'application/json', ...headers };

@@ -71,3 +71,23 @@ test('a controller that cannot start is not restarted in a loop', () => {
   assert.equal(r.signal, null, `berthd up did not exit by itself: ${r.stderr}`);
   assert.equal((r.stderr.match(/controller started/g) || []).length, 1, r.stderr);
 });
+
+test('flags out of range are refused at start with the flag, the value and the rule', () => {
+  const cases = [
+    [['--invocation-timeout', '0'], /--invocation-timeout '0' must be a number from 1 to 3600/],
+    [['--stream-timeout', 'soon'], /--stream-timeout 'soon' must be a number from 1 to 86400/],
+    [['--health-interval', '0'], /--health-interval '0' must be a number from 0.1 to 3600/],
+    [['--body-timeout', '-1'], /--body-timeout '-1' must be a number from 1 to 3600/],
+    [['--max-buffered-mb', '1'], /--max-buffered-mb '1' must be a number from 7 to 1048576/],
+    [['--max-connections', '0'], /--max-connections '0' must be a number from 1 to 1048576/],
+    [['--max-connections-per-client', 'x'], /--max-connections-per-client 'x' must be a number/],
+  ];
+  for (const [flags, rule] of cases) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-sup-'));
+    const r = spawnSync(BERTHD, ['up', '--data-dir', dir, ...flags], { encoding: 'utf8', timeout: 15_000 });
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, rule, flags.join(' '));
+    assert.equal((r.stderr.match(/controller started/g) || []).length, 1, `restarted: ${r.stderr}`);
+  }
+});
