@@ -40,10 +40,6 @@ int berth_log_setup(const char *name, const char *level_name, const char *who) {
   return 0;
 }
 
-int berth_log_enabled(berth_log_level level) {
-  return level <= threshold;
-}
-
 void berth_log(berth_log_level level, const char *fmt, ...) {
   if (level > threshold) return;
   char line[BERTH_LOG_LINE_MAX + 64];

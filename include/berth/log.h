@@ -25,7 +25,6 @@ int berth_log_parse_level(const char *name, berth_log_level *out);
  * "<who>: --log-level '<name>' must be error, warn, info or debug" to
  * stderr and returns -EINVAL. */
 int berth_log_setup(const char *program, const char *level_name, const char *who);
-int berth_log_enabled(berth_log_level level);
 /* A trailing newline in the message is dropped (one line per call). */
 void berth_log(berth_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

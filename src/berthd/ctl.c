@@ -61,12 +61,6 @@ const char *ic_status_name(ic_status s) {
   return (unsigned)s < 5 ? ic_status_names[s] : "Failed";
 }
 
-endpoint_status endpoint_status_parse(const char *s, endpoint_status dflt) {
-  for (int i = 0; s && i < 5; i++)
-    if (strcmp(s, endpoint_status_names[i]) == 0) return (endpoint_status)i;
-  return dflt;
-}
-
 ic_status ic_status_parse(const char *s, ic_status dflt) {
   for (int i = 0; s && i < 5; i++)
     if (strcmp(s, ic_status_names[i]) == 0) return (ic_status)i;

@@ -105,7 +105,6 @@ typedef enum {
 const char *endpoint_status_name(endpoint_status s);
 const char *ic_status_name(ic_status s);
 /* The status named s (as stored), or dflt when s is NULL or unknown. */
-endpoint_status endpoint_status_parse(const char *s, endpoint_status dflt);
 ic_status ic_status_parse(const char *s, ic_status dflt);
 
 typedef struct endpoint {
