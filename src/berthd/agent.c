@@ -26,10 +26,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "artifact.h"
-#include "copy_log.h"
+#include "agent_state.h"
 #include "ic.h"
 #include "metrics.h"
 #include "router.h"
@@ -75,14 +76,13 @@ static void copy_remove(ctl *c, copy *cp) {
   if (cp->inst) sched_release(&cp->inst->res, &x->need, &cp->assign);
   cp->inst = NULL;
   if (cp->ping) berth_http_call_cancel(cp->ping);
-  copy_log_close(cp->log);
-  cp->log = NULL;
   close_handle(cp, (uv_handle_t *)cp->timer);
   close_handle(cp, (uv_handle_t *)cp->out);
   cp->timer = NULL;
   cp->out = NULL;
   cp->dead = 1;
   maybe_free(cp);
+  agent_state_save(c);
   ctl_kick(c);
 }
 
@@ -125,7 +125,6 @@ static void log_output(copy *cp, const char *data, size_t len) {
     memcpy(cp->tail + cp->tail_len, data, len);
     cp->tail_len += len;
   }
-  copy_log_write(cp->log, data, len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -191,24 +190,27 @@ static void restart_later(ctl *c, copy *cp) {
   ctl_kick(c);
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
-  copy *cp = p->data;
-  ctl *c = cp->ctl;
+/* The shim of a copy exited with the server's status (its parent sees it
+ * directly; an adopting agent reads it from the exit file). */
+static void copy_exited(ctl *c, copy *cp, int64_t status, int sig) {
   /* The group outlives its leader only through orphans: end them too. */
-  uv_kill(-p->pid, SIGKILL);
-  close_handle(cp, (uv_handle_t *)p);
-  cp->proc = NULL;
+  if (cp->pid) uv_kill(-cp->pid, SIGKILL);
   cp->pid = 0;
+  if (cp->watch) {
+    close_handle(cp, (uv_handle_t *)cp->watch); /* stops polling before the fd goes */
+    cp->watch = NULL;
+    close(cp->pidfd);
+  }
   cp->exit_status = (int)status;
   cp->term_signal = sig;
+  cp->adopted = 0;
   if (cp->ping) berth_http_call_cancel(cp->ping);
   if (cp->timer) uv_timer_stop(cp->timer);
   if (cp->out) {
     close_handle(cp, (uv_handle_t *)cp->out);
     cp->out = NULL;
   }
-  copy_log_close(cp->log); /* a restart opens it again */
-  cp->log = NULL;
+  agent_state_save(c);
   char what[128];
   if (sig)
     snprintf(what, sizeof what, "was killed by signal %d", sig);
@@ -241,6 +243,30 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   default:
     break;
   }
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  copy *cp = p->data;
+  close_handle(cp, (uv_handle_t *)p);
+  cp->proc = NULL;
+  copy_exited(cp->ctl, cp, status, sig);
+}
+
+/* An adopted copy's shim exited: its status is in the exit file. */
+static void on_adopted_exit(uv_poll_t *w, int status, int events) {
+  (void)status;
+  (void)events;
+  copy *cp = w->data;
+  char path[1400];
+  copy_exit_path(cp->ctl, cp->id, path, sizeof path);
+  long long code = 0;
+  int sig = SIGKILL; /* no exit file: it was killed before it could write one */
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (fscanf(f, "%lld %d", &code, &sig) != 2) sig = SIGKILL;
+    fclose(f);
+  }
+  copy_exited(cp->ctl, cp, code, sig);
 }
 
 static void on_ping_done(berth_http_call *call, int status, void *ud);
@@ -278,7 +304,7 @@ static void ready_checked(ctl *c, copy *cp, int ok, int err) {
             HEALTH_OUT, err ? uv_strerror(err) : "status not 200");
     ctl_kick(c);
   }
-  if (cp->ping_failures >= HEALTH_RESTART && cp->proc) {
+  if (cp->ping_failures >= HEALTH_RESTART && cp->pid) {
     berth_log(BERTH_LOG_WARN, "%s: copy %lld failed %d health checks in a row: restarting it",
             cp->owner->name, (long long)cp->id, HEALTH_RESTART);
     uv_kill(-cp->pid, SIGKILL); /* on_exit_cb restarts it (it was ready) */
@@ -339,6 +365,7 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
   if (cp->state != COPY_STARTING) return;
   if (ok) {
     cp->state = COPY_READY;
+    cp->adopted = 0;
     cp->ready_ms = uv_now(cc->loop);
     berth_log(BERTH_LOG_INFO, "%s: copy %lld ready on port %d after %llu ms", cp->owner->name,
             (long long)cp->id, cp->port, (unsigned long long)(cp->ready_ms - cp->started_ms));
@@ -369,7 +396,7 @@ static void on_health_timer(uv_timer_t *t) {
              "ContainerStartupHealthCheckTimeoutInSeconds (%d s)", cp->owner->startup_timeout_s);
     cp->state = COPY_STOPPING;
     fail_start(c, cp, msg);
-    if (cp->proc) uv_process_kill(cp->proc, SIGKILL);
+    if (cp->pid) uv_kill(-cp->pid, SIGKILL);
     return;
   }
   send_ping(c, cp);
@@ -515,16 +542,18 @@ static void spawn_copy(ctl *c, copy *cp) {
       env_add(NULL, &env, &n, &cap, "BERTH_ACCELERATOR_SHARE", num);
     }
   }
-  snprintf(num, sizeof num, "%d", (int)getpid());
-  env_add(NULL, &env, &n, &cap, "BERTH_PARENT_PID", num);
 
-  char *argv[66];
-  char argbuf[8192];
+  char *argv[74];
+  char argbuf[8192], idarg[32], log_path[1400], exit_path[1400];
   const char *cmd = strcmp(image, "berth-model") == 0 ? c->model_exe : image;
-  argv[0] = c->self_exe;
-  argv[1] = "copy-exec";
-  argv[2] = "--";
-  int argc = split_command(cmd, env, argv + 3, 60, argbuf, sizeof argbuf);
+  snprintf(idarg, sizeof idarg, "%lld", (long long)cp->id);
+  snprintf(log_path, sizeof log_path, "%s/logs/%s.log", c->shared_dir, x->name);
+  copy_exit_path(c, cp->id, exit_path, sizeof exit_path);
+  char *shim[] = {c->self_exe, "copy-exec", "--copy", idarg, "--log", log_path,
+                  "--exit-file", exit_path, "--"};
+  memcpy(argv, shim, sizeof shim);
+  int nshim = (int)(sizeof shim / sizeof *shim);
+  int argc = split_command(cmd, env, argv + nshim, 60, argbuf, sizeof argbuf);
   if (argc <= 0) {
     fail_start(c, cp, "has an Image with too many or too long arguments");
     goto fail;
@@ -558,14 +587,12 @@ static void spawn_copy(ctl *c, copy *cp) {
   o.env = env;
   o.stdio = stdio;
   o.stdio_count = 3;
-  o.flags = UV_PROCESS_DETACHED; /* own process group: TERM reaches its children */
+  /* Own session and process group: TERM reaches its children, and the copy
+   * outlives this agent (a new agent adopts it). */
+  o.flags = UV_PROCESS_DETACHED;
   cp->proc->data = cp;
   cp->started_ms = uv_now(c->loop);
   cp->tail_len = 0;
-  char path[1400];
-  snprintf(path, sizeof path, "%s/logs/%s.log", c->data_dir, x->name);
-  copy_log_close(cp->log);
-  cp->log = copy_log_open(c->loop, path, cp->id);
   int rc = uv_spawn(c->loop, cp->proc, &o);
   close(fds[1]);
   if (rc) {
@@ -585,6 +612,7 @@ static void spawn_copy(ctl *c, copy *cp) {
   uv_read_start((uv_stream_t *)cp->out, on_alloc, on_output);
   berth_log(BERTH_LOG_INFO, "%s: copy %lld started (pid %d, port %d, instance %lld)", x->name,
           (long long)cp->id, cp->pid, cp->port, (long long)cp->inst->id);
+  agent_state_save(c);
   schedule_health(c, cp);
   for (size_t i = 0; i < n; i++) free(env[i]);
   free(env);
@@ -643,6 +671,24 @@ static void launch(ctl *c, copy *cp) {
   artifact_prepare(c, artifact, on_artifact_ready, cp);
 }
 
+int agent_adopt(ctl *c, copy *cp) {
+  int fd = (int)syscall(SYS_pidfd_open, cp->pid, 0);
+  if (fd < 0) return -errno;
+  cp->pidfd = fd;
+  cp->watch = berth_xcalloc(1, sizeof *cp->watch);
+  uv_poll_init(c->loop, cp->watch, fd);
+  cp->watch->data = cp;
+  cp->open_handles++;
+  uv_poll_start(cp->watch, UV_READABLE, on_adopted_exit);
+  cp->state = COPY_STARTING;
+  cp->adopted = 1;
+  cp->started_ms = uv_now(c->loop);
+  berth_log(BERTH_LOG_INFO, "%s: adopted copy %lld (pid %d, port %d): checking GET /ping",
+            cp->owner->name, (long long)cp->id, cp->pid, cp->port);
+  schedule_health(c, cp);
+  return 0;
+}
+
 void agent_start(ctl *c, copy *cp) {
   cp->restarts = 0;
   if (cp->inst->remote) {
@@ -656,7 +702,7 @@ void agent_start(ctl *c, copy *cp) {
 
 static void on_stop_deadline(uv_timer_t *t) {
   copy *cp = t->data;
-  if (cp->proc) {
+  if (cp->pid) {
     berth_log(BERTH_LOG_WARN, "%s: copy %lld did not exit %d s after SIGTERM: killing it",
             cp->owner->name, (long long)cp->id, STOP_GRACE_MS / 1000);
     uv_kill(-cp->pid, SIGKILL);
@@ -665,7 +711,7 @@ static void on_stop_deadline(uv_timer_t *t) {
 
 static void terminate(ctl *c, copy *cp) {
   cp->state = COPY_STOPPING;
-  if (!cp->proc) {
+  if (!cp->pid) {
     /* Remote copies stop when their agent no longer sees them wanted. */
     if (cp->inflight == 0) copy_remove(c, cp);
     return;
@@ -682,7 +728,7 @@ void agent_stop(ctl *c, copy *cp) {
     if (cp->inflight == 0) terminate(c, cp);
     break;
   case COPY_STARTING:
-    if (cp->proc)
+    if (cp->pid)
       terminate(c, cp);
     else
       cp->state = COPY_STOPPING; /* artifact still preparing: removed when it is */
@@ -711,22 +757,6 @@ void agent_request_done(ctl *c, copy *cp) {
   if (cp->inflight) return;
   if (cp->state == COPY_DRAINING)
     terminate(c, cp);
-  else if (cp->state == COPY_STOPPING && !cp->proc && !cp->dead)
+  else if (cp->state == COPY_STOPPING && !cp->pid && !cp->dead)
     copy_remove(c, cp);
-}
-
-int agent_copy_exec_main(int argc, char **argv) {
-  int i = 0;
-  while (i < argc && strcmp(argv[i], "--") != 0) i++;
-  if (i + 1 >= argc) {
-    fprintf(stderr, "usage: berthd copy-exec -- PROGRAM [ARGS...]\n");
-    return 2;
-  }
-  /* Die with berthd, even on kill -9, so no copy outlives its controller. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  const char *ppid = getenv("BERTH_PARENT_PID");
-  if (ppid && getppid() != (pid_t)strtol(ppid, NULL, 10)) return 1;
-  execv(argv[i + 1], argv + i + 1);
-  fprintf(stderr, "berthd copy-exec: cannot execute %s: %s\n", argv[i + 1], strerror(errno));
-  return 127;
 }

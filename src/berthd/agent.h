@@ -1,10 +1,13 @@
-/* agent: runs copies as child processes on an instance. Launches the model
- * server with the copy's environment, captures its output into the IC's log
- * file (keeping a tail for failure reasons), checks GET /ping until ready,
- * restarts crashed copies with backoff, and stops copies (TERM, then KILL).
+/* agent: runs copies on an instance. Launches the model server with the
+ * copy's environment through its shim (`berthd copy-exec`, copy_shim.c,
+ * which owns the server's output and exit status), keeps a tail of the
+ * output for failure reasons, checks GET /ping until ready, restarts
+ * crashed copies with backoff, and stops copies (TERM, then KILL).
  *
- * Processes are started through `berthd copy-exec`, which sets
- * PR_SET_PDEATHSIG so copies die with berthd even after kill -9. */
+ * A copy does not die with its agent: the agent's state file
+ * (agent_state.h) lists the running shims, and a restarted agent adopts
+ * them after GET /ping answers. On the controller the same calls move
+ * copies through their states as agents report them. */
 #ifndef BERTHD_AGENT_H
 #define BERTHD_AGENT_H
 
@@ -12,6 +15,10 @@
 
 /* Starts a placed copy (state PENDING with inst set -> STARTING). */
 void agent_start(ctl *c, copy *cp);
+/* Takes over a copy whose shim (cp->pid, serving cp->port) a previous
+ * agent started: watches its exit and checks /ping until ready. 0 or a
+ * negative errno (the process is gone). */
+int agent_adopt(ctl *c, copy *cp);
 /* Drains then stops a copy; when it has exited it is removed from its IC
  * and its reservation released. */
 void agent_stop(ctl *c, copy *cp);
@@ -21,7 +28,8 @@ void agent_forget(ctl *c, copy *cp);
 void agent_request_done(ctl *c, copy *cp);
 /* `berthd agent --join URL --token T --instance-type X` (agent_main.c) */
 int agent_main(int argc, char **argv);
-/* `berthd copy-exec -- PROGRAM ARGS...` */
-int agent_copy_exec_main(int argc, char **argv);
+/* `berthd copy-exec [--copy ID] [--log FILE] [--exit-file FILE] -- PROGRAM
+ * ARGS...` (copy_shim.c) */
+int copy_shim_main(int argc, char **argv);
 
 #endif

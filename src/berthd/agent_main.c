@@ -1,8 +1,15 @@
-/* agent_main: `berthd agent --join URL --token T --instance-type X`, an
- * instance on another host for the pool provider. Every second it tells
- * the controller which copies it runs (and how they failed) and receives
- * the copies it should run; it starts and stops them with the same agent
- * code the embedded default uses. */
+/* agent_main: `berthd agent --join URL --token T --instance-type X`, one
+ * instance: a pool instance on another host, or a local instance the
+ * controller started (with a token of its own).
+ *
+ * DESIGN: the agent protocol is a long poll (docs/design.md, "Agent
+ * protocol"). Each sync reports the copies the agent runs (and how they
+ * failed) and receives the copies it should run; the controller holds a
+ * sync whose answer would not change for up to SYNC_WAIT_MS. News here (a
+ * copy ready, failed or gone) cancels the held sync and reports at once,
+ * so neither side waits for a timer. At start the agent adopts the copies
+ * its state file lists (agent_state.h) before its first sync, so a
+ * restarted agent reports them and nothing restarts. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,11 +24,13 @@
 
 #include "berth/log.h"
 #include "agent.h"
+#include "agent_state.h"
 #include "artifact.h"
 #include "ctl.h"
 #include "metrics.h"
 
-#define SYNC_INTERVAL_MS 1000
+#define SYNC_RETRY_MS 250      /* after a failed sync (cheap: a refused connect) */
+#define SYNC_WAIT_MS 5000      /* how long the controller may hold a sync */
 
 static struct {
   const char *join;
@@ -30,7 +39,9 @@ static struct {
   const char *data_dir;
   const char *advertise;
   const char *log_level;
-} opts = {NULL, NULL, NULL, "berth-agent", NULL, "info"};
+  const char *bind_host;
+  const char *shared_dir;
+} opts = {NULL, NULL, NULL, "berth-agent", NULL, "info", "0.0.0.0", NULL};
 
 static ctl agent;
 static instance self;
@@ -39,6 +50,9 @@ static char controller_host[64];
 static int controller_port;
 static char auth_header[300];
 static int sync_in_flight;
+static berth_http_call *sync_call;
+static int news;                /* something to report since the last sync */
+static char version[32];        /* of the last answer, for the long poll */
 static int warned_unreachable;
 static berth_buf sync_body;
 static uv_timer_t sync_timer;
@@ -116,16 +130,22 @@ static copy *find_copy(int64_t id) {
   return NULL;
 }
 
-static ic *local_ic(json_t *w) {
-  const char *name = json_string_value(json_object_get(w, "ic"));
+static ic *ic_named(const char *name) {
   ic *x = ctl_find_ic(&agent, name);
   if (!x) {
     x = berth_xcalloc(1, sizeof *x);
     snprintf(x->name, sizeof x->name, "%s", name);
     x->metrics = metrics_new(ctl_clock());
+    /* Until the controller sends its spec (adopted copies ran before). */
+    x->startup_timeout_s = 3600;
     x->next = agent.ics;
     agent.ics = x;
   }
+  return x;
+}
+
+static ic *local_ic(json_t *w) {
+  ic *x = ic_named(json_string_value(json_object_get(w, "ic")));
   json_decref(x->doc);
   x->doc = json_incref(json_object_get(w, "doc"));
   snprintf(x->endpoint, sizeof x->endpoint, "%s",
@@ -139,6 +159,46 @@ static ic *local_ic(json_t *w) {
   return x;
 }
 
+static copy *copy_new(ic *x, int64_t id, json_t *w) {
+  copy *cp = berth_xcalloc(1, sizeof *cp);
+  cp->id = id;
+  cp->owner = x;
+  cp->ctl = &agent;
+  cp->inst = &self;
+  cp->remove_when_stopped = 1;
+  json_t *devs = json_object_get(w, "devices");
+  size_t k;
+  json_t *d;
+  json_array_foreach(devs, k, d) if (k < SCHED_MAX_DEVICES)
+    cp->assign.devices[cp->assign.n_devices++] = (int)json_integer_value(d);
+  cp->assign.dev_milli_each = (int32_t)json_integer_value(json_object_get(w, "dev_milli_each"));
+  copy **pp = &x->copies;
+  while (*pp) pp = &(*pp)->next;
+  *pp = cp;
+  return cp;
+}
+
+/* Takes over the copies a previous agent on this data dir left running. */
+static void adopt_copies(void) {
+  json_t *list = agent_state_load(&agent);
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    ic *x = ic_named(json_string_value(json_object_get(e, "ic")));
+    copy *cp = copy_new(x, (int64_t)json_integer_value(json_object_get(e, "id")), e);
+    cp->pid = (int)json_integer_value(json_object_get(e, "pid"));
+    cp->port = (int)json_integer_value(json_object_get(e, "port"));
+    snprintf(cp->model_dir, sizeof cp->model_dir, "%s",
+             json_string_value(json_object_get(e, "model_dir")) ?: "");
+    if (agent_adopt(&agent, cp) != 0) {
+      cp->pid = 0;
+      agent_forget(&agent, cp);
+    }
+  }
+  json_decref(list);
+  agent_state_save(&agent);
+}
+
 static void follow(json_t *wanted) {
   size_t i;
   json_t *w;
@@ -146,21 +206,7 @@ static void follow(json_t *wanted) {
     int64_t id = (int64_t)json_integer_value(json_object_get(w, "id"));
     ic *x = local_ic(w);
     if (find_copy(id)) continue;
-    copy *cp = berth_xcalloc(1, sizeof *cp);
-    cp->id = id;
-    cp->owner = x;
-    cp->ctl = &agent;
-    cp->inst = &self;
-    cp->remove_when_stopped = 1;
-    json_t *devs = json_object_get(w, "devices");
-    size_t k;
-    json_t *d;
-    json_array_foreach(devs, k, d) if (k < SCHED_MAX_DEVICES)
-      cp->assign.devices[cp->assign.n_devices++] = (int)json_integer_value(d);
-    cp->assign.dev_milli_each = (int32_t)json_integer_value(json_object_get(w, "dev_milli_each"));
-    copy **pp = &x->copies;
-    while (*pp) pp = &(*pp)->next;
-    *pp = cp;
+    copy *cp = copy_new(x, id, w);
     berth_log(BERTH_LOG_INFO, "starting copy %lld of %s", (long long)id, x->name);
     agent_start(&agent, cp);
     /* Its ModelDataDownloadTimeoutInSeconds, resolved by the controller. A
@@ -189,14 +235,20 @@ static json_t *report(void) {
       /* An unhealthy copy reports "starting": the controller takes it out
        * of rotation and back in when it is ready again. */
       const char *state = cp->state == COPY_READY && !cp->unhealthy ? "ready"
+                        : cp->adopted ? "adopting"
                         : cp->state == COPY_STOPPING || cp->state == COPY_DRAINING ? "stopping"
                                                                                    : "starting";
-      json_array_append_new(copies, json_pack("{s:I,s:s,s:i}", "id", (json_int_t)cp->id, "state",
-                                              state, "port", cp->port));
+      json_t *devs = json_array();
+      for (int d = 0; d < cp->assign.n_devices; d++)
+        json_array_append_new(devs, json_integer(cp->assign.devices[d]));
+      json_array_append_new(copies, json_pack("{s:I,s:s,s:s,s:i,s:i,s:o,s:i}", "id",
+                                              (json_int_t)cp->id, "ic", x->name, "state", state,
+                                              "port", cp->port, "pid", cp->pid, "devices", devs,
+                                              "dev_milli_each", cp->assign.dev_milli_each));
     }
-  return json_pack("{s:s,s:s,s:s,s:o,s:O}", "agent_id", agent_id, "instance_type",
+  return json_pack("{s:s,s:s,s:s,s:o,s:O,s:s,s:i}", "agent_id", agent_id, "instance_type",
                    opts.instance_type, "address", self.address, "copies", copies, "failures",
-                   agent.failed_reports);
+                   agent.failed_reports, "version", version, "wait_ms", SYNC_WAIT_MS);
 }
 
 static int sync_status;
@@ -217,17 +269,35 @@ static void on_sync_body(berth_http_call *call, const char *data, size_t len, vo
   berth_buf_append(&sync_body, data, len);
 }
 
+static void sync_now(void);
+
+static void on_sync_timer(uv_timer_t *t) {
+  (void)t;
+  sync_now();
+}
+
+static void sync_after(uint64_t ms) {
+  if (!stopping) uv_timer_start(&sync_timer, on_sync_timer, ms, 0);
+}
+
 static void on_sync_done(berth_http_call *call, int err, void *ud) {
   (void)call;
   (void)ud;
   sync_in_flight = 0;
-  if (err) {
-    if (!warned_unreachable)
-      berth_log(BERTH_LOG_WARN, "cannot reach the controller at %s: %s (retrying)",
-              opts.join, uv_strerror(err));
-    warned_unreachable = 1;
+  sync_call = NULL;
+  if (err == UV_ECANCELED) {
+    sync_after(0); /* cancelled to report news */
     return;
   }
+  if (err) {
+    if (!warned_unreachable)
+      berth_log(BERTH_LOG_WARN, "cannot reach the controller at %s: %s (retrying; copies keep "
+                "running)", opts.join, uv_strerror(err));
+    warned_unreachable = 1;
+    sync_after(SYNC_RETRY_MS);
+    return;
+  }
+  if (warned_unreachable) berth_log(BERTH_LOG_INFO, "the controller at %s answers again", opts.join);
   warned_unreachable = 0;
   if (sync_status == 401) {
     berth_log(BERTH_LOG_ERROR, "the controller at %s refused our token (--token); exiting",
@@ -237,39 +307,60 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
   if (sync_status != 200) {
     berth_log(BERTH_LOG_WARN, "the controller answered %d: %.*s", sync_status,
             (int)sync_body.len, sync_body.data ? sync_body.data : "");
+    sync_after(SYNC_RETRY_MS);
     return;
   }
   json_t *resp = json_loadb(sync_body.data, sync_body.len, 0, NULL);
-  if (!resp) return;
-  if (!self.id) {
-    self.id = (int64_t)json_integer_value(json_object_get(resp, "instance_id"));
+  if (!resp) {
+    sync_after(SYNC_RETRY_MS);
+    return;
+  }
+  int64_t id = (int64_t)json_integer_value(json_object_get(resp, "instance_id"));
+  if (self.id != id) {
+    self.id = id;
     berth_log(BERTH_LOG_INFO, "joined %s as instance %lld", opts.join, (long long)self.id);
   }
+  snprintf(version, sizeof version, "%s", json_string_value(json_object_get(resp, "version")) ?: "");
   /* Failures up to what this sync carried are delivered. */
   while (reported_failures-- > 0) json_array_remove(agent.failed_reports, 0);
   reported_failures = 0;
   if (!stopping) follow(json_object_get(resp, "copies"));
   json_decref(resp);
+  sync_after(0);
 }
 
 static const berth_http_call_cb sync_cb = {on_sync_head, on_sync_body, on_sync_done};
 
-static void on_sync_timer(uv_timer_t *t) {
-  (void)t;
+static void sync_now(void) {
   if (sync_in_flight || stopping) return;
   json_t *body = report();
+  news = 0;
   reported_failures = json_array_size(agent.failed_reports);
   char *text = json_dumps(body, JSON_COMPACT);
   json_decref(body);
   berth_http_header h[2] = {{"content-type", "application/json"}, {"authorization", auth_header}};
   berth_http_request_opts o = {.host = controller_host, .port = controller_port, .method = "POST",
                                .target = "/agent/v1/sync", .headers = h, .n_headers = 2,
-                               .body = text, .body_len = strlen(text), .timeout_ms = 5000};
+                               .body = text, .body_len = strlen(text),
+                               .timeout_ms = SYNC_WAIT_MS + 5000};
   berth_buf_reset(&sync_body);
   sync_status = 0;
-  berth_http_call *call;
-  if (berth_http_request(agent.client, &o, &sync_cb, NULL, &call) == 0) sync_in_flight = 1;
+  if (berth_http_request(agent.client, &o, &sync_cb, NULL, &sync_call) == 0)
+    sync_in_flight = 1;
+  else
+    sync_after(SYNC_RETRY_MS);
   free(text);
+}
+
+/* A copy changed state (ctl_kick in agent mode): tell the controller now
+ * instead of when its held sync returns. */
+static void on_news(ctl *c) {
+  (void)c;
+  news = 1;
+  if (sync_in_flight && sync_call) {
+    berth_http_call_cancel(sync_call); /* on_sync_done(ECANCELED) syncs again */
+    sync_call = NULL;
+  }
 }
 
 static void on_stop_poll(uv_timer_t *t) {
@@ -299,10 +390,13 @@ int agent_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--data-dir") == 0) slot = &opts.data_dir;
     else if (strcmp(argv[i], "--advertise") == 0) slot = &opts.advertise;
     else if (strcmp(argv[i], "--log-level") == 0) slot = &opts.log_level;
+    else if (strcmp(argv[i], "--bind-host") == 0) slot = &opts.bind_host;
+    else if (strcmp(argv[i], "--shared-dir") == 0) slot = &opts.shared_dir;
     else {
       fprintf(stderr, "berthd agent: unknown flag '%s'\nusage: berthd agent --join "
               "http://CONTROLLER:PORT --token TOKEN --instance-type TYPE [--data-dir DIR] "
-              "[--advertise ADDRESS] [--log-level error|warn|info|debug]\n", argv[i]);
+              "[--advertise ADDRESS] [--bind-host ADDRESS] [--shared-dir DIR] [--log-level error|warn|info|debug]\n"
+              "(the token may come from BERTH_AGENT_TOKEN instead)\n", argv[i]);
       return 2;
     }
     if (i + 1 >= argc) {
@@ -311,12 +405,15 @@ int agent_main(int argc, char **argv) {
     }
     *slot = argv[++i];
   }
+  /* The environment keeps the token out of ps. */
+  if ((!opts.token || !opts.token[0]) && getenv("BERTH_AGENT_TOKEN"))
+    opts.token = getenv("BERTH_AGENT_TOKEN");
   if (!opts.join || !opts.token || !opts.instance_type) {
-    fprintf(stderr, "berthd agent: --join, --token and --instance-type are required\n");
+    fprintf(stderr, "berthd agent: --join, --token (or BERTH_AGENT_TOKEN) and --instance-type "
+            "are required\n");
     return 2;
   }
   if (berth_log_setup("berthd agent", opts.log_level, "berthd agent")) return 2;
-  if (!opts.token[0] && getenv("BERTH_AGENT_TOKEN")) opts.token = getenv("BERTH_AGENT_TOKEN");
   if (parse_url(opts.join)) {
     fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT of the controller's "
             "control API\n", opts.join);
@@ -328,13 +425,27 @@ int agent_main(int argc, char **argv) {
   c->loop->data = c;
   c->models = json_object();
   c->failed_reports = json_array();
-  snprintf(c->bind_host, sizeof c->bind_host, "0.0.0.0");
+  snprintf(c->bind_host, sizeof c->bind_host, "%s", opts.bind_host);
+  c->agent_news = on_news;
   mkdir(opts.data_dir, 0755);
   if (ctl_set_data_dir(c, opts.data_dir)) return 1;
   char sub[1200];
-  snprintf(sub, sizeof sub, "%.1100s/logs", c->data_dir);
+  if (opts.shared_dir) {
+    char *full = realpath(opts.shared_dir, NULL);
+    if (!full || strlen(full) >= sizeof c->shared_dir - 100) {
+      fprintf(stderr, "berthd agent: --shared-dir '%s' must be an existing directory\n",
+              opts.shared_dir);
+      free(full);
+      return 2;
+    }
+    snprintf(c->shared_dir, sizeof c->shared_dir, "%s", full);
+    free(full);
+  }
+  snprintf(sub, sizeof sub, "%.1100s/logs", c->shared_dir);
   mkdir(sub, 0755);
-  snprintf(sub, sizeof sub, "%.1100s/artifacts", c->data_dir);
+  snprintf(sub, sizeof sub, "%.1100s/artifacts", c->shared_dir);
+  mkdir(sub, 0755);
+  snprintf(sub, sizeof sub, "%.1100s/copies", c->data_dir);
   mkdir(sub, 0755);
   ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
   if (n <= 0) return 1;
@@ -368,9 +479,10 @@ int agent_main(int argc, char **argv) {
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_timer_init(c->loop, &sync_timer);
-  uv_timer_start(&sync_timer, on_sync_timer, 0, SYNC_INTERVAL_MS);
   berth_log(BERTH_LOG_INFO, "agent %s: %s at %s joining %s", agent_id, opts.instance_type,
           self.address, opts.join);
+  adopt_copies();
+  sync_after(0);
   uv_run(c->loop, UV_RUN_DEFAULT);
   berth_http_client_free(c->client);
   berth_buf_free(&sync_body);

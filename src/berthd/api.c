@@ -590,8 +590,8 @@ static int describe_instances(ctl *c, json_t *req, json_t **resp, api_error *e) 
     json_t *o = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:i,s:I},s:{s:I,s:I,s:f,s:I},s:o}",
         "InstanceId", id, "EndpointName", in->endpoint, "VariantName", in->variant,
-        "InstanceType", in->type->name, "Provider", in->remote ? "pool" : "local", "Address",
-        in->remote ? in->address : "127.0.0.1", "State", state, "Capacity", "CpuMillicores",
+        "InstanceType", in->type->name, "Provider", in->agent ? "local" : "pool", "Address",
+        in->address, "State", state, "Capacity", "CpuMillicores",
         (json_int_t)r->cpu_milli, "MemoryMb", (json_int_t)r->mem_mb, "AcceleratorDevices",
         r->n_devices, "AcceleratorMemoryMb", (json_int_t)r->dev_mem_mb, "Reserved",
         "CpuMillicores", (json_int_t)r->cpu_milli_used, "MemoryMb", (json_int_t)r->mem_mb_used,

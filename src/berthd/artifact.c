@@ -210,7 +210,7 @@ void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud) {
   char path[1100], why[1600];
   struct stat st;
   if (!url || !*url) {
-    snprintf(path, sizeof path, "%s/artifacts/empty", c->data_dir);
+    snprintf(path, sizeof path, "%s/artifacts/empty", c->shared_dir);
     mkdir(path, 0755);
     cb(ud, 0, path, NULL);
     return;
@@ -259,7 +259,7 @@ void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud) {
   h = fnv1a(meta, h);
   snprintf(key, sizeof key, "%016llx", (unsigned long long)h);
   char dir[1200];
-  snprintf(dir, sizeof dir, "%s/artifacts/%s", c->data_dir, key);
+  snprintf(dir, sizeof dir, "%s/artifacts/%s", c->shared_dir, key);
   if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
     cb(ud, 0, dir, NULL);
     return;

@@ -18,10 +18,12 @@
 #include "ic.h"
 #include "router.h"
 #include "model.h"
+#include "local_agent.h"
 #include "pool.h"
 #include "store.h"
 
 #define TICK_MS 500
+#define ADOPT_WAIT_S 10.0 /* after a restart, for agents to report their copies */
 
 int ctl_set_data_dir(ctl *c, const char *dir) {
   char full[PATH_MAX];
@@ -35,6 +37,7 @@ int ctl_set_data_dir(ctl *c, const char *dir) {
     return -1;
   }
   memcpy(c->data_dir, full, strlen(full) + 1); /* length checked above */
+  memcpy(c->shared_dir, full, strlen(full) + 1);
   return 0;
 }
 
@@ -123,7 +126,11 @@ const variant *ctl_endpoint_variant(const endpoint *ep, const char *variant_name
 static void on_kick(uv_timer_t *t);
 
 void ctl_kick(ctl *c) {
-  if (c->agent_mode) return; /* an agent follows its controller; it does not plan */
+  if (c->agent_mode) {
+    /* An agent follows its controller; it does not plan, it reports. */
+    if (c->agent_news) c->agent_news(c);
+    return;
+  }
   /* Coalesce: many changes in one loop iteration cause one pass. */
   if (!c->kicked) {
     c->kicked = 1;
@@ -217,6 +224,10 @@ int ctl_load(ctl *c) {
   if (!rc) rc = store_each(c->db, "endpoint", load_endpoint, c);
   if (!rc) rc = store_each(c->db, "inference-component", load_ic, c);
   if (!rc) rc = aas_load(c);
+  if (!rc && !c->pool) rc = local_agent_load(c);
+  /* Agents report the copies that survived us before anything is placed:
+   * all loaded instances, or ADOPT_WAIT_S, whichever comes first. */
+  if (!rc && (c->instances || c->pool)) c->adopt_until = ctl_clock() + ADOPT_WAIT_S;
   return rc;
 }
 
@@ -226,16 +237,7 @@ static instance *instance_new(ctl *c, endpoint *ep, const variant *v) {
   if (c->pool) return pool_claim(c, ep->name, v->name, v->instance_type);
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   if (!t) return NULL;
-  instance *in = berth_xcalloc(1, sizeof *in);
-  in->id = ++c->next_instance_id;
-  snprintf(in->endpoint, sizeof in->endpoint, "%s", ep->name);
-  snprintf(in->variant, sizeof in->variant, "%s", v->name);
-  in->type = t;
-  in->res = ctl_capacity(t);
-  in->created = ctl_now();
-  instance **pp = &c->instances;
-  while (*pp) pp = &(*pp)->next;
-  *pp = in;
+  instance *in = local_agent_launch(c, ep->name, v->name, t);
   berth_log(BERTH_LOG_INFO, "%s/%s: instance %lld (%s) started", ep->name, v->name,
           (long long)in->id, t->name);
   return in;
@@ -256,15 +258,14 @@ static int release_instances(ctl *c, endpoint *ep) {
   while (*pp) {
     instance *in = *pp;
     if (strcmp(in->endpoint, ep->name) == 0) {
-      if (!instance_in_use(c, in) && in->remote) {
+      if (!instance_in_use(c, in) && !in->agent) {
         pool_release(c, in);
         pp = &in->next;
         continue;
       }
       if (!instance_in_use(c, in)) {
-        *pp = in->next;
         berth_log(BERTH_LOG_INFO, "%s: instance %lld released", ep->name, (long long)in->id);
-        free(in);
+        local_agent_release(c, in);
         continue;
       }
       left++;
@@ -280,18 +281,13 @@ static void endpoint_free(endpoint *ep) {
 }
 
 static void release_instance(ctl *c, instance *victim) {
-  if (victim->remote) {
+  if (!victim->agent) {
     pool_release(c, victim);
     return;
   }
-  for (instance **pp = &c->instances; *pp; pp = &(*pp)->next)
-    if (*pp == victim) {
-      *pp = victim->next;
-      berth_log(BERTH_LOG_INFO, "%s/%s: instance %lld released", victim->endpoint,
-              victim->variant, (long long)victim->id);
-      free(victim);
-      return;
-    }
+  berth_log(BERTH_LOG_INFO, "%s/%s: instance %lld released", victim->endpoint, victim->variant,
+            (long long)victim->id);
+  local_agent_release(c, victim);
 }
 
 static int copies_on(ctl *c, const instance *in) {
@@ -426,7 +422,24 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
   }
 }
 
+/* Whether agents may still report copies that ran before this start. */
+static int adopting(ctl *c) {
+  if (c->adopt_until == 0) return 0;
+  int waiting = c->pool; /* pool agents rejoin unannounced: wait it out */
+  for (instance *in = c->instances; in; in = in->next) waiting |= !in->synced;
+  if (waiting && ctl_clock() < c->adopt_until) return 1;
+  c->adopt_until = 0;
+  return 0;
+}
+
+static void reconcile(ctl *c);
+
 void ctl_reconcile(ctl *c) {
+  if (!adopting(c)) reconcile(c);
+  pool_wake(c, 0); /* agents whose copies changed hear it now */
+}
+
+static void reconcile(ctl *c) {
   for (endpoint *ep = c->endpoints; ep; ep = ep->next)
     if (ep->status != ENDPOINT_DELETING && ep->status != ENDPOINT_FAILED)
       reconcile_endpoint(c, ep);
@@ -477,7 +490,7 @@ static void on_kick(uv_timer_t *t) {
 
 static void on_tick(uv_timer_t *t) {
   ctl *c = t->data;
-  if (c->pool) pool_check_lost(c);
+  pool_check_lost(c);
   ctl_reconcile(c);
 }
 
@@ -487,6 +500,7 @@ void ctl_start(ctl *c) {
   uv_timer_init(c->loop, &c->kick);
   c->kick.data = c;
   uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+  if (!c->pool) local_agent_start_all(c);
   ctl_kick(c);
 }
 
@@ -538,6 +552,7 @@ void ctl_free_state(ctl *c) {
     c->instances = x->next;
     free(x);
   }
+  local_agent_free_all(c);
   json_decref(c->models);
   c->models = NULL;
   json_decref(c->activities);

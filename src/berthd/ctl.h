@@ -81,6 +81,8 @@ typedef struct instance {
   char agent_id[64];
   char address[64];             /* where its copies are reached */
   double last_seen;             /* its last sync (ctl_clock) */
+  int synced;                   /* has synced since this controller started */
+  struct local_agent *agent;    /* local provider: the agent we started */
 } instance;
 
 /* EndpointStatus values Berth uses; endpoint_status_name gives the wire
@@ -143,8 +145,10 @@ typedef struct copy {
   copy_state state;
   int port;
   int pid;
-  uv_process_t *proc;           /* owned; closed through on_proc_closed */
-  uv_pipe_t *out;               /* stdout+stderr of the process */
+  uv_process_t *proc;           /* its shim, when this agent started it */
+  uv_poll_t *watch;             /* its shim's pidfd, when adopted */
+  int pidfd;
+  uv_pipe_t *out;               /* the shim forwards the server's output */
   uv_timer_t *timer;            /* health checks, backoff, stop deadline */
   berth_http_call *ping;        /* health check in flight */
   uint64_t started_ms;          /* launch time (loop clock) */
@@ -156,13 +160,13 @@ typedef struct copy {
   uint32_t inflight;            /* router requests now at this copy; each
                                    keeps the copy's memory alive */
   int unhealthy;                /* ready but failing /ping: out of rotation */
+  int adopted;                  /* agent: taken over, /ping not passed yet */
   int ping_failures;            /* consecutive failed checks while ready */
   char tail[2048];              /* last bytes the process printed */
   size_t tail_len;
   int exit_status;
   int term_signal;
   int ping_status;              /* status of the health check in flight */
-  struct copy_log *log;         /* its output's file (copy_log.h) */
   int open_handles;             /* uv handles and calls not yet closed */
   int dead;                     /* unlinked; freed when open_handles and
                                    inflight are 0 */
@@ -200,6 +204,9 @@ struct ctl {
   store *db;
   berth_catalog catalog;
   char data_dir[1024];
+  char shared_dir[1024];        /* IC logs and the artifact cache (agents on
+                                   one host may share them): data_dir unless
+                                   --shared-dir */
   char self_exe[1024];          /* berthd, for copy-exec */
   char model_exe[1024];         /* the bundled berth-model */
   char region[32];
@@ -233,8 +240,16 @@ struct ctl {
   double body_timeout_s;        /* a request's whole body after its head */
   double instance_cooldown_s;   /* > 0: overrides ScaleInPolicy cooldowns */
   int pool;                     /* provider "pool": instances are joined agents */
+  struct local_agent *local_agents; /* provider "local": agents we started */
+  char control_url[128];        /* where local agents reach the control API */
+  char log_level[16];           /* given to local agents */
+  double adopt_until;           /* ctl_clock: until then, or until every
+                                   loaded instance synced, nothing is placed
+                                   (agents report what runs first) */
+  struct pool_sync *parked;     /* agent syncs held (long poll) */
   char agent_token[256];        /* agents must present it */
   int agent_mode;               /* this process is `berthd agent` */
+  void (*agent_news)(ctl *c);   /* agent mode: ctl_kick reports at once */
   char bind_host[64];           /* BERTH_BIND_HOST given to copies */
   json_t *failed_reports;       /* agent mode: copy failures not yet reported */
   json_t *activities;           /* recent scaling activities, newest last */

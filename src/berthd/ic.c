@@ -163,7 +163,6 @@ static int place_pending(ctl *c, ic *x) {
     n++;
   }
   int unplaced = 0;
-  int download_s = ic_download_timeout_s(c, x);
   copy *next;
   for (copy *cp = x->copies; cp; cp = next) {
     /* agent_start may remove (and free) a copy that cannot start. */
@@ -179,10 +178,7 @@ static int place_pending(ctl *c, ic *x) {
     same[a.instance]++;
     cp->inst = cand[a.instance];
     cp->assign = a;
-    int remote = cp->inst->remote;
-    agent_start(c, cp);
-    /* A remote copy's agent bounds its own download (pool.c sends it). */
-    if (!remote) artifact_limit(c, cp, download_s);
+    agent_start(c, cp); /* its agent bounds its own download (pool.c sends it) */
   }
   return unplaced;
 }

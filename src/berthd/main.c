@@ -25,6 +25,8 @@
 #include "api.h"
 #include "autoscale.h"
 #include "ctl.h"
+#include "local_agent.h"
+#include "pool.h"
 #include "router.h"
 #include "store.h"
 #include "supervisor.h"
@@ -144,7 +146,8 @@ static int parse_number(const char *flag, const char *s, double min, double max,
 
 static void on_shutdown_poll(uv_timer_t *t) {
   ctl *c = &controller;
-  int copies = ctl_running_copies(c);
+  /* Copies stop through their agents: local ones are waited for. */
+  int copies = local_agents_running(c);
   int late = uv_now(c->loop) - shutdown_started > SHUTDOWN_GRACE_MS;
   if (servers_open > 0 || (copies > 0 && !late)) return;
   uv_timer_stop(t);
@@ -159,7 +162,10 @@ static void on_shutdown_poll(uv_timer_t *t) {
 
 static void on_server_closed(void *ud) {
   (void)ud;
-  if (--servers_open == 0) ctl_stop_all(&controller);
+  if (--servers_open == 0) {
+    ctl_stop_all(&controller);
+    local_agent_stop_all(&controller); /* each stops its copies and exits */
+  }
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -173,6 +179,7 @@ static void on_signal(uv_signal_t *s, int signum) {
           signum);
   shutdown_started = uv_now(c->loop);
   servers_open = 2;
+  pool_wake(c, 1); /* held agent syncs end now, not when their wait does */
   berth_http_server_close(c->runtime, on_server_closed, c);
   berth_http_server_close(c->control, on_server_closed, c);
   uv_timer_init(c->loop, &shutdown_timer);
@@ -372,6 +379,16 @@ static int cmd_controller(int argc, char **argv) {
                 router_format_error, budget.runtime, budget.runtime_per_client,
                 (uint64_t)(buffered_mb * 1024 * 1024), &c->runtime))
     return 1;
+  {
+    /* Local agents reach the control API here. */
+    char host[256];
+    int port;
+    parse_listen("--control-listen", config.control_listen, host, sizeof host, &port);
+    if (!host[0] || strcmp(host, "0.0.0.0") == 0) snprintf(host, sizeof host, "127.0.0.1");
+    snprintf(c->control_url, sizeof c->control_url, "http://%.64s:%d", host,
+             berth_http_server_port(c->control));
+    snprintf(c->log_level, sizeof c->log_level, "%s", config.log_level);
+  }
   signal(SIGPIPE, SIG_IGN);
   supervised_ready(); /* both ports listen */
   uv_signal_init(c->loop, &sigterm);
@@ -406,7 +423,7 @@ int main(int argc, char **argv) {
     return supervisor_main(self, argc - 2, argv + 2);
   }
   if (strcmp(argv[1], "controller") == 0) return cmd_controller(argc - 2, argv + 2);
-  if (strcmp(argv[1], "copy-exec") == 0) return agent_copy_exec_main(argc - 2, argv + 2);
+  if (strcmp(argv[1], "copy-exec") == 0) return copy_shim_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "agent") == 0) return agent_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
     printf("berthd %s\n", BERTH_VERSION);

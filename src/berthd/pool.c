@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "local_agent.h"
 #include "ic.h"
 #include "metrics.h"
 #include "router.h"
@@ -19,16 +20,24 @@ static void reply(berth_http_req *req, int status, json_t *body) {
   json_decref(body);
 }
 
-static int token_ok(ctl *c, berth_http_req *req) {
+/* Which agent this is: 1 for a pool agent (the shared --agent-token), 2
+ * with *local set for a local instance's agent (its own token), 0 for
+ * neither. */
+static int who(ctl *c, berth_http_req *req, instance **local) {
   const char *auth = berth_http_req_header(req, "authorization");
-  if (!c->agent_token[0] || !auth || strncmp(auth, "Bearer ", 7) != 0) return 0;
-  /* Constant-time compare: the token is a secret. */
+  *local = NULL;
+  if (!auth || strncmp(auth, "Bearer ", 7) != 0) return 0;
   const char *given = auth + 7;
+  if ((*local = local_agent_by_token(c, given))) return 2;
+  if (!c->agent_token[0]) return 0;
+  /* Constant-time compare: the token is a secret. */
   size_t n = strlen(c->agent_token), m = strlen(given);
   unsigned char diff = (unsigned char)(n != m);
   for (size_t i = 0; i < n; i++) diff |= (unsigned char)(c->agent_token[i] ^ (i < m ? given[i] : 0));
   return diff == 0;
 }
+
+static int sync_parked(ctl *c, const instance *in);
 
 static instance *find_agent(ctl *c, const char *agent_id) {
   for (instance *in = c->instances; in; in = in->next)
@@ -45,14 +54,19 @@ static void reset_reservations(instance *in) {
   in->idle_since = 0;
 }
 
+static void pool_claim_this(ctl *c, instance *in, const char *ep_name, const char *variant_name) {
+  (void)c;
+  snprintf(in->endpoint, sizeof in->endpoint, "%s", ep_name);
+  snprintf(in->variant, sizeof in->variant, "%s", variant_name);
+  reset_reservations(in);
+  berth_log(BERTH_LOG_INFO, "%s/%s: pool instance %lld (%s at %s) assigned", ep_name, variant_name,
+            (long long)in->id, in->type->name, in->address);
+}
+
 instance *pool_claim(ctl *c, const char *ep_name, const char *variant_name, const char *type) {
   for (instance *in = c->instances; in; in = in->next) {
-    if (!in->remote || in->endpoint[0] || strcmp(in->type->name, type) != 0) continue;
-    snprintf(in->endpoint, sizeof in->endpoint, "%s", ep_name);
-    snprintf(in->variant, sizeof in->variant, "%s", variant_name);
-    reset_reservations(in);
-    berth_log(BERTH_LOG_INFO, "%s/%s: pool instance %lld (%s at %s) assigned", ep_name, variant_name,
-            (long long)in->id, type, in->address);
+    if (!in->remote || in->agent || in->endpoint[0] || strcmp(in->type->name, type) != 0) continue;
+    pool_claim_this(c, in, ep_name, variant_name);
     return in;
   }
   return NULL;
@@ -94,7 +108,8 @@ void pool_check_lost(ctl *c) {
   instance **pp = &c->instances;
   while (*pp) {
     instance *in = *pp;
-    if (in->remote && now - in->last_seen > POOL_LOST_S) {
+    /* A local instance is never lost: its agent is restarted instead. */
+    if (in->remote && !in->agent && now - in->last_seen > POOL_LOST_S && !sync_parked(c, in)) {
       berth_log(BERTH_LOG_WARN, "pool instance %lld (agent %s at %s) lost: no sync for %.0f s; "
               "its copies are placed again", (long long)in->id, in->agent_id, in->address,
               now - in->last_seen);
@@ -108,7 +123,7 @@ void pool_check_lost(ctl *c) {
   }
 }
 
-static instance *join(ctl *c, json_t *body, berth_http_req *req) {
+static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local) {
   const char *agent_id = json_string_value(json_object_get(body, "agent_id"));
   const char *type = json_string_value(json_object_get(body, "instance_type"));
   const char *address = json_string_value(json_object_get(body, "address"));
@@ -116,6 +131,13 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req) {
     reply(req, 400, json_pack("{s:s}", "message",
                               "agent sync needs agent_id, instance_type and address"));
     return NULL;
+  }
+  if (local) {
+    if (strcmp(local->agent_id, agent_id) != 0) {
+      snprintf(local->agent_id, sizeof local->agent_id, "%s", agent_id);
+      berth_log(BERTH_LOG_INFO, "instance %lld: agent %s joined", (long long)local->id, agent_id);
+    }
+    return local;
   }
   instance *in = find_agent(c, agent_id);
   if (in) return in;
@@ -141,15 +163,59 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req) {
   return in;
 }
 
+/* A copy the agent runs that this controller does not know: one that ran
+ * before the controller restarted. It is taken over when its IC still
+ * exists on this instance's endpoint; otherwise the agent stops it (it is
+ * not in the answer). */
+static void adopt(ctl *c, instance *in, json_t *r) {
+  int64_t id = (int64_t)json_integer_value(json_object_get(r, "id"));
+  ic *x = ctl_find_ic(c, json_string_value(json_object_get(r, "ic")));
+  const char *state = json_string_value(json_object_get(r, "state"));
+  if (!x || x->deleting || find_copy(c, id) || !state || strcmp(state, "stopping") == 0) return;
+  if (!in->endpoint[0] && !in->agent) pool_claim_this(c, in, x->endpoint, x->variant);
+  if (strcmp(in->endpoint, x->endpoint) != 0) return;
+  copy *cp = berth_xcalloc(1, sizeof *cp);
+  cp->id = id;
+  cp->owner = x;
+  cp->ctl = c;
+  cp->inst = in;
+  cp->remove_when_stopped = 1;
+  json_t *devs = json_object_get(r, "devices");
+  size_t k;
+  json_t *d;
+  json_array_foreach(devs, k, d) if (k < SCHED_MAX_DEVICES)
+    cp->assign.devices[cp->assign.n_devices++] = (int)json_integer_value(d);
+  cp->assign.dev_milli_each = (int32_t)json_integer_value(json_object_get(r, "dev_milli_each"));
+  cp->assign.instance = 0;
+  sched_reserve(&in->res, &x->need, &cp->assign);
+  cp->port = (int)json_integer_value(json_object_get(r, "port"));
+  cp->state = COPY_STARTING;
+  cp->started_ms = uv_now(c->loop);
+  copy **pp = &x->copies;
+  while (*pp) pp = &(*pp)->next;
+  *pp = cp;
+  if (id > c->next_copy_id) c->next_copy_id = id;
+  berth_log(BERTH_LOG_INFO, "%s: copy %lld (pid %lld on instance %lld) still runs: adopted",
+            x->name, (long long)id, (long long)json_integer_value(json_object_get(r, "pid")),
+            (long long)in->id);
+}
+
 /* Applies what the agent reports about the copies it runs. */
 static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures) {
   size_t i;
   json_t *r;
+  json_array_foreach(copies, i, r) adopt(c, in, r);
   json_array_foreach(failures, i, r) {
     copy *cp = find_copy(c, (int64_t)json_integer_value(json_object_get(r, "id")));
     const char *msg = json_string_value(json_object_get(r, "message"));
     if (cp && cp->inst == in) {
       if (cp->state == COPY_STARTING) ic_copy_failed(c, cp, msg ? msg : "failed");
+      /* The agent has dropped a copy that failed: so do we (its IC places
+       * another unless it failed for good). */
+      if (cp->inflight == 0)
+        agent_forget(c, cp);
+      else
+        cp->state = COPY_STOPPING;
     }
   }
   for (ic *x = c->ics; x; x = x->next) {
@@ -165,12 +231,16 @@ static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures
         cp->port = (int)json_integer_value(json_object_get(rep, "port"));
         cp->state = COPY_READY;
         cp->ready_ms = uv_now(c->loop);
-        berth_log(BERTH_LOG_INFO, "%s: copy %lld ready on %s:%d (pool instance %lld)", x->name,
-                (long long)cp->id, in->address, cp->port, (long long)in->id);
+        berth_log(BERTH_LOG_INFO, "%s: copy %lld ready on %s:%d (%sinstance %lld)", x->name,
+                (long long)cp->id, in->address, cp->port, in->agent ? "" : "pool ",
+                (long long)in->id);
         metrics_copy_ready(x->metrics, (double)(cp->ready_ms - cp->started_ms));
         router_copy_ready(c, x);
         ctl_kick(c);
-      } else if (cp->state == COPY_READY && state && strcmp(state, "ready") != 0) {
+      } else if (cp->state == COPY_READY && state && strcmp(state, "ready") != 0 &&
+                 strcmp(state, "adopting") != 0) {
+        /* "adopting": a restarted agent checks a copy that was serving; it
+         * stays in rotation meanwhile. */
         cp->state = COPY_STARTING; /* restarting on its agent */
       } else if (cp->state == COPY_STOPPING && !rep && cp->inflight == 0) {
         agent_forget(c, cp);
@@ -204,11 +274,90 @@ static json_t *wanted(ctl *c, instance *in) {
   return out;
 }
 
+/* ---- the long poll ----
+ * A sync whose answer equals what the agent last received (same version)
+ * is held until the answer changes (pool_wake, after each reconciliation)
+ * or the agent's wait_ms runs out. */
+
+typedef struct pool_sync {
+  struct pool_sync *next;
+  ctl *c;
+  berth_http_req *req;
+  instance *in;
+  char version[32];
+  uint64_t until_ms;
+} pool_sync;
+
+/* The answer for in: its copies, with a version that changes when they do. */
+static json_t *answer(ctl *c, instance *in) {
+  json_t *w = wanted(c, in);
+  char *text = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const char *p = text; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  free(text);
+  char v[32];
+  snprintf(v, sizeof v, "%016llx", (unsigned long long)h);
+  return json_pack("{s:I,s:s,s:o,s:s}", "instance_id", (json_int_t)in->id, "endpoint",
+                   in->endpoint, "copies", w, "version", v);
+}
+
+static int sync_parked(ctl *c, const instance *in) {
+  for (pool_sync *p = c->parked; p; p = p->next)
+    if (p->in == in) return 1;
+  return 0;
+}
+
+static void unpark(pool_sync *ps) {
+  for (pool_sync **pp = &ps->c->parked; *pp; pp = &(*pp)->next)
+    if (*pp == ps) {
+      *pp = ps->next;
+      break;
+    }
+  free(ps);
+}
+
+static void on_parked_abort(berth_http_req *req) {
+  unpark(req->user);
+}
+
+void pool_wake(ctl *c, int all) {
+  uint64_t now = uv_now(c->loop);
+  pool_sync *next;
+  for (pool_sync *ps = c->parked; ps; ps = next) {
+    next = ps->next;
+    json_t *resp = answer(c, ps->in);
+    const char *v = json_string_value(json_object_get(resp, "version"));
+    if (all || now >= ps->until_ms || strcmp(v, ps->version) != 0) {
+      berth_http_req *req = ps->req;
+      req->on_abort = NULL;
+      ps->in->last_seen = ctl_clock();
+      unpark(ps);
+      reply(req, 200, resp);
+    } else {
+      json_decref(resp);
+    }
+  }
+}
+
+void pool_forget_instance(ctl *c, instance *in) {
+  pool_sync *next;
+  for (pool_sync *ps = c->parked; ps; ps = next) {
+    next = ps->next;
+    if (ps->in != in) continue;
+    berth_http_req *req = ps->req;
+    req->on_abort = NULL;
+    unpark(ps);
+    reply(req, 410, json_pack("{s:s}", "message", "this instance was released"));
+  }
+}
+
 void pool_on_sync(ctl *c, berth_http_req *req) {
-  if (!token_ok(c, req)) {
+  instance *local;
+  if (!who(c, req, &local)) {
     berth_log(BERTH_LOG_WARN, "refused agent sync from %s: %s", req->peer,
-            c->agent_token[0] ? "wrong or missing token" : "this controller takes no agents "
-                                                            "(start it with --agent-token)");
+              c->agent_token[0] || c->local_agents ? "wrong or missing token"
+                                                   : "this controller takes no agents (start it "
+                                                     "with --agent-token)");
     reply(req, 401, json_pack("{s:s}", "message", "agent token refused"));
     return;
   }
@@ -219,15 +368,38 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
     reply(req, 400, json_pack("{s:s}", "message", "agent sync body is not a JSON object"));
     return;
   }
-  instance *in = join(c, body, req);
+  instance *in = join(c, body, req, local);
   if (!in) {
     json_decref(body);
     return;
   }
   in->last_seen = ctl_clock();
+  if (!in->synced) {
+    in->synced = 1;
+    ctl_kick(c); /* maybe the last one the adoption waits for */
+  }
   apply_reports(c, in, json_object_get(body, "copies"), json_object_get(body, "failures"));
+  const char *version = json_string_value(json_object_get(body, "version"));
+  json_int_t wait_ms = json_integer_value(json_object_get(body, "wait_ms"));
+  json_t *resp = answer(c, in);
+  const char *now_v = json_string_value(json_object_get(resp, "version"));
+  if (version && wait_ms > 0 && strcmp(version, now_v) == 0 && !c->shutting_down &&
+      !sync_parked(c, in)) {
+    pool_sync *ps = berth_xcalloc(1, sizeof *ps);
+    ps->c = c;
+    ps->req = req;
+    ps->in = in;
+    snprintf(ps->version, sizeof ps->version, "%s", now_v);
+    ps->until_ms = uv_now(c->loop) + (uint64_t)(wait_ms > POOL_MAX_WAIT_MS ? POOL_MAX_WAIT_MS
+                                                                           : wait_ms);
+    ps->next = c->parked;
+    c->parked = ps;
+    req->user = ps;
+    req->on_abort = on_parked_abort;
+    json_decref(resp);
+    json_decref(body);
+    return;
+  }
   json_decref(body);
-  json_t *resp = json_pack("{s:I,s:s,s:o}", "instance_id", (json_int_t)in->id, "endpoint",
-                           in->endpoint, "copies", wanted(c, in));
   reply(req, 200, resp);
 }

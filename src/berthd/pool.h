@@ -1,16 +1,20 @@
-/* pool: the "pool" instance provider. Agents on other hosts
- * (`berthd agent --join URL --token T --instance-type X`) sync with the
- * controller every second over POST /agent/v1/sync: they report their
- * copies and receive the copies they should run. A joined agent is free
- * capacity until the fleet claims it for an endpoint; released, it is free
- * again. An agent silent for POOL_LOST_S is lost: its copies are placed
- * again elsewhere. */
+/* pool: the controller's side of the agent protocol, and the "pool"
+ * instance provider. Every agent (`berthd agent --join URL --token T
+ * --instance-type X`: pool agents on other hosts, and the local
+ * provider's agents, local_agent.h) syncs over POST /agent/v1/sync: it
+ * reports its copies and receives the copies it should run, as a long poll
+ * (docs/design.md, "Agent protocol"). Copies an agent reports that this
+ * controller does not know (it restarted) are adopted. A joined pool agent
+ * is free capacity until the fleet claims it for an endpoint; released, it
+ * is free again. A pool agent silent for POOL_LOST_S is lost: its copies
+ * are placed again elsewhere. */
 #ifndef BERTHD_POOL_H
 #define BERTHD_POOL_H
 
 #include "ctl.h"
 
 #define POOL_LOST_S 6.0
+#define POOL_MAX_WAIT_MS 5000   /* the longest a sync is held */
 
 /* The sync endpoint (control listener), authenticated by the token. */
 void pool_on_sync(ctl *c, berth_http_req *req);
@@ -20,5 +24,10 @@ instance *pool_claim(ctl *c, const char *endpoint, const char *variant, const ch
 void pool_release(ctl *c, instance *in);
 /* Marks agents that stopped syncing as lost and frees their copies. */
 void pool_check_lost(ctl *c);
+/* Answers held syncs whose answer changed or whose wait ran out (all: every
+ * one, at shutdown). */
+void pool_wake(ctl *c, int all);
+/* Answers the held sync of an instance that goes away. */
+void pool_forget_instance(ctl *c, instance *in);
 
 #endif

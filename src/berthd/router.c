@@ -541,8 +541,10 @@ void router_on_request(berth_http_req *req, void *ud) {
   req->user = inv;
   req->on_abort = on_client_gone;
   if (forward(inv) == 0) return;
-  if (x->scaling && !c->shutting_down) {
-    /* Hold the request while a copy starts instead of failing it. */
+  /* Hold the request while a copy starts instead of failing it: one that
+   * scaling wakes, or one on its way (starting, restarting, or being
+   * adopted after a controller restart). */
+  if ((x->scaling || (x->desired > 0 && x->status != IC_FAILED)) && !c->shutting_down) {
     if (x->n_waiting >= c->wake_queue_max) {
       req->on_abort = NULL;
       invocation_free(inv);
@@ -559,7 +561,7 @@ void router_on_request(berth_http_req *req, void *ud) {
       x->wait_head = inv;
     x->wait_tail = inv;
     x->n_waiting++;
-    autoscale_wake(c, x);
+    if (x->scaling) autoscale_wake(c, x);
     return;
   }
   req->on_abort = NULL;

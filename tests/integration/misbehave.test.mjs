@@ -180,16 +180,20 @@ async function useAfterFreeSequence({ escape }) {
     await waitIcInService(d.controlUrl, ic, 1);
     const [model] = await waitFor(() => pidFiles(ic), { timeoutMs: 20_000, what: 'the model to write its pid file', until: (l) => l.length > 0 });
     orphan = model.pid;
+    // The agent starts the copy's shim (berthd copy-exec), the shim sh, and
+    // sh node: the shim is the main process, node's grandparent.
     const started = [...d.logs().matchAll(new RegExp(`${ic}: copy \\d+ started \\(pid (\\d+),`, 'g'))].map((m) => Number(m[1]));
-    assert.ok(started.includes(model.ppid),
-      `the model's parent (pid ${model.ppid}) should be the copy's main process berthd started (${started}): `
-      + 'the test needs sh to be the copy and node its child');
+    const stat = fs.readFileSync(`/proc/${model.ppid}/stat`, 'utf8');
+    const shim = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    assert.ok(started.includes(shim),
+      `the model's grandparent (pid ${shim}) should be the copy's main process berthd started (${started}): `
+      + 'the test needs sh to be the copy\'s server and node its child');
 
     const id = newId('uaf-hang');
     pending = invokeCall(ic, { id, mode: 'hang' }, { daemon: d, endpoint: ep, timeoutMs: 60_000 });
     await waitFor(() => seenCount(ic, id), { timeoutMs: 20_000, intervalMs: 50, what: 'the model to receive the hang request' });
 
-    process.kill(model.ppid, 'SIGKILL');
+    process.kill(shim, 'SIGKILL');
     await waitFor(() => d.logs(), {
       timeoutMs: 20_000, intervalMs: 20, what: 'berthd to put the copy into restart backoff ("restarts in")',
       until: (l) => new RegExp(`${ic}: copy \\d+ restarts in`).test(l),

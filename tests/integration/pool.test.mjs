@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
-  BERTHD, TEST_TAG, controlOk, findTaggedProcesses, invoke, startBerthd, stopAll, waitFor,
+  BERTHD, TEST_TAG, controlOk, findTaggedProcesses, invoke, modelPids, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
 import { describeEndpoint, describeIc, icBody, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
 
@@ -126,7 +126,7 @@ function instanceOf(addr) {
 /** Live model copies: {pid, copyId, ns (name of our namespace or '?')}. */
 function liveCopies() {
   const out = [];
-  for (const pid of findTaggedProcesses()) {
+  for (const pid of modelPids()) { // not their shims (berthd copy-exec)
     let environ;
     let netns;
     try {
@@ -319,9 +319,10 @@ step('killing agent a: it is marked lost, the free agent is claimed, and the IC 
   A.proc.kill('SIGKILL');
   await A.exited;
   try {
-    // Its model process dies with it (PDEATHSIG), so nothing runs in namespace a.
-    await waitFor(() => nsOfCopies(), { timeoutMs: 5000, intervalMs: 100, what: 'the copy in namespace a to die with its agent',
-      until: (ns) => !ns.includes('a') });
+    // A copy outlives its agent (a restarted agent would adopt it): its model
+    // server still runs in namespace a, but it leaves rotation once agent a
+    // is lost, and the IC places its copy elsewhere.
+    assert.ok(nsOfCopies().includes('a'), `the copy in namespace a outlives its agent: ${nsOfCopies()}`);
     await waitFor(() => b.logs(), { timeoutMs: 20_000, intervalMs: 200, what: 'agent a to be marked lost',
       until: (l) => new RegExp(`pool instance ${idA} \\(agent \\S+ at ${esc(spaces.a.ip)}\\) lost: no sync`).test(l) });
     const lostAfter = Date.now() - t0;
@@ -330,7 +331,10 @@ step('killing agent a: it is marked lost, the free agent is claimed, and the IC 
     await waitFor(() => describeIc(b.controlUrl, IC), { timeoutMs: 30_000, intervalMs: 200,
       what: 'the IC back at CurrentCopyCount 2 without agent a',
       until: (d) => d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2
-        && nsOfCopies().length === 2 && !nsOfCopies().includes('a') });
+        && nsOfCopies().filter((n) => n !== 'a').length === 2 });
+    // No agent will adopt the orphan: end it, as an operator replacing the
+    // host would.
+    for (const cp of liveCopies()) if (cp.ns === 'a') process.kill(cp.pid, 'SIGKILL');
     const backAfter = Date.now() - t0;
     t.diagnostic(`agent a marked lost after ${lostAfter} ms, IC back at 2 copies after ${backAfter} ms; copies now in namespaces ${nsOfCopies().join(', ')}`);
     assert.ok(backAfter < 20_000, `recovery took ${backAfter} ms (expected about 6 s loss detection + copy start)`);
@@ -389,8 +393,12 @@ step('killing another agent with no spare left: its copy goes to the surviving i
   await waitFor(() => describeIc(b.controlUrl, IC), { timeoutMs: 30_000, intervalMs: 200,
     what: `the IC back at CurrentCopyCount 2, both copies on agent ${survivor}`,
     until: (d) => d.InferenceComponentStatus === 'InService' && d.RuntimeConfig?.CurrentCopyCount === 2
-      && nsOfCopies().join() === `${survivor},${survivor}` });
+      && nsOfCopies().filter((n) => n !== victim).join() === `${survivor},${survivor}` });
   const backAfter = Date.now() - t0;
+  // Its copy outlived it, out of rotation; no agent will adopt it: end it.
+  for (const cp of liveCopies()) if (cp.ns === victim) process.kill(cp.pid, 'SIGKILL');
+  await waitFor(() => nsOfCopies(), { timeoutMs: 5000, intervalMs: 100, what: `the orphan in namespace ${victim} to end`,
+    until: (ns) => !ns.includes(victim) });
   t.diagnostic(`agent ${victim} killed with no spare; IC back at 2 copies on agent ${survivor} after ${backAfter} ms`);
 
   const since = b.logs().slice(logMark);

@@ -1,5 +1,6 @@
 // Restarts: (1) kill -9 of berthd, then a new `berthd up` on the same data
-// dir brings back the same endpoint and IC, which serve again; (2) SIGTERM
+// dir (on other ports) brings back the same endpoint and IC, served by the
+// same copy processes, which outlived it and were adopted; (2) SIGTERM
 // during a slow invocation lets the invocation finish with 200 and berthd
 // exits 0 (both a buffered and a streamed answer).
 
@@ -7,7 +8,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, test } from 'node:test';
 
-import { control, controlOk, findTaggedProcesses, invoke, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import {
+  control, controlOk, findTaggedProcesses, invoke, modelPids, rolePids, startBerthd, stopAll, waitFor,
+} from '../lib/berthd.mjs';
 import { deployEndpoint, deployIc, describeEndpoint, describeIc, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
 
 const T = { timeout: 300_000 };
@@ -32,11 +35,14 @@ test('after kill -9 a new berthd on the same data dir brings everything back', T
   assert.equal(before.json?.model_id, 'eu', before.text);
   const ep1 = await describeEndpoint(b1.controlUrl, 'rs-ep');
   const ic1 = await describeIc(b1.controlUrl, 'rs-ic');
-  assert.ok(findTaggedProcesses().length >= 1, 'a model copy process is running before the kill');
+  const models = modelPids();
+  assert.equal(models.length, 1, 'one model copy process is running before the kill');
 
   const exit = await b1.kill9();
   assert.equal(exit.signal, 'SIGKILL');
-  await waitNoCopies('the copies of the killed berthd to die with it');
+  // The controller dies with its supervisor; the agent and the copy do not.
+  await waitFor(() => rolePids('controller'), { timeoutMs: 10_000, intervalMs: 100, what: 'the controller to die with berthd up', until: (p) => p.length === 0 });
+  assert.deepEqual(modelPids(), models, 'the copy outlives a killed berthd');
 
   const b2 = await startBerthd({ dataDir: b1.dataDir });
   const ep2 = await waitEndpointStatus(b2.controlUrl, 'rs-ep', 'InService');
@@ -51,6 +57,11 @@ test('after kill -9 a new berthd on the same data dir brings everything back', T
   const again = await invoke(b2.runtimeUrl, 'rs-ep', 'rs-ic', PROMPT);
   assert.equal(again.status, 200, again.text);
   assert.equal(again.json?.model_id, 'eu', again.text);
+  // Adopted, not restarted, never duplicated; its old agent (joined to the
+  // old control port) was replaced by one that adopted the copy.
+  assert.deepEqual(modelPids(), models, 'the same copy serves after the restart');
+  assert.equal(rolePids('agent').length, 1, 'one agent for the one instance');
+  assert.match(b2.logs(), /adopted copy \d+ \(pid \d+, port \d+\)/);
 
   // Nothing was duplicated, and the store still takes writes.
   const list = await controlOk(b2.controlUrl, 'ListInferenceComponents', { EndpointNameEquals: 'rs-ep' });

@@ -1,7 +1,8 @@
 // `berthd up` is a supervisor: it runs `berthd controller` and restarts it
 // when it dies (the IC comes back, served again), passes SIGTERM on and exits
 // with the controller, does not restart a controller that failed to start,
-// and takes everything with it when it is killed itself (no orphans).
+// and when it is killed itself, the next `berthd up` on its data dir adopts
+// the copies that outlived it (no orphans, no duplicates).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +11,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 
 import {
-  BERTHD, TEST_TAG, childrenRunning, controlOk, findTaggedProcesses, invoke, startBerthd, stopAll, waitFor,
+  BERTHD, TEST_TAG, childrenRunning, controlOk, findTaggedProcesses, invoke, modelPids, rolePids, startBerthd,
+  stopAll, waitFor,
 } from '../lib/berthd.mjs';
 import { deployEndpoint, icBody, waitIcInService } from '../lib/fixtures.mjs';
 
@@ -45,20 +47,36 @@ test('a killed controller is restarted and serves its inference components again
   assert.deepEqual(controllerOf(d.proc.pid), []);
 });
 
-test('kill -9 of berthd up leaves no controller or copy behind', async () => {
+test('kill -9 of berthd up: the next berthd up on its data dir adopts its copies, nothing is orphaned', async () => {
   const d = await startBerthd();
   await deployEndpoint(d.controlUrl, 'orph-ep');
-  await controlOk(d.controlUrl, 'CreateInferenceComponent', icBody('orph', 'orph-ep', 'orph'));
-  await waitIcInService(d.controlUrl, 'orph', 1);
+  await controlOk(d.controlUrl, 'CreateInferenceComponent', icBody('orph', 'orph-ep', 'orph', { copies: 2 }));
+  await waitIcInService(d.controlUrl, 'orph', 2);
   const [ctl] = controllerOf(d.proc.pid);
   assert.ok(ctl);
-  assert.ok(findTaggedProcesses(TEST_TAG).length >= 2, 'the controller and its copy carry the tag');
+  const models = modelPids();
+  assert.equal(models.length, 2);
   process.kill(d.proc.pid, 'SIGKILL'); // the supervisor alone
+  await d.kill9();
+  await waitFor(() => rolePids('controller'), {
+    timeoutMs: 10_000, intervalMs: 100, what: 'the controller to die with berthd up', until: (p) => p.length === 0,
+  });
+  // Copies (and their agent) keep running until a controller comes back.
+  assert.deepEqual(modelPids(), models);
+
+  const d2 = await startBerthd({ dataDir: d.dataDir });
+  await waitIcInService(d2.controlUrl, 'orph', 2);
+  const r = await invoke(d2.runtimeUrl, 'orph-ep', 'orph', { inputs: 'x' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(modelPids(), models, 'adopted, not restarted nor duplicated');
+  assert.equal(rolePids('agent').length, 1, `one agent per instance: ${rolePids('agent')}`);
+  assert.equal(rolePids('copy-exec').length, 2, 'one shim per copy');
+  const exit = await d2.stop();
+  assert.equal(exit.code, 0);
   await waitFor(() => findTaggedProcesses(TEST_TAG), {
-    timeoutMs: 10_000, intervalMs: 100, what: 'the controller and its copies to die with berthd up',
+    timeoutMs: 10_000, intervalMs: 100, what: 'every process to stop with the second berthd up',
     until: (pids) => pids.length === 0,
   });
-  await d.kill9();
 });
 
 test('a controller that cannot start is not restarted in a loop', () => {

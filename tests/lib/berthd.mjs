@@ -247,6 +247,26 @@ export function findTaggedProcesses(tag = TEST_TAG) {
   return pids;
 }
 
+function cmdlineOf(pid) {
+  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { return []; }
+}
+
+/**
+ * Pids of the model servers of this test process's copies: tagged
+ * processes that are not berthd itself (the supervisor, controller, agents
+ * and copy shims all carry the tag too).
+ */
+export function modelPids(tag = TEST_TAG) {
+  return findTaggedProcesses(tag).filter((p) => {
+    try { return path.basename(fs.readlinkSync(`/proc/${p}/exe`)) !== 'berthd'; } catch { return false; }
+  }).sort((a, b) => a - b);
+}
+
+/** Pids of tagged `berthd ROLE` processes (e.g. 'agent', 'copy-exec'). */
+export function rolePids(role, tag = TEST_TAG) {
+  return findTaggedProcesses(tag).filter((p) => cmdlineOf(p)[1] === role).sort((a, b) => a - b);
+}
+
 /**
  * Pids of the direct children of pid that run `berthd ROLE` (`berthd up`
  * is a supervisor: the controller is its child).

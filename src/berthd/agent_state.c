@@ -1,0 +1,73 @@
+/* agent_state: see agent_state.h. */
+#include "agent_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "berth/log.h"
+
+void copy_exit_path(const ctl *c, int64_t id, char *out, size_t outsz) {
+  snprintf(out, outsz, "%.1200s/copies/%lld.exit", c->data_dir, (long long)id);
+}
+
+static void state_path(const ctl *c, char *out, size_t outsz) {
+  snprintf(out, outsz, "%.1200s/copies.json", c->data_dir);
+}
+
+void agent_state_save(ctl *c) {
+  if (!c->agent_mode) return;
+  json_t *list = json_array();
+  for (ic *x = c->ics; x; x = x->next)
+    for (copy *cp = x->copies; cp; cp = cp->next) {
+      if (!cp->pid) continue;
+      json_t *devs = json_array();
+      for (int d = 0; d < cp->assign.n_devices; d++)
+        json_array_append_new(devs, json_integer(cp->assign.devices[d]));
+      json_array_append_new(list, json_pack("{s:I,s:s,s:i,s:i,s:s,s:o,s:i}", "id",
+                                            (json_int_t)cp->id, "ic", x->name, "pid", cp->pid,
+                                            "port", cp->port, "model_dir", cp->model_dir,
+                                            "devices", devs, "dev_milli_each",
+                                            cp->assign.dev_milli_each));
+    }
+  char path[1300], tmp[1310];
+  state_path(c, path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (json_dump_file(list, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0)
+    berth_log(BERTH_LOG_WARN, "cannot write %s: a restarted agent will not find its copies",
+              path);
+  json_decref(list);
+}
+
+/* Whether pid runs `berthd copy-exec --copy id`. */
+static int runs_shim(int pid, int64_t id) {
+  char path[64], cmd[512];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+  fclose(f);
+  cmd[n] = '\0';
+  char want[64];
+  int wl = snprintf(want, sizeof want, "copy-exec%c--copy%c%lld%c", 0, 0, (long long)id, 0);
+  for (size_t i = 0; i + (size_t)wl <= n; i++)
+    if (memcmp(cmd + i, want, (size_t)wl) == 0) return 1;
+  return 0;
+}
+
+json_t *agent_state_load(const ctl *c) {
+  char path[1300];
+  state_path(c, path, sizeof path);
+  json_t *list = json_load_file(path, 0, NULL);
+  json_t *out = json_array();
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    int pid = (int)json_integer_value(json_object_get(e, "pid"));
+    int64_t id = (int64_t)json_integer_value(json_object_get(e, "id"));
+    if (pid > 0 && json_is_string(json_object_get(e, "ic")) && runs_shim(pid, id))
+      json_array_append(out, e);
+  }
+  json_decref(list);
+  return out;
+}

@@ -1,0 +1,23 @@
+/* agent_state: the agent's own record of the copies it runs
+ * (DATA_DIR/copies.json), so that a restarted agent finds them again.
+ *
+ * DESIGN: rewritten (write to a temporary file, then rename) whenever a
+ * copy's shim starts or goes away; small, and written only in agent mode.
+ * A listed copy is adopted only when its pid still runs `berthd copy-exec
+ * --copy ID`, so a reused pid is never mistaken for a copy. */
+#ifndef BERTHD_AGENT_STATE_H
+#define BERTHD_AGENT_STATE_H
+
+#include <jansson.h>
+
+#include "ctl.h"
+
+/* Where the shim of copy id writes its exit status. */
+void copy_exit_path(const ctl *c, int64_t id, char *out, size_t outsz);
+/* Records every copy with a running shim (no-op outside agent mode). */
+void agent_state_save(ctl *c);
+/* The recorded copies whose shims still run: [{id, ic, pid, port,
+ * model_dir, devices, dev_milli_each}]; an empty array when none. */
+json_t *agent_state_load(const ctl *c);
+
+#endif

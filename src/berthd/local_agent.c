@@ -1,0 +1,368 @@
+/* local_agent: see local_agent.h. */
+#include "local_agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "berth/log.h"
+#include "pool.h"
+#include "store.h"
+
+extern char **environ;
+
+struct local_agent {
+  local_agent *next;
+  ctl *c;
+  instance *inst;               /* NULL once released: then it only stops */
+  int64_t id;
+  char type[64];
+  char token[65];
+  char dir[1100];               /* its --data-dir */
+  int pid;
+  uv_process_t *proc;           /* when this controller started it */
+  uv_poll_t *watch;             /* its pidfd, when adopted */
+  int pidfd;
+  uv_timer_t *timer;            /* restart backoff */
+  int restarts;
+  uint64_t started_ms;
+  int open_handles;
+};
+
+static void start(local_agent *a);
+
+static void maybe_free(local_agent *a) {
+  if (a->inst || a->pid || a->open_handles) return;
+  for (local_agent **pp = &a->c->local_agents; *pp; pp = &(*pp)->next)
+    if (*pp == a) {
+      *pp = a->next;
+      break;
+    }
+  free(a);
+}
+
+static void on_closed(uv_handle_t *h) {
+  local_agent *a = h->data;
+  free(h);
+  a->open_handles--;
+  maybe_free(a);
+}
+
+static void close_h(local_agent *a, uv_handle_t *h) {
+  h->data = a;
+  uv_close(h, on_closed);
+}
+
+static void instance_key(int64_t id, char *out, size_t outsz) {
+  snprintf(out, outsz, "i-%lld", (long long)id);
+}
+
+static void save(local_agent *a) {
+  instance *in = a->inst;
+  if (!in) return;
+  json_t *doc = json_pack("{s:I,s:s,s:s,s:s,s:s,s:i,s:f}", "Id", (json_int_t)in->id, "Endpoint",
+                          in->endpoint, "Variant", in->variant, "InstanceType", a->type, "Token",
+                          a->token, "AgentPid", a->pid, "CreationTime", in->created);
+  char key[32];
+  instance_key(in->id, key, sizeof key);
+  if (store_put(a->c->db, "instance", key, doc) != 0)
+    berth_log(BERTH_LOG_WARN, "instance %lld: cannot record it (store queue full)",
+              (long long)in->id);
+  json_decref(doc);
+}
+
+static void on_restart_timer(uv_timer_t *t) {
+  local_agent *a = t->data;
+  if (a->inst && !a->c->shutting_down) start(a);
+}
+
+/* Its agent is gone: start another (it adopts the copies). */
+static void agent_gone(local_agent *a, const char *how) {
+  a->pid = 0;
+  if (!a->inst || a->c->shutting_down) {
+    maybe_free(a);
+    return;
+  }
+  uint64_t ran = uv_now(a->c->loop) - a->started_ms;
+  if (ran > 60000) a->restarts = 0; /* it had been fine for a while */
+  uint64_t delay = LOCAL_AGENT_BACKOFF_MIN_MS;
+  for (int i = 0; i < a->restarts && delay < LOCAL_AGENT_BACKOFF_MAX_MS; i++) delay *= 2;
+  if (delay > LOCAL_AGENT_BACKOFF_MAX_MS) delay = LOCAL_AGENT_BACKOFF_MAX_MS;
+  a->restarts++;
+  berth_log(BERTH_LOG_WARN, "instance %lld: its agent %s; starting it again in %llu ms (its "
+            "copies keep running)", (long long)a->id, how, (unsigned long long)delay);
+  if (!a->timer) {
+    a->timer = berth_xcalloc(1, sizeof *a->timer);
+    uv_timer_init(a->c->loop, a->timer);
+    a->timer->data = a;
+    a->open_handles++;
+  }
+  uv_timer_start(a->timer, on_restart_timer, delay, 0);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  local_agent *a = p->data;
+  a->proc = NULL;
+  close_h(a, (uv_handle_t *)p);
+  char how[64];
+  if (sig)
+    snprintf(how, sizeof how, "was killed by signal %d", sig);
+  else
+    snprintf(how, sizeof how, "exited with status %lld", (long long)status);
+  agent_gone(a, how);
+}
+
+static void on_adopted_exit(uv_poll_t *w, int status, int events) {
+  (void)status;
+  (void)events;
+  local_agent *a = w->data;
+  a->watch = NULL;
+  close_h(a, (uv_handle_t *)w);
+  close(a->pidfd);
+  agent_gone(a, "exited");
+}
+
+/* 1: pid is this instance's agent, joined to this control URL; 2: it is
+ * this instance's agent joined elsewhere; 0: it is not. */
+static int is_our_agent(const local_agent *a, int pid) {
+  char path[64], cmd[4096];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+  fclose(f);
+  cmd[n] = '\0';
+  int dir = 0, join = 0, role = 0;
+  for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
+    const char *arg = cmd + i, *val = i + strlen(arg) + 1 < n ? arg + strlen(arg) + 1 : "";
+    if (strcmp(arg, "agent") == 0) role = 1;
+    if (strcmp(arg, "--data-dir") == 0 && strcmp(val, a->dir) == 0) dir = 1;
+    if (strcmp(arg, "--join") == 0 && strcmp(val, a->c->control_url) == 0) join = 1;
+  }
+  return role && dir ? (join ? 1 : 2) : 0;
+}
+
+static int adopt(local_agent *a, int pid) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return -errno;
+  a->pid = pid;
+  a->pidfd = fd;
+  a->watch = berth_xcalloc(1, sizeof *a->watch);
+  uv_poll_init(a->c->loop, a->watch, fd);
+  a->watch->data = a;
+  a->open_handles++;
+  uv_poll_start(a->watch, UV_READABLE, on_adopted_exit);
+  a->started_ms = uv_now(a->c->loop);
+  berth_log(BERTH_LOG_INFO, "instance %lld: its agent (pid %d) still runs: adopted",
+            (long long)a->id, pid);
+  return 0;
+}
+
+static void start(local_agent *a) {
+  ctl *c = a->c;
+  char parent[1100];
+  snprintf(parent, sizeof parent, "%.1000s/instances", c->data_dir);
+  mkdir(parent, 0700);
+  mkdir(a->dir, 0700);
+  char **env = NULL;
+  size_t n = 0;
+  for (char **e = environ; *e; e++) n++;
+  env = berth_xcalloc(n + 2, sizeof *env);
+  n = 0;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, "BERTH_AGENT_TOKEN=", 18) != 0) env[n++] = *e;
+  char tok[100];
+  snprintf(tok, sizeof tok, "BERTH_AGENT_TOKEN=%s", a->token); /* not in ps */
+  env[n++] = tok;
+  char *argv[] = {c->self_exe, "agent", "--join", c->control_url, "--instance-type", a->type,
+                  "--data-dir", a->dir, "--shared-dir", c->data_dir, "--advertise", "127.0.0.1", "--bind-host", "127.0.0.1",
+                  "--log-level", c->log_level[0] ? c->log_level : "info", NULL};
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_process_options_t o = {0};
+  o.exit_cb = on_exit_cb;
+  o.file = c->self_exe;
+  o.args = argv;
+  o.env = env;
+  o.stdio = stdio;
+  o.stdio_count = 3;
+  /* Its own session: it outlives this controller, whose successor adopts
+   * it. */
+  o.flags = UV_PROCESS_DETACHED;
+  a->proc = berth_xcalloc(1, sizeof *a->proc);
+  a->proc->data = a;
+  int rc = uv_spawn(c->loop, a->proc, &o);
+  free(env);
+  a->open_handles++;
+  if (rc) {
+    close_h(a, (uv_handle_t *)a->proc);
+    a->proc = NULL;
+    char how[160];
+    snprintf(how, sizeof how, "could not be started (%s)", uv_strerror(rc));
+    agent_gone(a, how);
+    return;
+  }
+  a->pid = a->proc->pid;
+  a->started_ms = uv_now(c->loop);
+  berth_log(BERTH_LOG_INFO, "instance %lld (%s): agent started (pid %d)", (long long)a->id,
+            a->type, a->pid);
+  save(a);
+}
+
+static local_agent *agent_new(ctl *c, instance *in, const char *token) {
+  local_agent *a = berth_xcalloc(1, sizeof *a);
+  a->c = c;
+  a->inst = in;
+  a->id = in->id;
+  a->pidfd = -1;
+  snprintf(a->type, sizeof a->type, "%s", in->type->name);
+  snprintf(a->token, sizeof a->token, "%s", token);
+  snprintf(a->dir, sizeof a->dir, "%.1000s/instances/i-%lld", c->data_dir, (long long)in->id);
+  in->agent = a;
+  in->remote = 1; /* reached and driven through its agent, like a pool instance */
+  snprintf(in->address, sizeof in->address, "127.0.0.1");
+  a->next = c->local_agents;
+  c->local_agents = a;
+  return a;
+}
+
+static void new_token(char *out, size_t outsz) {
+  unsigned char rnd[32] = {0};
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) abort(); /* no randomness */
+  close(fd);
+  size_t k = 0;
+  for (size_t i = 0; i < sizeof rnd && k + 3 <= outsz; i++)
+    k += (size_t)snprintf(out + k, outsz - k, "%02x", rnd[i]);
+}
+
+static instance *instance_alloc(ctl *c, int64_t id, const char *ep, const char *variant_name,
+                                const berth_instance_type *t) {
+  instance *in = berth_xcalloc(1, sizeof *in);
+  in->id = id;
+  snprintf(in->endpoint, sizeof in->endpoint, "%s", ep);
+  snprintf(in->variant, sizeof in->variant, "%s", variant_name);
+  in->type = t;
+  in->res = ctl_capacity(t);
+  instance **pp = &c->instances;
+  while (*pp) pp = &(*pp)->next;
+  *pp = in;
+  return in;
+}
+
+instance *local_agent_launch(ctl *c, const char *ep, const char *variant_name,
+                             const berth_instance_type *t) {
+  instance *in = instance_alloc(c, ++c->next_instance_id, ep, variant_name, t);
+  in->created = ctl_now();
+  char token[65];
+  new_token(token, sizeof token);
+  local_agent *a = agent_new(c, in, token);
+  save(a);
+  if (c->control_url[0]) start(a);
+  return in;
+}
+
+void local_agent_release(ctl *c, instance *in) {
+  local_agent *a = in->agent;
+  for (instance **pp = &c->instances; *pp; pp = &(*pp)->next)
+    if (*pp == in) {
+      *pp = in->next;
+      break;
+    }
+  char key[32];
+  instance_key(in->id, key, sizeof key);
+  store_delete(c->db, "instance", key);
+  pool_forget_instance(c, in);
+  free(in);
+  if (!a) return;
+  a->inst = NULL;
+  if (a->timer) uv_timer_stop(a->timer);
+  if (a->pid) kill(a->pid, SIGTERM); /* it stops what it runs and exits */
+  maybe_free(a);
+}
+
+static int load_one(const char *name, json_t *doc, void *ud) {
+  ctl *c = ud;
+  const char *type = json_string_value(json_object_get(doc, "InstanceType"));
+  const char *token = json_string_value(json_object_get(doc, "Token"));
+  const berth_instance_type *t = type ? berth_catalog_find(&c->catalog, type) : NULL;
+  if (!t || !token) {
+    berth_log(BERTH_LOG_WARN, "instance %s no longer loads (type %s not in the catalog)", name,
+              type ? type : "(none)");
+    return 0;
+  }
+  int64_t id = (int64_t)json_integer_value(json_object_get(doc, "Id"));
+  instance *in = instance_alloc(c, id, json_string_value(json_object_get(doc, "Endpoint")) ?: "",
+                                json_string_value(json_object_get(doc, "Variant")) ?: "", t);
+  in->created = json_number_value(json_object_get(doc, "CreationTime"));
+  if (id > c->next_instance_id) c->next_instance_id = id;
+  local_agent *a = agent_new(c, in, token);
+  a->pid = (int)json_integer_value(json_object_get(doc, "AgentPid")); /* checked at start */
+  return 0;
+}
+
+int local_agent_load(ctl *c) {
+  return store_each(c->db, "instance", load_one, c);
+}
+
+void local_agent_start_all(ctl *c) {
+  for (local_agent *a = c->local_agents; a; a = a->next) {
+    if (!a->inst || a->proc || a->watch) continue;
+    int pid = a->pid;
+    a->pid = 0;
+    if (pid > 0 && is_our_agent(a, pid) == 1 && adopt(a, pid) == 0) continue;
+    if (pid > 0 && is_our_agent(a, pid) == 2) {
+      /* This instance's agent from a start on another control URL: replace
+       * it (killing an agent leaves its copies running; the new one adopts
+       * them). */
+      berth_log(BERTH_LOG_INFO, "instance %lld: replacing its agent (pid %d), joined to another "
+                "control URL", (long long)a->id, pid);
+      kill(pid, SIGKILL);
+    }
+    start(a);
+  }
+}
+
+void local_agent_stop_all(ctl *c) {
+  for (local_agent *a = c->local_agents; a; a = a->next) {
+    if (a->timer) uv_timer_stop(a->timer);
+    if (a->pid) kill(a->pid, SIGTERM);
+  }
+}
+
+int local_agents_running(const ctl *c) {
+  int n = 0;
+  for (const local_agent *a = c->local_agents; a; a = a->next) n += a->pid != 0;
+  return n;
+}
+
+/* Compares in time independent of where the first difference is: the
+ * token is a secret. */
+static int secret_equal(const char *a, const char *b) {
+  size_t n = strlen(a), m = strlen(b);
+  unsigned char diff = (unsigned char)(n != m);
+  for (size_t i = 0; i < n; i++) diff |= (unsigned char)(a[i] ^ (i < m ? b[i] : 0));
+  return diff == 0;
+}
+
+instance *local_agent_by_token(ctl *c, const char *token) {
+  instance *found = NULL;
+  for (local_agent *a = c->local_agents; a; a = a->next)
+    if (a->inst && secret_equal(a->token, token)) found = a->inst;
+  return found;
+}
+
+void local_agent_free_all(ctl *c) {
+  while (c->local_agents) {
+    local_agent *a = c->local_agents;
+    c->local_agents = a->next;
+    free(a);
+  }
+}

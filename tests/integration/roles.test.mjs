@@ -1,0 +1,164 @@
+// Roles as processes: every local instance is a `berthd agent` process, and
+// a copy belongs to neither its agent nor its controller. Under a steady
+// load (100 requests/s to two ICs with two copies each, on two local
+// instances):
+// - kill -9 of an agent: the controller starts it again, the new agent
+//   adopts the copies its predecessor left (same PIDs), and not one
+//   invocation fails;
+// - kill -9 of the controller: the supervisor starts a new one on the same
+//   data dir, which finds the agents still running and adopts every copy
+//   (same PIDs); endpoints, ICs and scaling policies are as before.
+// Each phase prints its counts.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import {
+  control, controlOk, invoke, modelPids, rolePids, startBerthd, stopAll, waitFor,
+} from '../lib/berthd.mjs';
+import { deployEndpoint, describeIc, icBody, waitIcInService } from '../lib/fixtures.mjs';
+
+const EP = 'roles-ep';
+const ICS = ['roles-a', 'roles-b'];
+const RATE = 100; // requests per second, spread over both ICs
+
+let b;
+before(async () => {
+  b = await startBerthd();
+  await deployEndpoint(b.controlUrl, EP, { variantExtra: { InitialInstanceCount: 2 } });
+  for (const ic of ICS) await controlOk(b.controlUrl, 'CreateInferenceComponent', icBody(ic, EP, ic, { copies: 2 }));
+  for (const ic of ICS) await waitIcInService(b.controlUrl, ic, 2);
+});
+after(() => stopAll());
+
+/** RATE invocations per second (each on its own schedule, not waiting for
+ * the previous one) until stop(); counts answers by outcome. */
+function startLoad() {
+  const stats = { sent: 0, ok: 0, failed: 0, statuses: {}, first: null };
+  let running = true;
+  const pending = new Set();
+  const t0 = Date.now();
+  const tick = setInterval(() => {
+    const due = Math.floor(((Date.now() - t0) / 1000) * RATE);
+    while (running && stats.sent < due) {
+      const ic = ICS[stats.sent % ICS.length];
+      stats.sent++;
+      const p = invoke(b.runtimeUrl, EP, ic, { inputs: 'load' }, {}, { timeoutMs: 30_000 })
+        .then((r) => {
+          if (r.status === 200 && r.json?.model_id === ic) { stats.ok++; return; }
+          stats.failed++;
+          stats.statuses[r.status] = (stats.statuses[r.status] ?? 0) + 1;
+          stats.first ??= `${r.status} ${r.text.slice(0, 300)}`;
+        }, (e) => {
+          stats.failed++;
+          stats.statuses.error = (stats.statuses.error ?? 0) + 1;
+          stats.first ??= e.message;
+        })
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    }
+  }, 10);
+  return {
+    stats,
+    async stop() {
+      running = false;
+      clearInterval(tick);
+      await Promise.all([...pending]);
+      return stats;
+    },
+  };
+}
+
+async function copiesByIc() {
+  const out = {};
+  for (const ic of ICS) {
+    const d = await describeIc(b.controlUrl, ic);
+    out[ic] = { status: d.InferenceComponentStatus, current: d.RuntimeConfig?.CurrentCopyCount, desired: d.RuntimeConfig?.DesiredCopyCount };
+  }
+  return out;
+}
+
+test('kill -9 of an agent under load: no invocation fails, its copies keep their PIDs', { timeout: 120_000 }, async (t) => {
+  const models = modelPids();
+  assert.equal(models.length, 4, `two ICs with two copies each run four model servers: ${models}`);
+  const agents = rolePids('agent');
+  assert.equal(agents.length, 2, `two local instances run two agents: ${agents}`);
+  const load = startLoad();
+  try {
+    await waitFor(() => load.stats.ok >= RATE, { timeoutMs: 10_000, what: 'the load to run' });
+    const mark = b.logs().length;
+    const victim = agents[0];
+    process.kill(victim, 'SIGKILL');
+    const fresh = await waitFor(() => rolePids('agent').filter((p) => !agents.includes(p)), {
+      timeoutMs: 15_000, intervalMs: 100, what: 'the controller to start the agent again', until: (p) => p.length === 1,
+    });
+    await waitFor(() => b.logs().slice(mark), {
+      timeoutMs: 15_000, what: 'the new agent to adopt the copies',
+      until: (l) => /its agent was killed by signal 9; starting it again/.test(l) && /adopted copy \d+/.test(l),
+    });
+    // It keeps serving for a while through the new agent.
+    const until = load.stats.ok + 3 * RATE;
+    await waitFor(() => load.stats.ok >= until, { timeoutMs: 20_000, what: 'three more seconds of load' });
+    assert.deepEqual(modelPids(), models, 'every copy keeps its PID');
+    assert.equal(rolePids('agent').length, 2, `agents now: ${rolePids('agent')} (new ${fresh})`);
+  } finally {
+    const s = await load.stop();
+    t.diagnostic(`agent kill: ${s.sent} sent, ${s.ok} ok, ${s.failed} failed ${JSON.stringify(s.statuses)}${s.first ? ' first: ' + s.first : ''}`);
+    assert.equal(s.failed, 0, `no invocation fails while an agent restarts; first failure: ${s.first}`);
+  }
+  const state = await copiesByIc();
+  for (const ic of ICS) assert.deepEqual(state[ic], { status: 'InService', current: 2, desired: 2 }, ic);
+});
+
+test('kill -9 of the controller: a new one adopts every copy, state as before', { timeout: 180_000 }, async (t) => {
+  const aas = async (op, body) => {
+    const r = await control(b.controlUrl, op, body, { target: `AnyScaleFrontendService.${op}` });
+    assert.equal(r.status, 200, `${op}: ${r.text}`);
+    return r.json;
+  };
+  const rid = `inference-component/${ICS[0]}`;
+  const dim = 'sagemaker:inference-component:DesiredCopyCount';
+  await aas('RegisterScalableTarget', { ServiceNamespace: 'sagemaker', ResourceId: rid, ScalableDimension: dim, MinCapacity: 2, MaxCapacity: 3 });
+  await aas('PutScalingPolicy', {
+    PolicyName: 'roles-tt', ServiceNamespace: 'sagemaker', ResourceId: rid, ScalableDimension: dim, PolicyType: 'TargetTrackingScaling',
+    TargetTrackingScalingPolicyConfiguration: { TargetValue: 1000, PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentInvocationsPerCopy' } },
+  });
+  const policies = async () => (await aas('DescribeScalingPolicies', { ServiceNamespace: 'sagemaker', ResourceId: rid })).ScalingPolicies
+    .map((p) => ({ name: p.PolicyName, type: p.PolicyType, target: p.TargetTrackingScalingPolicyConfiguration?.TargetValue }));
+  const policiesBefore = await policies();
+  const endpointsBefore = (await controlOk(b.controlUrl, 'ListEndpoints', {})).Endpoints.map((e) => e.EndpointName);
+  const models = modelPids();
+  const agents = rolePids('agent');
+  const first = b.controllerPid();
+  assert.ok(first);
+
+  const load = startLoad();
+  let s;
+  try {
+    await waitFor(() => load.stats.ok >= RATE, { timeoutMs: 10_000, what: 'the load to run' });
+    process.kill(first, 'SIGKILL');
+    await waitFor(() => b.controllerPid(), {
+      timeoutMs: 15_000, intervalMs: 100, what: 'the supervisor to start a new controller', until: (p) => p && p !== first,
+    });
+    await waitFor(async () => (await copiesByIc().catch(() => null)), {
+      timeoutMs: 30_000, intervalMs: 200, what: 'both ICs back with their two copies',
+      until: (st) => st && ICS.every((ic) => st[ic].status === 'InService' && st[ic].current === 2),
+    });
+    const until = load.stats.ok + 3 * RATE;
+    await waitFor(() => load.stats.ok >= until, { timeoutMs: 20_000, what: 'three more seconds of load' });
+  } finally {
+    s = await load.stop();
+    t.diagnostic(`controller kill: ${s.sent} sent, ${s.ok} ok, ${s.failed} failed ${JSON.stringify(s.statuses)}${s.first ? ' first: ' + s.first : ''}`);
+  }
+  assert.deepEqual(modelPids(), models, 'every copy keeps its PID');
+  assert.deepEqual(rolePids('agent'), agents, 'the agents kept running and were adopted');
+  assert.match(b.logs(), /its agent \(pid \d+\) still runs: adopted/);
+  assert.deepEqual((await controlOk(b.controlUrl, 'ListEndpoints', {})).Endpoints.map((e) => e.EndpointName), endpointsBefore);
+  assert.deepEqual(await policies(), policiesBefore);
+  for (const ic of ICS) {
+    const d = await describeIc(b.controlUrl, ic);
+    assert.equal(d.RuntimeConfig.DesiredCopyCount, 2, ic);
+  }
+  // The data plane runs inside the controller today: requests that arrive
+  // while no controller runs fail, and the count above says how many.
+  assert.ok(s.ok > 0);
+});
