@@ -1,15 +1,16 @@
-/* berthd: the Berth daemon.
+/* berthd: the Berth daemon, one binary for every role.
  *
  *   berthd up [--data-dir DIR] [--control-listen HOST:PORT]
- *             [--runtime-listen HOST:PORT] [--catalog FILE]
+ *             [--runtime-listen HOST:PORT] [--catalog FILE] ...
  *
  * `berthd up` is the supervisor (supervisor.c): it runs `berthd controller`
- * with the same flags and restarts it if it dies. The controller runs the
- * control API, store and placement, the router and one local agent per
- * instance in one process on one event loop: the embedded default.
- * `berthd agent` is a pool instance (agent_main.c); `berthd copy-exec` is
- * internal (see agent.h). */
+ * and `berthd router` with the same flags and restarts them if they die.
+ * The controller (controller/, api/) owns the store and the decisions and
+ * starts one `berthd agent` (agent/) per local instance; the router
+ * (router/) serves the runtime API from the controller's routing snapshot.
+ * `berthd copy-exec` is the per-copy shim (agent/copy_shim.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -23,11 +24,14 @@
 #include "berth/log.h"
 #include "agent.h"
 #include "api.h"
+#include "copy_shim.h"
 #include "autoscale.h"
-#include "ctl.h"
+#include "reconcile.h"
 #include "local_agent.h"
 #include "pool.h"
 #include "router.h"
+#include "router_sync.h"
+#include "routing.h"
 #include "store.h"
 #include "supervisor.h"
 
@@ -54,8 +58,12 @@ static struct {
   const char *max_connections;
   const char *max_connections_per_client;
   const char *log_level;
+  const char *controller_url;   /* berthd router */
+  const char *router_token;
 } config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
-            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL, "info"};
+            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL, "info", NULL, NULL};
+
+typedef enum { ROLE_CONTROLLER, ROLE_ROUTER } role;
 
 /* Connection budgets of the two listeners, from the descriptor limit. */
 static struct {
@@ -72,11 +80,15 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: berthd up [--data-dir DIR] [--control-listen HOST:PORT]\n"
           "                 [--runtime-listen HOST:PORT] [--catalog FILE] ...\n"
-          "       berthd controller [the same flags]\n"
+          "       berthd controller [the same flags] [--router-token T]\n"
+          "       berthd router --controller URL [the same flags] [--router-token T]\n"
           "       berthd agent --join URL --token T --instance-type TYPE\n"
           "       berthd version\n\n"
-          "`berthd up` supervises the controller (`berthd controller`, which runs the\n"
-          "control API, the router and the local agents) and restarts it if it dies.\n\n"
+          "`berthd up` supervises the controller (`berthd controller`: control API,\n"
+          "state, decisions, one `berthd agent` per local instance) and the router\n"
+          "(`berthd router`: the runtime API) and restarts either if it dies.\n"
+          "The router token (or BERTH_ROUTER_TOKEN) lets routers read the routing\n"
+          "state; berthd up makes one per start.\n\n"
           "  --data-dir DIR            state (SQLite), logs and artifact cache (default %s)\n"
           "  --control-listen H:P      SageMaker control API (default %s)\n"
           "  --runtime-listen H:P      SageMaker Runtime API (default %s)\n"
@@ -147,13 +159,17 @@ static int parse_number(const char *flag, const char *s, double min, double max,
 static void on_shutdown_poll(uv_timer_t *t) {
   ctl *c = &controller;
   /* Copies stop through their agents: local ones are waited for. */
-  int copies = local_agents_running(c);
+  int copies = c->router_mode ? 0 : local_agents_running(c);
   int late = uv_now(c->loop) - shutdown_started > SHUTDOWN_GRACE_MS;
   if (servers_open > 0 || (copies > 0 && !late)) return;
   uv_timer_stop(t);
-  uv_timer_stop(&c->tick);
-  uv_timer_stop(&c->kick);
-  autoscale_stop(c);
+  if (!c->router_mode) {
+    uv_timer_stop(&c->tick);
+    uv_timer_stop(&c->kick);
+    autoscale_stop(c);
+  } else {
+    router_sync_stop(c);
+  }
   uv_signal_stop(&sigterm);
   uv_signal_stop(&sigint);
   berth_log(copies ? BERTH_LOG_WARN : BERTH_LOG_INFO, "stopped%s", copies ? " (some copies did not exit in time)" : "");
@@ -162,7 +178,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
 
 static void on_server_closed(void *ud) {
   (void)ud;
-  if (--servers_open == 0) {
+  if (--servers_open == 0 && !controller.router_mode) {
     ctl_stop_all(&controller);
     local_agent_stop_all(&controller); /* each stops its copies and exits */
   }
@@ -175,13 +191,18 @@ static void on_signal(uv_signal_t *s, int signum) {
     exit(1);
   }
   c->shutting_down = 1;
-  berth_log(BERTH_LOG_INFO, "signal %d: finishing in-flight requests, then stopping copies",
-          signum);
   shutdown_started = uv_now(c->loop);
-  servers_open = 2;
-  pool_wake(c, 1); /* held agent syncs end now, not when their wait does */
-  berth_http_server_close(c->runtime, on_server_closed, c);
-  berth_http_server_close(c->control, on_server_closed, c);
+  servers_open = 1;
+  if (c->router_mode) {
+    berth_log(BERTH_LOG_INFO, "signal %d: finishing in-flight requests", signum);
+    for (ic *x = c->ics; x; x = x->next) router_expire_waiting(c, x); /* 503: retry */
+    berth_http_server_close(c->runtime, on_server_closed, c);
+  } else {
+    berth_log(BERTH_LOG_INFO, "signal %d: stopping copies", signum);
+    pool_wake(c, 1);    /* held agent syncs end now, not when their wait does */
+    routing_wake(c, 1); /* and held router polls */
+    berth_http_server_close(c->control, on_server_closed, c);
+  }
   uv_timer_init(c->loop, &shutdown_timer);
   uv_timer_start(&shutdown_timer, on_shutdown_poll, 50, 50);
 }
@@ -248,7 +269,60 @@ static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_hand
   return 0;
 }
 
-static int cmd_controller(int argc, char **argv) {
+static uint64_t runtime_buffered;
+static int listen_failed;
+
+/* The router serves once it has the controller's routing state. */
+static void on_first_snapshot(ctl *c) {
+  if (listen_on(c, "--runtime-listen", config.runtime_listen, router_on_request,
+                router_format_error, budget.runtime, budget.runtime_per_client, runtime_buffered,
+                &c->runtime)) {
+    listen_failed = 1;
+    uv_stop(c->loop);
+    return;
+  }
+  supervised_ready();
+  berth_log(BERTH_LOG_INFO, "version %s, runtime API on http://%s, routing from %s",
+            BERTH_VERSION, config.runtime_listen, config.controller_url);
+}
+
+/* The router token: given (berthd up generates one per start), or kept in
+ * DATA_DIR/router-token (0600) for routers started on their own. */
+static int router_token_of(ctl *c, const char *given) {
+  if (given && given[0]) {
+    snprintf(c->router_token, sizeof c->router_token, "%s", given);
+    return 0;
+  }
+  char path[1200];
+  snprintf(path, sizeof path, "%s/router-token", c->data_dir);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (fgets(c->router_token, sizeof c->router_token, f))
+      c->router_token[strcspn(c->router_token, "\n")] = '\0';
+    fclose(f);
+    if (c->router_token[0]) return 0;
+  }
+  unsigned char rnd[24];
+  FILE *u = fopen("/dev/urandom", "rb");
+  if (!u || fread(rnd, 1, sizeof rnd, u) != sizeof rnd) {
+    if (u) fclose(u);
+    berth_log(BERTH_LOG_ERROR, "cannot read /dev/urandom for a router token");
+    return -1;
+  }
+  fclose(u);
+  for (size_t i = 0; i < sizeof rnd; i++) snprintf(c->router_token + 2 * i, 3, "%02x", rnd[i]);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, c->router_token, strlen(c->router_token)) < 0) {
+    berth_log(BERTH_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  close(fd);
+  berth_log(BERTH_LOG_INFO, "routers authenticate with the token in %s", path);
+  return 0;
+}
+
+static int cmd_role(role r, int argc, char **argv) {
   supervised_start();
   for (int i = 0; i < argc; i++) {
     const char **slot = NULL;
@@ -272,6 +346,8 @@ static int cmd_controller(int argc, char **argv) {
     else if (strcmp(argv[i], "--max-connections-per-client") == 0)
       slot = &config.max_connections_per_client;
     else if (strcmp(argv[i], "--log-level") == 0) slot = &config.log_level;
+    else if (strcmp(argv[i], "--router-token") == 0) slot = &config.router_token;
+    else if (strcmp(argv[i], "--controller") == 0 && r == ROLE_ROUTER) slot = &config.controller_url;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -287,7 +363,9 @@ static int cmd_controller(int argc, char **argv) {
     *slot = argv[++i];
   }
   ctl *c = &controller;
-  if (berth_log_setup("berthd", config.log_level, "berthd up")) return 2;
+  if (berth_log_setup(r == ROLE_ROUTER ? "berthd router" : "berthd", config.log_level,
+                      "berthd up"))
+    return 2;
   if (strcmp(config.scale_profile, "fast") == 0)
     c->profile = SCALE_PROFILE_FAST;
   else if (strcmp(config.scale_profile, "aws") == 0)
@@ -348,8 +426,35 @@ static int cmd_controller(int argc, char **argv) {
   snprintf(c->region, sizeof c->region, "%s", getenv("AWS_REGION") ? getenv("AWS_REGION")
                                                                    : "us-east-1");
   snprintf(c->account, sizeof c->account, "000000000000");
+  signal(SIGPIPE, SIG_IGN);
+  c->client = berth_http_client_new(c->loop, 64);
+  uv_signal_init(c->loop, &sigterm);
+  uv_signal_init(c->loop, &sigint);
+  sigterm.data = sigint.data = c;
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  const char *rtoken = config.router_token ? config.router_token : getenv("BERTH_ROUTER_TOKEN");
+  if (r == ROLE_ROUTER) {
+    if (!config.controller_url || !rtoken || !rtoken[0]) {
+      fprintf(stderr, "berthd router: --controller http://HOST:PORT and --router-token (or "
+              "BERTH_ROUTER_TOKEN) are required\n");
+      return 2;
+    }
+    unsetenv("BERTH_ROUTER_TOKEN");
+    runtime_buffered = (uint64_t)(buffered_mb * 1024 * 1024);
+    if (router_sync_start(c, config.controller_url, rtoken, on_first_snapshot)) {
+      fprintf(stderr, "berthd router: --controller '%s' must be http://HOST:PORT of the "
+              "controller's control API\n", config.controller_url);
+      return 2;
+    }
+    uv_run(c->loop, UV_RUN_DEFAULT);
+    berth_http_client_free(c->client);
+    return listen_failed ? 1 : 0;
+  }
   if (make_dirs(config.data_dir)) return 1;
   if (ctl_set_data_dir(c, config.data_dir)) return 1;
+  if (router_token_of(c, rtoken)) return 1;
+  unsetenv("BERTH_ROUTER_TOKEN"); /* copies must not inherit it */
   ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
   if (n <= 0) {
     berth_log(BERTH_LOG_ERROR, "cannot find its own executable: %s", strerror(errno));
@@ -372,12 +477,8 @@ static int cmd_controller(int argc, char **argv) {
     berth_log(BERTH_LOG_ERROR, "cannot load state from %s/berth.db", c->data_dir);
     return 1;
   }
-  c->client = berth_http_client_new(c->loop, 64);
   if (listen_on(c, "--control-listen", config.control_listen, api_on_request, api_format_error,
-                budget.control, 0, 0, &c->control) ||
-      listen_on(c, "--runtime-listen", config.runtime_listen, router_on_request,
-                router_format_error, budget.runtime, budget.runtime_per_client,
-                (uint64_t)(buffered_mb * 1024 * 1024), &c->runtime))
+                budget.control, 0, 0, &c->control))
     return 1;
   {
     /* Local agents reach the control API here. */
@@ -389,17 +490,11 @@ static int cmd_controller(int argc, char **argv) {
              berth_http_server_port(c->control));
     snprintf(c->log_level, sizeof c->log_level, "%s", config.log_level);
   }
-  signal(SIGPIPE, SIG_IGN);
-  supervised_ready(); /* both ports listen */
-  uv_signal_init(c->loop, &sigterm);
-  uv_signal_init(c->loop, &sigint);
-  sigterm.data = sigint.data = c;
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_start(&sigint, on_signal, SIGINT);
+  supervised_ready(); /* the control port listens */
   ctl_start(c);
   autoscale_start(c);
-  berth_log(BERTH_LOG_INFO, "version %s, control API on http://%s, runtime API on http://%s, data in %s",
-          BERTH_VERSION, config.control_listen, config.runtime_listen, c->data_dir);
+  berth_log(BERTH_LOG_INFO, "version %s, control API on http://%s, data in %s", BERTH_VERSION,
+            config.control_listen, c->data_dir);
   uv_run(c->loop, UV_RUN_DEFAULT);
   berth_http_client_free(c->client);
   store_close(c->db);
@@ -422,7 +517,8 @@ int main(int argc, char **argv) {
     self[n] = '\0';
     return supervisor_main(self, argc - 2, argv + 2);
   }
-  if (strcmp(argv[1], "controller") == 0) return cmd_controller(argc - 2, argv + 2);
+  if (strcmp(argv[1], "controller") == 0) return cmd_role(ROLE_CONTROLLER, argc - 2, argv + 2);
+  if (strcmp(argv[1], "router") == 0) return cmd_role(ROLE_ROUTER, argc - 2, argv + 2);
   if (strcmp(argv[1], "copy-exec") == 0) return copy_shim_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "agent") == 0) return agent_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

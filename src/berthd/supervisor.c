@@ -1,7 +1,9 @@
-/* supervisor: runs and restarts the controller role (see supervisor.h). */
+/* supervisor: runs and restarts the controller and router roles (see
+ * supervisor.h). */
 #include "supervisor.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,31 +15,41 @@
 #include "berth/buf.h"
 #include "berth/log.h"
 
-#define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_RUN_MS 60000
 
 extern char **environ;
+
+typedef struct child {
+  const char *role;             /* "controller" or "router" */
+  uint64_t backoff_first_ms;
+  uv_process_t proc;
+  int running;                  /* alive */
+  int ready;                    /* it said so on the ready pipe */
+  int ever_ready;
+  uv_pipe_t ready_pipe;
+  int ready_pipe_open;
+  uint64_t started_ms;
+  uint64_t backoff_ms;
+  uv_timer_t restart;
+} child;
+
+enum { CONTROLLER, ROUTER, N_CHILDREN };
 
 static struct {
   uv_loop_t *loop;
   const char *self_exe;
   int argc;
   char **argv;
-  uv_process_t child;
-  int running;                  /* child is alive */
-  int ready;                    /* it said so on the ready pipe */
-  uv_pipe_t ready_pipe;
-  int ready_pipe_open;
-  uint64_t started_ms;
-  uint64_t backoff_ms;
-  int stopping;                 /* a signal asked us to stop */
+  char controller_url[128];
+  char token_env[100];          /* BERTH_ROUTER_TOKEN=... */
+  child kids[N_CHILDREN];
+  int stopping;                 /* a signal (or a failed start) asked us to stop */
   int exit_status;
-  uv_timer_t restart;
   uv_signal_t sigterm, sigint;
 } sv;
 
-static void start_child(void);
+static void start_child(child *k);
 
 static void on_ready_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   (void)h;
@@ -46,85 +58,122 @@ static void on_ready_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   *b = uv_buf_init(buf, sizeof buf);
 }
 
-static void close_ready_pipe(void) {
-  if (!sv.ready_pipe_open) return;
-  sv.ready_pipe_open = 0;
-  uv_close((uv_handle_t *)&sv.ready_pipe, NULL);
+static void close_ready_pipe(child *k) {
+  if (!k->ready_pipe_open) return;
+  k->ready_pipe_open = 0;
+  uv_close((uv_handle_t *)&k->ready_pipe, NULL);
 }
 
 static void on_ready_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
-  (void)s;
   (void)b;
-  if (n > 0 && !sv.ready) {
-    sv.ready = 1;
-    berth_log(BERTH_LOG_INFO, "controller (pid %d) is ready", sv.child.pid);
+  child *k = s->data;
+  if (n > 0 && !k->ready) {
+    k->ready = k->ever_ready = 1;
+    berth_log(BERTH_LOG_INFO, "%s (pid %d) is ready", k->role, k->proc.pid);
+    /* The router follows a ready controller. */
+    child *r = &sv.kids[ROUTER];
+    if (k == &sv.kids[CONTROLLER] && !r->running && !uv_is_active((uv_handle_t *)&r->restart) &&
+        !sv.stopping)
+      start_child(r);
   }
-  if (n < 0) close_ready_pipe();
+  if (n < 0) close_ready_pipe(k);
 }
 
 static void on_restart(uv_timer_t *t) {
-  (void)t;
-  if (!sv.stopping) start_child();
+  child *k = t->data;
+  if (!sv.stopping) start_child(k);
 }
 
-static void on_child_closed(uv_handle_t *h) {
-  (void)h;
-  if (sv.stopping) {
-    uv_close((uv_handle_t *)&sv.restart, NULL);
-    uv_close((uv_handle_t *)&sv.sigterm, NULL);
-    uv_close((uv_handle_t *)&sv.sigint, NULL);
+static void close_all(void) {
+  for (int i = 0; i < N_CHILDREN; i++) {
+    uv_timer_stop(&sv.kids[i].restart);
+    if (!uv_is_closing((uv_handle_t *)&sv.kids[i].restart))
+      uv_close((uv_handle_t *)&sv.kids[i].restart, NULL);
   }
+  if (!uv_is_closing((uv_handle_t *)&sv.sigterm)) uv_close((uv_handle_t *)&sv.sigterm, NULL);
+  if (!uv_is_closing((uv_handle_t *)&sv.sigint)) uv_close((uv_handle_t *)&sv.sigint, NULL);
+}
+
+/* While stopping: the router goes first, then the controller; the loop
+ * ends once neither runs. */
+static void stop_next(int signum) {
+  child *r = &sv.kids[ROUTER], *c = &sv.kids[CONTROLLER];
+  if (r->running) {
+    uv_process_kill(&r->proc, signum);
+    return;
+  }
+  if (c->running) {
+    uv_process_kill(&c->proc, signum);
+    return;
+  }
+  close_all();
 }
 
 static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
-  sv.running = 0;
-  close_ready_pipe();
-  uv_close((uv_handle_t *)p, on_child_closed);
-  sv.exit_status = sig ? 128 + sig : (int)status;
-  if (sv.stopping) return; /* the loop ends once the handles are closed */
-  if (!sv.ready) {
+  child *k = p->data;
+  k->running = 0;
+  close_ready_pipe(k);
+  uv_close((uv_handle_t *)p, NULL);
+  int code = sig ? 128 + sig : (int)status;
+  if (k == &sv.kids[CONTROLLER] || !sv.kids[CONTROLLER].ever_ready) sv.exit_status = code;
+  if (sv.stopping) {
+    stop_next(SIGTERM);
+    return;
+  }
+  if (!k->ready) {
     /* It never served: a start-up failure (it said why) or --help, which a
      * restart will not change. */
     if (sig || (status != 0 && status != 2))
-      berth_log(BERTH_LOG_ERROR, "controller exited before it was ready (%s %d): not restarting",
-                sig ? "signal" : "status", sig ? sig : (int)status);
-    sv.stopping = 1;
-    return;
+      berth_log(BERTH_LOG_ERROR, "%s exited before it was ready (%s %d): not restarting",
+                k->role, sig ? "signal" : "status", sig ? sig : (int)status);
+    if (k->ever_ready == 0) {
+      sv.exit_status = code;
+      sv.stopping = 1;
+      stop_next(SIGTERM);
+      return;
+    }
   }
-  uint64_t ran = uv_now(sv.loop) - sv.started_ms;
-  if (ran > HEALTHY_RUN_MS) sv.backoff_ms = BACKOFF_FIRST_MS;
-  berth_log(BERTH_LOG_WARN, "controller (pid %d) %s %d after %llu s; restarting it in %llu ms",
+  uint64_t ran = uv_now(sv.loop) - k->started_ms;
+  if (ran > HEALTHY_RUN_MS) k->backoff_ms = k->backoff_first_ms;
+  berth_log(BERTH_LOG_WARN, "%s (pid %d) %s %d after %llu s; restarting it in %llu ms", k->role,
             p->pid, sig ? "was killed by signal" : "exited with status", sig ? sig : (int)status,
-            (unsigned long long)(ran / 1000), (unsigned long long)sv.backoff_ms);
-  uv_timer_start(&sv.restart, on_restart, sv.backoff_ms, 0);
-  sv.backoff_ms = sv.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : sv.backoff_ms * 2;
+            (unsigned long long)(ran / 1000), (unsigned long long)k->backoff_ms);
+  uv_timer_start(&k->restart, on_restart, k->backoff_ms, 0);
+  k->backoff_ms = k->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : k->backoff_ms * 2;
 }
 
-static void start_child(void) {
+static void start_child(child *k) {
   uv_file fds[2];
   if (uv_pipe(fds, 0, 0) != 0) {
     berth_log(BERTH_LOG_ERROR, "cannot create the ready pipe: %s", strerror(errno));
-    uv_timer_start(&sv.restart, on_restart, sv.backoff_ms, 0);
+    uv_timer_start(&k->restart, on_restart, k->backoff_ms, 0);
     return;
   }
-  char **args = berth_xcalloc((size_t)sv.argc + 3, sizeof *args);
-  args[0] = (char *)sv.self_exe;
-  args[1] = "controller";
-  for (int i = 0; i < sv.argc; i++) args[i + 2] = sv.argv[i];
-  /* The child's environment: ours plus where to say it is ready and who
-   * its supervisor is. */
+  char **args = berth_xcalloc((size_t)sv.argc + 5, sizeof *args);
+  size_t a = 0;
+  args[a++] = (char *)sv.self_exe;
+  args[a++] = (char *)k->role;
+  if (k == &sv.kids[ROUTER]) {
+    args[a++] = "--controller";
+    args[a++] = sv.controller_url;
+  }
+  for (int i = 0; i < sv.argc; i++) args[a++] = sv.argv[i];
+  /* The child's environment: ours plus where to say it is ready, who its
+   * supervisor is, and the router token. */
   size_t n = 0;
   while (environ[n]) n++;
-  char **env = berth_xcalloc(n + 3, sizeof *env);
-  size_t k = 0;
+  char **env = berth_xcalloc(n + 4, sizeof *env);
+  size_t e = 0;
   for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "BERTH_READY_FD=", 15) && strncmp(environ[i], "BERTH_SUPERVISOR_PID=", 21))
-      env[k++] = environ[i];
+    if (strncmp(environ[i], "BERTH_READY_FD=", 15) && strncmp(environ[i], "BERTH_SUPERVISOR_PID=", 21) &&
+        strncmp(environ[i], "BERTH_ROUTER_TOKEN=", 19))
+      env[e++] = environ[i];
   char ready_fd[40], sup_pid[48];
   snprintf(ready_fd, sizeof ready_fd, "BERTH_READY_FD=3");
   snprintf(sup_pid, sizeof sup_pid, "BERTH_SUPERVISOR_PID=%d", (int)getpid());
-  env[k++] = ready_fd;
-  env[k++] = sup_pid;
+  env[e++] = ready_fd;
+  env[e++] = sup_pid;
+  env[e++] = sv.token_env;
   uv_stdio_container_t stdio[4] = {
     {.flags = UV_INHERIT_FD, .data.fd = 0},
     {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -133,40 +182,54 @@ static void start_child(void) {
   };
   uv_process_options_t o = {.exit_cb = on_child_exit, .file = sv.self_exe, .args = args,
                             .env = env, .stdio = stdio, .stdio_count = 4};
-  int rc = uv_spawn(sv.loop, &sv.child, &o);
+  k->proc.data = k;
+  int rc = uv_spawn(sv.loop, &k->proc, &o);
   close(fds[1]);
   free(args);
   free(env);
   if (rc != 0) {
     close(fds[0]);
-    berth_log(BERTH_LOG_ERROR, "cannot start the controller: %s", uv_strerror(rc));
-    uv_close((uv_handle_t *)&sv.child, NULL);
-    uv_timer_start(&sv.restart, on_restart, sv.backoff_ms, 0);
+    berth_log(BERTH_LOG_ERROR, "cannot start the %s: %s", k->role, uv_strerror(rc));
+    uv_close((uv_handle_t *)&k->proc, NULL);
+    uv_timer_start(&k->restart, on_restart, k->backoff_ms, 0);
     return;
   }
-  sv.running = 1;
-  sv.ready = 0;
-  sv.started_ms = uv_now(sv.loop);
-  uv_pipe_init(sv.loop, &sv.ready_pipe, 0);
-  uv_pipe_open(&sv.ready_pipe, fds[0]);
-  sv.ready_pipe_open = 1;
-  uv_read_start((uv_stream_t *)&sv.ready_pipe, on_ready_alloc, on_ready_read);
-  berth_log(BERTH_LOG_INFO, "controller started (pid %d)", sv.child.pid);
+  k->running = 1;
+  k->ready = 0;
+  k->started_ms = uv_now(sv.loop);
+  uv_pipe_init(sv.loop, &k->ready_pipe, 0);
+  uv_pipe_open(&k->ready_pipe, fds[0]);
+  k->ready_pipe.data = k;
+  k->ready_pipe_open = 1;
+  uv_read_start((uv_stream_t *)&k->ready_pipe, on_ready_alloc, on_ready_read);
+  berth_log(BERTH_LOG_INFO, "%s started (pid %d)", k->role, k->proc.pid);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
   (void)s;
-  sv.stopping = 1;
-  if (sv.running) {
-    uv_process_kill(&sv.child, signum); /* a second signal makes it exit at once */
+  if (sv.stopping) {
+    /* A second signal: both at once (each then exits at once). */
+    for (int i = 0; i < N_CHILDREN; i++)
+      if (sv.kids[i].running) uv_process_kill(&sv.kids[i].proc, signum);
     return;
   }
-  /* Between restarts: nothing to wait for. */
-  uv_timer_stop(&sv.restart);
-  uv_close((uv_handle_t *)&sv.restart, NULL);
-  uv_close((uv_handle_t *)&sv.sigterm, NULL);
-  uv_close((uv_handle_t *)&sv.sigint, NULL);
-  sv.exit_status = 0;
+  sv.stopping = 1;
+  if (!sv.kids[CONTROLLER].running && !sv.kids[ROUTER].running) sv.exit_status = 0;
+  stop_next(signum);
+}
+
+/* Where the router reaches the controller: --control-listen's address
+ * (a wildcard address is reached on loopback). */
+static void controller_url(void) {
+  const char *listen = "127.0.0.1:8070";
+  for (int i = 0; i + 1 < sv.argc; i++)
+    if (strcmp(sv.argv[i], "--control-listen") == 0) listen = sv.argv[i + 1];
+  const char *colon = strrchr(listen, ':');
+  char host[80] = "127.0.0.1";
+  if (colon && colon > listen && (size_t)(colon - listen) < sizeof host)
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+  if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "[::]") == 0) snprintf(host, sizeof host, "127.0.0.1");
+  snprintf(sv.controller_url, sizeof sv.controller_url, "http://%s:%s", host, colon ? colon + 1 : "8070");
 }
 
 int supervisor_main(const char *self_exe, int argc, char **argv) {
@@ -178,13 +241,32 @@ int supervisor_main(const char *self_exe, int argc, char **argv) {
   sv.self_exe = self_exe;
   sv.argc = argc;
   sv.argv = argv;
-  sv.backoff_ms = BACKOFF_FIRST_MS;
-  uv_timer_init(sv.loop, &sv.restart);
+  controller_url();
+  unsigned char rnd[24] = {0};
+  FILE *u = fopen("/dev/urandom", "rb");
+  if (!u || fread(rnd, 1, sizeof rnd, u) != sizeof rnd) {
+    fprintf(stderr, "berthd up: cannot read /dev/urandom\n");
+    if (u) fclose(u);
+    return 1;
+  }
+  fclose(u);
+  size_t off = (size_t)snprintf(sv.token_env, sizeof sv.token_env, "BERTH_ROUTER_TOKEN=");
+  for (size_t i = 0; i < sizeof rnd; i++)
+    off += (size_t)snprintf(sv.token_env + off, sizeof sv.token_env - off, "%02x", rnd[i]);
+  const char *roles[N_CHILDREN] = {"controller", "router"};
+  const uint64_t first[N_CHILDREN] = {1000, 250};
+  for (int i = 0; i < N_CHILDREN; i++) {
+    child *k = &sv.kids[i];
+    k->role = roles[i];
+    k->backoff_first_ms = k->backoff_ms = first[i];
+    uv_timer_init(sv.loop, &k->restart);
+    k->restart.data = k;
+  }
   uv_signal_init(sv.loop, &sv.sigterm);
   uv_signal_init(sv.loop, &sv.sigint);
   uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
   uv_signal_start(&sv.sigint, on_signal, SIGINT);
-  start_child();
+  start_child(&sv.kids[CONTROLLER]);
   uv_run(sv.loop, UV_RUN_DEFAULT);
   uv_loop_close(sv.loop);
   return sv.exit_status;

@@ -7,7 +7,7 @@
 
 #include "api.h"
 #include "check.h"
-#include "ctl.h"
+#include "reconcile.h"
 #include "store.h"
 
 static ctl c;

@@ -31,9 +31,7 @@
 
 #include "artifact.h"
 #include "agent_state.h"
-#include "ic.h"
 #include "metrics.h"
-#include "router.h"
 
 #define HEALTH_INTERVAL_MS 200
 #define PING_TIMEOUT_MS 2000
@@ -68,6 +66,9 @@ static void on_handle_closed(uv_handle_t *h) {
  * handles; memory goes when the last handle is closed. */
 static void copy_remove(ctl *c, copy *cp) {
   ic *x = cp->owner;
+  /* Only a router's requests point at a copy; the controller's count is
+   * what routers report. */
+  if (!c->router_mode) cp->inflight = 0;
   for (copy **pp = &x->copies; *pp; pp = &(*pp)->next)
     if (*pp == cp) {
       *pp = cp->next;
@@ -168,7 +169,10 @@ static void fail_start(ctl *c, copy *cp, const char *what) {
            cp->owner->name, what, tail[0] ? " Last output: \"" : "", tail,
            tail[0] ? "\"" : "");
   berth_log(BERTH_LOG_ERROR, "%s", why);
-  ic_copy_failed(c, cp, why);
+  /* The controller decides what a failure means; it hears on the next
+   * sync. */
+  json_array_append_new(c->failed_reports,
+                        json_pack("{s:I,s:s}", "id", (json_int_t)cp->id, "message", why));
 }
 
 static void on_backoff_done(uv_timer_t *t) {
@@ -290,10 +294,7 @@ static void ready_checked(ctl *c, copy *cp, int ok, int err) {
     cp->unhealthy = 0;
     cp->ping_failures = 0;
     schedule_ready_check(c, cp);
-    if (was_out) {
-      router_copy_ready(c, cp->owner);
-      ctl_kick(c);
-    }
+    if (was_out) ctl_kick(c);
     return;
   }
   cp->ping_failures++;
@@ -373,7 +374,6 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
     cp->ping_failures = 0;
     cp->unhealthy = 0;
     schedule_ready_check(cc, cp);
-    router_copy_ready(cc, cp->owner);
     ctl_kick(cc);
     return;
   }
@@ -725,7 +725,8 @@ void agent_stop(ctl *c, copy *cp) {
   switch (cp->state) {
   case COPY_READY:
     cp->state = COPY_DRAINING;
-    if (cp->inflight == 0) terminate(c, cp);
+    /* The controller waits until no router sends it requests (routing.h). */
+    if (cp->inflight == 0 && c->agent_mode) terminate(c, cp);
     break;
   case COPY_STARTING:
     if (cp->pid)
@@ -746,6 +747,14 @@ void agent_forget(ctl *c, copy *cp) {
   if (cp->timer) uv_timer_stop(cp->timer);
   cp->state = COPY_STOPPING;
   copy_remove(c, cp);
+}
+
+void agent_drained(ctl *c, copy *cp) {
+  if (cp->inflight) return;
+  if (cp->state == COPY_DRAINING)
+    terminate(c, cp);
+  else if (cp->state == COPY_STOPPING && !cp->pid && !cp->dead)
+    copy_remove(c, cp);
 }
 
 void agent_request_done(ctl *c, copy *cp) {

@@ -21,9 +21,7 @@ void agent_state_save(ctl *c) {
   for (ic *x = c->ics; x; x = x->next)
     for (copy *cp = x->copies; cp; cp = cp->next) {
       if (!cp->pid) continue;
-      json_t *devs = json_array();
-      for (int d = 0; d < cp->assign.n_devices; d++)
-        json_array_append_new(devs, json_integer(cp->assign.devices[d]));
+      json_t *devs = ctl_devices_json(&cp->assign);
       json_array_append_new(list, json_pack("{s:I,s:s,s:i,s:i,s:s,s:o,s:i}", "id",
                                             (json_int_t)cp->id, "ic", x->name, "pid", cp->pid,
                                             "port", cp->port, "model_dir", cp->model_dir,
@@ -41,13 +39,8 @@ void agent_state_save(ctl *c) {
 
 /* Whether pid runs `berthd copy-exec --copy id`. */
 static int runs_shim(int pid, int64_t id) {
-  char path[64], cmd[512];
-  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-  fclose(f);
-  cmd[n] = '\0';
+  char cmd[512];
+  size_t n = ctl_read_cmdline(pid, cmd, sizeof cmd);
   char want[64];
   int wl = snprintf(want, sizeof want, "copy-exec%c--copy%c%lld%c", 0, 0, (long long)id, 0);
   for (size_t i = 0; i + (size_t)wl <= n; i++)

@@ -37,8 +37,6 @@ void local_agent_start_all(ctl *c);
 void local_agent_stop_all(ctl *c);
 /* Agent processes not yet exited (shutdown waits for 0). */
 int local_agents_running(const ctl *c);
-/* The instance whose agent presents this token, or NULL. */
-instance *local_agent_by_token(ctl *c, const char *token);
 /* Frees what is left after the loop stopped. */
 void local_agent_free_all(ctl *c);
 

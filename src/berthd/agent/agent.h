@@ -24,12 +24,12 @@ int agent_adopt(ctl *c, copy *cp);
 void agent_stop(ctl *c, copy *cp);
 /* Releases everything of a copy that is not running (pending/backoff). */
 void agent_forget(ctl *c, copy *cp);
+/* No router sends this draining (or stopping) copy requests any more: it
+ * stops (the controller, routing.c). */
+void agent_drained(ctl *c, copy *cp);
 /* The router finished a request at this copy: a draining copy may stop. */
 void agent_request_done(ctl *c, copy *cp);
 /* `berthd agent --join URL --token T --instance-type X` (agent_main.c) */
 int agent_main(int argc, char **argv);
-/* `berthd copy-exec [--copy ID] [--log FILE] [--exit-file FILE] -- PROGRAM
- * ARGS...` (copy_shim.c) */
-int copy_shim_main(int argc, char **argv);
 
 #endif

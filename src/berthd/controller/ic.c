@@ -185,12 +185,6 @@ static int place_pending(ctl *c, ic *x) {
 
 void ic_copy_failed(ctl *c, copy *cp, const char *why) {
   ic *x = cp->owner;
-  if (c->agent_mode) {
-    /* The controller decides what a failure means; tell it on next sync. */
-    json_array_append_new(c->failed_reports,
-                          json_pack("{s:I,s:s}", "id", (json_int_t)cp->id, "message", why));
-    return;
-  }
   if (x->status != IC_CREATING || x->deleting) return;
   /* A model that cannot start the first time will not start by retrying:
    * fail the IC with the reason, as SageMaker does, and stop its copies. */

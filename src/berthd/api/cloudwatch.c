@@ -22,7 +22,7 @@
  * or dimension set is an empty result, as in CloudWatch. */
 #include "cloudwatch.h"
 
-#include "api.h"
+#include "valid.h"
 
 #include <math.h>
 #include <stdio.h>

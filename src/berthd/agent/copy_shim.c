@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "agent.h"
+#include "copy_shim.h"
 #include "copy_log.h"
 
 static struct {

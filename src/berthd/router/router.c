@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "agent.h"
-#include "autoscale.h"
 #include "ic.h"
 #include "metrics.h"
 #include "berth/eventstream.h"
@@ -31,7 +30,8 @@ struct invocation {
   ic *x;
   copy *cp;
   berth_http_call *call;
-  const variant *v;
+  berth_route_strategy routing; /* its variant's RoutingConfig */
+  char variant_name[NAME_MAX_LEN + 1]; /* copied: the endpoint may go first */
   int status;
   int got_bytes;
   int tries;
@@ -159,7 +159,7 @@ static size_t answer_headers(const invocation *inv, berth_http_header *out) {
   } else {
     out[k++] = (berth_http_header){"content-type", ct};
   }
-  out[k++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->v->name};
+  out[k++] = (berth_http_header){"x-amzn-invoked-production-variant", inv->variant_name};
   out[k++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
   if (inv->custom_attributes[0])
     out[k++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes", inv->custom_attributes};
@@ -407,7 +407,7 @@ static const char *const passed_headers[][2] = {
  * 0 when on its way, -1 when no copy is ready (the caller answers). */
 static int forward(invocation *inv) {
   ctl *c = inv->c;
-  copy *cp = router_choose(inv->x, inv->v->routing, next_random(c), inv->tries ? inv->tried_copy : -1);
+  copy *cp = router_choose(inv->x, inv->routing, next_random(c), inv->tries ? inv->tried_copy : -1);
   if (!cp) return -1;
   uint64_t now = uv_now(c->loop);
   if (!inv->tries) inv->first_sent_ms = now;
@@ -532,7 +532,9 @@ void router_on_request(berth_http_req *req, void *ud) {
   inv->req = req;
   inv->x = x;
   ic_hold(x);
-  inv->v = ctl_endpoint_variant(ep, x->variant);
+  const variant *v = ctl_endpoint_variant(ep, x->variant);
+  inv->routing = v ? v->routing : BERTH_ROUTE_RANDOM;
+  snprintf(inv->variant_name, sizeof inv->variant_name, "%s", x->variant);
   inv->deadline_ms = (uint64_t)((stream ? c->stream_timeout_s : c->invocation_timeout_s) * 1000);
   berth_buf_init(&inv->body, ROUTER_MAX_BODY);
   snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
@@ -542,9 +544,8 @@ void router_on_request(berth_http_req *req, void *ud) {
   req->on_abort = on_client_gone;
   if (forward(inv) == 0) return;
   /* Hold the request while a copy starts instead of failing it: one that
-   * scaling wakes, or one on its way (starting, restarting, or being
-   * adopted after a controller restart). */
-  if ((x->scaling || (x->desired > 0 && x->status != IC_FAILED)) && !c->shutting_down) {
+   * scaling wakes, or one on its way (placed and starting or restarting). */
+  if ((x->wakes || (x->coming > 0 && x->status != IC_FAILED)) && !c->shutting_down) {
     if (x->n_waiting >= c->wake_queue_max) {
       req->on_abort = NULL;
       invocation_free(inv);
@@ -561,7 +562,7 @@ void router_on_request(berth_http_req *req, void *ud) {
       x->wait_head = inv;
     x->wait_tail = inv;
     x->n_waiting++;
-    if (x->scaling) autoscale_wake(c, x);
+    if (x->wakes && c->on_wake) c->on_wake(c, x); /* the controller scales it up */
     return;
   }
   req->on_abort = NULL;

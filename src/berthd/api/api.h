@@ -6,17 +6,6 @@
 #include "ctl.h"
 #include "valid.h"
 
-/* An operation of one of the control APIs. */
-typedef struct api_operation {
-  const char *name;
-  int (*fn)(ctl *c, json_t *req, json_t **resp, api_error *e);
-} api_operation;
-
-/* Runs the operation named op from ops (the body must be a JSON object);
- * an unknown one is UnknownOperationException naming service and op. */
-int api_dispatch(const api_operation *ops, size_t n, const char *service, ctl *c,
-                 const char *op, json_t *req, json_t **resp, api_error *e);
-
 /* Runs one SageMaker operation. On success *resp is a new object. */
 int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e);
 /* The control listener's request handler (ud is the ctl). */

@@ -7,18 +7,11 @@
 #include <string.h>
 
 #include "agent.h"
-#include "local_agent.h"
+#include "longpoll.h"
+#include "berth/secret.h"
 #include "ic.h"
 #include "metrics.h"
-#include "router.h"
 
-static void reply(berth_http_req *req, int status, json_t *body) {
-  char *text = json_dumps(body, JSON_COMPACT);
-  berth_http_header h[1] = {{"content-type", "application/json"}};
-  berth_http_respond(req, status, h, 1, text, strlen(text));
-  free(text);
-  json_decref(body);
-}
 
 /* Which agent this is: 1 for a pool agent (the shared --agent-token), 2
  * with *local set for a local instance's agent (its own token), 0 for
@@ -28,13 +21,10 @@ static int who(ctl *c, berth_http_req *req, instance **local) {
   *local = NULL;
   if (!auth || strncmp(auth, "Bearer ", 7) != 0) return 0;
   const char *given = auth + 7;
-  if ((*local = local_agent_by_token(c, given))) return 2;
-  if (!c->agent_token[0]) return 0;
-  /* Constant-time compare: the token is a secret. */
-  size_t n = strlen(c->agent_token), m = strlen(given);
-  unsigned char diff = (unsigned char)(n != m);
-  for (size_t i = 0; i < n; i++) diff |= (unsigned char)(c->agent_token[i] ^ (i < m ? given[i] : 0));
-  return diff == 0;
+  for (instance *in = c->instances; in; in = in->next)
+    if (in->agent && berth_secret_equal(in->token, given)) *local = in;
+  if (*local) return 2;
+  return c->agent_token[0] && berth_secret_equal(c->agent_token, given);
 }
 
 static int sync_parked(ctl *c, const instance *in);
@@ -128,7 +118,7 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local
   const char *type = json_string_value(json_object_get(body, "instance_type"));
   const char *address = json_string_value(json_object_get(body, "address"));
   if (!agent_id || !type || !address || strlen(agent_id) >= 64 || strlen(address) >= 64) {
-    reply(req, 400, json_pack("{s:s}", "message",
+    longpoll_reply(req, 400, json_pack("{s:s}", "message",
                               "agent sync needs agent_id, instance_type and address"));
     return NULL;
   }
@@ -143,7 +133,7 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local
   if (in) return in;
   const berth_instance_type *t = berth_catalog_find(&c->catalog, type);
   if (!t) {
-    reply(req, 400, json_pack("{s:s}", "message", "unknown instance type: not in the catalog"));
+    longpoll_reply(req, 400, json_pack("{s:s}", "message", "unknown instance type: not in the catalog"));
     return NULL;
   }
   in = berth_xcalloc(1, sizeof *in);
@@ -180,12 +170,7 @@ static void adopt(ctl *c, instance *in, json_t *r) {
   cp->ctl = c;
   cp->inst = in;
   cp->remove_when_stopped = 1;
-  json_t *devs = json_object_get(r, "devices");
-  size_t k;
-  json_t *d;
-  json_array_foreach(devs, k, d) if (k < SCHED_MAX_DEVICES)
-    cp->assign.devices[cp->assign.n_devices++] = (int)json_integer_value(d);
-  cp->assign.dev_milli_each = (int32_t)json_integer_value(json_object_get(r, "dev_milli_each"));
+  ctl_assignment_parse(r, &cp->assign);
   cp->assign.instance = 0;
   sched_reserve(&in->res, &x->need, &cp->assign);
   cp->port = (int)json_integer_value(json_object_get(r, "port"));
@@ -235,7 +220,6 @@ static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures
                 (long long)cp->id, in->address, cp->port, in->agent ? "" : "pool ",
                 (long long)in->id);
         metrics_copy_ready(x->metrics, (double)(cp->ready_ms - cp->started_ms));
-        router_copy_ready(c, x);
         ctl_kick(c);
       } else if (cp->state == COPY_READY && state && strcmp(state, "ready") != 0 &&
                  strcmp(state, "adopting") != 0) {
@@ -256,9 +240,7 @@ static json_t *wanted(ctl *c, instance *in) {
   for (ic *x = c->ics; x; x = x->next)
     for (copy *cp = x->copies; cp; cp = cp->next) {
       if (cp->inst != in || cp->state == COPY_STOPPING) continue;
-      json_t *devs = json_array();
-      for (int d = 0; d < cp->assign.n_devices; d++)
-        json_array_append_new(devs, json_integer(cp->assign.devices[d]));
+      json_t *devs = ctl_devices_json(&cp->assign);
       json_t *spec = json_object_get(x->doc, "Specification");
       const char *model = json_string_value(json_object_get(spec, "ModelName"));
       json_t *w = json_pack("{s:I,s:s,s:s,s:s,s:O,s:i,s:I,s:o,s:i}", "id", (json_int_t)cp->id,
@@ -279,60 +261,30 @@ static json_t *wanted(ctl *c, instance *in) {
  * is held until the answer changes (pool_wake, after each reconciliation)
  * or the agent's wait_ms runs out. */
 
-typedef struct pool_sync {
-  struct pool_sync *next;
-  ctl *c;
-  berth_http_req *req;
-  instance *in;
-  char version[32];
-  uint64_t until_ms;
-} pool_sync;
-
 /* The answer for in: its copies, with a version that changes when they do. */
 static json_t *answer(ctl *c, instance *in) {
   json_t *w = wanted(c, in);
-  char *text = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (const char *p = text; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-  free(text);
   char v[32];
-  snprintf(v, sizeof v, "%016llx", (unsigned long long)h);
+  snprintf(v, sizeof v, "%016llx", (unsigned long long)longpoll_hash(w));
   return json_pack("{s:I,s:s,s:o,s:s}", "instance_id", (json_int_t)in->id, "endpoint",
                    in->endpoint, "copies", w, "version", v);
 }
 
 static int sync_parked(ctl *c, const instance *in) {
-  for (pool_sync *p = c->parked; p; p = p->next)
-    if (p->in == in) return 1;
-  return 0;
-}
-
-static void unpark(pool_sync *ps) {
-  for (pool_sync **pp = &ps->c->parked; *pp; pp = &(*pp)->next)
-    if (*pp == ps) {
-      *pp = ps->next;
-      break;
-    }
-  free(ps);
-}
-
-static void on_parked_abort(berth_http_req *req) {
-  unpark(req->user);
+  return longpoll_holds(&c->parked, in);
 }
 
 void pool_wake(ctl *c, int all) {
   uint64_t now = uv_now(c->loop);
-  pool_sync *next;
-  for (pool_sync *ps = c->parked; ps; ps = next) {
-    next = ps->next;
-    json_t *resp = answer(c, ps->in);
+  longpoll *next;
+  for (longpoll *p = c->parked; p; p = next) {
+    next = p->next;
+    instance *in = p->key;
+    json_t *resp = answer(c, in);
     const char *v = json_string_value(json_object_get(resp, "version"));
-    if (all || now >= ps->until_ms || strcmp(v, ps->version) != 0) {
-      berth_http_req *req = ps->req;
-      req->on_abort = NULL;
-      ps->in->last_seen = ctl_clock();
-      unpark(ps);
-      reply(req, 200, resp);
+    if (all || now >= p->until_ms || strcmp(v, p->version) != 0) {
+      in->last_seen = ctl_clock();
+      longpoll_reply(longpoll_take(p), 200, resp);
     } else {
       json_decref(resp);
     }
@@ -340,14 +292,11 @@ void pool_wake(ctl *c, int all) {
 }
 
 void pool_forget_instance(ctl *c, instance *in) {
-  pool_sync *next;
-  for (pool_sync *ps = c->parked; ps; ps = next) {
-    next = ps->next;
-    if (ps->in != in) continue;
-    berth_http_req *req = ps->req;
-    req->on_abort = NULL;
-    unpark(ps);
-    reply(req, 410, json_pack("{s:s}", "message", "this instance was released"));
+  longpoll *next;
+  for (longpoll *p = c->parked; p; p = next) {
+    next = p->next;
+    if (p->key == in)
+      longpoll_reply(longpoll_take(p), 410, json_pack("{s:s}", "message", "this instance was released"));
   }
 }
 
@@ -355,17 +304,17 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
   instance *local;
   if (!who(c, req, &local)) {
     berth_log(BERTH_LOG_WARN, "refused agent sync from %s: %s", req->peer,
-              c->agent_token[0] || c->local_agents ? "wrong or missing token"
+              c->agent_token[0] || c->instances ? "wrong or missing token"
                                                    : "this controller takes no agents (start it "
                                                      "with --agent-token)");
-    reply(req, 401, json_pack("{s:s}", "message", "agent token refused"));
+    longpoll_reply(req, 401, json_pack("{s:s}", "message", "agent token refused"));
     return;
   }
   json_error_t jerr;
   json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
   if (!json_is_object(body)) {
     json_decref(body);
-    reply(req, 400, json_pack("{s:s}", "message", "agent sync body is not a JSON object"));
+    longpoll_reply(req, 400, json_pack("{s:s}", "message", "agent sync body is not a JSON object"));
     return;
   }
   instance *in = join(c, body, req, local);
@@ -385,21 +334,13 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
   const char *now_v = json_string_value(json_object_get(resp, "version"));
   if (version && wait_ms > 0 && strcmp(version, now_v) == 0 && !c->shutting_down &&
       !sync_parked(c, in)) {
-    pool_sync *ps = berth_xcalloc(1, sizeof *ps);
-    ps->c = c;
-    ps->req = req;
-    ps->in = in;
-    snprintf(ps->version, sizeof ps->version, "%s", now_v);
-    ps->until_ms = uv_now(c->loop) + (uint64_t)(wait_ms > POOL_MAX_WAIT_MS ? POOL_MAX_WAIT_MS
-                                                                           : wait_ms);
-    ps->next = c->parked;
-    c->parked = ps;
-    req->user = ps;
-    req->on_abort = on_parked_abort;
+    longpoll_hold(&c->parked, req, in, now_v,
+                  uv_now(c->loop) + (uint64_t)(wait_ms > POOL_MAX_WAIT_MS ? POOL_MAX_WAIT_MS
+                                                                          : wait_ms));
     json_decref(resp);
     json_decref(body);
     return;
   }
   json_decref(body);
-  reply(req, 200, resp);
+  longpoll_reply(req, 200, resp);
 }

@@ -7,7 +7,6 @@
 #include "aas.h"
 #include "ic.h"
 #include "metrics.h"
-#include "router.h"
 
 static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
   scaling *s = x->scaling;
@@ -38,7 +37,6 @@ static void on_tick(uv_timer_t *t) {
       ready += cp->state == COPY_READY;
     }
     metrics_sample(x->metrics, now, (double)(inflight + (uint32_t)x->n_waiting), ready);
-    router_expire_waiting(c, x);
     if (x->scaling && !x->deleting && !x->failed_sticky && !c->shutting_down)
       evaluate(c, x, now, ready);
   }

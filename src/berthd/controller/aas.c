@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "valid.h"
 #include "ic.h"
 #include "store.h"
 

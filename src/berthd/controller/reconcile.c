@@ -1,142 +1,25 @@
-/* ctl: controller state: lookups, loading from the store, and the
- * reconciliation tick that converges endpoints, instances and ICs. */
-#include "berth/log.h"
-#include "ctl.h"
+/* reconcile: the controller's loop: loads desired state from the store and
+ * converges endpoints, instances and ICs towards it (reconcile.h). */
+#include "reconcile.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "aas.h"
 #include "agent.h"
 #include "berth/fleet.h"
-#include "metrics.h"
+#include "berth/log.h"
 #include "ic.h"
-#include "router.h"
-#include "model.h"
 #include "local_agent.h"
+#include "metrics.h"
+#include "model.h"
 #include "pool.h"
+#include "routing.h"
 #include "store.h"
 
 #define TICK_MS 500
 #define ADOPT_WAIT_S 10.0 /* after a restart, for agents to report their copies */
-
-int ctl_set_data_dir(ctl *c, const char *dir) {
-  char full[PATH_MAX];
-  if (!realpath(dir, full)) {
-    berth_log(BERTH_LOG_ERROR, "cannot use the data dir %s: %s", dir, strerror(errno));
-    return -1;
-  }
-  if (strlen(full) >= sizeof c->data_dir - 100) {
-    berth_log(BERTH_LOG_ERROR, "the data dir path %s is too long (at most %zu bytes)", full,
-            sizeof c->data_dir - 100);
-    return -1;
-  }
-  memcpy(c->data_dir, full, strlen(full) + 1); /* length checked above */
-  memcpy(c->shared_dir, full, strlen(full) + 1);
-  return 0;
-}
-
-sched_instance ctl_capacity(const berth_instance_type *t) {
-  sched_instance s = {0};
-  s.cpu_milli = (int64_t)t->vcpus * 1000;
-  s.mem_mb = t->memory_mib;
-  s.n_devices = t->accelerators;
-  s.dev_mem_mb = t->accelerator_memory_mib;
-  s.accepting = 1;
-  return s;
-}
-
-static const char *const endpoint_status_names[] = {"Creating", "InService", "Updating",
-                                                   "Deleting", "Failed"};
-static const char *const ic_status_names[] = {"Creating", "InService", "Updating", "Deleting",
-                                             "Failed"};
-
-const char *endpoint_status_name(endpoint_status s) {
-  return (unsigned)s < 5 ? endpoint_status_names[s] : "Failed";
-}
-
-const char *ic_status_name(ic_status s) {
-  return (unsigned)s < 5 ? ic_status_names[s] : "Failed";
-}
-
-ic_status ic_status_parse(const char *s, ic_status dflt) {
-  for (int i = 0; s && i < 5; i++)
-    if (strcmp(s, ic_status_names[i]) == 0) return (ic_status)i;
-  return dflt;
-}
-
-double ctl_now(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  /* Millisecond precision keeps JSON numbers short and exact enough. */
-  return (double)tv.tv_sec + (double)(tv.tv_usec / 1000) / 1000.0;
-}
-
-double ctl_clock(void) {
-  static double start_wall;
-  static uint64_t start_ns;
-  if (!start_ns) {
-    start_ns = uv_hrtime();
-    start_wall = ctl_now();
-  }
-  return start_wall + (double)(uv_hrtime() - start_ns) / 1e9;
-}
-
-void ctl_arn(const ctl *c, const char *kind, const char *name, char *out, size_t outsz) {
-  char lower[NAME_MAX_LEN + 1];
-  size_t i = 0;
-  for (; name[i] && i < NAME_MAX_LEN; i++) lower[i] = (char)tolower((unsigned char)name[i]);
-  lower[i] = '\0';
-  snprintf(out, outsz, "arn:aws:sagemaker:%s:%s:%s/%s", c->region, c->account, kind, lower);
-}
-
-endpoint_config *ctl_find_config(ctl *c, const char *name) {
-  for (endpoint_config *x = c->configs; x; x = x->next)
-    if (strcmp(x->name, name) == 0) return x;
-  return NULL;
-}
-
-endpoint *ctl_find_endpoint(ctl *c, const char *name) {
-  for (endpoint *x = c->endpoints; x; x = x->next)
-    if (strcmp(x->name, name) == 0) return x;
-  return NULL;
-}
-
-ic *ctl_find_ic(ctl *c, const char *name) {
-  for (ic *x = c->ics; x; x = x->next)
-    if (strcmp(x->name, name) == 0) return x;
-  return NULL;
-}
-
-json_t *ctl_find_model(ctl *c, const char *name) {
-  return json_object_get(c->models, name);
-}
-
-const variant *ctl_endpoint_variant(const endpoint *ep, const char *variant_name) {
-  for (int i = 0; i < ep->cfg.n_variants; i++)
-    if (strcmp(ep->cfg.variants[i].name, variant_name) == 0) return &ep->cfg.variants[i];
-  return NULL;
-}
-
-static void on_kick(uv_timer_t *t);
-
-void ctl_kick(ctl *c) {
-  if (c->agent_mode) {
-    /* An agent follows its controller; it does not plan, it reports. */
-    if (c->agent_news) c->agent_news(c);
-    return;
-  }
-  /* Coalesce: many changes in one loop iteration cause one pass. */
-  if (!c->kicked) {
-    c->kicked = 1;
-    uv_timer_start(&c->kick, on_kick, 0, 0);
-  }
-}
 
 /* ---- loading ---- */
 
@@ -422,21 +305,12 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
   }
 }
 
-/* Whether agents may still report copies that ran before this start. */
-static int adopting(ctl *c) {
-  if (c->adopt_until == 0) return 0;
-  int waiting = c->pool; /* pool agents rejoin unannounced: wait it out */
-  for (instance *in = c->instances; in; in = in->next) waiting |= !in->synced;
-  if (waiting && ctl_clock() < c->adopt_until) return 1;
-  c->adopt_until = 0;
-  return 0;
-}
-
 static void reconcile(ctl *c);
 
 void ctl_reconcile(ctl *c) {
-  if (!adopting(c)) reconcile(c);
-  pool_wake(c, 0); /* agents whose copies changed hear it now */
+  if (!ctl_adopting(c)) reconcile(c);
+  pool_wake(c, 0);    /* agents whose copies changed hear it now */
+  routing_wake(c, 0); /* and routers whose snapshot changed */
 }
 
 static void reconcile(ctl *c) {
@@ -451,7 +325,6 @@ static void reconcile(ctl *c) {
   while (*pp) {
     ic *x = *pp;
     if (ic_reconcile(c, x)) {
-      router_expire_waiting(c, x); /* held requests get their answer first */
       *pp = x->next;
       store_delete(c->db, "scaling", x->name);
       if (store_delete(c->db, "inference-component", x->name) == 0) {
@@ -494,7 +367,16 @@ static void on_tick(uv_timer_t *t) {
   ctl_reconcile(c);
 }
 
+/* Coalesces: many changes in one loop iteration cause one pass. */
+static void kick(ctl *c) {
+  if (!c->kicked) {
+    c->kicked = 1;
+    uv_timer_start(&c->kick, on_kick, 0, 0);
+  }
+}
+
 void ctl_start(ctl *c) {
+  c->on_kick = kick;
   uv_timer_init(c->loop, &c->tick);
   c->tick.data = c;
   uv_timer_init(c->loop, &c->kick);
@@ -502,14 +384,6 @@ void ctl_start(ctl *c) {
   uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
   if (!c->pool) local_agent_start_all(c);
   ctl_kick(c);
-}
-
-/* Copies still running (for shutdown). */
-int ctl_running_copies(ctl *c) {
-  int n = 0;
-  for (ic *x = c->ics; x; x = x->next)
-    for (copy *cp = x->copies; cp; cp = cp->next) n++;
-  return n;
 }
 
 void ctl_stop_all(ctl *c) {

@@ -26,7 +26,7 @@
 #include "agent.h"
 #include "agent_state.h"
 #include "artifact.h"
-#include "ctl.h"
+#include "reconcile.h"
 #include "metrics.h"
 
 #define SYNC_RETRY_MS 250      /* after a failed sync (cheap: a refused connect) */
@@ -166,12 +166,7 @@ static copy *copy_new(ic *x, int64_t id, json_t *w) {
   cp->ctl = &agent;
   cp->inst = &self;
   cp->remove_when_stopped = 1;
-  json_t *devs = json_object_get(w, "devices");
-  size_t k;
-  json_t *d;
-  json_array_foreach(devs, k, d) if (k < SCHED_MAX_DEVICES)
-    cp->assign.devices[cp->assign.n_devices++] = (int)json_integer_value(d);
-  cp->assign.dev_milli_each = (int32_t)json_integer_value(json_object_get(w, "dev_milli_each"));
+  ctl_assignment_parse(w, &cp->assign);
   copy **pp = &x->copies;
   while (*pp) pp = &(*pp)->next;
   *pp = cp;
@@ -238,9 +233,7 @@ static json_t *report(void) {
                         : cp->adopted ? "adopting"
                         : cp->state == COPY_STOPPING || cp->state == COPY_DRAINING ? "stopping"
                                                                                    : "starting";
-      json_t *devs = json_array();
-      for (int d = 0; d < cp->assign.n_devices; d++)
-        json_array_append_new(devs, json_integer(cp->assign.devices[d]));
+      json_t *devs = ctl_devices_json(&cp->assign);
       json_array_append_new(copies, json_pack("{s:I,s:s,s:s,s:i,s:i,s:o,s:i}", "id",
                                               (json_int_t)cp->id, "ic", x->name, "state", state,
                                               "port", cp->port, "pid", cp->pid, "devices", devs,
@@ -426,7 +419,7 @@ int agent_main(int argc, char **argv) {
   c->models = json_object();
   c->failed_reports = json_array();
   snprintf(c->bind_host, sizeof c->bind_host, "%s", opts.bind_host);
-  c->agent_news = on_news;
+  c->on_kick = on_news;
   mkdir(opts.data_dir, 0755);
   if (ctl_set_data_dir(c, opts.data_dir)) return 1;
   char sub[1200];

@@ -5,6 +5,8 @@
 #ifndef BERTHD_METRICS_H
 #define BERTHD_METRICS_H
 
+#include <jansson.h>
+
 #include "berth/scale.h"
 
 typedef struct ic_bucket {
@@ -48,6 +50,18 @@ void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copi
  * seconds as one sliding bucket ending at now (it may overlap the newest
  * closed bucket). */
 void metrics_sliding_history(const ic_metrics *m, double now, uint32_t copies, scale_history *out);
+/* A router process: what its requests added since the last call (the
+ * bucket being filled), which is then emptied. */
+void metrics_take(ic_metrics *m, ic_bucket *out);
+/* The controller: adds a router's delta, as if its requests ran here. */
+void metrics_merge(ic_metrics *m, const ic_bucket *d);
+json_t *metrics_delta_json(const ic_bucket *d);
+struct ctl;
+struct ic;
+/* An entry of a router report ({"name", "delta", ...}): adds its delta to
+ * the IC it names in c and returns that IC (NULL when there is none). */
+struct ic *metrics_merge_reported(struct ctl *c, json_t *entry);
+void metrics_delta_parse(json_t *j, ic_bucket *d);
 /* The closed bucket at i (0 = oldest). */
 const ic_bucket *metrics_bucket(const ic_metrics *m, size_t i);
 

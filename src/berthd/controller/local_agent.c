@@ -131,13 +131,8 @@ static void on_adopted_exit(uv_poll_t *w, int status, int events) {
 /* 1: pid is this instance's agent, joined to this control URL; 2: it is
  * this instance's agent joined elsewhere; 0: it is not. */
 static int is_our_agent(const local_agent *a, int pid) {
-  char path[64], cmd[4096];
-  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-  fclose(f);
-  cmd[n] = '\0';
+  char cmd[4096];
+  size_t n = ctl_read_cmdline(pid, cmd, sizeof cmd);
   int dir = 0, join = 0, role = 0;
   for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
     const char *arg = cmd + i, *val = i + strlen(arg) + 1 < n ? arg + strlen(arg) + 1 : "";
@@ -224,6 +219,7 @@ static local_agent *agent_new(ctl *c, instance *in, const char *token) {
   a->pidfd = -1;
   snprintf(a->type, sizeof a->type, "%s", in->type->name);
   snprintf(a->token, sizeof a->token, "%s", token);
+  snprintf(in->token, sizeof in->token, "%s", token);
   snprintf(a->dir, sizeof a->dir, "%.1000s/instances/i-%lld", c->data_dir, (long long)in->id);
   in->agent = a;
   in->remote = 1; /* reached and driven through its agent, like a pool instance */
@@ -341,22 +337,6 @@ int local_agents_running(const ctl *c) {
   int n = 0;
   for (const local_agent *a = c->local_agents; a; a = a->next) n += a->pid != 0;
   return n;
-}
-
-/* Compares in time independent of where the first difference is: the
- * token is a secret. */
-static int secret_equal(const char *a, const char *b) {
-  size_t n = strlen(a), m = strlen(b);
-  unsigned char diff = (unsigned char)(n != m);
-  for (size_t i = 0; i < n; i++) diff |= (unsigned char)(a[i] ^ (i < m ? b[i] : 0));
-  return diff == 0;
-}
-
-instance *local_agent_by_token(ctl *c, const char *token) {
-  instance *found = NULL;
-  for (local_agent *a = c->local_agents; a; a = a->next)
-    if (a->inst && secret_equal(a->token, token)) found = a->inst;
-  return found;
 }
 
 void local_agent_free_all(ctl *c) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "berth/buf.h"
+#include "ctl.h"
 
 ic_metrics *metrics_new(double now) {
   ic_metrics *m = berth_xcalloc(1, sizeof *m);
@@ -100,4 +101,68 @@ void metrics_sliding_history(const ic_metrics *m, double now, uint32_t copies, s
 
 const ic_bucket *metrics_bucket(const ic_metrics *m, size_t i) {
   return i < m->n ? &m->ring[(m->head + i) % SCALE_HISTORY] : NULL;
+}
+
+void metrics_take(ic_metrics *m, ic_bucket *out) {
+  *out = m->cur;
+  double start = m->cur.s.start;
+  memset(&m->cur, 0, sizeof m->cur);
+  m->cur.s.start = start;
+}
+
+void metrics_merge(ic_metrics *m, const ic_bucket *d) {
+  ic_bucket *c = &m->cur;
+  c->s.invocations += d->s.invocations;
+  c->s.no_capacity += d->s.no_capacity;
+  c->model_errors += d->model_errors;
+  c->errors_4xx += d->errors_4xx;
+  c->errors_5xx += d->errors_5xx;
+  c->model_latency_us += d->model_latency_us;
+  c->overhead_latency_us += d->overhead_latency_us;
+  c->latency_n += d->latency_n;
+  c->wait_ms += d->wait_ms;
+  c->waited += d->waited;
+  m->acc_inv += d->s.invocations;
+  m->acc_nocap += d->s.no_capacity;
+  m->total_invocations += d->s.invocations;
+  m->total_no_capacity += d->s.no_capacity;
+  m->total_model_errors += d->model_errors;
+  m->total_waited += d->waited;
+  m->total_wait_ms += d->wait_ms;
+}
+
+/* The wire form of a delta: [invocations, no_capacity, model_errors,
+ * errors_4xx, errors_5xx, model_latency_us, overhead_latency_us,
+ * latency_n, wait_ms, waited]. */
+json_t *metrics_delta_json(const ic_bucket *d) {
+  return json_pack("[i,i,i,i,i,f,f,i,f,i]", (int)d->s.invocations, (int)d->s.no_capacity,
+                   (int)d->model_errors, (int)d->errors_4xx, (int)d->errors_5xx,
+                   d->model_latency_us, d->overhead_latency_us, (int)d->latency_n, d->wait_ms,
+                   (int)d->waited);
+}
+
+void metrics_delta_parse(json_t *j, ic_bucket *d) {
+  memset(d, 0, sizeof *d);
+  uint32_t *u[] = {&d->s.invocations, &d->s.no_capacity, &d->model_errors, &d->errors_4xx,
+                   &d->errors_5xx};
+  for (size_t i = 0; i < 5; i++) {
+    json_int_t v = json_integer_value(json_array_get(j, i));
+    *u[i] = v > 0 && v < 100000000 ? (uint32_t)v : 0;
+  }
+  d->model_latency_us = json_number_value(json_array_get(j, 5));
+  d->overhead_latency_us = json_number_value(json_array_get(j, 6));
+  json_int_t n = json_integer_value(json_array_get(j, 7));
+  d->latency_n = n > 0 && n < 100000000 ? (uint32_t)n : 0;
+  d->wait_ms = json_number_value(json_array_get(j, 8));
+  json_int_t w = json_integer_value(json_array_get(j, 9));
+  d->waited = w > 0 && w < 100000000 ? (uint32_t)w : 0;
+}
+
+ic *metrics_merge_reported(ctl *c, json_t *entry) {
+  ic *x = ctl_find_ic(c, json_string_value(json_object_get(entry, "name")));
+  if (!x) return NULL;
+  ic_bucket d;
+  metrics_delta_parse(json_object_get(entry, "delta"), &d);
+  metrics_merge(x->metrics, &d);
+  return x;
 }

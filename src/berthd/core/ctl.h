@@ -1,11 +1,12 @@
-/* ctl: the controller's in-memory state, shared by the roles that run in
- * one `berthd up` process (control API, reconciler, agent, router).
+/* ctl: the in-memory state each role process keeps, in the same shapes:
+ * the controller's (desired state from the store, copies as agents report
+ * them), an agent's (its copies), a router's (the mirror of the routing
+ * snapshot).
  *
  * DESIGN: the SQLite store holds desired state (endpoint configs, endpoints,
- * inference components, instances) as JSON documents; everything here that
- * is not in the store (copies, processes, in-flight counts) is derived and
- * rebuilt by reconciliation after a restart. All of it is touched only from
- * the one loop thread. Objects live in intrusive singly linked lists; counts
+ * inference components, local instances) as JSON documents; copies are
+ * observed (from agents) and adopted after a restart. Each process touches
+ * its state only from its one loop thread. Objects live in intrusive singly linked lists; counts
  * are small (endpoints, ICs, instances per controller are in the hundreds). */
 #ifndef BERTHD_CTL_H
 #define BERTHD_CTL_H
@@ -83,6 +84,7 @@ typedef struct instance {
   double last_seen;             /* its last sync (ctl_clock) */
   int synced;                   /* has synced since this controller started */
   struct local_agent *agent;    /* local provider: the agent we started */
+  char token[65];               /* local provider: what its agent presents */
 } instance;
 
 /* EndpointStatus values Berth uses; endpoint_status_name gives the wire
@@ -122,6 +124,7 @@ typedef struct endpoint {
   int started[MAX_VARIANTS];    /* initial instances created */
   int blocked[MAX_VARIANTS];    /* pending copies held back by MaxInstanceCount */
   double last_scale_in[MAX_VARIANTS];
+  int mark;                     /* router: in the snapshot being applied */
 } endpoint;
 
 typedef enum {
@@ -161,6 +164,7 @@ typedef struct copy {
                                    keeps the copy's memory alive */
   int unhealthy;                /* ready but failing /ping: out of rotation */
   int adopted;                  /* agent: taken over, /ping not passed yet */
+  int mark;                     /* router: in the snapshot being applied */
   int ping_failures;            /* consecutive failed checks while ready */
   char tail[2048];              /* last bytes the process printed */
   size_t tail_len;
@@ -196,6 +200,10 @@ struct ic {
   invocation *wait_head, *wait_tail; /* requests held while a copy starts */
   int n_waiting;
   int refs;                     /* invocations that point at it (ic_hold) */
+  int wakes;                    /* router: held requests wake it (it scales) */
+  int mark;                     /* router: in the snapshot being applied */
+  int coming;                   /* router: copies placed, not yet ready */
+  int wake_pending;             /* router: tell the controller to wake it */
   int unlinked;                 /* deleted from ctl's list; freed at refs 0 */
 };
 
@@ -246,10 +254,20 @@ struct ctl {
   double adopt_until;           /* ctl_clock: until then, or until every
                                    loaded instance synced, nothing is placed
                                    (agents report what runs first) */
-  struct pool_sync *parked;     /* agent syncs held (long poll) */
+  struct longpoll *parked;      /* agent syncs held (longpoll.h) */
+  char router_token[128];       /* routers must present it (routing.h) */
+  char snapshot_version[32];    /* the routing snapshot's, as last built */
+  uint64_t snapshot_seq, snapshot_hash;
+  char router_version[32];      /* the snapshot the router last reported on */
+  double router_seen;           /* its last report (ctl_clock) */
+  struct longpoll *polls;       /* router polls held */
+  int router_mode;              /* this process is `berthd router` */
+  void (*on_wake)(ctl *c, ic *x); /* router: a held request wants a copy */
   char agent_token[256];        /* agents must present it */
   int agent_mode;               /* this process is `berthd agent` */
-  void (*agent_news)(ctl *c);   /* agent mode: ctl_kick reports at once */
+  void (*on_kick)(ctl *c);      /* what ctl_kick does: the controller plans
+                                   soon, an agent reports at once, a router
+                                   nothing */
   char bind_host[64];           /* BERTH_BIND_HOST given to copies */
   json_t *failed_reports;       /* agent mode: copy failures not yet reported */
   json_t *activities;           /* recent scaling activities, newest last */
@@ -276,17 +294,20 @@ json_t *ctl_find_model(ctl *c, const char *name);
 int ctl_save_endpoint(ctl *c, endpoint *ep);
 const variant *ctl_endpoint_variant(const endpoint *ep, const char *variant_name);
 
-/* Wakes the reconciler soon (coalesced). */
+/* Something changed: the controller plans soon (coalesced), an agent
+ * reports at once (c->on_kick). */
 void ctl_kick(ctl *c);
-/* Loads desired state from the store. */
-int ctl_load(ctl *c);
-/* Starts the reconciliation timers. */
-void ctl_start(ctl *c);
-void ctl_reconcile(ctl *c);
-/* Shutdown: stops every copy (draining ready ones). */
-void ctl_stop_all(ctl *c);
+/* Whether agents may still report copies that ran before this start (then
+ * nothing is placed and routers keep their snapshot). */
+int ctl_adopting(ctl *c);
+/* A copy's devices as the agent protocol carries them ([0, 1]), and back
+ * (reading "devices" and "dev_milli_each" of o). */
+json_t *ctl_devices_json(const sched_assignment *a);
+void ctl_assignment_parse(json_t *o, sched_assignment *a);
+/* /proc/PID/cmdline (arguments NUL-separated) into buf; its length, 0 when
+ * the process is gone. */
+size_t ctl_read_cmdline(int pid, char *buf, size_t bufsz);
+/* Copies in the lists (an agent waits for 0 at shutdown). */
 int ctl_running_copies(ctl *c);
-/* Frees all objects (after the loop has stopped). */
-void ctl_free_state(ctl *c);
 
 #endif

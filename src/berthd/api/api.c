@@ -13,6 +13,7 @@
 #include "ic.h"
 #include "metrics.h"
 #include "pool.h"
+#include "routing.h"
 #include "model.h"
 #include "store.h"
 
@@ -577,9 +578,7 @@ static int describe_instances(ctl *c, json_t *req, json_t **resp, api_error *e) 
     for (ic *x = c->ics; x; x = x->next)
       for (copy *cp = x->copies; cp; cp = cp->next) {
         if (cp->inst != in) continue;
-        json_t *devs = json_array();
-        for (int d = 0; d < cp->assign.n_devices; d++)
-          json_array_append_new(devs, json_integer(cp->assign.devices[d]));
+        json_t *devs = ctl_devices_json(&cp->assign);
         json_array_append_new(copies, json_pack("{s:s,s:I,s:s,s:o}", "InferenceComponentName",
                                                 x->name, "CopyId", (json_int_t)cp->id, "State",
                                                 copy_state_name(cp->state), "Devices", devs));
@@ -645,19 +644,6 @@ static const api_operation operations[] = {
   {"UpdateInferenceComponentRuntimeConfig", update_ic_runtime_config},
 };
 
-int api_dispatch(const api_operation *ops, size_t n, const char *service, ctl *c,
-                 const char *op, json_t *req, json_t **resp, api_error *e) {
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(ops[i].name, op) == 0) {
-      if (!json_is_object(req))
-        return api_fail(e, 400, "SerializationException",
-                        "the request body must be a JSON object");
-      return ops[i].fn(c, req, resp, e);
-    }
-  return api_fail(e, 400, "UnknownOperationException",
-                  "%s.%.100s is not an operation Berth supports", service, op);
-}
-
 int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
   return api_dispatch(operations, sizeof operations / sizeof operations[0], "SageMaker", c, op,
                       req, resp, e);
@@ -714,6 +700,7 @@ typedef struct held_answer {
   int rc;
   json_t *resp;
   api_error e;
+  int commit_rc;
 } held_answer;
 
 static void on_held_client_gone(berth_http_req *req) {
@@ -721,8 +708,9 @@ static void on_held_client_gone(berth_http_req *req) {
   h->req = NULL;
 }
 
-static void on_committed(void *ud, int rc) {
+static void answer_held(void *ud) {
   held_answer *h = ud;
+  int rc = h->commit_rc;
   if (h->req) {
     h->req->on_abort = NULL;
     if (rc) {
@@ -739,6 +727,14 @@ static void on_committed(void *ud, int rc) {
   }
   json_decref(h->resp);
   free(h);
+}
+
+/* Committed: answered once the router serves the change too, so a client
+ * that changed something and then invokes finds it routed. */
+static void on_committed(void *ud, int rc) {
+  held_answer *h = ud;
+  h->commit_rc = rc;
+  routing_when_seen(h->c, answer_held, h);
 }
 
 static void answer_after_commit(berth_http_req *req, ctl *c, int rc, json_t *resp,
@@ -774,6 +770,14 @@ void api_on_request(berth_http_req *req, void *ud) {
   }
   if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/agent/v1/sync") == 0) {
     pool_on_sync(c, req);
+    return;
+  }
+  if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/router/v1/snapshot") == 0) {
+    routing_on_snapshot(c, req);
+    return;
+  }
+  if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/router/v1/report") == 0) {
+    routing_on_report(c, req);
     return;
   }
   if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/") != 0) {
@@ -827,6 +831,7 @@ void api_on_request(berth_http_req *req, void *ud) {
                   "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, AnyScaleFrontendService.*, GraniteServiceVersion20100801.*, Berth.*)", target);
   json_decref(body);
   if (store_writes(c->db) != writes_before) {
+    ctl_kick(c); /* agents and routers hear of it now */
     /* Durable before acknowledged: answer once the change is committed. */
     answer_after_commit(req, c, rc, resp, &e);
     return;

@@ -180,3 +180,16 @@ int valid_time(json_t *obj, const char *key, const char *path, double *out, int 
   *present = field(obj, key) != NULL;
   return valid_number(obj, key, path, 0, 0, 1e12, 0, out, e);
 }
+
+int api_dispatch(const api_operation *ops, size_t n, const char *service, struct ctl *c,
+                 const char *op, json_t *req, json_t **resp, api_error *e) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(ops[i].name, op) == 0) {
+      if (!json_is_object(req))
+        return api_fail(e, 400, "SerializationException",
+                        "the request body must be a JSON object");
+      return ops[i].fn(c, req, resp, e);
+    }
+  return api_fail(e, 400, "UnknownOperationException",
+                  "%s.%.100s is not an operation Berth supports", service, op);
+}

@@ -13,6 +13,18 @@ typedef struct api_error {
   char message[1024];
 } api_error;
 
+/* An operation of one of the control APIs. */
+struct ctl;
+typedef struct api_operation {
+  const char *name;
+  int (*fn)(struct ctl *c, json_t *req, json_t **resp, api_error *e);
+} api_operation;
+
+/* Runs the operation named op from ops (the body must be a JSON object);
+ * an unknown one is UnknownOperationException naming service and op. */
+int api_dispatch(const api_operation *ops, size_t n, const char *service, struct ctl *c,
+                 const char *op, json_t *req, json_t **resp, api_error *e);
+
 /* Fills e and returns -1, so handlers can `return api_fail(...)`. */
 int api_fail(api_error *e, int status, const char *type, const char *fmt, ...)
   __attribute__((format(printf, 4, 5)));

@@ -1,0 +1,393 @@
+/* router_sync: see router_sync.h. */
+#include "router_sync.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "berth/log.h"
+#include "ic.h"
+#include "metrics.h"
+#include "router.h"
+
+static struct {
+  ctl *c;
+  char url[128];
+  char host[64];
+  int port;
+  char auth[300];
+  char version[32];
+  void (*on_first)(ctl *c);
+  int have_snapshot;
+  int stopping;
+  berth_http_call *poll;
+  int poll_status;
+  berth_buf poll_body;
+  uv_timer_t poll_timer, report_timer;
+  int reporting;                /* a report is in flight */
+  int report_again;             /* news while it was */
+  char *report_text;            /* the report in flight */
+  int report_status;
+  int warned;
+  instance *hosts;              /* one per copy address (bounded by hosts) */
+} rs;
+
+/* ---- the mirror ---- */
+
+static instance *host(const char *address) {
+  for (instance *in = rs.hosts; in; in = in->next)
+    if (strcmp(in->address, address) == 0) return in;
+  instance *in = berth_xcalloc(1, sizeof *in);
+  in->remote = 1;
+  snprintf(in->address, sizeof in->address, "%s", address);
+  in->next = rs.hosts;
+  rs.hosts = in;
+  return in;
+}
+
+static void apply_endpoints(ctl *c, json_t *list) {
+  endpoint **pp;
+  for (endpoint *ep = c->endpoints; ep; ep = ep->next) ep->mark = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    const char *name = json_string_value(json_object_get(e, "name"));
+    if (!name) continue;
+    endpoint *ep = ctl_find_endpoint(c, name);
+    if (!ep) {
+      ep = berth_xcalloc(1, sizeof *ep);
+      snprintf(ep->name, sizeof ep->name, "%s", name);
+      ep->next = c->endpoints;
+      c->endpoints = ep;
+    }
+    ep->mark = 1;
+    ep->status = (endpoint_status)json_integer_value(json_object_get(e, "status"));
+    json_t *vs = json_object_get(e, "variants");
+    ep->cfg.n_variants = 0;
+    size_t k;
+    json_t *v;
+    json_array_foreach(vs, k, v) {
+      if (ep->cfg.n_variants >= MAX_VARIANTS) break;
+      variant *var = &ep->cfg.variants[ep->cfg.n_variants++];
+      snprintf(var->name, sizeof var->name, "%s", json_string_value(json_object_get(v, "name")) ?: "");
+      var->routing = (berth_route_strategy)json_integer_value(json_object_get(v, "routing"));
+    }
+  }
+  /* Endpoints gone from the snapshot go (requests keep only a copy of
+   * their routing strategy). */
+  pp = &c->endpoints;
+  while (*pp) {
+    endpoint *ep = *pp;
+    if (!ep->mark) {
+      *pp = ep->next;
+      free(ep);
+      continue;
+    }
+    pp = &ep->next;
+  }
+}
+
+static copy *find_in(ic *x, int64_t id) {
+  for (copy *cp = x->copies; cp; cp = cp->next)
+    if (cp->id == id) return cp;
+  return NULL;
+}
+
+/* Returns whether x gained a routable copy. */
+static int apply_copies(ctl *c, ic *x, json_t *list) {
+  int gained = 0;
+  size_t i;
+  json_t *e;
+  for (copy *cp = x->copies; cp; cp = cp->next) cp->mark = 0;
+  json_array_foreach(list, i, e) {
+    int64_t id = (int64_t)json_integer_value(json_object_get(e, "id"));
+    copy *cp = find_in(x, id);
+    if (!cp) {
+      cp = berth_xcalloc(1, sizeof *cp);
+      cp->id = id;
+      cp->owner = x;
+      cp->ctl = c;
+      cp->remove_when_stopped = 1;
+      copy **pp = &x->copies;
+      while (*pp) pp = &(*pp)->next;
+      *pp = cp;
+    }
+    cp->mark = 1;
+    cp->inst = host(json_string_value(json_object_get(e, "address")) ?: "127.0.0.1");
+    cp->port = (int)json_integer_value(json_object_get(e, "port"));
+    copy_state was = cp->state;
+    /* A copy that refused a connection here comes back with the next
+     * snapshot. */
+    cp->state = json_is_true(json_object_get(e, "draining")) ? COPY_DRAINING : COPY_READY;
+    if (cp->state == COPY_READY && was != COPY_READY) gained = 1;
+  }
+  copy *next;
+  for (copy *cp = x->copies; cp; cp = next) {
+    next = cp->next;
+    if (!cp->mark) agent_forget(c, cp); /* freed when its last request ends */
+  }
+  return gained;
+}
+
+static void drop_ic(ctl *c, ic *x) {
+  x->deleting = 1;
+  router_expire_waiting(c, x); /* held requests get their answer first */
+  while (x->copies) agent_forget(c, x->copies);
+  ic_unlink(x);
+}
+
+static void apply(ctl *c, json_t *snap) {
+  apply_endpoints(c, json_object_get(snap, "endpoints"));
+  json_t *list = json_object_get(snap, "ics");
+  /* Mark: ICs not in the snapshot go. */
+  for (ic *x = c->ics; x; x = x->next) x->mark = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    const char *name = json_string_value(json_object_get(e, "name"));
+    if (!name) continue;
+    ic *x = ctl_find_ic(c, name);
+    if (!x) {
+      x = berth_xcalloc(1, sizeof *x);
+      snprintf(x->name, sizeof x->name, "%s", name);
+      x->metrics = metrics_new(ctl_clock());
+      ic **pp = &c->ics;
+      while (*pp) pp = &(*pp)->next;
+      *pp = x;
+    }
+    x->mark = 1;
+    snprintf(x->endpoint, sizeof x->endpoint, "%s", json_string_value(json_object_get(e, "endpoint")) ?: "");
+    snprintf(x->variant, sizeof x->variant, "%s", json_string_value(json_object_get(e, "variant")) ?: "");
+    snprintf(x->failure, sizeof x->failure, "%s", json_string_value(json_object_get(e, "failure")) ?: "");
+    x->status = (ic_status)json_integer_value(json_object_get(e, "status"));
+    x->desired = (int)json_integer_value(json_object_get(e, "desired"));
+    x->deleting = json_is_true(json_object_get(e, "deleting"));
+    x->failed_sticky = json_is_true(json_object_get(e, "failed"));
+    x->wakes = json_is_true(json_object_get(e, "wakes"));
+    x->coming = (int)json_integer_value(json_object_get(e, "coming"));
+    if (apply_copies(c, x, json_object_get(e, "copies")) && x->wait_head) router_copy_ready(c, x);
+    if (x->wait_head) router_expire_waiting(c, x); /* failed or deleting: answer now */
+  }
+  ic **pp = &c->ics;
+  while (*pp) {
+    ic *x = *pp;
+    if (!x->mark) {
+      *pp = x->next;
+      drop_ic(c, x);
+      continue;
+    }
+    pp = &x->next;
+  }
+}
+
+/* ---- reports ---- */
+
+static void report_now(void);
+
+static void on_report_head(berth_http_call *call, int status, const berth_http_header *h,
+                           size_t n, void *ud) {
+  (void)call;
+  (void)h;
+  (void)n;
+  (void)ud;
+  rs.report_status = status;
+}
+
+static void on_report_body(berth_http_call *call, const char *d, size_t n, void *ud) {
+  (void)call;
+  (void)d;
+  (void)n;
+  (void)ud;
+}
+
+/* A report that did not arrive: its deltas count again in the next one. */
+static void merge_back(ctl *c, const char *text) {
+  json_t *r = json_loads(text, 0, NULL);
+  size_t i;
+  json_t *e;
+  json_array_foreach(json_object_get(r, "ics"), i, e) {
+    ic *x = metrics_merge_reported(c, e);
+    if (x && json_is_true(json_object_get(e, "wake"))) x->wake_pending = 1;
+  }
+  json_decref(r);
+}
+
+static void on_report_done(berth_http_call *call, int err, void *ud) {
+  (void)call;
+  (void)ud;
+  rs.reporting = 0;
+  if (err || rs.report_status != 200) merge_back(rs.c, rs.report_text);
+  free(rs.report_text);
+  rs.report_text = NULL;
+  if (rs.report_again && !err) report_now();
+}
+
+static const berth_http_call_cb report_cb = {on_report_head, on_report_body, on_report_done};
+
+static void report_now(void) {
+  ctl *c = rs.c;
+  if (rs.reporting) {
+    rs.report_again = 1;
+    return;
+  }
+  rs.report_again = 0;
+  json_t *ics = json_array();
+  json_t *copies = json_array();
+  for (ic *x = c->ics; x; x = x->next) {
+    ic_bucket d;
+    metrics_take(x->metrics, &d);
+    json_array_append_new(ics, json_pack("{s:s,s:o,s:i,s:b}", "name", x->name, "delta",
+                                         metrics_delta_json(&d), "waiting", x->n_waiting, "wake",
+                                         x->wake_pending));
+    x->wake_pending = 0;
+    for (copy *cp = x->copies; cp; cp = cp->next)
+      if (cp->inflight)
+        json_array_append_new(copies, json_pack("[I,i]", (json_int_t)cp->id, (int)cp->inflight));
+  }
+  json_t *r = json_pack("{s:s,s:o,s:o}", "version", rs.version, "ics", ics, "copies", copies);
+  rs.report_text = json_dumps(r, JSON_COMPACT);
+  json_decref(r);
+  berth_http_header h[2] = {{"content-type", "application/json"}, {"authorization", rs.auth}};
+  berth_http_request_opts o = {.host = rs.host, .port = rs.port, .method = "POST",
+                               .target = "/router/v1/report", .headers = h, .n_headers = 2,
+                               .body = rs.report_text, .body_len = strlen(rs.report_text),
+                               .timeout_ms = 5000};
+  rs.report_status = 0;
+  berth_http_call *call;
+  if (berth_http_request(c->client, &o, &report_cb, NULL, &call) == 0) {
+    rs.reporting = 1;
+  } else {
+    merge_back(c, rs.report_text);
+    free(rs.report_text);
+    rs.report_text = NULL;
+  }
+}
+
+static void on_report_timer(uv_timer_t *t) {
+  (void)t;
+  for (ic *x = rs.c->ics; x; x = x->next) router_expire_waiting(rs.c, x);
+  report_now();
+}
+
+static void on_wake(ctl *c, ic *x) {
+  (void)c;
+  x->wake_pending = 1;
+  report_now();
+}
+
+/* ---- the snapshot long poll ---- */
+
+static void poll_now(void);
+
+static void on_poll_timer(uv_timer_t *t) {
+  (void)t;
+  poll_now();
+}
+
+static void on_poll_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
+                         void *ud) {
+  (void)call;
+  (void)h;
+  (void)n;
+  (void)ud;
+  rs.poll_status = status;
+}
+
+static void on_poll_body(berth_http_call *call, const char *d, size_t n, void *ud) {
+  (void)call;
+  (void)ud;
+  berth_buf_append(&rs.poll_body, d, n);
+}
+
+static void on_poll_done(berth_http_call *call, int err, void *ud) {
+  (void)call;
+  (void)ud;
+  rs.poll = NULL;
+  if (rs.stopping) return;
+  if (err || rs.poll_status != 200) {
+    if (!rs.warned)
+      berth_log(BERTH_LOG_WARN, "cannot reach the controller at %s (%s): serving from the last "
+                "routing snapshot", rs.url, err ? uv_strerror(err) : "refused");
+    rs.warned = 1;
+    if (rs.poll_status == 401) berth_log(BERTH_LOG_ERROR, "the controller refused our router token");
+    uv_timer_start(&rs.poll_timer, on_poll_timer, ROUTER_RETRY_MS, 0);
+    return;
+  }
+  if (rs.warned) berth_log(BERTH_LOG_INFO, "the controller at %s answers again", rs.url);
+  rs.warned = 0;
+  json_t *snap = json_loadb(rs.poll_body.data, rs.poll_body.len, 0, NULL);
+  if (json_is_object(snap)) {
+    const char *v = json_string_value(json_object_get(snap, "version")) ?: "";
+    if (strcmp(v, rs.version) != 0) {
+      apply(rs.c, snap);
+      snprintf(rs.version, sizeof rs.version, "%s", v);
+      report_now(); /* the controller learns we serve it (draining copies may stop) */
+    }
+    if (!rs.have_snapshot) {
+      rs.have_snapshot = 1;
+      if (rs.on_first) rs.on_first(rs.c);
+    }
+  }
+  json_decref(snap);
+  uv_timer_start(&rs.poll_timer, on_poll_timer, 0, 0);
+}
+
+static const berth_http_call_cb poll_cb = {on_poll_head, on_poll_body, on_poll_done};
+
+static void poll_now(void) {
+  if (rs.stopping || rs.poll) return;
+  char target[128];
+  snprintf(target, sizeof target, "/router/v1/snapshot?version=%s&wait_ms=%d", rs.version,
+           ROUTER_POLL_WAIT_MS);
+  berth_http_header h[1] = {{"authorization", rs.auth}};
+  berth_http_request_opts o = {.host = rs.host, .port = rs.port, .method = "GET",
+                               .target = target, .headers = h, .n_headers = 1,
+                               .timeout_ms = ROUTER_POLL_WAIT_MS + 5000};
+  berth_buf_reset(&rs.poll_body);
+  rs.poll_status = 0;
+  if (berth_http_request(rs.c->client, &o, &poll_cb, NULL, &rs.poll) != 0) {
+    rs.poll = NULL;
+    uv_timer_start(&rs.poll_timer, on_poll_timer, ROUTER_RETRY_MS, 0);
+  }
+}
+
+int router_sync_start(ctl *c, const char *url, const char *token, void (*on_first)(ctl *c)) {
+  if (strncmp(url, "http://", 7) != 0) return -1;
+  const char *p = url + 7;
+  const char *colon = strrchr(p, ':');
+  if (!colon || colon == p || (size_t)(colon - p) >= sizeof rs.host) return -1;
+  char name[64];
+  snprintf(name, sizeof name, "%.*s", (int)(colon - p), p);
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (end == colon + 1 || (*end && *end != '/') || port < 1 || port > 65535) return -1;
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+  if (getaddrinfo(name, NULL, &hints, &res) != 0) return -1;
+  inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, rs.host, sizeof rs.host);
+  freeaddrinfo(res);
+  rs.port = (int)port;
+  rs.c = c;
+  snprintf(rs.url, sizeof rs.url, "%s", url);
+  snprintf(rs.auth, sizeof rs.auth, "Bearer %s", token);
+  rs.on_first = on_first;
+  c->router_mode = 1;
+  c->on_wake = on_wake;
+  berth_buf_init(&rs.poll_body, 64u << 20);
+  uv_timer_init(c->loop, &rs.poll_timer);
+  uv_timer_init(c->loop, &rs.report_timer);
+  uv_timer_start(&rs.report_timer, on_report_timer, ROUTER_REPORT_MS, ROUTER_REPORT_MS);
+  poll_now();
+  return 0;
+}
+
+void router_sync_stop(ctl *c) {
+  (void)c;
+  rs.stopping = 1;
+  if (rs.poll) berth_http_call_cancel(rs.poll);
+  uv_timer_stop(&rs.poll_timer);
+  uv_timer_stop(&rs.report_timer);
+  report_now();
+}

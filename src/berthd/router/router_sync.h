@@ -1,0 +1,29 @@
+/* router_sync: the router process's side of the router protocol
+ * (routing.h): it keeps a mirror of the controller's routing state (the
+ * endpoints, ICs and copies router.c routes over) from the snapshot long
+ * poll, and reports what its requests did every ROUTER_REPORT_MS (at once
+ * when a held request needs a copy, or after a new snapshot).
+ *
+ * DESIGN: the mirror uses the controller's own structures, so router.c is
+ * the same code it always was. A copy that leaves the snapshot is unlinked
+ * and freed when its last request ends; an IC that leaves it answers its
+ * held requests first. While the controller is unreachable the router keeps
+ * serving from the last snapshot, and what it could not report is merged
+ * back and sent with the next report. */
+#ifndef BERTHD_ROUTER_SYNC_H
+#define BERTHD_ROUTER_SYNC_H
+
+#include "ctl.h"
+
+#define ROUTER_REPORT_MS 1000
+#define ROUTER_POLL_WAIT_MS 5000
+#define ROUTER_RETRY_MS 250
+
+/* Starts polling the controller at url (http://HOST:PORT) with token;
+ * on_first runs once the first snapshot is in (then the router can
+ * serve). 0, or -1 when url is not http://HOST:PORT. */
+int router_sync_start(ctl *c, const char *url, const char *token, void (*on_first)(ctl *c));
+/* Shutdown: stops polling and reporting (one last report is sent). */
+void router_sync_stop(ctl *c);
+
+#endif
