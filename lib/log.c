@@ -68,3 +68,11 @@ void berth_log(berth_log_level level, const char *fmt, ...) {
   ssize_t w = write(STDERR_FILENO, line, len);
   (void)w; /* nowhere to report a failed log write */
 }
+
+const char *berth_err_name(int rc) {
+  static __thread char text[128];
+  if (rc >= 0) return "OK";
+  const char *name = strerrorname_np(-rc);
+  snprintf(text, sizeof text, "%s (%s)", name ? name : "E?", strerror(-rc));
+  return text;
+}

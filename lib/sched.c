@@ -346,3 +346,13 @@ int sched_place_all(sched_instance *insts, size_t n, const sched_need *needs,
   free(order);
   return placed;
 }
+
+sched_instance sched_capacity(const berth_instance_type *t) {
+  sched_instance s = {0};
+  s.cpu_milli = (int64_t)t->vcpus * 1000;
+  s.mem_mb = t->memory_mib;
+  s.n_devices = t->accelerators;
+  s.dev_mem_mb = t->accelerator_memory_mib;
+  s.accepting = 1;
+  return s;
+}

@@ -25,6 +25,10 @@ int berth_log_parse_level(const char *name, berth_log_level *out);
  * "<who>: --log-level '<name>' must be error, warn, info or debug" to
  * stderr and returns -EINVAL. */
 int berth_log_setup(const char *program, const char *level_name, const char *who);
+/* Errors are negative errno codes (as libuv's are on Unix): this names one
+ * for a message, "ENOBUFS (No buffer space available)"; rc >= 0 is "OK".
+ * The text lives in a static buffer per thread. */
+const char *berth_err_name(int rc);
 /* A trailing newline in the message is dropped (one line per call). */
 void berth_log(berth_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

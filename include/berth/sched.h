@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "berth/catalog.h"
+
 #define SCHED_MAX_DEVICES 16
 
 typedef enum { SCHED_SPREAD = 0, SCHED_BINPACK = 1 } sched_strategy;
@@ -68,6 +70,9 @@ int sched_place(const sched_instance *insts, size_t n, const uint32_t *same_ic,
  * - A need with a negative field, or with dev_milli above 1000 and not a
  *   multiple of 1000, is malformed: sched_place returns -EINVAL.
  * sched_need_valid returns 1 when need is well formed, else 0. */
+/* An empty instance of type t: its capacity, nothing reserved, accepting. */
+sched_instance sched_capacity(const berth_instance_type *t);
+
 int sched_need_valid(const sched_need *need);
 
 /* Whether need fits on inst at all (capacity, not current use). */

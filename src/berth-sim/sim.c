@@ -302,17 +302,6 @@ static void record_done(sim *S, ic *c, const req *r) {
 
 /* ---- copies and instances ---- */
 
-static sched_instance empty_instance(const berth_instance_type *t) {
-  sched_instance in;
-  memset(&in, 0, sizeof in);
-  in.cpu_milli = (int64_t)t->vcpus * 1000;
-  in.mem_mb = t->memory_mib;
-  in.n_devices = t->accelerators;
-  in.dev_mem_mb = t->accelerator_memory_mib;
-  in.accepting = 1;
-  return in;
-}
-
 static int32_t inst_launch(sim *S, int32_t type, int32_t owner, int ready_now) {
   if (S->n_insts >= MAX_INSTANCES) {
     set_fail(S, -ENOBUFS, "more than 2^22 instance launches");
@@ -336,7 +325,7 @@ static int32_t inst_launch(sim *S, int32_t type, int32_t owner, int ready_now) {
   in->slot = (int32_t)S->n_live;
   in->state = ready_now ? I_RUNNING : I_STARTING;
   in->idle_since = ready_now ? S->now : -1;
-  S->live[S->n_live] = empty_instance(&S->s->types[type]);
+  S->live[S->n_live] = sched_capacity(&S->s->types[type]);
   S->live[S->n_live].accepting = ready_now;
   S->live_id[S->n_live] = id;
   S->n_live++;
@@ -814,18 +803,10 @@ static void fleet_tick(sim *S) {
       }
     }
   }
-  fleet_input in;
-  memset(&in, 0, sizeof in);
-  in.instances = fi;
-  in.n_instances = n;
-  in.copies = fc;
-  in.n_copies = nc;
-  in.pending = pend;
-  in.pending_strategy = pstrat;
-  in.n_pending = np;
-  in.template_instance = empty_instance(&S->s->types[S->s->endpoint_type]);
-  in.now = S->now;
-  in.last_scale_in = S->last_scale_in;
+  fleet_input in = {.instances = fi, .n_instances = n, .copies = fc, .n_copies = nc,
+                    .pending = pend, .pending_strategy = pstrat, .n_pending = np,
+                    .template_instance = sched_capacity(&S->s->types[S->s->endpoint_type]),
+                    .now = S->now, .last_scale_in = S->last_scale_in};
   fleet_actions a;
   fleet_decide(&S->fp, &in, &a);
   /* Slots move when instances go: take ids first. */
@@ -934,7 +915,7 @@ static void scale_config_for(const sim *S, const scn_model *m, scale_config *cfg
 
 /* Copies of need that fit on one empty instance of type t (at most cap). */
 static int copies_per_instance(const berth_instance_type *t, const sched_need *need, int cap) {
-  sched_instance in = empty_instance(t);
+  sched_instance in = sched_capacity(t);
   int k = 0;
   sched_assignment a;
   while (k < cap && sched_place(&in, 1, NULL, need, SCHED_BINPACK, &a) == 0) {
@@ -1044,7 +1025,7 @@ static void setup_shared(sim *S) {
   in.pending = needs;
   in.pending_strategy = strat;
   in.n_pending = np;
-  in.template_instance = empty_instance(&s->types[s->endpoint_type]);
+  in.template_instance = sched_capacity(&s->types[s->endpoint_type]);
   fleet_actions a;
   fleet_decide(&S->fp, &in, &a);
   free(needs);
@@ -1122,7 +1103,7 @@ int sim_run(const scenario *s0, const sim_demand *d, sim_policy p, sim_result *R
     scale_state_init(&c->st);
     scale_history_init(&c->hist);
     c->hold_head = c->hold_tail = -1;
-    sched_instance e = empty_instance(et);
+    sched_instance e = sched_capacity(et);
     sched_instance one = e;
     sched_assignment a;
     if (sched_place(&e, 1, NULL, &c->m->need, SCHED_BINPACK, &a) == 0) {

@@ -457,7 +457,7 @@ int agent_main(int argc, char **argv) {
             opts.instance_type, berth_catalog_default_path());
     return 2;
   }
-  self.res = ctl_capacity(self.type);
+  self.res = sched_capacity(self.type);
   if (opts.advertise)
     snprintf(self.address, sizeof self.address, "%s", opts.advertise);
   else

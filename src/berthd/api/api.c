@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "aas.h"
+#include "berth/log.h"
 #include "cloudwatch.h"
 #include "prometheus.h"
 #include "ic.h"
@@ -717,7 +718,7 @@ static void answer_held(void *ud) {
       api_error e = {0};
       api_fail(&e, 500, "InternalFailure",
                "the change was made but could not be committed to the state store (%s); "
-               "it is lost when berthd restarts: see berthd's log", strerror(-rc));
+               "it is lost when berthd restarts: see berthd's log", berth_err_name(rc));
       respond_error(h->req, h->c, &e);
     } else if (h->rc) {
       respond_error(h->req, h->c, &h->e);

@@ -141,7 +141,7 @@ static size_t copies_for_plan(ic *x, copy ***list, converge_copy **in, converge_
 static int fits_empty_instance(ctl *c, const variant *v, const sched_need *need) {
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   if (!t) return 0;
-  sched_instance s = ctl_capacity(t);
+  sched_instance s = sched_capacity(t);
   return sched_fits_empty(&s, need);
 }
 

@@ -246,7 +246,7 @@ static instance *instance_alloc(ctl *c, int64_t id, const char *ep, const char *
   snprintf(in->endpoint, sizeof in->endpoint, "%s", ep);
   snprintf(in->variant, sizeof in->variant, "%s", variant_name);
   in->type = t;
-  in->res = ctl_capacity(t);
+  in->res = sched_capacity(t);
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;
   *pp = in;

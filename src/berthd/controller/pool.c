@@ -142,7 +142,7 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local
   in->type = t;
   snprintf(in->agent_id, sizeof in->agent_id, "%s", agent_id);
   snprintf(in->address, sizeof in->address, "%s", address);
-  in->res = ctl_capacity(t);
+  in->res = sched_capacity(t);
   in->created = ctl_now();
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;

@@ -231,15 +231,9 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
     }
   }
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
-  fleet_input in = {0};
-  in.instances = fi;
-  in.n_instances = n;
-  in.copies = placed;
-  in.n_copies = np;
-  in.pending = pending;
-  in.pending_strategy = pstrat;
-  in.n_pending = npend;
-  if (t) in.template_instance = ctl_capacity(t);
+  fleet_input in = {.instances = fi, .n_instances = n, .copies = placed, .n_copies = np,
+                    .pending = pending, .pending_strategy = pstrat, .n_pending = npend};
+  if (t) in.template_instance = sched_capacity(t);
   in.now = now;
   in.last_scale_in = ep->last_scale_in[vi];
   fleet_policy p = {1, v->min_instances, v->max_instances,

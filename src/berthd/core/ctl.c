@@ -30,16 +30,6 @@ int ctl_set_data_dir(ctl *c, const char *dir) {
   return 0;
 }
 
-sched_instance ctl_capacity(const berth_instance_type *t) {
-  sched_instance s = {0};
-  s.cpu_milli = (int64_t)t->vcpus * 1000;
-  s.mem_mb = t->memory_mib;
-  s.n_devices = t->accelerators;
-  s.dev_mem_mb = t->accelerator_memory_mib;
-  s.accepting = 1;
-  return s;
-}
-
 static const char *const endpoint_status_names[] = {"Creating", "InService", "Updating",
                                                    "Deleting", "Failed"};
 static const char *const ic_status_names[] = {"Creating", "InService", "Updating", "Deleting",

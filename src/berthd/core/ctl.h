@@ -274,8 +274,6 @@ struct ctl {
   uv_timer_t autoscale_tick;
 };
 
-/* An empty instance of type t: its capacity, nothing reserved, accepting. */
-sched_instance ctl_capacity(const berth_instance_type *t);
 /* Resolves and keeps the data directory (must exist). */
 int ctl_set_data_dir(ctl *c, const char *dir);
 /* Wall-clock seconds as AWS returns timestamps. */
