@@ -97,6 +97,11 @@ test('kill -9 of an agent under load: no invocation fails, its copies keep their
   assert.equal(models.length, 4, `two ICs with two copies each run four model servers: ${models}`);
   const agents = rolePids('agent');
   assert.equal(agents.length, 2, `two local instances run two agents: ${agents}`);
+  // The agents' and routers' tokens are not for model servers to read.
+  for (const pid of models) {
+    const env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1');
+    assert.doesNotMatch(env, /BERTH_(AGENT|ROUTER)_TOKEN=/, `model server ${pid} sees a token`);
+  }
   const load = startLoad();
   try {
     await waitFor(() => load.stats.ok >= RATE, { timeoutMs: 10_000, what: 'the load to run' });

@@ -464,6 +464,9 @@ int agent_main(int argc, char **argv) {
     guess_address(self.address, sizeof self.address);
   load_agent_id();
   snprintf(auth_header, sizeof auth_header, "Bearer %s", opts.token);
+  /* Copies inherit our environment: the token is not theirs to read. */
+  unsetenv("BERTH_AGENT_TOKEN");
+  opts.token = NULL;
   berth_buf_init(&sync_body, 1 << 24);
   signal(SIGPIPE, SIG_IGN);
   c->client = berth_http_client_new(c->loop, 4);

@@ -120,7 +120,7 @@ static int apply_copies(ctl *c, ic *x, json_t *list) {
     cp->port = (int)json_integer_value(json_object_get(e, "port"));
     copy_state was = cp->state;
     /* A copy that refused a connection here comes back with the next
-     * snapshot. */
+     * answer. */
     cp->state = json_is_true(json_object_get(e, "draining")) ? COPY_DRAINING : COPY_READY;
     if (cp->state == COPY_READY && was != COPY_READY) gained = 1;
   }
@@ -321,8 +321,11 @@ static void on_poll_done(berth_http_call *call, int err, void *ud) {
   json_t *snap = json_loadb(rs.poll_body.data, rs.poll_body.len, 0, NULL);
   if (json_is_object(snap)) {
     const char *v = json_string_value(json_object_get(snap, "version")) ?: "";
-    if (strcmp(v, rs.version) != 0) {
-      apply(rs.c, snap);
+    int changed = strcmp(v, rs.version) != 0;
+    /* Applied even when unchanged: a copy that refused a connection here
+     * comes back into rotation within a poll's wait. */
+    apply(rs.c, snap);
+    if (changed) {
       snprintf(rs.version, sizeof rs.version, "%s", v);
       report_now(); /* the controller learns we serve it (draining copies may stop) */
     }
