@@ -6,10 +6,9 @@
  * work is two heap operations and an O(1) routing choice (O(copies) for
  * least outstanding), so a day of millions of requests takes seconds.
  *
- * Every 10 seconds a control tick closes each IC's metric bucket (requests
- * routed, requests refused, the time integral of outstanding requests, ready
- * copies) exactly as berthd records it, asks scale_decide for the desired
- * copy count, converges copies to it, and runs the fleet decisions. Copies
+ * Every 10 seconds a control tick feeds each IC's metric window (lib/window,
+ * berthd's own: requests routed, requests refused, the time integral of
+ * outstanding requests, ready copies), asks it for the desired copy count, converges copies to it, and runs the fleet decisions. Copies
  * and instances are never reused within a run (ids index growing arrays), so
  * a stale event (a copy cancelled while starting) is recognised by its state.
  * Instances are billed from launch to release, cut at the scenario's end. */
@@ -24,6 +23,7 @@
 
 #include "berth/buf.h"
 #include "berth/scale.h"
+#include "berth/window.h"
 #include "berth/sched.h"
 #include "berth/converge.h"
 #include "berth/fleet.h"
@@ -73,7 +73,7 @@ typedef struct ic {
   const scn_model *m;
   scale_config cfg;
   scale_state st;
-  scale_history hist;
+  scale_window win;             /* what autoscaling reads (lib/window) */
   int desired;
   ivec ready, copies;             /* copy ids: ready to serve; all not gone */
   int32_t hold_head, hold_tail;
@@ -853,21 +853,14 @@ static void tick(sim *S) {
   for (size_t m = 0; m < nm && !S->rc; m++) {
     ic *c = &S->ics[m];
     conc_update(S, c);
-    scale_bucket b;
-    memset(&b, 0, sizeof b);
-    b.start = S->now - TICK_S;
-    b.invocations = c->b_inv;
-    b.no_capacity = c->b_nocap;
-    b.concurrency_sum = c->conc_int;
-    b.concurrency_samples = (uint32_t)TICK_S;
-    b.copies = (uint32_t)c->ready.n;
-    scale_history_push(&c->hist, &b);
+    scale_window_advance(&c->win, S->now, (unsigned)TICK_S, c->b_inv, c->b_nocap,
+                         c->conc_int / TICK_S, (uint32_t)c->ready.n);
     c->b_inv = c->b_nocap = 0;
     c->conc_int = 0;
     if (S->p == POLICY_DEDICATED) continue;
     hold_fail_expired(S, c);
     scale_decision dec;
-    scale_decide(&c->cfg, &c->st, &c->hist, S->now, c->desired, &dec);
+    scale_window_decide(&c->win, &c->cfg, &c->st, S->now, c->desired, (uint32_t)c->ready.n, &dec);
     if (dec.changed && dec.desired != c->desired) {
       c->desired = dec.desired;
       S->res->scale_actions++;
@@ -1101,7 +1094,7 @@ int sim_run(const scenario *s0, const sim_demand *d, sim_policy p, sim_result *R
     c->m = &s->models[m];
     scale_config_for(&S, c->m, &c->cfg);
     scale_state_init(&c->st);
-    scale_history_init(&c->hist);
+    scale_window_init(&c->win, 0);
     c->hold_head = c->hold_tail = -1;
     sched_instance e = sched_capacity(et);
     sched_instance one = e;

@@ -3,6 +3,7 @@
  * synthetic clock (no flapping, scale-in timing, determinism). No sleeps:
  * every test drives scale_decide() with its own `now`. */
 #include "berth/scale.h"
+#include "berth/window.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -539,16 +540,13 @@ static void test_multiple_policies(void) {
 
 /* ---- berthd's view: 1 Hz decisions on a sliding newest bucket ---- */
 
-/* Closed buckets aligned to 10 s and, as berthd's metrics_sliding_history
- * builds it, one more bucket [now - 10, now) made of the last ten one-second
- * samples, which overlaps the newest closed one. */
+/* berthd's view through lib/window: closed buckets aligned to 10 s and one
+ * more bucket [now - 10, now) made of the last ten one-second samples,
+ * which overlaps the newest closed one. */
 typedef struct live_sim {
   scale_config cfg;
   scale_state st;
-  scale_history closed, view;
-  scale_bucket open;           /* aligned bucket being filled */
-  double sec_conc[10];
-  uint32_t sec_nocap[10];
+  scale_window win;
   int tick;
   int current;                 /* desired copies */
   int ready;                   /* copies serving: a scale-out is ready */
@@ -559,41 +557,22 @@ static void live_init(live_sim *s, const scale_config *cfg, int current) {
   memset(s, 0, sizeof *s);
   s->cfg = *cfg;
   scale_state_init(&s->st);
-  scale_history_init(&s->closed);
+  scale_window_init(&s->win, 0);
   s->current = s->ready = current;
 }
 
 /* One second ending at now = tick + 0.37 (never aligned to buckets). */
 static int live_tick(live_sim *s, double conc, uint32_t nocap) {
   double now = s->tick + 1 + 0.37;
-  double start = floor((now - 1) / SCALE_BUCKET_S) * SCALE_BUCKET_S;
   if (s->ready > s->current || s->tick >= s->up_at) s->ready = s->current;
-  if (s->open.concurrency_samples && s->open.start != start) {
-    scale_history_push(&s->closed, &s->open);
-    memset(&s->open, 0, sizeof s->open);
-  }
-  s->open.start = start;
-  s->open.concurrency_sum += conc;
-  s->open.concurrency_samples++;
-  s->open.no_capacity += nocap;
-  s->open.copies = (uint32_t)s->ready;
-  s->sec_conc[s->tick % 10] = conc;
-  s->sec_nocap[s->tick % 10] = nocap;
+  scale_window_advance(&s->win, now, 1, 0, nocap, conc, (uint32_t)s->ready);
   s->tick++;
-
-  s->view = s->closed;
-  scale_bucket b;
-  memset(&b, 0, sizeof b);
-  b.start = now - SCALE_BUCKET_S;
-  b.copies = (uint32_t)s->ready;
-  b.concurrency_samples = 10;
-  for (int i = 0; i < 10; i++) {
-    b.concurrency_sum += s->sec_conc[i];
-    b.no_capacity += s->sec_nocap[i];
-  }
-  scale_history_push(&s->view, &b);
+  size_t before = s->win.closed.n, head = s->win.closed.head;
   scale_decision d;
-  scale_decide(&s->cfg, &s->st, &s->view, now, s->current, &d);
+  scale_window_decide(&s->win, &s->cfg, &s->st, now, s->current, (uint32_t)s->ready, &d);
+  /* The sliding bucket is taken off again. */
+  CHECK_INT(s->win.closed.n, before);
+  CHECK_INT(s->win.closed.head, head);
   if (d.changed) {
     if (d.desired > s->ready) s->up_at = s->tick + s->delay;
     s->current = d.desired;

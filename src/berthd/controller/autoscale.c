@@ -10,15 +10,9 @@
 
 static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
   scaling *s = x->scaling;
-  scale_history sliding;
-  const scale_history *h = &x->metrics->history;
-  if (s->cfg.profile == SCALE_PROFILE_FAST) {
-    /* React to the last ten seconds, not the last aligned bucket. */
-    metrics_sliding_history(x->metrics, now, ready, &sliding);
-    h = &sliding;
-  }
   scale_decision d;
-  scale_decide(&s->cfg, &s->st, h, now, x->desired, &d);
+  /* FAST reacts to the last ten seconds, not the last aligned bucket. */
+  scale_window_decide(&x->metrics->window, &s->cfg, &s->st, now, x->desired, ready, &d);
   if (!d.changed || d.desired == x->desired) return;
   if (ic_set_desired(c, x, d.desired, d.cause) == 0) {
     char desc[128];

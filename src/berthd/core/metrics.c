@@ -1,7 +1,6 @@
 /* metrics: per-IC 10-second buckets. */
 #include "metrics.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +9,8 @@
 
 ic_metrics *metrics_new(double now) {
   ic_metrics *m = berth_xcalloc(1, sizeof *m);
-  m->cur.s.start = floor(now / SCALE_BUCKET_S) * SCALE_BUCKET_S;
-  scale_history_init(&m->history);
+  scale_window_init(&m->window, now);
+  m->cur.s.start = m->window.cur.start;
   return m;
 }
 
@@ -60,43 +59,22 @@ void metrics_copy_ready(ic_metrics *m, double setup_ms) {
 void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies) {
   m->cur.s.concurrency_sum += concurrency;
   m->cur.s.concurrency_samples++;
-  m->sec_inv[m->sec_i] = m->acc_inv;
-  m->sec_nocap[m->sec_i] = m->acc_nocap;
-  m->sec_conc[m->sec_i] = concurrency;
-  m->sec_i = (m->sec_i + 1) % SCALE_BUCKET_S;
+  int closed = scale_window_advance(&m->window, now, 1, m->acc_inv, m->acc_nocap, concurrency,
+                                    copies);
   m->acc_inv = m->acc_nocap = 0;
-  while (now >= m->cur.s.start + SCALE_BUCKET_S) {
+  /* The window closed its buckets: these close with them. */
+  for (int k = 0; k < closed; k++) {
     m->cur.s.copies = copies;
     size_t at = (m->head + m->n) % SCALE_HISTORY;
-    if (m->n == SCALE_HISTORY) {
+    if (m->n == SCALE_HISTORY)
       m->head = (m->head + 1) % SCALE_HISTORY;
-    } else {
+    else
       m->n++;
-    }
     m->ring[at] = m->cur;
-    scale_history_push(&m->history, &m->cur.s);
     double next = m->cur.s.start + SCALE_BUCKET_S;
     memset(&m->cur, 0, sizeof m->cur);
     m->cur.s.start = next;
   }
-}
-
-void metrics_sliding_history(const ic_metrics *m, double now, uint32_t copies, scale_history *out) {
-  /* The closed buckets stay: dropping the one that overlaps the sliding
-   * window would leave up to 10 s unexamined before it, and a scale-in could
-   * then miss the last moments of load. Overlap only repeats a few seconds
-   * in means, and never hides load. */
-  *out = m->history;
-  scale_bucket b = {0};
-  b.start = now - SCALE_BUCKET_S;
-  b.copies = copies;
-  for (size_t i = 0; i < SCALE_BUCKET_S; i++) {
-    b.invocations += m->sec_inv[i];
-    b.no_capacity += m->sec_nocap[i];
-    b.concurrency_sum += m->sec_conc[i];
-  }
-  b.concurrency_samples = SCALE_BUCKET_S;
-  scale_history_push(out, &b);
 }
 
 const ic_bucket *metrics_bucket(const ic_metrics *m, size_t i) {

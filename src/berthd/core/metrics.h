@@ -1,13 +1,15 @@
-/* metrics: per-IC time series at 10-second resolution, fed by the router
- * (invocations, latency, errors, no-capacity failures, wait while waking)
- * and by a once-a-second sample of concurrent requests. Closed buckets feed
- * the autoscaler (scale.h) and the CloudWatch and Prometheus views. */
+/* metrics: per-IC time series at 10-second resolution, fed by the router's
+ * reports (invocations, latency, errors, no-capacity failures, wait while
+ * waking) and by a once-a-second sample of concurrent requests. What
+ * autoscaling reads is lib/window's (shared with berth-sim); the buckets
+ * here add what the CloudWatch and Prometheus views show. */
 #ifndef BERTHD_METRICS_H
 #define BERTHD_METRICS_H
 
 #include <jansson.h>
 
 #include "berth/scale.h"
+#include "berth/window.h"
 
 typedef struct ic_bucket {
   scale_bucket s;               /* what the autoscaler reads */
@@ -26,11 +28,7 @@ typedef struct ic_metrics {
   ic_bucket cur;                /* the bucket being filled */
   ic_bucket ring[SCALE_HISTORY];
   size_t head, n;               /* closed buckets, oldest at head */
-  scale_history history;        /* the autoscaler's view of the same buckets */
-  /* last 10 one-second samples, for the FAST profile's sliding window */
-  uint32_t sec_inv[SCALE_BUCKET_S], sec_nocap[SCALE_BUCKET_S];
-  double sec_conc[SCALE_BUCKET_S];
-  size_t sec_i;
+  scale_window window;          /* what the autoscaler reads (same buckets) */
   uint32_t acc_inv, acc_nocap;  /* since the last one-second sample */
   /* totals since start, for Prometheus counters */
   uint64_t total_invocations, total_no_capacity, total_model_errors, total_waited;
@@ -46,10 +44,6 @@ void metrics_copy_ready(ic_metrics *m, double setup_ms);
 /* Once a second: records concurrency (in flight + waiting) and closes the
  * bucket when its 10 s are over (copies = ready copies then). */
 void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies);
-/* A history for the FAST profile: the closed buckets plus the last ten
- * seconds as one sliding bucket ending at now (it may overlap the newest
- * closed bucket). */
-void metrics_sliding_history(const ic_metrics *m, double now, uint32_t copies, scale_history *out);
 /* A router process: what its requests added since the last call (the
  * bucket being filled), which is then emptied. */
 void metrics_take(ic_metrics *m, ic_bucket *out);

@@ -1,0 +1,42 @@
+/* window: an inference component's metric window, as autoscaling reads it.
+ * berthd's controller and berth-sim both keep one per IC and decide through
+ * it, so both read the same buckets the same way.
+ *
+ * DESIGN: requests and concurrency arrive in steps of whole seconds
+ * (berthd: one second, from its once-a-second sample; berth-sim: ten, at
+ * its ticks). They fill one-second slots (the last SCALE_BUCKET_S of them)
+ * and the 10-second bucket being filled, which closes into the history
+ * once its ten seconds are over. The FAST profile decides on the closed
+ * buckets plus the last ten seconds as one sliding bucket, pushed onto the
+ * history for the decision and taken off again (O(1), no copy); when the
+ * sliding bucket is exactly the newest closed one (a decision on a bucket
+ * boundary) it is not added twice. */
+#ifndef BERTH_WINDOW_H
+#define BERTH_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth/scale.h"
+
+typedef struct scale_window {
+  scale_history closed;         /* closed buckets, oldest first */
+  scale_bucket cur;             /* the bucket being filled */
+  uint32_t sec_inv[SCALE_BUCKET_S], sec_nocap[SCALE_BUCKET_S];
+  double sec_conc[SCALE_BUCKET_S];
+  size_t sec_i;                 /* the slot the next second goes to */
+} scale_window;
+
+/* An empty window whose first bucket holds now. */
+void scale_window_init(scale_window *w, double now);
+/* `seconds` whole seconds ending at now passed, with `invocations` and
+ * `no_capacity` requests in them and `concurrency` requests in flight (plus
+ * held) on average; copies: the ready copies now. Closes every bucket whose
+ * ten seconds are over; returns how many it closed. */
+int scale_window_advance(scale_window *w, double now, unsigned seconds, uint32_t invocations,
+                         uint32_t no_capacity, double concurrency, uint32_t copies);
+/* scale_decide on what cfg's profile reads at now (see DESIGN). */
+void scale_window_decide(scale_window *w, const scale_config *cfg, scale_state *st, double now,
+                         int desired, uint32_t copies, scale_decision *out);
+
+#endif
