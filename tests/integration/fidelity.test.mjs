@@ -4,11 +4,14 @@
 // scale-in window). berth-sim writes the exact requests it simulated; this
 // test replays them against berthd in real time and requires:
 //  - copy counts over time to agree: at each of the simulator's samples
-//    (every 60 s), the daemon showed the same count within 15 s of it;
+//    (every 60 s), the daemon showed the same count within 10 s of it;
 //  - request outcomes to agree: no failures on either side, and the median
-//    latency within 20%.
-// The tolerances cover the daemon's one-second sampling and copy start-up,
-// and the simulator's 10 s decisions.
+//    latency within 10%.
+// Both decide through the same code (lib/scale, lib/window, lib/converge,
+// lib/sched, lib/route); what is left between them is cadence: the
+// simulator decides every 10 s, the daemon every second, so a change may
+// land up to 10 s apart. The latency tolerance covers the daemon's own
+// overhead and timer granularity (measured: 0.956 s against 1.01 s, 5%).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -100,7 +103,7 @@ test('the daemon and the simulator agree on copies over time and on outcomes', {
   latencies.sort((x, y) => x - y);
   const median = latencies[Math.floor(latencies.length / 2)];
   const report = simRun.samples.map((s) => {
-    const near = observed.filter((o) => Math.abs(o.t - s.t) <= 15).map((o) => o.copies);
+    const near = observed.filter((o) => Math.abs(o.t - s.t) <= 10).map((o) => o.copies);
     return { t: s.t, sim: s.copies, daemon: [...new Set(near)] };
   });
   console.log(`fidelity: ${JSON.stringify(report)}; daemon median ${median}s, sim p50 ${simRun.p50}s; failed daemon ${failed}, sim ${simRun.failed}`);
@@ -110,5 +113,5 @@ test('the daemon and the simulator agree on copies over time and on outcomes', {
   }
   assert.equal(failed, 0);
   assert.equal(simRun.failed, 0);
-  assert.ok(Math.abs(median - simRun.p50) <= 0.2 * simRun.p50, `median latency ${median}s vs simulated ${simRun.p50}s`);
+  assert.ok(Math.abs(median - simRun.p50) <= 0.1 * simRun.p50, `median latency ${median}s vs simulated ${simRun.p50}s`);
 });
