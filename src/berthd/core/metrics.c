@@ -1,6 +1,7 @@
 /* metrics: per-IC 10-second buckets. */
 #include "metrics.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,18 +89,38 @@ void metrics_take(ic_metrics *m, ic_bucket *out) {
   m->cur.s.start = start;
 }
 
+/* The counters a router's delta carries, in their wire order (counts,
+ * then sums): one table for merging, writing and reading deltas. */
+static const size_t delta_counts[] = {
+  offsetof(ic_bucket, s.invocations), offsetof(ic_bucket, s.no_capacity),
+  offsetof(ic_bucket, model_errors), offsetof(ic_bucket, errors_4xx),
+  offsetof(ic_bucket, errors_5xx), offsetof(ic_bucket, latency_n), offsetof(ic_bucket, waited)};
+static const size_t delta_sums[] = {offsetof(ic_bucket, model_latency_us),
+                                    offsetof(ic_bucket, overhead_latency_us),
+                                    offsetof(ic_bucket, wait_ms)};
+#define N_COUNTS (sizeof delta_counts / sizeof delta_counts[0])
+#define N_SUMS (sizeof delta_sums / sizeof delta_sums[0])
+
+static uint32_t *count_at(ic_bucket *b, size_t i) {
+  return (uint32_t *)((char *)b + delta_counts[i]);
+}
+
+static uint32_t count_of(const ic_bucket *b, size_t i) {
+  return *(const uint32_t *)((const char *)b + delta_counts[i]);
+}
+
+static double *sum_at(ic_bucket *b, size_t i) {
+  return (double *)((char *)b + delta_sums[i]);
+}
+
+static double sum_of(const ic_bucket *b, size_t i) {
+  return *(const double *)((const char *)b + delta_sums[i]);
+}
+
 void metrics_merge(ic_metrics *m, const ic_bucket *d) {
-  ic_bucket *c = &m->cur;
-  c->s.invocations += d->s.invocations;
-  c->s.no_capacity += d->s.no_capacity;
-  c->model_errors += d->model_errors;
-  c->errors_4xx += d->errors_4xx;
-  c->errors_5xx += d->errors_5xx;
-  c->model_latency_us += d->model_latency_us;
-  c->overhead_latency_us += d->overhead_latency_us;
-  c->latency_n += d->latency_n;
-  c->wait_ms += d->wait_ms;
-  c->waited += d->waited;
+  for (size_t i = 0; i < N_COUNTS; i++) *count_at(&m->cur, i) += count_of(d, i);
+  for (size_t i = 0; i < N_SUMS; i++) *sum_at(&m->cur, i) += sum_of(d, i);
+  /* As if each request had been counted here. */
   m->acc_inv += d->s.invocations;
   m->acc_nocap += d->s.no_capacity;
   m->total_invocations += d->s.invocations;
@@ -109,31 +130,25 @@ void metrics_merge(ic_metrics *m, const ic_bucket *d) {
   m->total_wait_ms += d->wait_ms;
 }
 
-/* The wire form of a delta: [invocations, no_capacity, model_errors,
- * errors_4xx, errors_5xx, model_latency_us, overhead_latency_us,
- * latency_n, wait_ms, waited]. */
+/* The wire form of a delta: the counts of delta_counts, then the sums of
+ * delta_sums, as one array. */
 json_t *metrics_delta_json(const ic_bucket *d) {
-  return json_pack("[i,i,i,i,i,f,f,i,f,i]", (int)d->s.invocations, (int)d->s.no_capacity,
-                   (int)d->model_errors, (int)d->errors_4xx, (int)d->errors_5xx,
-                   d->model_latency_us, d->overhead_latency_us, (int)d->latency_n, d->wait_ms,
-                   (int)d->waited);
+  json_t *a = json_array();
+  for (size_t i = 0; i < N_COUNTS; i++) json_array_append_new(a, json_integer(count_of(d, i)));
+  for (size_t i = 0; i < N_SUMS; i++) json_array_append_new(a, json_real(sum_of(d, i)));
+  return a;
 }
 
 void metrics_delta_parse(json_t *j, ic_bucket *d) {
   memset(d, 0, sizeof *d);
-  uint32_t *u[] = {&d->s.invocations, &d->s.no_capacity, &d->model_errors, &d->errors_4xx,
-                   &d->errors_5xx};
-  for (size_t i = 0; i < 5; i++) {
+  for (size_t i = 0; i < N_COUNTS; i++) {
     json_int_t v = json_integer_value(json_array_get(j, i));
-    *u[i] = v > 0 && v < 100000000 ? (uint32_t)v : 0;
+    *count_at(d, i) = v > 0 && v < 100000000 ? (uint32_t)v : 0;
   }
-  d->model_latency_us = json_number_value(json_array_get(j, 5));
-  d->overhead_latency_us = json_number_value(json_array_get(j, 6));
-  json_int_t n = json_integer_value(json_array_get(j, 7));
-  d->latency_n = n > 0 && n < 100000000 ? (uint32_t)n : 0;
-  d->wait_ms = json_number_value(json_array_get(j, 8));
-  json_int_t w = json_integer_value(json_array_get(j, 9));
-  d->waited = w > 0 && w < 100000000 ? (uint32_t)w : 0;
+  for (size_t i = 0; i < N_SUMS; i++) {
+    double v = json_number_value(json_array_get(j, N_COUNTS + i));
+    *sum_at(d, i) = v > 0 && v < 1e18 ? v : 0;
+  }
 }
 
 ic *metrics_merge_reported(ctl *c, json_t *entry) {
