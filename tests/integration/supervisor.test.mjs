@@ -109,3 +109,18 @@ test('flags out of range are refused at start with the flag, the value and the r
     assert.equal((r.stderr.match(/controller started/g) || []).length, 1, `restarted: ${r.stderr}`);
   }
 });
+
+test('berthd router alone refuses a missing or malformed --controller and a missing token, naming them', () => {
+  const cases = [
+    [[], {}, /--controller http:\/\/HOST:PORT and --router-token \(or BERTH_ROUTER_TOKEN\) are required/],
+    [['--controller', 'http://127.0.0.1:1'], {}, /--router-token \(or BERTH_ROUTER_TOKEN\) are required/],
+    [['--controller', 'ftp://x:1'], { BERTH_ROUTER_TOKEN: 't' }, /--controller 'ftp:\/\/x:1' must be http:\/\/HOST:PORT/],
+  ];
+  for (const [flags, env, rule] of cases) {
+    const e = { ...process.env, ...env };
+    if (!env.BERTH_ROUTER_TOKEN) delete e.BERTH_ROUTER_TOKEN;
+    const r = spawnSync(BERTHD, ['router', ...flags], { encoding: 'utf8', timeout: 15_000, env: e });
+    assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, rule, flags.join(' '));
+  }
+});
