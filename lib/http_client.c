@@ -12,7 +12,15 @@
  * Lifetimes: a connection is freed in its tcp close callback; a call in its
  * timer close callback once no write of its request is pending (the write
  * points into the call's buffer); the client once it is freed by the user
- * and has no calls or connections left. */
+ * and has no calls or connections left.
+ *
+ * TLS: a connection for an https call owns a session (berth/tls.h). After
+ * connect it sends the ClientHello and the request waits until the
+ * handshake is done; everything read is decrypted first and the plaintext
+ * of one read is then parsed as one buffer, exactly as on a plain
+ * connection (so "extra bytes after the answer" means the same). Its
+ * ciphertext goes out in write requests of its own (tls_wreq) that count
+ * in the call's write_pending like the plain path's write_req. */
 #include "berth/http_client.h"
 
 #include <errno.h>
@@ -31,6 +39,9 @@ typedef struct cconn cconn;
  * for node and uvicorn), and a request written just as the server closes
  * fails after it was sent, when it can no longer be sent again safely. */
 #define POOL_IDLE_MAX_MS 1000
+/* Plaintext scratch per decrypt step: the largest TLS record. */
+#define TLS_RECORD 16384
+#define TLS_NAME_MAX 253
 
 struct berth_http_client {
   uv_loop_t *loop;
@@ -54,9 +65,21 @@ struct cconn {
   int port;
   int closing;
   int connected;
+  int eof_seen;         /* the peer ended the stream (TLS close_notify) */
   berth_http_parser *parser;
   berth_http_call *call;
+  berth_tls_conn *tls;  /* NULL on plain connections */
+  berth_tls_client *tls_ctx; /* with tls_name, part of the pool key */
+  char tls_name[TLS_NAME_MAX + 1];
 };
+
+/* A write of TLS ciphertext; call is set for the request's own bytes. */
+typedef struct tls_wreq {
+  uv_write_t w;
+  cconn *c;
+  berth_http_call *call;
+  char data[];
+} tls_wreq;
 
 enum { C_ACTIVE, C_DONE };
 
@@ -88,6 +111,9 @@ struct berth_http_call {
   int timer_closed;
   int interim;          /* current response is 1xx */
   int complete;
+  berth_tls_client *tls;
+  char tls_name[TLS_NAME_MAX + 1];
+  char error[320];      /* berth_http_call_error */
 };
 
 static void conn_close(cconn *c);
@@ -133,6 +159,7 @@ static void on_conn_closed(uv_handle_t *h) {
   cconn *c = h->data;
   berth_http_client *cl = c->cl;
   berth_http_parser_free(c->parser);
+  berth_tls_conn_free(c->tls);
   free(c);
   cl->n_conns--;
   client_maybe_free(cl);
@@ -147,10 +174,16 @@ static void conn_close(cconn *c) {
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
-static size_t pool_count(berth_http_client *cl, const char *host, int port) {
+/* Whether conn c may carry call: same peer, and the same TLS context and
+ * name (a plain connection never serves an https call, nor the reverse). */
+static int conn_fits(const cconn *c, const berth_http_call *call) {
+  return c->port == call->port && !strcmp(c->host, call->host) && c->tls_ctx == call->tls &&
+         (!call->tls || !strcmp(c->tls_name, call->tls_name));
+}
+
+static size_t pool_count(berth_http_client *cl, const berth_http_call *call) {
   size_t n = 0;
-  for (cconn *c = cl->idle; c; c = c->next)
-    if (c->port == port && !strcmp(c->host, host)) n++;
+  for (cconn *c = cl->idle; c; c = c->next) n += conn_fits(c, call);
   return n;
 }
 
@@ -204,8 +237,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
 static void call_response_done(berth_http_call *call, cconn *c, int extra_bytes) {
   berth_http_client *cl = call->cl;
   int keep = call->keep_alive && !extra_bytes && call->write_done && !cl->freed &&
-             !c->closing && c->connected &&
-             pool_count(cl, c->host, c->port) < cl->max_idle_per_host;
+             !c->closing && c->connected && !c->eof_seen &&
+             pool_count(cl, call) < cl->max_idle_per_host;
   c->call = NULL;
   call->conn = NULL;
   if (keep) {
@@ -222,47 +255,45 @@ static void call_response_done(berth_http_call *call, cconn *c, int extra_bytes)
   call_finish(call, 0);
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
-  cconn *c = st->data;
+/* The peer ended the stream (EOF, or TLS close_notify): completes an
+ * answer that runs until close, or fails the call (retried when nothing of
+ * it can have reached the server). */
+static void conn_eof(cconn *c, int status) {
   berth_http_call *call = c->call;
-  if (nread == 0) {
-    free(b->base);
-    return;
-  }
-  if (c->closing) {
-    free(b->base);
-    return;
-  }
   if (!call) {
-    /* Idle pooled connection: any byte or EOF means it is unusable. */
-    free(b->base);
     conn_close(c);
     return;
   }
-  if (nread < 0) {
-    free(b->base);
-    int rc = berth_http_parser_finish(c->parser);
-    if (rc == 0 && call->complete) {
-      call_response_done(call, c, 1);
-      return;
-    }
-    int may_retry = !call->got_byte && (!call->write_done || call->idempotent) && call->reused &&
-                    !call->retried;
+  int rc = berth_http_parser_finish(c->parser);
+  if (rc == 0 && call->complete) {
+    call_response_done(call, c, 1);
+    return;
+  }
+  int may_retry = !call->got_byte && (!call->write_done || call->idempotent) && call->reused &&
+                  !call->retried;
+  conn_close(c);
+  if (may_retry) {
+    call->retried = 1;
+    if (call_start_conn(call, 0) == 0) return;
+  }
+  call_finish(call, status == UV_EOF ? UV_ECONNRESET : status);
+}
+
+/* Response bytes (plaintext) for the conn's call; data stays valid for the
+ * whole call, since on_body gets slices of it. */
+static void conn_input(cconn *c, const char *data, size_t len) {
+  berth_http_call *call = c->call;
+  if (!call) {
+    /* Idle pooled connection: any byte means it is unusable. */
     conn_close(c);
-    if (may_retry) {
-      call->retried = 1;
-      if (call_start_conn(call, 0) == 0) return;
-    }
-    call_finish(call, nread == UV_EOF ? UV_ECONNRESET : (int)nread);
     return;
   }
   call->got_byte = 1;
   call_touch(call);
-  size_t off = 0, len = (size_t)nread;
+  size_t off = 0;
   while (off < len) {
-    ssize_t n = berth_http_parser_execute(c->parser, b->base + off, len - off);
+    ssize_t n = berth_http_parser_execute(c->parser, data + off, len - off);
     if (n < 0) {
-      free(b->base);
       conn_close(c);
       if (n == BERTH_HTTP_E_PAUSED || call->state != C_ACTIVE) return; /* canceled meanwhile */
       call_finish(call, UV_EPROTO);
@@ -271,15 +302,31 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     off += (size_t)n;
     if (call->complete) break;
   }
-  free(b->base);
   if (call->complete) call_response_done(call, c, off < len);
+}
+
+static void tls_input(cconn *c, const char *data, size_t len);
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
+  cconn *c = st->data;
+  if (nread == 0 || c->closing) {
+    free(b->base);
+    return;
+  }
+  if (nread < 0) {
+    free(b->base);
+    conn_eof(c, (int)nread);
+    return;
+  }
+  if (c->tls) tls_input(c, b->base, (size_t)nread);
+  else conn_input(c, b->base, (size_t)nread);
+  free(b->base);
 }
 
 /* ---- writing the request ---- */
 
-static void on_write(uv_write_t *w, int status) {
-  berth_http_call *call = w->data;
-  cconn *wc = (cconn *)((char *)w - offsetof(cconn, write_req));
+/* A write of call's request on wc completed. */
+static void request_written(berth_http_call *call, cconn *wc, int status) {
   call->write_pending--;
   if (call->state == C_DONE || wc != call->conn) {
     /* A finished call, or a connection the call already left (retry). */
@@ -300,7 +347,138 @@ static void on_write(uv_write_t *w, int status) {
   call->write_done = 1;
 }
 
+static void on_write(uv_write_t *w, int status) {
+  request_written(w->data, (cconn *)((char *)w - offsetof(cconn, write_req)), status);
+}
+
+/* ---- TLS ---- */
+
+static void on_tls_write(uv_write_t *w, int status) {
+  tls_wreq *r = (tls_wreq *)w;
+  cconn *c = r->c;
+  berth_http_call *call = r->call;
+  free(r);
+  if (call) {
+    request_written(call, c, status);
+    return;
+  }
+  if (status < 0 && !c->closing) {
+    /* Handshake bytes did not go out: the connection is dead. */
+    berth_http_call *cc = c->call;
+    conn_close(c);
+    if (cc) call_finish(cc, UV_ECONNRESET);
+  }
+}
+
+/* Sends the ciphertext the session holds: what the socket takes now, the
+ * rest in a write request. With call, these are its request's bytes
+ * (write_done and write_pending follow them). Returns 0 or a libuv code. */
+static int tls_flush(cconn *c, berth_http_call *call) {
+  size_t n = berth_tls_out_pending(c->tls);
+  if (n == 0) {
+    if (call) call->write_done = 1;
+    return 0;
+  }
+  tls_wreq *r = berth_xmalloc(sizeof *r + n);
+  n = berth_tls_out_take(c->tls, r->data, n);
+  uv_buf_t b = uv_buf_init(r->data, (unsigned)n);
+  /* uv_try_write refuses (EAGAIN) while earlier writes are queued, so
+   * records never go out of order. */
+  int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (w < 0 && w != UV_EAGAIN) {
+    free(r);
+    return w;
+  }
+  size_t done = w < 0 ? 0 : (size_t)w;
+  if (done == n) {
+    free(r);
+    if (call) call->write_done = 1;
+    return 0;
+  }
+  r->c = c;
+  r->call = call;
+  b = uv_buf_init(r->data + done, (unsigned)(n - done));
+  int rc = uv_write(&r->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_write);
+  if (rc < 0) {
+    free(r);
+    return rc;
+  }
+  if (call) call->write_pending++;
+  return 0;
+}
+
+/* The session failed: the call ends with UV_EPROTO and the reason. */
+static void tls_failed(cconn *c, const char *what) {
+  berth_http_call *call = c->call;
+  if (call)
+    snprintf(call->error, sizeof call->error, "TLS %s with %s:%d failed: %s", what, c->host,
+             c->port, berth_tls_error(c->tls));
+  conn_close(c);
+  if (call) call_finish(call, UV_EPROTO);
+}
+
+static int conn_send(berth_http_call *call, cconn *c);
+
+/* Ciphertext arrived: finish the handshake (then send the request), or
+ * decrypt all of it and hand the plaintext on as one buffer. */
+static void tls_input(cconn *c, const char *data, size_t len) {
+  berth_tls_feed(c->tls, data, len);
+  if (c->call) call_touch(c->call); /* handshake bytes end a silence too */
+  if (!berth_tls_established(c->tls)) {
+    int h = berth_tls_handshake(c->tls);
+    if (h < 0) {
+      tls_failed(c, "handshake");
+      return;
+    }
+    int rc = tls_flush(c, NULL);
+    if (rc == 0 && h == 1 && c->call) rc = conn_send(c->call, c);
+    if (rc < 0) {
+      berth_http_call *call = c->call;
+      conn_close(c);
+      if (call) call_finish(call, rc);
+      return;
+    }
+    if (h == 0) return;
+  }
+  /* Bounded by what was fed: one read (64 KiB) and a partial record. */
+  berth_buf plain;
+  berth_buf_init(&plain, 0);
+  char tmp[TLS_RECORD];
+  int eof = 0;
+  for (;;) {
+    ssize_t n = berth_tls_read(c->tls, tmp, sizeof tmp);
+    if (n == 0) break;
+    if (n == BERTH_TLS_CLOSED) {
+      eof = 1;
+      break;
+    }
+    if (n < 0) {
+      berth_buf_free(&plain);
+      tls_failed(c, "read");
+      return;
+    }
+    berth_buf_append(&plain, tmp, (size_t)n);
+  }
+  /* The session may owe the peer an answer (a TLS 1.3 KeyUpdate). */
+  if (berth_tls_out_pending(c->tls) && tls_flush(c, NULL) < 0) eof = 1;
+  /* Known before the answer completes: the connection is not pooled. */
+  if (eof) c->eof_seen = 1;
+  if (plain.len) conn_input(c, plain.data, plain.len);
+  berth_buf_free(&plain);
+  if (eof && !c->closing) conn_eof(c, UV_EOF);
+}
+
 static int conn_send(berth_http_call *call, cconn *c) {
+  if (c->tls) {
+    int rc = berth_tls_write(c->tls, call->req.data, call->req.len);
+    if (rc == 0 && call->body_len) rc = berth_tls_write(c->tls, call->body, call->body_len);
+    if (rc < 0) {
+      snprintf(call->error, sizeof call->error, "TLS write to %s:%d failed: %s", c->host,
+               c->port, berth_tls_error(c->tls));
+      return UV_EPROTO;
+    }
+    return tls_flush(c, call);
+  }
   uv_buf_t b[2] = {uv_buf_init(call->req.data, (unsigned)call->req.len),
                    uv_buf_init((char *)call->body, (unsigned)call->body_len)};
   unsigned nb = call->body_len ? 2 : 1;
@@ -343,7 +521,16 @@ static void on_connect(uv_connect_t *r, int status) {
   call_touch(call);
   uv_tcp_nodelay(&c->tcp, 1);
   int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  if (rc == 0) rc = conn_send(call, c);
+  if (rc == 0 && c->tls) {
+    /* The ClientHello; the request follows once the handshake is done. */
+    if (berth_tls_handshake(c->tls) < 0) {
+      tls_failed(c, "handshake");
+      return;
+    }
+    rc = tls_flush(c, NULL);
+  } else if (rc == 0) {
+    rc = conn_send(call, c);
+  }
   if (rc < 0) {
     conn_close(c);
     call_finish(call, rc);
@@ -360,7 +547,7 @@ static int call_start_conn(berth_http_call *call, int allow_pool) {
   if (allow_pool) {
     for (cconn *c = cl->idle, *next; c; c = next) {
       next = c->next;
-      if (c->port != call->port || strcmp(c->host, call->host)) continue;
+      if (!conn_fits(c, call)) continue;
       if (uv_now(cl->loop) - c->idle_since > POOL_IDLE_MAX_MS) {
         conn_close(c);
         continue;
@@ -384,10 +571,19 @@ static int call_start_conn(berth_http_call *call, int allow_pool) {
   if (uv_ip4_addr(call->host, call->port, (struct sockaddr_in *)&addr) != 0 &&
       uv_ip6_addr(call->host, call->port, (struct sockaddr_in6 *)&addr) != 0)
     return UV_EINVAL;
+  berth_tls_conn *tls = NULL;
+  if (call->tls && !(tls = berth_tls_conn_client(call->tls, call->tls_name))) {
+    snprintf(call->error, sizeof call->error, "cannot verify a TLS peer named '%s'",
+             call->tls_name);
+    return UV_EINVAL;
+  }
   cconn *c = berth_xcalloc(1, sizeof *c);
   c->cl = cl;
   snprintf(c->host, sizeof c->host, "%s", call->host);
   c->port = call->port;
+  c->tls = tls;
+  c->tls_ctx = call->tls;
+  snprintf(c->tls_name, sizeof c->tls_name, "%s", call->tls_name);
   berth_http_limits lim = {65536, 200, 0};
   c->parser = berth_http_parser_new(BERTH_HTTP_RESPONSE, &lim, &parser_cb, c);
   if (call->is_head) berth_http_parser_expect_no_body(c->parser);
@@ -455,6 +651,7 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
   if (out) *out = NULL;
   if (!cl || cl->freed || !o || !o->host || !o->method || !o->target || !cb) return UV_EINVAL;
   if (o->port <= 0 || o->port > 65535 || strlen(o->host) >= 64) return UV_EINVAL;
+  if (o->tls_name && (!o->tls_name[0] || strlen(o->tls_name) > TLS_NAME_MAX)) return UV_EINVAL;
   if (strpbrk(o->method, " \r\n") || strpbrk(o->target, " \r\n") || !o->target[0])
     return UV_EINVAL;
   struct sockaddr_storage addr;
@@ -470,6 +667,9 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
   call->timeout_ms = o->timeout_ms;
   snprintf(call->host, sizeof call->host, "%s", o->host);
   call->port = o->port;
+  call->tls = o->tls;
+  if (o->tls)
+    snprintf(call->tls_name, sizeof call->tls_name, "%s", o->tls_name ? o->tls_name : o->host);
   call->is_head = name_is(o->method, "HEAD");
   call->idempotent = name_is(o->method, "GET") || call->is_head || name_is(o->method, "OPTIONS") ||
                      name_is(o->method, "PUT") || name_is(o->method, "DELETE");
@@ -528,6 +728,10 @@ void berth_http_call_cancel(berth_http_call *call) {
 
 int berth_http_call_delivered(const berth_http_call *call) {
   return call->write_done || call->got_byte;
+}
+
+const char *berth_http_call_error(const berth_http_call *call) {
+  return call->error;
 }
 
 void berth_http_call_pause(berth_http_call *call) {

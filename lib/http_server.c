@@ -12,7 +12,17 @@
  * handle, and only once the handler no longer holds its request. A lost
  * connection's on_abort runs from that close callback too, so it never runs
  * inside a berth_http_* call. The server is freed when its listener and all
- * connections are gone. */
+ * connections are gone.
+ *
+ * TLS (cfg.tls): the session sits between the socket and everything above.
+ * on_read feeds it ciphertext; until the handshake is done nothing else
+ * happens (the header timer set at accept bounds a slow handshake, and
+ * inbuf stays empty so the timer closes silently). Afterwards conn_process
+ * decrypts into inbuf as it goes, never past PIPELINE_MAX: the rest stays
+ * ciphertext in the session, and reading stops while that is large too.
+ * conn_write encrypts and sends the ciphertext through the same
+ * try-write-then-queue path, so bytes_pending, on_drain and the linger
+ * logic see ciphertext bytes and work unchanged. */
 #include "berth/http_server.h"
 
 #include <errno.h>
@@ -23,12 +33,16 @@
 #include <time.h>
 
 #include "berth/buf.h"
+#include "berth/log.h"
 
 /* Pipelined input kept while a request is answered; past it we stop reading. */
 #define PIPELINE_MAX (64 * 1024)
 /* How long a closing connection waits for the peer to close after our FIN. */
 #define LINGER_MS 2000
 #define READ_CHUNK 65536
+/* Largest TLS record's plaintext: the decrypt step's scratch, and the size
+ * up to which a write's pieces are gathered into one record. */
+#define TLS_RECORD 16384
 
 enum { PH_WAIT, PH_HEAD, PH_BODY, PH_HANDLER, PH_LINGER };
 enum { T_NONE, T_HEADER, T_IDLE, T_BODY, T_LINGER };
@@ -53,6 +67,7 @@ struct berth_http_server {
   char date[40];
   time_t date_at;
   char rbuf[READ_CHUNK]; /* read scratch: consumed within each read callback */
+  char tls_scratch[TLS_RECORD]; /* plaintext scratch: consumed within each call */
 };
 
 struct conn {
@@ -61,6 +76,7 @@ struct conn {
   uv_tcp_t tcp;
   uv_timer_t timer;
   uv_shutdown_t shutdown_req;
+  berth_tls_conn *tls;  /* NULL on a plain listener */
   int open_handles;
   int phase;
   int timer_kind;
@@ -76,6 +92,7 @@ struct conn {
   char peer_ip[48];     /* peer without its port: the per-client limit's key */
   uint64_t accept_seq;  /* order of acceptance: lower is older */
   int spoke;            /* sent at least one byte */
+  int read_any;         /* any bytes read (TLS: whether the first was a handshake) */
   uint64_t reserved;    /* this request's share of srv->buffered */
   int refuse_status;    /* a head callback refused the request (503) */
   const char *refuse_message;
@@ -170,9 +187,28 @@ static void on_write(uv_write_t *w, int status) {
   }
 }
 
-/* Writes bufs: as much as the socket takes now, the rest queued (copied).
- * Returns 0 or a negative libuv code (the connection is then closing). */
-static int conn_write(conn *c, uv_buf_t *bufs, unsigned nbufs) {
+/* Queues len bytes at base, which lie inside r, behind earlier writes; r
+ * is freed when the write completes. Returns 0 or a negative libuv code
+ * (the connection is then closing). */
+static int queue_write(conn *c, wreq *r, char *base, size_t len) {
+  r->c = c;
+  r->len = len;
+  uv_buf_t b = uv_buf_init(base, (unsigned)len);
+  int rc = uv_write(&r->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc < 0) {
+    free(r);
+    conn_close(c);
+    return rc;
+  }
+  c->writes_pending++;
+  c->bytes_pending += len;
+  return 0;
+}
+
+/* Writes bytes in wire form: as much as the socket takes now, the rest
+ * queued (copied). Returns 0 or a negative libuv code (the connection is
+ * then closing). */
+static int raw_write(conn *c, uv_buf_t *bufs, unsigned nbufs) {
   if (c->closing) return UV_EPIPE;
   size_t total = 0;
   for (unsigned i = 0; i < nbufs; i++) total += bufs[i].len;
@@ -188,8 +224,6 @@ static int conn_write(conn *c, uv_buf_t *bufs, unsigned nbufs) {
   }
   if (done == total) return 0;
   wreq *r = berth_xmalloc(sizeof *r + (total - done));
-  r->c = c;
-  r->len = total - done;
   size_t off = 0, skip = done;
   for (unsigned i = 0; i < nbufs; i++) {
     size_t l = bufs[i].len;
@@ -201,16 +235,72 @@ static int conn_write(conn *c, uv_buf_t *bufs, unsigned nbufs) {
     off += l - skip;
     skip = 0;
   }
-  uv_buf_t b = uv_buf_init(r->data, (unsigned)r->len);
-  int rc = uv_write(&r->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-  if (rc < 0) {
-    free(r);
-    conn_close(c);
-    return rc;
+  return queue_write(c, r, r->data, total - done);
+}
+
+/* Sends the ciphertext the session produced, taken straight into the
+ * write request that may have to hold it. */
+static int tls_flush(conn *c) {
+  if (c->closing) return UV_EPIPE;
+  size_t n = berth_tls_out_pending(c->tls);
+  if (n == 0) return 0;
+  wreq *r = berth_xmalloc(sizeof *r + n);
+  n = berth_tls_out_take(c->tls, r->data, n);
+  size_t done = 0;
+  if (c->writes_pending == 0) {
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)n);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
+      free(r);
+      conn_close(c);
+      return w;
+    }
+    if (w > 0) done = (size_t)w;
   }
-  c->writes_pending++;
-  c->bytes_pending += r->len;
-  return 0;
+  if (done == n) {
+    free(r);
+    return 0;
+  }
+  return queue_write(c, r, r->data + done, n - done);
+}
+
+/* A session that failed is useless: say why at debug (the message never
+ * holds application bytes) and close; an alert waiting in the session goes
+ * out with the close if the socket takes it. */
+static void tls_failed(conn *c, const char *what) {
+  berth_log(BERTH_LOG_DEBUG, "http: TLS %s with %s failed: %s", what, c->peer,
+            berth_tls_error(c->tls));
+  conn_close(c);
+}
+
+/* Writes plaintext bufs: encrypted on a TLS connection, as they are on a
+ * plain one. Returns 0 or a negative libuv code (the connection is then
+ * closing). */
+static int conn_write(conn *c, uv_buf_t *bufs, unsigned nbufs) {
+  if (!c->tls) return raw_write(c, bufs, nbufs);
+  if (c->closing) return UV_EPIPE;
+  size_t total = 0;
+  for (unsigned i = 0; i < nbufs; i++) total += bufs[i].len;
+  if (total == 0) return 0;
+  int rc = 0;
+  if (nbufs > 1 && total <= TLS_RECORD) {
+    /* A chunk's size line, data and CRLF in one record, not three. */
+    char *g = c->srv->tls_scratch;
+    size_t off = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+      if (bufs[i].len) memcpy(g + off, bufs[i].base, bufs[i].len);
+      off += bufs[i].len;
+    }
+    rc = berth_tls_write(c->tls, g, total);
+  } else {
+    for (unsigned i = 0; i < nbufs && rc == 0; i++)
+      if (bufs[i].len) rc = berth_tls_write(c->tls, bufs[i].base, bufs[i].len);
+  }
+  if (rc < 0) {
+    tls_failed(c, "write");
+    return UV_EPROTO;
+  }
+  return tls_flush(c);
 }
 
 /* ---- closing and freeing ---- */
@@ -233,6 +323,7 @@ static void conn_maybe_free(conn *c) {
   s->n_closing--;
   s->buffered -= c->reserved;
   berth_http_parser_free(c->parser);
+  berth_tls_conn_free(c->tls);
   berth_buf_free(&c->inbuf);
   berth_buf_free(&c->body);
   free(c->path);
@@ -259,8 +350,22 @@ static void on_handle_closed(uv_handle_t *h) {
   conn_maybe_free(c);
 }
 
+/* Best effort: close_notify (or an alert the session holds) goes out only
+ * when nothing is queued before it and the socket takes it now; a peer
+ * that misses it sees a TCP close, which HTTP framing already covers. */
+static void tls_goodbye(conn *c) {
+  if (c->writes_pending) return;
+  berth_tls_close_notify(c->tls);
+  char b[512];
+  size_t n = berth_tls_out_take(c->tls, b, sizeof b);
+  if (n == 0) return;
+  uv_buf_t ub = uv_buf_init(b, (unsigned)n);
+  (void)uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+}
+
 static void conn_close(conn *c) {
   if (c->closing) return;
+  if (c->tls) tls_goodbye(c);
   c->closing = 1;
   c->srv->n_closing++;
   c->reading = 0;
@@ -277,6 +382,11 @@ static void on_shutdown(uv_shutdown_t *r, int status) {
 static void conn_linger(conn *c) {
   if (c->closing) return;
   c->phase = PH_LINGER;
+  if (c->tls) {
+    /* After the answer, before our FIN: the peer learns the end was ours. */
+    berth_tls_close_notify(c->tls);
+    if (tls_flush(c) < 0) return;
+  }
   if (c->writes_pending == 0) timer_set(c, T_LINGER, LINGER_MS);
   else timer_set(c, T_NONE, 0);
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
@@ -524,7 +634,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
 
 static void reading_update(conn *c) {
   if (c->closing) return;
-  int want = c->phase == PH_LINGER || c->inbuf.len < PIPELINE_MAX;
+  /* Ciphertext not yet decrypted has its own bound, so that a partial
+   * record waiting for its tail can never stop reading. */
+  int want = c->phase == PH_LINGER ||
+             (c->inbuf.len < PIPELINE_MAX &&
+              (!c->tls || berth_tls_in_pending(c->tls) < PIPELINE_MAX));
   if (want && !c->reading) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
   } else if (!want && c->reading) {
@@ -660,13 +774,40 @@ static int map_parser_error(ssize_t rc) {
   }
 }
 
+/* Decrypts fed ciphertext into inbuf until PIPELINE_MAX (the rest waits
+ * in the session). Returns 0, or -1 when the connection is closing: a TLS
+ * error, or the peer's close_notify, which counts as EOF. */
+static int tls_fill(conn *c) {
+  if (!berth_tls_established(c->tls)) return 0;
+  while (c->inbuf.len < PIPELINE_MAX) {
+    ssize_t n = berth_tls_read(c->tls, c->srv->tls_scratch, sizeof c->srv->tls_scratch);
+    if (n == 0) break;
+    if (n == BERTH_TLS_CLOSED) {
+      conn_close(c);
+      return -1;
+    }
+    if (n < 0) {
+      tls_failed(c, "read");
+      return -1;
+    }
+    c->spoke = 1;
+    /* Bounded by PIPELINE_MAX + TLS_RECORD: the loop stops past PIPELINE_MAX. */
+    berth_buf_append(&c->inbuf, c->srv->tls_scratch, (size_t)n);
+  }
+  /* Reading may make the session answer (a TLS 1.3 KeyUpdate). */
+  if (berth_tls_out_pending(c->tls) && tls_flush(c) < 0) return -1;
+  return 0;
+}
+
 /* Parses buffered input until a request is dispatched or input runs out.
  * Re-entrant calls (a handler answering synchronously) return at once: the
  * outer loop picks up where they would have. */
 static void conn_process(conn *c) {
   if (c->in_process) return;
   c->in_process = 1;
-  while (!c->closing && c->phase != PH_HANDLER && c->phase != PH_LINGER && c->inbuf.len) {
+  while (!c->closing && c->phase != PH_HANDLER && c->phase != PH_LINGER) {
+    if (c->tls && tls_fill(c) < 0) break;
+    if (!c->inbuf.len) break;
     if (c->srv->closing && c->phase == PH_WAIT && berth_http_parser_idle(c->parser)) break;
     ssize_t n = berth_http_parser_execute(c->parser, c->inbuf.data, c->inbuf.len);
     if (n < 0) {
@@ -692,6 +833,20 @@ static void conn_process(conn *c) {
   reading_update(c);
 }
 
+/* Ciphertext arrived: advance the handshake, or let conn_process decrypt. */
+static void tls_input(conn *c, const char *data, size_t len) {
+  berth_tls_feed(c->tls, data, len);
+  if (!berth_tls_established(c->tls)) {
+    int h = berth_tls_handshake(c->tls);
+    if (h < 0) {
+      tls_failed(c, "handshake");
+      return;
+    }
+    if (tls_flush(c) < 0 || h == 0) return;
+  }
+  conn_process(c);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
   conn *c = st->data;
   if (nread == 0 || c->closing) return;
@@ -702,6 +857,20 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     return;
   }
   if (c->phase == PH_LINGER) return; /* discard */
+  int first = !c->read_any;
+  c->read_any = 1;
+  if (c->tls && first && c->srv->cfg.plain_from_loopback && b->base[0] != 0x16 &&
+      (strncmp(c->peer, "127.", 4) == 0 || strncmp(c->peer, "[::1]", 5) == 0 ||
+       strncmp(c->peer, "::1", 3) == 0)) {
+    /* Not a TLS handshake (records start with 22), from this host: plain
+     * HTTP, for the roles of one berthd (loopback never leaves the host). */
+    berth_tls_conn_free(c->tls);
+    c->tls = NULL;
+  }
+  if (c->tls) {
+    tls_input(c, b->base, (size_t)nread);
+    return;
+  }
   c->spoke = 1;
   /* Bounded by PIPELINE_MAX + READ_CHUNK: reading stops past PIPELINE_MAX. */
   berth_buf_append(&c->inbuf, b->base, (size_t)nread);
@@ -793,8 +962,16 @@ static void on_connection(uv_stream_t *ls, int status) {
     conn_close(c);
     return;
   }
+  if (s->cfg.tls) {
+    c->tls = berth_tls_conn_server(s->cfg.tls);
+    if (!c->tls) {
+      conn_close(c);
+      return;
+    }
+  }
   uv_tcp_nodelay(&c->tcp, 1);
   c->phase = PH_WAIT;
+  /* On TLS this bounds the handshake and the head together. */
   timer_set(c, T_HEADER, s->cfg.header_timeout_ms);
   reading_update(c);
 }

@@ -7,7 +7,14 @@
  * freed right after it returns. A pooled connection that fails before the
  * whole request was written (the server closed it while it sat idle) is
  * retried once on a new connection; a request that was fully written is
- * never sent again, since the server may have acted on it. */
+ * never sent again, since the server may have acted on it.
+ *
+ * https: a call whose options name a TLS client context (berth/tls.h)
+ * verifies the server's certificate and name during the handshake, then
+ * sends the request; a connection it pools keeps its TLS session and is
+ * reused only by calls with the same context and name. A handshake or
+ * verification failure ends the call with UV_EPROTO, the reason in
+ * berth_http_call_error. */
 #ifndef BERTH_HTTP_CLIENT_H
 #define BERTH_HTTP_CLIENT_H
 
@@ -16,6 +23,7 @@
 #include <uv.h>
 
 #include "berth/http.h"
+#include "berth/tls.h"
 
 typedef struct berth_http_client berth_http_client;
 typedef struct berth_http_call berth_http_call;
@@ -29,7 +37,8 @@ typedef struct berth_http_call_cb {
   /* 0 when the whole response arrived; otherwise a negative libuv code:
    * UV_ETIMEDOUT (no byte for timeout_ms, or deadline_ms passed),
    * UV_ECONNREFUSED, UV_ECONNRESET,
-   * UV_EPROTO (unparseable response), UV_ECANCELED. */
+   * UV_EPROTO (unparseable response, or TLS refused: handshake failed, the
+   * certificate did not verify), UV_ECANCELED. */
   void (*on_done)(berth_http_call *call, int status, void *ud);
 } berth_http_call_cb;
 
@@ -46,6 +55,11 @@ typedef struct berth_http_request_opts {
   uint64_t timeout_ms;        /* max silence (connect, then between bytes) */
   int borrow_body;            /* body stays valid until on_done: not copied */
   uint64_t deadline_ms;       /* max total time until the whole answer (0: none) */
+  /* https: the server must present a certificate this context trusts, for
+   * tls_name (a DNS name or address; NULL: host), also sent as SNI when it
+   * is a name. NULL: plain HTTP. Not owned; must outlive the call. */
+  berth_tls_client *tls;
+  const char *tls_name;
 } berth_http_request_opts;
 
 berth_http_client *berth_http_client_new(uv_loop_t *loop, size_t max_idle_per_host);
@@ -62,6 +76,10 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *opt
  * written whole, or an answer byte arrived). A caller may send a failed
  * request elsewhere only when this is 0. */
 int berth_http_call_delivered(const berth_http_call *call);
+/* During on_done: why the call failed, when more is known than the code
+ * ("TLS handshake with 10.0.0.5:8443 failed: certificate verify failed:
+ * self-signed certificate (peer 10.0.0.5)"), else "". */
+const char *berth_http_call_error(const berth_http_call *call);
 /* Stops reading the answer (backpressure: the consumer is full) until
  * resume. on_body may still run for bytes already read. The silence timeout
  * does not run while paused; deadline_ms does. */

@@ -10,7 +10,15 @@
  * The program must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): a peer that
  * vanishes is then an EPIPE from write, not a dead process. A client EOF
  * while its request is being handled counts as a lost connection (on_abort),
- * as in Go's net/http. */
+ * as in Go's net/http.
+ *
+ * With cfg.tls every accepted connection speaks TLS (berth/tls.h): the
+ * handshake comes first and counts against header_timeout; requests and
+ * answers then pass through the session, with the same bounds, timeouts
+ * and backpressure (max_stream_buffer counts ciphertext). A failed
+ * handshake, including plain HTTP sent to a TLS port, closes the
+ * connection (logged at debug). Closing sends close_notify when the socket
+ * takes it at once. */
 #ifndef BERTH_HTTP_SERVER_H
 #define BERTH_HTTP_SERVER_H
 
@@ -19,6 +27,7 @@
 #include <uv.h>
 
 #include "berth/http.h"
+#include "berth/tls.h"
 
 typedef struct berth_http_server berth_http_server;
 typedef struct berth_http_req berth_http_req;
@@ -77,6 +86,13 @@ typedef struct berth_http_server_config {
    * a request past it gets 503 and the connection closes. */
   uint64_t max_buffered_bytes;
   size_t max_stream_buffer;     /* default 4 MiB of unsent streamed output */
+  /* NULL: plain HTTP. Otherwise TLS on every connection, with the context's
+   * current certificate at accept time (berth_tls_server_reload swaps it
+   * for new connections). Not owned: it must outlive the server. */
+  berth_tls_server *tls;
+  /* With tls: a connection from a loopback address whose first byte is not
+   * a TLS handshake speaks plain HTTP (a berthd's own roles on one host). */
+  int plain_from_loopback;
 } berth_http_server_config;
 
 /* Binds and listens on host:port (port 0 picks one). */
