@@ -14,6 +14,8 @@ data="$(mktemp -d /tmp/berth-demo.XXXXXX)"
 control="${BERTH_CONTROL_LISTEN:-127.0.0.1:8070}"
 runtime="${BERTH_RUNTIME_LISTEN:-127.0.0.1:8080}"
 export BERTH_CONTROL_URL="http://$control" BERTH_RUNTIME_URL="http://$runtime"
+# berth signs every call with the admin key berthd writes to DATA_DIR/credentials.
+export BERTH_DATA_DIR="$data"
 
 "$bin/berthd" up --data-dir "$data" --control-listen "$control" --runtime-listen "$runtime" \
   >"$data/berthd.log" 2>&1 &
@@ -48,7 +50,7 @@ echo '$ berth invoke demo --ic us --data '"'"'{"inputs":"Hello from America"}'"'
 echo
 if [ "$keep" = "--keep" ]; then
   echo "berthd keeps running (pid $pid, data in $data). Try:"
-  echo "  export BERTH_CONTROL_URL=$BERTH_CONTROL_URL BERTH_RUNTIME_URL=$BERTH_RUNTIME_URL"
+  echo "  export BERTH_CONTROL_URL=$BERTH_CONTROL_URL BERTH_RUNTIME_URL=$BERTH_RUNTIME_URL BERTH_DATA_DIR=$data"
   echo "  build/berth scale eu 2 --wait && build/berth ics"
   echo "Stop it with: kill $pid"
 else

@@ -15,6 +15,11 @@ typedef struct berth_cli {
   const char *runtime_url;  /* e.g. http://127.0.0.1:8080 */
   void *curl;               /* CURL *, reused so polls keep the connection */
   bool stdout_tty;
+  const char *ca_file;      /* --ca-file: verify https servers with it */
+  const char *data_dir;     /* BERTH_DATA_DIR: where berthd's credentials are */
+  char region[64];          /* the SigV4 credential scope's */
+  char access_key_id[129];
+  char secret_access_key[129];
 } berth_cli;
 
 enum { BERTH_EXIT_OK = 0, BERTH_EXIT_FAIL = 1, BERTH_EXIT_USAGE = 2 };
@@ -27,5 +32,6 @@ int berth__cmd_scale(berth_cli *cli, int argc, char **argv);
 int berth__cmd_invoke(berth_cli *cli, int argc, char **argv);
 int berth__cmd_delete(berth_cli *cli, int argc, char **argv);
 int berth__cmd_instances(berth_cli *cli, int argc, char **argv);
+int berth__cmd_keys(berth_cli *cli, int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
  * the `x-amzn-errortype` header, each stripped of namespace prefixes and
  * ":http://..." suffixes the way the AWS SDKs do. */
 #include "client.h"
+#include "credentials.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -132,12 +133,26 @@ static void transport_error(CURL *curl, CURLcode rc, const char *errbuf,
 
 /* POSTs `data` to `url` and collects the answer into `ex`. Returns 0 when an
  * HTTP answer arrived (any status), -1 with *err filled otherwise. */
-static int post(berth_cli *cli, const char *api, const char *base_url,
+static int post(berth_cli *cli, const char *api, const char *service, const char *base_url,
                 const char *url, struct curl_slist *headers, const char *data,
                 size_t len, long timeout_ms, exchange *ex, berth_cli_error *err) {
   CURL *curl = cli->curl;
   char errbuf[CURL_ERROR_SIZE] = "";
+  if (!cli->access_key_id[0]) {
+    char why[1024];
+    if (berth__credentials_load(cli, why, sizeof why)) {
+      berth__error_set(err, "%s", why);
+      return -1;
+    }
+  }
   curl_easy_reset(curl);
+  /* Every call is signed (SigV4) with the scope's service name. */
+  char provider[160];
+  snprintf(provider, sizeof provider, "aws:amz:%s:%s", cli->region, service);
+  curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, provider);
+  curl_easy_setopt(curl, CURLOPT_USERNAME, cli->access_key_id);
+  curl_easy_setopt(curl, CURLOPT_PASSWORD, cli->secret_access_key);
+  if (cli->ca_file) curl_easy_setopt(curl, CURLOPT_CAINFO, cli->ca_file);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_POST, 1L);
@@ -220,8 +235,12 @@ int berth__control_call(berth_cli *cli, const char *op, json_t *req,
   snprintf(target, sizeof target, "x-amz-target: %s%s", strchr(op, '.') ? "" : "SageMaker.", op);
   headers = curl_slist_append(headers, "content-type: application/x-amz-json-1.1");
   headers = curl_slist_append(headers, target);
-  headers = curl_slist_append(headers, "Expect:");
-  if (post(cli, "control API", cli->control_url, cli->control_url, headers, data,
+  static const char *const signing[][2] = {{"AnyScaleFrontendService.", "application-autoscaling"},
+                                           {"GraniteServiceVersion20100801.", "monitoring"}};
+  const char *service = "sagemaker";
+  for (size_t i = 0; i < sizeof signing / sizeof signing[0]; i++)
+    if (strncmp(op, signing[i][0], strlen(signing[i][0])) == 0) service = signing[i][1];
+  if (post(cli, "control API", service, cli->control_url, cli->control_url, headers, data,
            strlen(data), CONTROL_TIMEOUT_MS, &ex, err) != 0)
     goto out;
 
@@ -311,8 +330,7 @@ int berth__runtime_invoke(berth_cli *cli, const berth_invocation *inv,
     berth_buf_printf(&line, "X-Amzn-SageMaker-Custom-Attributes: %s", inv->custom_attributes);
     headers = curl_slist_append(headers, line.data);
   }
-  headers = curl_slist_append(headers, "Expect:");
-  if (post(cli, "runtime API", cli->runtime_url, url.data, headers,
+  if (post(cli, "runtime API", "sagemaker", cli->runtime_url, url.data, headers,
            inv->body_len ? inv->body : "", inv->body_len, INVOKE_TIMEOUT_MS, &ex, err) != 0)
     goto out;
   if (ex.status >= 200 && ex.status <= 299) {

@@ -14,7 +14,9 @@ static const char usage[] =
   "state and copies, with a bar per resource for the share reserved by its\n"
   "copies, then each endpoint's CPU, memory and accelerator reservation.\n"
   "\n"
-  "  --endpoint EP   only the instances of endpoint EP\n";
+  "  --endpoint EP   only the instances of endpoint EP\n"
+  "  --revoke ID     revoke the pool agent of instance ID: its token is refused\n"
+  "                  from now on and its copies are placed elsewhere\n";
 
 #define BAR_WIDTH 30
 
@@ -39,6 +41,20 @@ int berth__cmd_instances(berth_cli *cli, int argc, char **argv) {
     if (strcmp(argv[i], "--endpoint") == 0 && i + 1 < argc) {
       endpoint = argv[++i];
       continue;
+    }
+    if (strcmp(argv[i], "--revoke") == 0 && i + 1 < argc) {
+      long id = berth__args_long("--revoke", argv[++i], 1, 1L << 53);
+      json_t *req = json_pack("{s:I}", "InstanceId", (json_int_t)id), *resp = NULL;
+      berth_cli_error err;
+      int rc = berth__control_call(cli, "Berth.RevokeAgent", req, &resp, &err);
+      json_decref(req);
+      if (rc != 0) {
+        berth__error_print(&err);
+        return BERTH_EXIT_FAIL;
+      }
+      printf("revoked agent %s (instance %ld)\n", berth__json_str(resp, "AgentId", "?"), id);
+      json_decref(resp);
+      return BERTH_EXIT_OK;
     }
     berth__args_unknown(argv[i]);
   }

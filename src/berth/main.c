@@ -34,10 +34,11 @@ static const command commands[] = {
   {"invoke", berth__cmd_invoke, "send a request to an endpoint"},
   {"scale", berth__cmd_scale, "set an inference component's copy count"},
   {"delete", berth__cmd_delete, "delete inference components or an endpoint"},
+  {"keys", berth__cmd_keys, "create, list and delete access keys"},
 };
 
 static void usage(FILE *f) {
-  fputs("usage: berth [--control-url URL] [--runtime-url URL] COMMAND [ARGS]\n"
+  fputs("usage: berth [--control-url URL] [--runtime-url URL] [--ca-file FILE] COMMAND [ARGS]\n"
         "\n"
         "Commands:\n", f);
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -48,6 +49,14 @@ static void usage(FILE *f) {
         "                      default " DEFAULT_CONTROL_URL ")\n"
         "  --runtime-url URL   berthd runtime API (env BERTH_RUNTIME_URL,\n"
         "                      default " DEFAULT_RUNTIME_URL ")\n"
+        "  --ca-file FILE      verify https:// servers against this CA certificate\n"
+        "                      (PEM; env BERTH_CA_FILE; default the system's CAs)\n"
+        "\n"
+        "Every call is signed (AWS SigV4) with an access key found as the AWS CLI\n"
+        "finds one: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the profile\n"
+        "AWS_PROFILE (default \"default\") of AWS_SHARED_CREDENTIALS_FILE or\n"
+        "~/.aws/credentials; else the admin key berthd wrote to\n"
+        "BERTH_DATA_DIR/credentials (default ./berth-data).\n"
         "\n"
         "Run 'berth COMMAND --help' for a command's flags.\n", f);
 }
@@ -69,6 +78,8 @@ int main(int argc, char **argv) {
   cli.control_url = env_or("BERTH_CONTROL_URL", DEFAULT_CONTROL_URL);
   cli.runtime_url = env_or("BERTH_RUNTIME_URL", DEFAULT_RUNTIME_URL);
   const char *control_flag = NULL, *runtime_flag = NULL;
+  cli.ca_file = env_or("BERTH_CA_FILE", NULL);
+  cli.data_dir = env_or("BERTH_DATA_DIR", "berth-data");
 
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -79,6 +90,8 @@ int main(int argc, char **argv) {
       cli.control_url = control_flag;
     } else if (berth__args_value(argc, argv, &i, "--runtime-url", &runtime_flag)) {
       cli.runtime_url = runtime_flag;
+    } else if (berth__args_value(argc, argv, &i, "--ca-file", &cli.ca_file)) {
+      continue;
     } else {
       berth__usage_error("unknown flag '%s'", argv[i]);
     }

@@ -22,11 +22,13 @@
 #include <unistd.h>
 
 #include "berth/log.h"
+#include "berth/tls.h"
 #include "agent.h"
 #include "api.h"
 #include "copy_shim.h"
 #include "autoscale.h"
 #include "reconcile.h"
+#include "keys.h"
 #include "local_agent.h"
 #include "pool.h"
 #include "router.h"
@@ -60,8 +62,14 @@ static struct {
   const char *log_level;
   const char *controller_url;   /* berthd router */
   const char *router_token;
+  const char *auth;             /* sigv4 (default) or none */
+  const char *tls_cert, *tls_key;
+  const char *ca_file;          /* router: verifies an https --controller */
+  const char *agent_listen;     /* agents' and routers' own listener */
+  int insecure_listen;
 } config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
-            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL, "info", NULL, NULL};
+            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL, "info", NULL, NULL,
+            NULL, NULL, NULL, NULL, NULL, 0};
 
 typedef enum { ROLE_CONTROLLER, ROLE_ROUTER } role;
 
@@ -71,7 +79,9 @@ static struct {
 } budget;
 
 static ctl controller;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
+static berth_tls_server *tls;   /* --tls-cert/--tls-key, both listeners */
+static berth_tls_client *ca;    /* the router's view of an https controller */
 static uv_timer_t shutdown_timer;
 static int servers_open;
 static uint64_t shutdown_started;
@@ -114,7 +124,24 @@ static void usage(FILE *f) {
           "  --max-connections N       runtime port connections (default: from the\n"
           "                            descriptor limit); past it the oldest idle close\n"
           "  --max-connections-per-client N  runtime connections per client address\n"
-          "  --log-level L             error, warn, info (default) or debug\n",
+          "  --allow-exec PATH         a copy whose Image is a program (not berth-model) runs\n"
+          "                            only if it is PATH (a file) or lies under PATH (a\n"
+          "                            directory), symlinks resolved; repeatable\n"
+          "  --copy-user USER          as root, copies run as USER (default: berth if it\n"
+          "                            exists, else nobody), never as root\n"
+          "  --log-level L             error, warn, info (default) or debug\n"
+          "  --auth sigv4|none         every control and runtime call signed (SigV4) with a\n"
+          "                            Berth access key (default; the admin key is made at\n"
+          "                            first start in DATA_DIR/credentials), or none: no\n"
+          "                            checks, loopback listeners only, for development\n"
+          "  --tls-cert FILE --tls-key FILE  serve both APIs over TLS 1.2+ (PEM; SIGHUP\n"
+          "                            reloads them without dropping connections)\n"
+          "  --insecure-listen         allow plain HTTP on a non-loopback address\n"
+          "  --agent-listen H:P        a listener of its own for agents and routers (the\n"
+          "                            control listener then refuses them), e.g. a\n"
+          "                            private network's address\n"
+          "  --ca-file FILE            router: the CA that signed an https --controller's\n"
+          "                            certificate (default: the system's CAs)\n",
           config.data_dir, config.control_listen, config.runtime_listen,
           berth_catalog_default_path());
 }
@@ -172,6 +199,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
   }
   uv_signal_stop(&sigterm);
   uv_signal_stop(&sigint);
+  uv_signal_stop(&sighup);
   berth_log(copies ? BERTH_LOG_WARN : BERTH_LOG_INFO, "stopped%s", copies ? " (some copies did not exit in time)" : "");
   uv_stop(c->loop);
 }
@@ -192,7 +220,8 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   c->shutting_down = 1;
   shutdown_started = uv_now(c->loop);
-  servers_open = 1;
+  servers_open = 1 + (c->agent_listener != NULL);
+  if (c->agent_listener) berth_http_server_close(c->agent_listener, on_server_closed, c);
   if (c->router_mode) {
     berth_log(BERTH_LOG_INFO, "signal %d: finishing in-flight requests", signum);
     for (ic *x = c->ics; x; x = x->next) router_expire_waiting(c, x); /* 503: retry */
@@ -205,6 +234,34 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   uv_timer_init(c->loop, &shutdown_timer);
   uv_timer_start(&shutdown_timer, on_shutdown_poll, 50, 50);
+}
+
+static void on_hup(uv_signal_t *s, int signum) {
+  (void)s;
+  (void)signum;
+  if (!tls) return;
+  char err[512];
+  if (berth_tls_server_reload(tls, err, sizeof err) < 0)
+    berth_log(BERTH_LOG_WARN, "SIGHUP: kept the TLS certificate in use: %s", err);
+  else
+    berth_log(BERTH_LOG_INFO, "SIGHUP: reloaded %s and %s for new connections", config.tls_cert,
+              config.tls_key);
+}
+
+/* TLS contexts from the flags, before any listener opens. */
+static int tls_setup(void) {
+  char err[512];
+  if (config.tls_cert && berth_tls_server_new(config.tls_cert, config.tls_key, &tls, err,
+                                              sizeof err) < 0) {
+    berth_log(BERTH_LOG_ERROR, "--tls-cert/--tls-key: %s", err);
+    return -1;
+  }
+  if (config.controller_url && strncmp(config.controller_url, "https://", 8) == 0 &&
+      berth_tls_client_new(config.ca_file, &ca, err, sizeof err) < 0) {
+    berth_log(BERTH_LOG_ERROR, "--ca-file: %s", err);
+    return -1;
+  }
+  return 0;
 }
 
 static int make_dirs(const char *dir) {
@@ -261,6 +318,8 @@ static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_hand
   sc.max_connections = max_conns;
   sc.max_connections_per_peer = per_client;
   sc.max_buffered_bytes = max_buffered;
+  sc.tls = tls;
+  sc.plain_from_loopback = 1; /* the roles of this berthd, on this host */
   int rc = berth_http_server_listen(c->loop, host, port, &sc, out);
   if (rc) {
     berth_log(BERTH_LOG_ERROR, "cannot listen on %s (%s): %s", addr, flag, uv_strerror(rc));
@@ -322,6 +381,66 @@ static int router_token_of(ctl *c, const char *given) {
   return 0;
 }
 
+static int loopback(const char *host) {
+  return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+         strcmp(host, "localhost") == 0;
+}
+
+/* What reaches this role's listener from outside: without TLS a
+ * non-loopback address needs --insecure-listen (signatures protect
+ * integrity, not the bodies), and --auth none needs loopback. */
+static int check_listener(role r, const char *flag, const char *addr);
+
+static int check_exposure(role r) {
+  if (r == ROLE_CONTROLLER && config.agent_listen &&
+      check_listener(r, "--agent-listen", config.agent_listen))
+    return -1;
+  return r == ROLE_ROUTER ? check_listener(r, "--runtime-listen", config.runtime_listen)
+                          : check_listener(r, "--control-listen", config.control_listen);
+}
+
+static int check_listener(role r, const char *flag, const char *addr) {
+  const char *who = r == ROLE_ROUTER ? "berthd router" : "berthd";
+  char host[256];
+  int port;
+  if (parse_listen(flag, addr, host, sizeof host, &port)) return -1;
+  if (!config.auth || strcmp(config.auth, "sigv4") == 0) {
+    controller.auth_off = 0;
+  } else if (strcmp(config.auth, "none") == 0) {
+    if (!loopback(host)) {
+      fprintf(stderr, "%s: --auth none serves everyone who reaches %s %s unchecked, so it "
+              "runs only on a loopback address (127.0.0.1, ::1); drop --auth none to have "
+              "every call signed\n", who, flag, addr);
+      return -1;
+    }
+    controller.auth_off = 1;
+  } else {
+    fprintf(stderr, "%s: --auth '%s' must be sigv4 or none\n", who, config.auth);
+    return -1;
+  }
+  if (!config.tls_cert != !config.tls_key) {
+    fprintf(stderr, "%s: --tls-cert and --tls-key go together (the certificate chain and "
+            "its private key, PEM)\n", who);
+    return -1;
+  }
+  if (!loopback(host) && !config.tls_cert) {
+    if (!config.insecure_listen) {
+      fprintf(stderr, "%s: %s %s is not a loopback address and no --tls-cert/--tls-key are "
+              "given: request bodies, answers and agent tokens would cross the network in "
+              "clear text. Give --tls-cert FILE --tls-key FILE, or --insecure-listen to accept "
+              "plain HTTP there\n", who, flag, addr);
+      return -1;
+    }
+    berth_log(BERTH_LOG_WARN, "%s %s serves plain HTTP on a non-loopback address "
+              "(--insecure-listen): anyone on the network can read requests and answers",
+              flag, addr);
+  }
+  return 0;
+}
+
+/* Where --allow-exec and --copy-user values land while flags are read. */
+static const char *copy_flag;
+
 static int cmd_role(role r, int argc, char **argv) {
   supervised_start();
   for (int i = 0; i < argc; i++) {
@@ -347,6 +466,17 @@ static int cmd_role(role r, int argc, char **argv) {
       slot = &config.max_connections_per_client;
     else if (strcmp(argv[i], "--log-level") == 0) slot = &config.log_level;
     else if (strcmp(argv[i], "--router-token") == 0) slot = &config.router_token;
+    else if (strcmp(argv[i], "--allow-exec") == 0 || strcmp(argv[i], "--copy-user") == 0)
+      slot = &copy_flag; /* copy_policy_from_args reads them */
+    else if (strcmp(argv[i], "--auth") == 0) slot = &config.auth;
+    else if (strcmp(argv[i], "--tls-cert") == 0) slot = &config.tls_cert;
+    else if (strcmp(argv[i], "--tls-key") == 0) slot = &config.tls_key;
+    else if (strcmp(argv[i], "--ca-file") == 0) slot = &config.ca_file;
+    else if (strcmp(argv[i], "--agent-listen") == 0) slot = &config.agent_listen;
+    else if (strcmp(argv[i], "--insecure-listen") == 0) {
+      config.insecure_listen = 1;
+      continue;
+    }
     else if (strcmp(argv[i], "--controller") == 0 && r == ROLE_ROUTER) slot = &config.controller_url;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
@@ -366,6 +496,7 @@ static int cmd_role(role r, int argc, char **argv) {
   if (berth_log_setup(r == ROLE_ROUTER ? "berthd router" : "berthd", config.log_level,
                       "berthd up"))
     return 2;
+  if (check_exposure(r)) return 2;
   if (strcmp(config.scale_profile, "fast") == 0)
     c->profile = SCALE_PROFILE_FAST;
   else if (strcmp(config.scale_profile, "aws") == 0)
@@ -433,6 +564,9 @@ static int cmd_role(role r, int argc, char **argv) {
   sigterm.data = sigint.data = c;
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_signal_init(c->loop, &sighup);
+  uv_signal_start(&sighup, on_hup, SIGHUP);
+  if (tls_setup()) return 1;
   const char *rtoken = config.router_token ? config.router_token : getenv("BERTH_ROUTER_TOKEN");
   if (r == ROLE_ROUTER) {
     if (!config.controller_url || !rtoken || !rtoken[0]) {
@@ -442,17 +576,27 @@ static int cmd_role(role r, int argc, char **argv) {
     }
     unsetenv("BERTH_ROUTER_TOKEN");
     runtime_buffered = (uint64_t)(buffered_mb * 1024 * 1024);
-    if (router_sync_start(c, config.controller_url, rtoken, on_first_snapshot)) {
-      fprintf(stderr, "berthd router: --controller '%s' must be http://HOST:PORT of the "
-              "controller's control API\n", config.controller_url);
+    if (router_sync_start(c, config.controller_url, rtoken, ca, on_first_snapshot)) {
+      fprintf(stderr, "berthd router: --controller '%s' must be http://HOST:PORT or "
+              "https://HOST:PORT of the controller's control API\n", config.controller_url);
       return 2;
     }
     uv_run(c->loop, UV_RUN_DEFAULT);
     berth_http_client_free(c->client);
     return listen_failed ? 1 : 0;
   }
+  {
+    char perr[1200];
+    int prc = copy_policy_from_args(&c->policy, argc, argv, perr, sizeof perr);
+    if (prc < 0) {
+      fprintf(stderr, "berthd: %s\n", perr);
+      return 2;
+    }
+    if (prc > 0) berth_log(BERTH_LOG_WARN, "%s", perr);
+  }
   if (make_dirs(config.data_dir)) return 1;
   if (ctl_set_data_dir(c, config.data_dir)) return 1;
+  ctl_open_copy_dirs(c);
   if (router_token_of(c, rtoken)) return 1;
   unsetenv("BERTH_ROUTER_TOKEN"); /* copies must not inherit it */
   ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
@@ -473,21 +617,28 @@ static int cmd_role(role r, int argc, char **argv) {
     berth_log(BERTH_LOG_ERROR, "%s", err);
     return 1;
   }
-  if (ctl_load(c)) {
+  if (keys_load(c) || ctl_load(c)) {
     berth_log(BERTH_LOG_ERROR, "cannot load state from %s/berth.db", c->data_dir);
     return 1;
   }
+  if (!c->auth_off && keys_first_start(c)) return 1;
   if (listen_on(c, "--control-listen", config.control_listen, api_on_request, api_format_error,
                 budget.control, 0, 0, &c->control))
     return 1;
+  if (config.agent_listen &&
+      listen_on(c, "--agent-listen", config.agent_listen, api_on_agent_request, api_format_error,
+                budget.control, 0, 0, &c->agent_listener))
+    return 1;
   {
-    /* Local agents reach the control API here. */
+    /* Local agents reach the controller here (their own listener if any). */
     char host[256];
     int port;
-    parse_listen("--control-listen", config.control_listen, host, sizeof host, &port);
+    const char *flag = config.agent_listen ? "--agent-listen" : "--control-listen";
+    parse_listen(flag, config.agent_listen ? config.agent_listen : config.control_listen, host,
+                 sizeof host, &port);
     if (!host[0] || strcmp(host, "0.0.0.0") == 0) snprintf(host, sizeof host, "127.0.0.1");
     snprintf(c->control_url, sizeof c->control_url, "http://%.64s:%d", host,
-             berth_http_server_port(c->control));
+             berth_http_server_port(c->agent_listener ? c->agent_listener : c->control));
     snprintf(c->log_level, sizeof c->log_level, "%s", config.log_level);
   }
   supervised_ready(); /* the control port listens */

@@ -46,7 +46,7 @@ static struct {
   child kids[N_CHILDREN];
   int stopping;                 /* a signal (or a failed start) asked us to stop */
   int exit_status;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
 } sv;
 
 static void start_child(child *k);
@@ -92,6 +92,7 @@ static void close_all(void) {
   }
   if (!uv_is_closing((uv_handle_t *)&sv.sigterm)) uv_close((uv_handle_t *)&sv.sigterm, NULL);
   if (!uv_is_closing((uv_handle_t *)&sv.sigint)) uv_close((uv_handle_t *)&sv.sigint, NULL);
+  if (!uv_is_closing((uv_handle_t *)&sv.sighup)) uv_close((uv_handle_t *)&sv.sighup, NULL);
 }
 
 /* While stopping: the router goes first, then the controller; the loop
@@ -205,6 +206,13 @@ static void start_child(child *k) {
   berth_log(BERTH_LOG_INFO, "%s started (pid %d)", k->role, k->proc.pid);
 }
 
+/* SIGHUP: both roles reload their TLS certificate and key. */
+static void on_hup(uv_signal_t *s, int signum) {
+  (void)s;
+  for (int i = 0; i < N_CHILDREN; i++)
+    if (sv.kids[i].running) uv_process_kill(&sv.kids[i].proc, signum);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   (void)s;
   if (sv.stopping) {
@@ -218,12 +226,15 @@ static void on_signal(uv_signal_t *s, int signum) {
   stop_next(signum);
 }
 
-/* Where the router reaches the controller: --control-listen's address
- * (a wildcard address is reached on loopback). */
+/* Where the router reaches the controller: --agent-listen's address, else
+ * --control-listen's (a wildcard address is reached on loopback). */
 static void controller_url(void) {
-  const char *listen = "127.0.0.1:8070";
-  for (int i = 0; i + 1 < sv.argc; i++)
+  const char *listen = "127.0.0.1:8070", *agents = NULL;
+  for (int i = 0; i + 1 < sv.argc; i++) {
     if (strcmp(sv.argv[i], "--control-listen") == 0) listen = sv.argv[i + 1];
+    if (strcmp(sv.argv[i], "--agent-listen") == 0) agents = sv.argv[i + 1];
+  }
+  if (agents) listen = agents;
   const char *colon = strrchr(listen, ':');
   char host[80] = "127.0.0.1";
   if (colon && colon > listen && (size_t)(colon - listen) < sizeof host)
@@ -266,6 +277,8 @@ int supervisor_main(const char *self_exe, int argc, char **argv) {
   uv_signal_init(sv.loop, &sv.sigint);
   uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
   uv_signal_start(&sv.sigint, on_signal, SIGINT);
+  uv_signal_init(sv.loop, &sv.sighup);
+  uv_signal_start(&sv.sighup, on_hup, SIGHUP);
   start_child(&sv.kids[CONTROLLER]);
   uv_run(sv.loop, UV_RUN_DEFAULT);
   uv_loop_close(sv.loop);

@@ -31,7 +31,8 @@ const DIM = 'sagemaker:inference-component:DesiredCopyCount';
 const TT_POLICY = 'tt-invocations';
 const STEP_POLICY = 'step-from-zero';
 
-const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
+// Signed with the admin key berthd wrote to its data dir (berthd.credentials).
+let credentials;
 
 let berthd;
 let sm;
@@ -39,6 +40,7 @@ let aas;
 
 before(async () => {
   berthd = await startBerthd();
+  credentials = berthd.credentials;
   sm = new SageMakerClient({ endpoint: berthd.controlUrl, region: 'us-east-1', credentials });
   aas = new ApplicationAutoScalingClient({ endpoint: berthd.controlUrl, region: 'us-east-1', credentials });
 });

@@ -27,7 +27,8 @@ const IC = 'cw-ic';
 const N = 7;
 const IC_DIMS = [{ Name: 'InferenceComponentName', Value: IC }];
 
-const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
+// Signed with the admin key berthd wrote to its data dir (berthd.credentials).
+let credentials;
 
 let berthd;
 let cw;
@@ -35,6 +36,7 @@ let since; // epoch seconds before the first invocation
 
 before(async () => {
   berthd = await startBerthd();
+  credentials = berthd.credentials;
   cw = new CloudWatchClient({ endpoint: berthd.controlUrl, region: 'us-east-1', credentials });
 });
 
@@ -181,7 +183,12 @@ test('the SDK surfaces InvalidParameterValueException for a bad Period and Stat'
 });
 
 test('GET /metrics: berth_invocations_total for the IC is N', STEP, async () => {
-  const res = await fetch(`${berthd.controlUrl}/metrics`);
+  const unsigned = await fetch(`${berthd.controlUrl}/metrics`);
+  assert.equal(unsigned.status, 403, 'GET /metrics without credentials is refused');
+  await unsigned.arrayBuffer();
+  // What Prometheus' basic_auth sends: the access key id and its secret.
+  const basic = Buffer.from(`${credentials.accessKeyId}:${credentials.secretAccessKey}`).toString('base64');
+  const res = await fetch(`${berthd.controlUrl}/metrics`, { headers: { authorization: `Basic ${basic}` } });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   const text = await res.text();

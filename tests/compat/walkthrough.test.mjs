@@ -28,12 +28,16 @@ let berthd;
 let sm;
 let rt;
 
-const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
-
 before(async () => {
   berthd = await startBerthd();
-  sm = new SageMakerClient({ endpoint: berthd.controlUrl, region: 'us-east-1', credentials });
-  rt = new SageMakerRuntimeClient({ endpoint: berthd.runtimeUrl, region: 'us-east-1', credentials });
+  // The SDKs find the admin key themselves, the AWS way: the shared
+  // credentials file berthd wrote at first start (no credentials in code).
+  delete process.env.AWS_ACCESS_KEY_ID;
+  delete process.env.AWS_SECRET_ACCESS_KEY;
+  delete process.env.AWS_PROFILE;
+  process.env.AWS_SHARED_CREDENTIALS_FILE = `${berthd.dataDir}/credentials`;
+  sm = new SageMakerClient({ endpoint: berthd.controlUrl, region: 'us-east-1' });
+  rt = new SageMakerRuntimeClient({ endpoint: berthd.runtimeUrl, region: 'us-east-1' });
 });
 
 after(async () => {

@@ -11,10 +11,20 @@ import { BUILD_DIR, controlOk, freePort, startBerthd, stopAll, waitFor } from '.
 const BERTH = path.join(BUILD_DIR, 'berth');
 let b;
 
+// The CLI finds the admin key in BERTH_DATA_DIR/credentials, as a user's
+// would; no AWS key from the caller's environment may stand in for it.
+function clean(env) {
+  const out = { ...env };
+  for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'AWS_SHARED_CREDENTIALS_FILE']) delete out[k];
+  out.HOME = '/nonexistent';
+  return out;
+}
+
 function run(args, { input, env = {} } = {}) {
   return new Promise((resolve) => {
     const p = spawn(BERTH, args, {
-      env: { ...process.env, BERTH_CONTROL_URL: b.controlUrl, BERTH_RUNTIME_URL: b.runtimeUrl, ...env },
+      env: { ...clean(process.env), BERTH_CONTROL_URL: b.controlUrl, BERTH_RUNTIME_URL: b.runtimeUrl,
+        BERTH_DATA_DIR: b.dataDir, ...env },
     });
     let out = '';
     let err = '';

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { BUILD_DIR, SOURCE_DIR, invoke, startBerthd, stopAll, waitFor, sleep } from '../lib/berthd.mjs';
+import { BUILD_DIR, SOURCE_DIR, control, invoke, startBerthd, stopAll, waitFor, sleep } from '../lib/berthd.mjs';
 import { deployEndpoint, deployIc, describeIc } from '../lib/fixtures.mjs';
 
 const SCENARIO = path.join(SOURCE_DIR, 'bench/sim/fidelity.json');
@@ -63,9 +63,8 @@ test('the daemon and the simulator agree on copies over time and on outcomes', {
   const rid = 'inference-component/m';
   const dim = 'sagemaker:inference-component:DesiredCopyCount';
   const call = async (op, body) => {
-    const res = await fetch(b.controlUrl, { method: 'POST', body: JSON.stringify(body), headers: {
-      'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AnyScaleFrontendService.${op}` } });
-    assert.equal(res.status, 200, await res.text());
+    const r = await control(b.controlUrl, op, body, { target: `AnyScaleFrontendService.${op}` });
+    assert.equal(r.status, 200, r.text);
   };
   await call('RegisterScalableTarget', { ServiceNamespace: 'sagemaker', ResourceId: rid, ScalableDimension: dim,
     MinCapacity: scaling.min_copies, MaxCapacity: scaling.max_copies });

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { controlOk, startBerthd, startBerthdWrapped, stopAll, waitFor } from '../lib/berthd.mjs';
+import { controlOk, signed, startBerthd, startBerthdWrapped, stopAll, waitFor } from '../lib/berthd.mjs';
 import { deployEndpoint, waitIcInService } from '../lib/fixtures.mjs';
 import { httpCall, misbehavingIc, parseJson } from '../lib/misbehaving.mjs';
 
@@ -27,6 +27,7 @@ const MAX_CONNECTIONS = 2000;
 const RSS_LIMIT_MB = 250;
 
 const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-limits-'));
+fs.chmodSync(stateRoot, 0o777); // copies (the copy user) write below it
 
 let b;
 
@@ -128,7 +129,9 @@ test(`60 clients posting 6 MB bodies leave berthd under ${RSS_LIMIT_MB} MB RSS w
       const req = http.request({
         host: '127.0.0.1', port, path: `/endpoints/${EP}/invocations`, method: 'POST', agent,
         headers: {
-          'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': IC,
+          ...signed('POST', `${b.runtimeUrl}/endpoints/${EP}/invocations`, {
+            'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': IC,
+          }, body),
           'content-length': body.length,
         },
       });

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { control, controlOk, sleep, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { control, controlOk, signed, sleep, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 import { deployEndpoint, runtimeErrorType, waitIcInService } from '../lib/fixtures.mjs';
 import { MISBEHAVING_SCRIPT, httpCall, misbehavingIc, parseJson } from '../lib/misbehaving.mjs';
 
@@ -37,6 +37,7 @@ const SLACK_MS = 2500;
 const SCRIPT = MISBEHAVING_SCRIPT;
 
 const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-misbehave-'));
+fs.chmodSync(stateRoot, 0o777); // copies (the copy user) write below it
 const stateDir = (ic) => path.join(stateRoot, ic);
 
 let b;
@@ -166,7 +167,8 @@ after(async () => {
 // deletion until --invocation-timeout: the path where the request must keep
 // the deleted copy and IC alive.
 async function useAfterFreeSequence({ escape }) {
-  const d = await startBerthd({ extraArgs: ['--invocation-timeout', '5'] });
+  // The Image is /bin/sh running node: berthd must allow sh too.
+  const d = await startBerthd({ extraArgs: ['--invocation-timeout', '5', '--allow-exec', '/bin/sh'] });
   const ep = 'uaf-ep';
   const ic = escape ? 'uafx' : 'uaf'; // each its own state dir
   let orphan = null;
@@ -254,8 +256,9 @@ test('a client that stops reading slows its model instead of growing berthd, and
     let res;
     const answered = new Promise((resolve, reject) => {
       const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': ic,
-          'content-length': Buffer.byteLength(payload) } }, (r) => { res = r; r.pause(); resolve(r); });
+        headers: { ...signed('POST', url.toString(), { 'content-type': 'application/json',
+          'x-amzn-sagemaker-inference-component': ic }, payload),
+        'content-length': Buffer.byteLength(payload) } }, (r) => { res = r; r.pause(); resolve(r); });
       req.on('error', reject);
       req.end(payload);
     });
@@ -444,9 +447,13 @@ test('InvokeEndpointWithResponseStream passes X-Amzn-SageMaker-Accept to the mod
 test('an absolute-form request target is served like the origin form', T, async () => {
   const port = Number(new URL(b.runtimeUrl).port);
   const body = JSON.stringify({ id: newId('absolute') });
+  // Signed over the path, as for the origin form.
+  const auth = signed('POST', `${b.runtimeUrl}/endpoints/${EP}/invocations`,
+    { 'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': 'mb' }, body);
   const head = `POST http://127.0.0.1:${port}/endpoints/${EP}/invocations HTTP/1.1\r\n`
     + `Host: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n`
     + `X-Amzn-SageMaker-Inference-Component: mb\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+    + `X-Amz-Date: ${auth['x-amz-date']}\r\nAuthorization: ${auth.authorization}\r\n`
     + 'Connection: close\r\n\r\n';
   const raw = await new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');

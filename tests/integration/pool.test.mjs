@@ -18,14 +18,14 @@
 // which ctest reports as skipped.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import {
-  BERTHD, TEST_TAG, controlOk, findTaggedProcesses, invoke, modelPids, startBerthd, stopAll, waitFor,
+  BERTHD, BUILD_DIR, TEST_TAG, control, controlOk, findTaggedProcesses, freePort, invoke, modelPids, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
 import { describeEndpoint, describeIc, icBody, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
 
@@ -40,6 +40,7 @@ let subnet = null; // '10.232.<n>'
 let spaces = {};   // name -> {ns, host, peer, ip, ino}
 let skipReason = null;
 let b = null;      // the controller
+let agentPort = null; // --agent-listen, on the bridge address
 const agents = [];
 const agentDirs = [];
 const made = { netns: [], links: [] };
@@ -96,13 +97,13 @@ function startAgent(name, token) {
   const s = spaces[name];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-agent-${name}-`));
   agentDirs.push(dir);
-  const join = `http://${subnet}.1:${new URL(b.controlUrl).port}`;
-  const proc = spawn('ip', ['netns', 'exec', s.ns, BERTHD, 'agent', '--join', join, '--token', token,
+  const join = `http://${subnet}.1:${agentPort}`;
+  const proc = spawn('ip', ['netns', 'exec', s.ns, BERTHD, 'agent', '--join', join, '--insecure', '--token', token,
     '--instance-type', TYPE, '--data-dir', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BERTH_TEST_TAG: TEST_TAG }, // the harness kills tagged processes on exit
   });
-  const a = { name, space: s, proc, log: '', exit: null, signal: null };
+  const a = { name, space: s, proc, dir, log: '', exit: null, signal: null };
   const onData = (d) => {
     a.log += d;
     if (process.env.BERTH_TEST_VERBOSE === '1') process.stderr.write(`[agent ${name}] ${d}`);
@@ -161,7 +162,11 @@ before(async () => {
     skipReason = `cannot build network namespaces here: ${(e.stderr || e.message || '').toString().trim()}`;
     return;
   }
-  b = await startBerthd({ controlHost: '0.0.0.0', extraArgs: ['--provider', 'pool', '--agent-token', TOKEN] });
+  // The control API stays on loopback; agents join on a listener of their
+  // own on the namespaces' private network, plain HTTP said out loud.
+  agentPort = await freePort();
+  b = await startBerthd({ extraArgs: ['--provider', 'pool', '--agent-token', TOKEN,
+    '--agent-listen', `${subnet}.1:${agentPort}`, '--insecure-listen'] });
 });
 
 after(async () => {
@@ -256,8 +261,11 @@ step('two copies spread over the two agents, run inside their namespaces and ser
 });
 
 step('an agent with a wrong token is refused and exits 1; a missing token is refused too', 60_000, async () => {
-  const syncUrl = `${b.controlUrl}/agent/v1/sync`;
+  const syncUrl = `http://${subnet}.1:${agentPort}/agent/v1/sync`;
   const body = JSON.stringify({ agent_id: 'agent-intruder', instance_type: TYPE, address: '10.0.0.1', copies: [], failures: [] });
+  const onControl = await fetch(`${b.controlUrl}/agent/v1/sync`, { method: 'POST', body });
+  assert.equal(onControl.status, 404, 'the control listener serves no agents when --agent-listen is given');
+  assert.match(await onControl.text(), /--agent-listen/);
   for (const headers of [{ authorization: 'Bearer nope' }, {}, { authorization: TOKEN }]) {
     const res = await fetch(syncUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
     const text = await res.text();
@@ -422,4 +430,49 @@ step('killing another agent with no spare left: its copy goes to the surviving i
   assert.deepEqual([...byCopy.keys()].sort(), copies.map((c) => c.copyId).sort(),
     `both copies on agent ${survivor} answer: ${JSON.stringify([...byCopy])}`);
   assert.equal(agents.find((a) => a.name === survivor).exit, null, `agent ${survivor} still runs`);
+});
+
+step('each agent holds a token of its own; a revoked agent is refused, exits and is lost', 60_000, async () => {
+  const S = agents.find((a) => a.exit === null && ['b', 'c'].includes(a.name));
+  assert.ok(S, 'an agent still runs');
+  const file = path.join(S.dir, 'agent-token');
+  const st = fs.statSync(file);
+  assert.equal(st.mode & 0o777, 0o600, `${file} is owner-only`);
+  const own = fs.readFileSync(file, 'utf8').trim();
+  assert.match(own, /^[0-9a-f]{64}$/);
+  assert.notEqual(own, TOKEN);
+  assert.match(S.log, /issued this agent a token of its own/);
+  const agentId = fs.readFileSync(path.join(S.dir, 'agent-id'), 'utf8').trim();
+  assert.ok(!b.logs().includes(own), 'the issued token is not logged');
+
+  const syncUrl = `http://${subnet}.1:${agentPort}/agent/v1/sync`;
+  const sync = async (token, id) => {
+    const res = await fetch(syncUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ agent_id: id, instance_type: TYPE, address: S.space.ip, copies: [], failures: [] }) });
+    return { status: res.status, text: await res.text() };
+  };
+  // The join token no longer stands in for this agent, and its token is its own.
+  const joinAgain = await sync(TOKEN, agentId);
+  assert.equal(joinAgain.status, 401, joinAgain.text);
+  assert.match(joinAgain.text, /holds a token of its own/);
+  const other = await sync(own, 'agent-someone-else');
+  assert.equal(other.status, 401, other.text);
+  assert.match(other.text, /issued to another agent id/);
+
+  const id = instanceOf(S.space.ip);
+  const r = spawnSync(path.join(BUILD_DIR, 'berth'), ['instances', '--revoke', String(id)], {
+    env: { PATH: process.env.PATH, HOME: '/nonexistent', BERTH_CONTROL_URL: b.controlUrl, BERTH_DATA_DIR: b.dataDir },
+    encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`revoked agent ${esc(agentId)} \\(instance ${id}\\)`));
+  const ex = await Promise.race([S.exited, new Promise((res) => setTimeout(() => res('timeout'), 15_000))]);
+  assert.deepEqual(ex, { code: 1, signal: null }, `the revoked agent exits 1: ${JSON.stringify(ex)}\n${S.log.slice(-2000)}`);
+  assert.match(S.log, /refused our token \(the one it issued us, in agent-token\): .*revoked; exiting/);
+  assert.match(b.logs(), new RegExp(`pool instance ${id} \\(agent ${esc(agentId)} at ${esc(S.space.ip)}\\) lost: its agent was revoked`));
+  const again = await sync(own, agentId);
+  assert.equal(again.status, 401, again.text);
+  assert.match(again.text, /revoked/);
+  const described = (await control(b.controlUrl, 'DescribeInstances', {}, { target: 'Berth.DescribeInstances' })).json;
+  assert.ok(!described.Instances.some((i) => String(i.InstanceId).replace(/^i-/, '') === String(id)),
+    `instance ${id} is gone: ${JSON.stringify(described.Instances.map((i) => i.InstanceId))}`);
 });

@@ -9,7 +9,7 @@ import http from 'node:http';
 import { after, test } from 'node:test';
 
 import {
-  control, controlOk, findTaggedProcesses, invoke, modelPids, rolePids, startBerthd, stopAll, waitFor,
+  control, controlOk, findTaggedProcesses, invoke, modelPids, rolePids, signed, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
 import { deployEndpoint, deployIc, describeEndpoint, describeIc, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
 
@@ -84,7 +84,8 @@ function startRequest(url, body, headers) {
   const written = new Promise((resolve, reject) => {
     req = http.request({
       host: u.hostname, port: u.port, path: u.pathname, method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+      headers: { ...signed('POST', url, { 'content-type': 'application/json', ...headers }, body),
+        'content-length': Buffer.byteLength(body) },
     });
     req.on('finish', resolve);
     req.on('error', reject);

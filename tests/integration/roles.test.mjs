@@ -25,8 +25,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
-  BERTHD, TEST_TAG, childrenRunning, control, controlOk, freePort, invoke, modelPids, rolePids, startBerthd,
-  stopAll, waitFor,
+  BERTHD, TEST_TAG, childrenRunning, control, controlOk, credentialsIn, freePort, invoke, modelPids, rolePids, startBerthd,
+  registerCredentials, stopAll, waitFor,
 } from '../lib/berthd.mjs';
 import { deployEndpoint, describeIc, icBody, waitIcInService } from '../lib/fixtures.mjs';
 
@@ -239,6 +239,10 @@ test('roles on their own, 60 s of load: a new controller 10 s after kill -9 adop
     const router = startRole('router', ['--controller', controlUrl, '--runtime-listen', `127.0.0.1:${rport}`], env);
     procs.push(router);
     await healthy(runtimeUrl);
+    // Signed with the admin key the controller made at its first start.
+    const creds = credentialsIn(dataDir);
+    registerCredentials(controlUrl, creds);
+    registerCredentials(runtimeUrl, creds);
     const ep = 'solo-ep';
     await deployEndpoint(controlUrl, ep, { variantExtra: { InitialInstanceCount: 2 } });
     for (const ic of ICS) await controlOk(controlUrl, 'CreateInferenceComponent', icBody(ic, ep, ic, { copies: 2 }));

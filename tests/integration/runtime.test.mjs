@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { control, controlOk, invoke, rawPost, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { control, controlOk, invoke, rawPost, signed, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 import {
   NO_CAPACITY_REASON, deployEndpoint, deployIc, describeIc, errorMessage, icBody, runtimeErrorType,
 } from '../lib/fixtures.mjs';
@@ -139,10 +139,12 @@ test('an IC at zero copies answers ValidationError: no capacity', T, async () =>
 
 test('streaming through the router arrives chunk by chunk', T, async () => {
   await deployIc(b.controlUrl, 'streamer', EP, 'eu', { ...SMALL, env: { BERTH_MODEL_TOKEN_DELAY_MS: '300' } });
-  const res = await fetch(`${b.runtimeUrl}/endpoints/${EP}/invocations`, {
+  const url = `${b.runtimeUrl}/endpoints/${EP}/invocations`;
+  const body = JSON.stringify({ inputs: 'x', stream: true, parameters: { max_new_tokens: 5 } });
+  const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': 'streamer' },
-    body: JSON.stringify({ inputs: 'x', stream: true, parameters: { max_new_tokens: 5 } }),
+    headers: signed('POST', url, { 'content-type': 'application/json', 'x-amzn-sagemaker-inference-component': 'streamer' }, body),
+    body,
     signal: AbortSignal.timeout(60_000),
   });
   // Read the body for the message only on failure: reading it first would

@@ -88,7 +88,10 @@ exec ${realTar} "$@"
   archive('slow-variant.tar.gz', { 'weights.bin': 'x' });
   archive('slow-ic.tar.gz', { 'weights.bin': 'y' });
 
-  b = await startBerthd({ env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
+  b = await startBerthd({
+    env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    extraArgs: ['--allow-exec', sleepExe], // the silent model
+  });
   for (const [name, seconds] of [[SHORT, LIMIT_S], [LONG, 3600]]) {
     await controlOk(b.controlUrl, 'CreateEndpointConfig', {
       EndpointConfigName: `${name}-config`,

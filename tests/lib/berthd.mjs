@@ -20,10 +20,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { readCredentials, signRequest } from './sigv4.mjs';
+
 export const SOURCE_DIR = process.env.BERTH_SOURCE_DIR
   || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUILD_DIR = process.env.BERTH_BUILD_DIR || path.join(SOURCE_DIR, 'build');
 export const BERTHD = path.join(BUILD_DIR, 'berthd');
+// Copies run only programs berthd allows (--allow-exec): startBerthd allows
+// the node running the tests (that file only, not its directory) so that
+// node scripts can be models.
+export const NODE_EXEC = fs.realpathSync(process.execPath);
 
 // Put into every test IC's Environment (modelContainer does) so that model
 // copies can be found in /proc and killed whatever process group they are in.
@@ -112,6 +118,39 @@ function parseJson(text) {
   try { return JSON.parse(text); } catch { return null; }
 }
 
+// ---------------------------------------------------------------- signing
+
+// Every call to berthd is signed (SigV4) with the admin key it wrote to
+// DATA_DIR/credentials; startBerthd registers that key for both of its URLs.
+// One map for every instance of this module (startBerthdWrapped loads its own).
+globalThis.berthTestKeys ??= new Map();
+const keysByOrigin = globalThis.berthTestKeys;
+
+/** Sign requests to url's origin with credentials ({accessKeyId, secretAccessKey}). */
+export function registerCredentials(url, credentials) {
+  keysByOrigin.set(new URL(url).origin, credentials);
+}
+
+/** The admin credentials berthd wrote into dataDir, or null. */
+export function credentialsIn(dataDir) {
+  try {
+    return readCredentials(fs.readFileSync(path.join(dataDir, 'credentials'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * headers plus the SigV4 authorization for this request, signed with the
+ * credentials given (false: send unsigned) or those registered for url.
+ */
+export function signed(method, url, headers = {}, body = null, credentials) {
+  const creds = credentials === undefined ? keysByOrigin.get(new URL(url).origin) : credentials;
+  if (!creds) return { ...headers };
+  const b = body === undefined || body === null ? null : (Buffer.isBuffer(body) ? body : String(body));
+  return signRequest({ method, url, headers, body: b, credentials: creds });
+}
+
 // ---------------------------------------------------------------- raw APIs
 
 // fetch's own "fetch failed" hides the reason in err.cause: bring it out.
@@ -124,17 +163,18 @@ function withCause(err, what) {
 }
 
 /** Raw SageMaker JSON 1.1 call: POST / with x-amz-target SageMaker.<op>. */
-export async function control(url, op, body = {}, { target, rawBody, timeoutMs = 60_000 } = {}) {
+export async function control(url, op, body = {}, { target, rawBody, timeoutMs = 60_000, credentials } = {}) {
   let res;
   let text;
+  const payload = rawBody ?? JSON.stringify(body);
   try {
     res = await fetch(`${url}/`, {
       method: 'POST',
-      headers: {
+      headers: signed('POST', `${url}/`, {
         'content-type': 'application/x-amz-json-1.1',
         'x-amz-target': target ?? `SageMaker.${op}`,
-      },
-      body: rawBody ?? JSON.stringify(body),
+      }, payload, credentials),
+      body: payload,
       signal: AbortSignal.timeout(timeoutMs),
     });
     text = await res.text();
@@ -158,7 +198,7 @@ export async function controlOk(url, op, body = {}) {
  * object (sent as JSON), a string or a Buffer.  `ic` (may be null) goes into
  * X-Amzn-SageMaker-Inference-Component.
  */
-export async function invoke(runtimeUrl, endpoint, ic, body, headers = {}, { timeoutMs = 90_000 } = {}) {
+export async function invoke(runtimeUrl, endpoint, ic, body, headers = {}, { timeoutMs = 90_000, credentials } = {}) {
   const h = { ...headers };
   let payload = body;
   if (body !== undefined && body !== null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
@@ -169,8 +209,10 @@ export async function invoke(runtimeUrl, endpoint, ic, body, headers = {}, { tim
   let res;
   let buf;
   try {
-    res = await fetch(`${runtimeUrl}/endpoints/${encodeURIComponent(endpoint)}/invocations`, {
-      method: 'POST', headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs),
+    const url = `${runtimeUrl}/endpoints/${encodeURIComponent(endpoint)}/invocations`;
+    res = await fetch(url, {
+      method: 'POST', headers: signed('POST', url, h, payload, credentials), body: payload,
+      signal: AbortSignal.timeout(timeoutMs),
     });
     buf = Buffer.from(await res.arrayBuffer());
   } catch (err) {
@@ -185,13 +227,14 @@ export async function invoke(runtimeUrl, endpoint, ic, body, headers = {}, { tim
  * before reading them (413): the answer counts even if writing the rest of the
  * body then fails.  Resolves {status, headers (lower-case object), text, json}.
  */
-export function rawPost(urlString, body, headers = {}, { timeoutMs = 90_000 } = {}) {
+export function rawPost(urlString, body, headers = {}, { timeoutMs = 90_000, credentials } = {}) {
   const url = new URL(urlString);
   return new Promise((resolve, reject) => {
     let answered = false;
     const req = http.request({
       host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST',
-      headers: { 'content-length': Buffer.byteLength(body), ...headers },
+      headers: { 'content-length': Buffer.byteLength(body),
+        ...signed('POST', urlString, headers, body, credentials) },
       timeout: timeoutMs,
     }, (res) => {
       answered = true;
@@ -328,12 +371,13 @@ const allDaemons = [];
 
 /**
  * Start `berthd up` and wait until both /healthz answer 200.
- * Options: dataDir (default: a new temp dir), extraArgs, env, startTimeoutMs.
+ * Options: dataDir (default: a new temp dir), extraArgs, env, startTimeoutMs,
+ * allowExec (programs copies may run; default [NODE_EXEC]).
  * Returns {controlUrl, runtimeUrl, dataDir, proc, stop(), kill9(), logs(),
  *          signal(sig), waitExit(ms)}.
  */
 export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTimeoutMs = 60_000,
-  controlHost = '127.0.0.1' } = {}) {
+  controlHost = '127.0.0.1', allowExec = [NODE_EXEC] } = {}) {
   if (!fs.existsSync(BERTHD)) throw new Error(`berthd not found at ${BERTHD} (set BERTH_BUILD_DIR)`);
   if (!dataDir) {
     dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'berth-test-'));
@@ -341,7 +385,8 @@ export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTime
   }
   const [cport, rport] = await twoFreePorts();
   const args = ['up', '--data-dir', dataDir,
-    '--control-listen', `${controlHost}:${cport}`, '--runtime-listen', `127.0.0.1:${rport}`, ...extraArgs];
+    '--control-listen', `${controlHost}:${cport}`, '--runtime-listen', `127.0.0.1:${rport}`,
+    ...allowExec.flatMap((p) => ['--allow-exec', p]), ...extraArgs];
   const proc = spawn(BERTHD, args, {
     cwd: dataDir,
     env: { ...process.env, BERTH_TEST_TAG: TEST_TAG, ...env },
@@ -462,6 +507,20 @@ export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTime
     err.message += `\nberthd output:\n${output.slice(-4000)}`;
     throw err;
   }
+  // The admin key berthd made at first start (absent with --auth none).
+  d.credentials = credentialsIn(dataDir);
+  if (d.credentials) {
+    registerCredentials(d.controlUrl, d.credentials);
+    registerCredentials(d.runtimeUrl, d.credentials);
+  }
+  /** Environment for the berth CLI and the SDKs: the admin key. */
+  d.env = () => (d.credentials ? {
+    AWS_ACCESS_KEY_ID: d.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: d.credentials.secretAccessKey,
+  } : {});
+  /** Options for an AWS SDK client of the control (or runtime) API. */
+  d.sdk = (url = d.controlUrl, extra = {}) => ({
+    endpoint: url, region: 'us-east-1', credentials: d.credentials, ...extra,
+  });
   return d;
 }
 

@@ -3,19 +3,37 @@
 // request on a new connection that reports what a client saw.
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 
-import { SOURCE_DIR } from './berthd.mjs';
+import { SOURCE_DIR, signed } from './berthd.mjs';
 import { icBody } from './fixtures.mjs';
 
-export const MISBEHAVING_SCRIPT = path.join(SOURCE_DIR, 'tests', 'lib', 'misbehaving_model.mjs');
+// Copies run as an unprivileged user (berthd --copy-user) that may not
+// enter the source tree (a CI clone under /root): they run a world-readable
+// copy of the script.
+const scriptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-misbehaving-'));
+fs.chmodSync(scriptDir, 0o755);
+export const MISBEHAVING_SCRIPT = path.join(scriptDir, 'misbehaving_model.mjs');
+fs.copyFileSync(path.join(SOURCE_DIR, 'tests', 'lib', 'misbehaving_model.mjs'), MISBEHAVING_SCRIPT);
+fs.chmodSync(MISBEHAVING_SCRIPT, 0o644);
+process.on('exit', () => {
+  if (process.env.BERTH_TEST_KEEP !== '1') fs.rmSync(scriptDir, { recursive: true, force: true });
+});
+
+/** A directory for copies to write into: the copy user must be able to. */
+export function copyWritableDir(dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.chmodSync(dir, 0o777);
+  return dir;
+}
 export const MISBEHAVING_IMAGE = `${process.execPath} ${MISBEHAVING_SCRIPT}`;
 
 /** An IC whose copies run the misbehaving model, writing its state to stateDir. */
 export function misbehavingIc(name, endpoint, stateDir, {
   copies = 1, cores = 0.5, memoryMb = 256, image = MISBEHAVING_IMAGE,
 } = {}) {
-  fs.mkdirSync(stateDir, { recursive: true });
+  copyWritableDir(stateDir);
   const body = icBody(name, endpoint, name, { cores, memoryMb, copies, env: { MISBEHAVE_STATE_DIR: stateDir } });
   body.Specification.Container.Image = image;
   return body;
@@ -48,7 +66,7 @@ export function httpCall(baseUrl, { method = 'POST', path: p = '/', headers = {}
     if (body !== null && body !== undefined) {
       payload = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     }
-    const h = { ...headers };
+    const h = signed(method, new URL(p, baseUrl).toString(), headers, payload);
     if (payload) h['content-length'] = payload.length;
     req = http.request({ host: url.hostname, port: url.port, path: p, method, headers: h, agent: false });
     const timer = setTimeout(() => {

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -543,21 +544,45 @@ static void spawn_copy(ctl *c, copy *cp) {
     }
   }
 
-  char *argv[74];
-  char argbuf[8192], idarg[32], log_path[1400], exit_path[1400];
-  const char *cmd = strcmp(image, "berth-model") == 0 ? c->model_exe : image;
-  snprintf(idarg, sizeof idarg, "%lld", (long long)cp->id);
-  snprintf(log_path, sizeof log_path, "%s/logs/%s.log", c->shared_dir, x->name);
-  copy_exit_path(c, cp->id, exit_path, sizeof exit_path);
-  char *shim[] = {c->self_exe, "copy-exec", "--copy", idarg, "--log", log_path,
-                  "--exit-file", exit_path, "--"};
-  memcpy(argv, shim, sizeof shim);
-  int nshim = (int)(sizeof shim / sizeof *shim);
-  int argc = split_command(cmd, env, argv + nshim, 60, argbuf, sizeof argbuf);
+  char *argv[80], *prog[61];
+  char argbuf[8192], idarg[32], log_path[1400], exit_path[1400], program[PATH_MAX];
+  int bundled = strcmp(image, "berth-model") == 0;
+  const char *cmd = bundled ? c->model_exe : image;
+  int argc = split_command(cmd, env, prog, 61, argbuf, sizeof argbuf);
   if (argc <= 0) {
     fail_start(c, cp, "has an Image with too many or too long arguments");
     goto fail;
   }
+  /* The last word on what runs: the program as the Image resolved here. */
+  if (bundled) {
+    snprintf(program, sizeof program, "%s", c->model_exe);
+  } else if (copy_policy_check(&c->policy, prog[0], program, sizeof program) != 0) {
+    char dir[PATH_MAX], via[PATH_MAX + 32] = "", msg[3 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", program);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[slash == dir] = '\0';
+    if (strcmp(prog[0], program) != 0) snprintf(via, sizeof via, " (which is '%s')", program);
+    snprintf(msg, sizeof msg, "may not run Image program '%s'%s: it is not under a directory "
+             "this agent allows (--allow-exec DIR); start berthd (or the pool agent, berthd "
+             "agent) with --allow-exec %s to run it", prog[0], via, dir);
+    fail_start(c, cp, msg);
+    goto fail;
+  }
+  snprintf(idarg, sizeof idarg, "%lld", (long long)cp->id);
+  snprintf(log_path, sizeof log_path, "%s/logs/%s.log", c->shared_dir, x->name);
+  copy_exit_path(c, cp->id, exit_path, sizeof exit_path);
+  /* The shim opens program as us and runs it as the copy user (--user)
+   * in its model dir (--cwd). */
+  int na = 0;
+  char *shim[] = {c->self_exe, "copy-exec", "--copy", idarg, "--log", log_path,
+                  "--exit-file", exit_path, "--exec", program, "--cwd", cp->model_dir};
+  for (size_t i = 0; i < sizeof shim / sizeof *shim; i++) argv[na++] = shim[i];
+  if (c->policy.user[0]) {
+    argv[na++] = "--user";
+    argv[na++] = c->policy.user;
+  }
+  argv[na++] = "--";
+  for (int i = 0; i <= argc; i++) argv[na++] = prog[i]; /* with its NULL */
 
   /* One pipe for stdout and stderr so the log keeps their order. */
   uv_file fds[2];

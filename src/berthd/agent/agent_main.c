@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "berth/log.h"
+#include "berth/secret.h"
+#include "berth/tls.h"
 #include "agent.h"
 #include "agent_state.h"
 #include "artifact.h"
@@ -41,9 +43,12 @@ static struct {
   const char *log_level;
   const char *bind_host;
   const char *shared_dir;
-} opts = {NULL, NULL, NULL, "berth-agent", NULL, "info", "0.0.0.0", NULL};
+  const char *ca_file;          /* verifies an https --join */
+  int insecure;                 /* plain http to a non-loopback controller */
+} opts = {NULL, NULL, NULL, "berth-agent", NULL, "info", "0.0.0.0", NULL, NULL, 0};
 
 static ctl agent;
+static const char *copy_flag;   /* where --allow-exec and --copy-user land */
 static instance self;
 static char agent_id[64];
 static char controller_host[64];
@@ -59,10 +64,14 @@ static uv_timer_t sync_timer;
 static uv_signal_t sigterm, sigint;
 static int stopping;
 
+static berth_tls_client *controller_tls; /* an https --join */
+static char controller_name[256];        /* the name its certificate carries */
+
 static int parse_url(const char *url) {
   const char *p = url;
-  if (strncmp(p, "http://", 7) != 0) return -1;
-  p += 7;
+  int https = strncmp(p, "https://", 8) == 0;
+  if (strncmp(p, "http://", 7) != 0 && !https) return -1;
+  p += https ? 8 : 7;
   const char *colon = strrchr(p, ':');
   const char *slash = strchr(p, '/');
   if (!colon || (slash && slash < colon)) return -1;
@@ -71,6 +80,14 @@ static int parse_url(const char *url) {
   if (hl == 0 || hl >= sizeof host) return -1;
   memcpy(host, p, hl);
   host[hl] = '\0';
+  snprintf(controller_name, sizeof controller_name, "%s", host);
+  if (https) {
+    char err[512];
+    if (berth_tls_client_new(opts.ca_file, &controller_tls, err, sizeof err) < 0) {
+      fprintf(stderr, "berthd agent: --ca-file: %s\n", err);
+      return -1;
+    }
+  }
   char *end;
   long port = strtol(colon + 1, &end, 10);
   if (end == colon + 1 || (*end && *end != '/') || port < 1 || port > 65535) return -1;
@@ -82,6 +99,46 @@ static int parse_url(const char *url) {
             sizeof controller_host);
   freeaddrinfo(res);
   return 0;
+}
+
+/* DATA_DIR/agent-token: the token the controller issued this agent, which
+ * it presents instead of the pool's join token from then on. */
+static int own_token;
+
+static void own_token_path(char *out, size_t n) {
+  snprintf(out, n, "%s/agent-token", agent.data_dir);
+}
+
+static int load_own_token(void) {
+  char path[1200], tok[80] = "";
+  own_token_path(path, sizeof path);
+  FILE *f = fopen(path, "re");
+  if (!f) return 0;
+  if (fgets(tok, sizeof tok, f)) tok[strcspn(tok, "\r\n")] = '\0';
+  fclose(f);
+  if (!tok[0]) return 0;
+  snprintf(auth_header, sizeof auth_header, "Bearer %s", tok);
+  berth_secret_wipe(tok, sizeof tok);
+  own_token = 1;
+  return 1;
+}
+
+static void keep_own_token(const char *tok) {
+  char path[1200], tmp[1300];
+  own_token_path(path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  size_t n = strlen(tok);
+  if (fd < 0 || write(fd, tok, n) != (ssize_t)n || fsync(fd) != 0 || rename(tmp, path) != 0) {
+    berth_log(BERTH_LOG_ERROR, "cannot keep the token the controller issued in %s: %s; "
+              "exiting (the join token no longer admits this agent id)", path, strerror(errno));
+    exit(1);
+  }
+  close(fd);
+  snprintf(auth_header, sizeof auth_header, "Bearer %s", tok);
+  own_token = 1;
+  berth_log(BERTH_LOG_INFO, "the controller issued this agent a token of its own (kept in %s)",
+            path);
 }
 
 /* The address the controller reaches us at: the local end of a route to it. */
@@ -293,8 +350,11 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
   if (warned_unreachable) berth_log(BERTH_LOG_INFO, "the controller at %s answers again", opts.join);
   warned_unreachable = 0;
   if (sync_status == 401) {
-    berth_log(BERTH_LOG_ERROR, "the controller at %s refused our token (--token); exiting",
-            opts.join);
+    json_t *why = json_loadb(sync_body.data ? sync_body.data : "", sync_body.len, 0, NULL);
+    berth_log(BERTH_LOG_ERROR, "the controller at %s refused our token (%s): %s; exiting",
+              opts.join, own_token ? "the one it issued us, in agent-token" : "--token",
+              json_string_value(json_object_get(why, "message")) ?: "no reason given");
+    json_decref(why);
     exit(1);
   }
   if (sync_status != 200) {
@@ -308,6 +368,8 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
     sync_after(SYNC_RETRY_MS);
     return;
   }
+  const char *issued = json_string_value(json_object_get(resp, "agent_token"));
+  if (issued) keep_own_token(issued);
   int64_t id = (int64_t)json_integer_value(json_object_get(resp, "instance_id"));
   if (self.id != id) {
     self.id = id;
@@ -335,7 +397,8 @@ static void sync_now(void) {
   berth_http_request_opts o = {.host = controller_host, .port = controller_port, .method = "POST",
                                .target = "/agent/v1/sync", .headers = h, .n_headers = 2,
                                .body = text, .body_len = strlen(text),
-                               .timeout_ms = SYNC_WAIT_MS + 5000};
+                               .timeout_ms = SYNC_WAIT_MS + 5000, .tls = controller_tls,
+                               .tls_name = controller_name};
   berth_buf_reset(&sync_body);
   sync_status = 0;
   if (berth_http_request(agent.client, &o, &sync_cb, NULL, &sync_call) == 0)
@@ -385,11 +448,26 @@ int agent_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--log-level") == 0) slot = &opts.log_level;
     else if (strcmp(argv[i], "--bind-host") == 0) slot = &opts.bind_host;
     else if (strcmp(argv[i], "--shared-dir") == 0) slot = &opts.shared_dir;
+    else if (strcmp(argv[i], "--ca-file") == 0) slot = &opts.ca_file;
+    else if (strcmp(argv[i], "--insecure") == 0) {
+      opts.insecure = 1;
+      continue;
+    }
+    else if (strcmp(argv[i], "--allow-exec") == 0 || strcmp(argv[i], "--copy-user") == 0)
+      slot = &copy_flag; /* copy_policy_from_args reads them */
     else {
       fprintf(stderr, "berthd agent: unknown flag '%s'\nusage: berthd agent --join "
               "http://CONTROLLER:PORT --token TOKEN --instance-type TYPE [--data-dir DIR] "
               "[--advertise ADDRESS] [--bind-host ADDRESS] [--shared-dir DIR] [--log-level error|warn|info|debug]\n"
-              "(the token may come from BERTH_AGENT_TOKEN instead)\n", argv[i]);
+              "              [--allow-exec PATH]... [--copy-user USER] [--ca-file FILE] [--insecure]\n"
+              "--join https://...: the controller's certificate is verified against --ca-file\n"
+              "  (default: the system's CAs); plain http:// to an address that is not loopback\n"
+              "  would send the token in clear text and needs --insecure\n"
+              "(the token may come from BERTH_AGENT_TOKEN instead)\n"
+              "--allow-exec PATH: a copy whose Image is a program (not berth-model) runs only\n"
+              "  if it is PATH (a file) or lies under PATH (a directory); repeatable\n"
+              "--copy-user USER: as root, copies run as USER (default: berth if it exists,\n"
+              "  else nobody), never as root\n", argv[i]);
       return 2;
     }
     if (i + 1 >= argc) {
@@ -407,10 +485,28 @@ int agent_main(int argc, char **argv) {
     return 2;
   }
   if (berth_log_setup("berthd agent", opts.log_level, "berthd agent")) return 2;
-  if (parse_url(opts.join)) {
-    fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT of the controller's "
-            "control API\n", opts.join);
+  char perr[1200];
+  int prc = copy_policy_from_args(&agent.policy, argc, argv, perr, sizeof perr);
+  if (prc < 0) {
+    fprintf(stderr, "berthd agent: %s\n", perr);
     return 2;
+  }
+  if (prc > 0) berth_log(BERTH_LOG_WARN, "%s", perr);
+  if (parse_url(opts.join)) {
+    fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT or https://HOST:PORT "
+            "of the controller's control API\n", opts.join);
+    return 2;
+  }
+  if (!controller_tls && strncmp(controller_host, "127.", 4) != 0) {
+    if (!opts.insecure) {
+      fprintf(stderr, "berthd agent: --join %s is plain HTTP to an address that is not "
+              "loopback: the agent token would cross the network in clear text. Join "
+              "https://... (the controller with --tls-cert), or give --insecure to accept "
+              "that\n", opts.join);
+      return 2;
+    }
+    berth_log(BERTH_LOG_WARN, "joining %s over plain HTTP (--insecure): the agent token "
+              "crosses the network in clear text", opts.join);
   }
   ctl *c = &agent;
   c->agent_mode = 1;
@@ -440,6 +536,7 @@ int agent_main(int argc, char **argv) {
   mkdir(sub, 0755);
   snprintf(sub, sizeof sub, "%.1100s/copies", c->data_dir);
   mkdir(sub, 0755);
+  ctl_open_copy_dirs(c);
   ssize_t n = readlink("/proc/self/exe", c->self_exe, sizeof c->self_exe - 1);
   if (n <= 0) return 1;
   c->self_exe[n] = '\0';
@@ -463,7 +560,7 @@ int agent_main(int argc, char **argv) {
   else
     guess_address(self.address, sizeof self.address);
   load_agent_id();
-  snprintf(auth_header, sizeof auth_header, "Bearer %s", opts.token);
+  if (!load_own_token()) snprintf(auth_header, sizeof auth_header, "Bearer %s", opts.token);
   /* Copies inherit our environment: the token is not theirs to read. */
   unsetenv("BERTH_AGENT_TOKEN");
   opts.token = NULL;

@@ -8,7 +8,12 @@
  * decompressor dies on the broken pipe) and the half-unpacked directory is
  * removed by an `rm -rf` child, so neither the kill nor the removal blocks
  * the loop. A killed job leaves the list at once: the next request for the
- * same artifact starts a fresh extraction into a directory of its own. */
+ * same artifact starts a fresh extraction into a directory of its own.
+ *
+ * When copies run as another user (copy_policy.h), tar keeps no owners
+ * from the archive and a `chmod -R` child then makes the tree readable
+ * (not writable) for everyone, since an archive may carry 0600 files the
+ * copy user could not read. */
 #include "berth/log.h"
 #include "artifact.h"
 
@@ -35,9 +40,10 @@ typedef struct artifact_job {
   char tmp[1300];
   char source[1100];
   waiter *waiters;
-  uv_process_t proc;
+  uv_process_t proc;            /* tar, then chmod (fixing) */
   uv_timer_t timer;             /* the earliest waiter deadline */
   int open_handles;             /* proc and timer until closed; freed at 0 */
+  int fixing;                   /* proc is the chmod that follows tar */
   int killed;                   /* every waiter timed out: tar was killed */
 } artifact_job;
 
@@ -116,16 +122,48 @@ static void remove_later(ctl *c, const char *dir) {
   }
 }
 
+static void on_tar_exit(uv_process_t *p, int64_t status, int sig);
+
+static void on_proc_reused(uv_handle_t *h) {
+  artifact_job *job = h->data;
+  if (job->killed) {
+    /* Every waiter gave up while tar's handle closed. */
+    remove_later(job->c, job->tmp);
+    job->open_handles--; /* the process handle */
+    uv_close((uv_handle_t *)&job->timer, on_job_closed);
+    return;
+  }
+  char *args[] = {"chmod", "-R", "u+rwX,go+rX,go-w", "--", job->tmp, NULL};
+  job->proc.data = job;
+  int rc = spawn_tool(job->c->loop, &job->proc, args, on_tar_exit);
+  if (rc) {
+    berth_log(BERTH_LOG_WARN, "cannot run chmod to make %s readable for copies: %s", job->tmp,
+              uv_strerror(rc));
+    job->proc.data = job;
+    on_tar_exit(&job->proc, 0, 0); /* the artifact as unpacked */
+  }
+}
+
 static void on_tar_exit(uv_process_t *p, int64_t status, int sig) {
   artifact_job *job = p->data;
   char why[1600] = "";
   int err = 0;
+  if (!job->fixing && !job->killed && status == 0 && !sig && job->c->policy.user[0]) {
+    /* The same handle runs chmod once closed; the timer stays armed. */
+    job->fixing = 1;
+    uv_close((uv_handle_t *)p, on_proc_reused);
+    return;
+  }
   uv_timer_stop(&job->timer);
   if (job->killed) {
     err = -ETIMEDOUT; /* its waiters have had their answer */
-  } else if (status != 0 || sig) {
+  } else if ((status != 0 || sig) && !job->fixing) {
     snprintf(why, sizeof why, "unpacking %s with tar failed (exit status %lld); is it a valid "
              "archive?", job->source, (long long)status);
+    err = -EIO;
+  } else if ((status != 0 || sig) && job->fixing) {
+    snprintf(why, sizeof why, "making the unpacked %s readable for copies (user %s) with chmod "
+             "failed (exit status %lld)", job->source, job->c->policy.user, (long long)status);
     err = -EIO;
   } else if (rename(job->tmp, job->dir) != 0) {
     if (errno == ENOTEMPTY || errno == EEXIST) {
@@ -162,7 +200,7 @@ static void on_deadline(uv_timer_t *t) {
     /* Nobody wants it any more: stop the extraction. */
     unlist(job);
     job->killed = 1;
-    uv_process_kill(&job->proc, SIGKILL);
+    if (!uv_is_closing((uv_handle_t *)&job->proc)) uv_process_kill(&job->proc, SIGKILL);
   } else {
     arm(job);
   }
@@ -291,7 +329,10 @@ void artifact_prepare(ctl *c, const char *url, artifact_cb cb, void *ud) {
     return;
   }
   chmod(job->tmp, 0755);
-  char *args[] = {"tar", "-xf", job->source, "-C", job->tmp, NULL};
+  /* As root, tar would keep the archive's owners: files another local user
+   * could change under the copies. */
+  char *args[] = {"tar", "-xf", job->source, "-C", job->tmp,
+                  c->policy.user[0] ? "--no-same-owner" : NULL, NULL};
   job->proc.data = job;
   uv_timer_init(c->loop, &job->timer);
   job->timer.data = job;

@@ -1,6 +1,6 @@
-/* copy_shim: `berthd copy-exec --copy ID --log FILE --exit-file FILE --
- * PROGRAM ARGS...`, the small process that owns one copy's model server so
- * the copy outlives its agent.
+/* copy_shim: `berthd copy-exec --copy ID --log FILE --exit-file FILE
+ * [--exec FILE] [--cwd DIR] [--user USER] -- PROGRAM ARGS...`, the small
+ * process that owns one copy's model server so the copy outlives its agent.
  *
  * DESIGN: the agent starts the shim in a process group of its own; the
  * shim starts the model server in that group and is a child subreaper, so
@@ -12,10 +12,19 @@
  * writes the exit status to the exit file (an adopting agent is not the
  * parent and reads it there) and exits the same way, so a parent agent sees
  * the server's own status. The shim ignores SIGTERM: the agent signals the
- * whole group, and the server decides how to stop. */
+ * whole group, and the server decides how to stop.
+ *
+ * Run as root, the shim never runs the server as root: it opens the program
+ * (--exec, the file the agent checked against --allow-exec) first, then the
+ * child drops to --user (setgroups(0), setgid, setuid, each checked) and
+ * executes the open file (fexecve), so the directories above the program
+ * need not be open to that user. The shim itself stays root to write the
+ * log and the exit file. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +37,12 @@
 #include "copy_shim.h"
 #include "copy_log.h"
 
+extern char **environ;
+
 static struct {
   uv_loop_t *loop;
-  uv_process_t proc;
+  uv_signal_t chld;             /* the server's exit */
+  int pid;                      /* the server's */
   uv_pipe_t out;                /* the server's stdout and stderr */
   uv_pipe_t fwd;                /* our stdout: the agent, while it lives */
   int fwd_open;
@@ -139,12 +151,127 @@ static void finish(void) {
   uv_stop(sh.loop);
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
-  sh.status = status;
-  sh.term_signal = sig;
+static void on_sigchld(uv_signal_t *s, int signum) {
+  (void)signum;
+  int st;
+  if (sh.exited || waitpid(sh.pid, &st, WNOHANG) != sh.pid) return; /* not the server */
+  uv_signal_stop(s);
+  sh.status = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+  sh.term_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
   sh.exited = 1;
-  uv_close((uv_handle_t *)p, NULL);
   finish();
+}
+
+/* Where the child failed, reported through its error pipe. */
+enum { STAGE_SETGROUPS = 1, STAGE_SETGID, STAGE_SETUID, STAGE_REGAIN, STAGE_EXEC };
+static const char *const stage_names[] = {"", "setgroups", "setgid", "setuid",
+                                          "setuid(0) succeeded after dropping to", "exec"};
+
+/* The child between fork and exec: async-signal-safe calls only (the
+ * loop's thread pool may have threads). */
+static void child(int prog_fd, int out_fd, int err_fd, const struct passwd *pw, uid_t uid,
+                  gid_t gid, const char *cwd, char **args) {
+  int report[2] = {0, 0};
+  struct sigaction dfl = {.sa_handler = SIG_DFL};
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+  int null = open("/dev/null", O_RDONLY);
+  if (null >= 0 && null != 0) {
+    dup2(null, 0);
+    close(null);
+  }
+  dup2(out_fd, 1);
+  dup2(out_fd, 2);
+  if (out_fd > 2) close(out_fd);
+  if (pw) {
+    if (setgroups(0, NULL) != 0) {
+      report[0] = STAGE_SETGROUPS;
+    } else if (setgid(gid) != 0) {
+      report[0] = STAGE_SETGID;
+    } else if (setuid(uid) != 0) {
+      report[0] = STAGE_SETUID;
+    } else if (setuid(0) == 0) {
+      report[0] = STAGE_REGAIN;
+      errno = EPERM;
+    }
+    if (report[0]) goto fail;
+  }
+  if (!cwd || !cwd[0] || chdir(cwd) != 0) {
+    if (chdir("/") != 0) { /* "/" is always there; nothing better to do */ }
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  fexecve(prog_fd, args, environ);
+  report[0] = STAGE_EXEC;
+fail:
+  report[1] = errno;
+  if (write(err_fd, report, sizeof report) < 0) { /* the parent sees a short read */ }
+  _exit(127);
+}
+
+/* Starts the server: program opened here (as root, when we are), args as
+ * given, output to out_fd. 0, or -1 with why filled. */
+static int spawn_server(const char *program, const char *user, const char *cwd, char **args,
+                        int out_fd, char *why, size_t whysz) {
+  struct passwd *pw = NULL;
+  if (geteuid() == 0) {
+    pw = user ? getpwnam(user) : NULL;
+    if (!pw || pw->pw_uid == 0) {
+      if (!user)
+        snprintf(why, whysz, "refusing to run %s as root: no --user to run it as", args[0]);
+      else
+        snprintf(why, whysz, "refusing to run %s as root: --user %s %s", args[0], user,
+                 pw ? "is root" : "is no user here");
+      return -1;
+    }
+  }
+  int fd = open(program, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(why, whysz, "cannot execute %s: %s", program, strerror(errno));
+    return -1;
+  }
+  /* A script's interpreter opens it through /dev/fd: it must stay open. */
+  char magic[2];
+  if (pread(fd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!')
+    fcntl(fd, F_SETFD, 0);
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) != 0) {
+    snprintf(why, whysz, "cannot execute %s: pipe: %s", program, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  uid_t uid = pw ? pw->pw_uid : 0;
+  gid_t gid = pw ? pw->pw_gid : 0;
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
+  int pid = fork();
+  if (pid == 0) child(fd, out_fd, ep[1], pw, uid, gid, cwd, args);
+  int fork_errno = errno;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close(ep[1]);
+  close(fd);
+  if (pid < 0) {
+    close(ep[0]);
+    snprintf(why, whysz, "cannot execute %s: fork: %s", program, strerror(fork_errno));
+    return -1;
+  }
+  int report[2];
+  ssize_t n;
+  do n = read(ep[0], report, sizeof report);
+  while (n < 0 && errno == EINTR);
+  close(ep[0]);
+  if (n != (ssize_t)sizeof report) {
+    sh.pid = pid; /* it runs the program now; on_sigchld sees it exit */
+    return 0;
+  }
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+  if (report[0] == STAGE_EXEC)
+    snprintf(why, whysz, "cannot execute %s: %s", args[0], strerror(report[1]));
+  else
+    snprintf(why, whysz, "cannot run %s as user %s: %s %s", args[0], user, stage_names[report[0]],
+             strerror(report[1]));
+  return -1;
 }
 
 static void on_ignored_signal(uv_signal_t *s, int signum) {
@@ -153,7 +280,7 @@ static void on_ignored_signal(uv_signal_t *s, int signum) {
 }
 
 int copy_shim_main(int argc, char **argv) {
-  const char *log_path = NULL;
+  const char *log_path = NULL, *program = NULL, *cwd = NULL, *user = NULL;
   int64_t copy_id = 0;
   int i = 0;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -161,13 +288,24 @@ int copy_shim_main(int argc, char **argv) {
     if (strcmp(argv[i], "--copy") == 0) copy_id = strtoll(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--log") == 0) log_path = argv[++i];
     else if (strcmp(argv[i], "--exit-file") == 0) sh.exit_file = argv[++i];
+    else if (strcmp(argv[i], "--exec") == 0) program = argv[++i];
+    else if (strcmp(argv[i], "--cwd") == 0) cwd = argv[++i];
+    else if (strcmp(argv[i], "--user") == 0) user = argv[++i];
   }
   if (i + 1 >= argc) {
-    fprintf(stderr, "usage: berthd copy-exec [--copy ID] [--log FILE] [--exit-file FILE] -- "
-            "PROGRAM [ARGS...]\n");
+    fprintf(stderr, "usage: berthd copy-exec [--copy ID] [--log FILE] [--exit-file FILE] "
+            "[--exec FILE] [--cwd DIR] [--user USER] -- PROGRAM [ARGS...]\n");
     return 2;
   }
   char **args = argv + i + 1;
+  if (!program) program = args[0];
+  struct passwd *pw = user && geteuid() == 0 ? getpwnam(user) : NULL;
+  if (pw) {
+    /* Its own home, not ours. */
+    setenv("HOME", pw->pw_dir, 1);
+    setenv("USER", pw->pw_name, 1);
+    setenv("LOGNAME", pw->pw_name, 1);
+  }
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   signal(SIGPIPE, SIG_IGN);
   sh.loop = uv_default_loop();
@@ -186,29 +324,21 @@ int copy_shim_main(int argc, char **argv) {
   if (uv_pipe(fds, 0, 0)) return 1;
   uv_pipe_init(sh.loop, &sh.out, 0);
   uv_pipe_open(&sh.out, fds[0]);
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = UV_INHERIT_FD;
-  stdio[1].data.fd = fds[1];
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = fds[1];
-  uv_process_options_t o = {0};
-  o.exit_cb = on_exit_cb;
-  o.file = args[0];
-  o.args = args;
-  o.stdio = stdio;
-  o.stdio_count = 3;
-  int rc = uv_spawn(sh.loop, &sh.proc, &o);
+  /* Watching for the exit before the fork: an early exit is not missed. */
+  uv_signal_init(sh.loop, &sh.chld);
+  uv_signal_start(&sh.chld, on_sigchld, SIGCHLD);
+  char why[2400];
+  int rc = spawn_server(program, user, cwd, args, fds[1], why, sizeof why);
   close(fds[1]);
   if (rc) {
-    char msg[1200];
-    int len = snprintf(msg, sizeof msg, "berthd copy-exec: cannot execute %s: %s\n", args[0],
-                       uv_strerror(rc));
+    char msg[2500];
+    int len = snprintf(msg, sizeof msg, "berthd copy-exec: %s\n", why);
+    if (len >= (int)sizeof msg) len = (int)sizeof msg - 1;
     copy_log_write(sh.log, msg, (size_t)len);
     if (write(2, msg, (size_t)len) < 0) { /* nothing more to tell */ }
     sh.status = 127;
     sh.exited = sh.out_closed = 1;
-    uv_close((uv_handle_t *)&sh.proc, NULL);
+    uv_signal_stop(&sh.chld);
     uv_close((uv_handle_t *)&sh.out, NULL);
     finish();
   } else {
@@ -217,6 +347,7 @@ int copy_shim_main(int argc, char **argv) {
   uv_run(sh.loop, UV_RUN_DEFAULT);
   /* Let the log's last writes reach the disk. */
   for (int k = 0; k < 3; k++) uv_close((uv_handle_t *)&sigs[k], NULL);
+  uv_close((uv_handle_t *)&sh.chld, NULL);
   if (sh.fwd_open) uv_close((uv_handle_t *)&sh.fwd, NULL);
   uv_run(sh.loop, UV_RUN_DEFAULT);
   on_log_closed_exit();

@@ -3,15 +3,20 @@
  * reconciler: durable before acknowledged (rule 3). */
 #include "api.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aas.h"
+#include "agent_tokens.h"
+#include "auth.h"
 #include "berth/log.h"
+#include "berth/secret.h"
 #include "cloudwatch.h"
 #include "prometheus.h"
 #include "ic.h"
+#include "keys.h"
 #include "metrics.h"
 #include "pool.h"
 #include "routing.h"
@@ -353,7 +358,9 @@ static int create_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
   if (valid_object(req, "PrimaryContainer", "PrimaryContainer", 1, &pc, e) ||
       valid_string(pc, "Image", "PrimaryContainer.Image", 1, 255, &s, e) ||
       valid_string(pc, "ModelDataUrl", "PrimaryContainer.ModelDataUrl", 0, 1024, &s, e) ||
-      valid_object(pc, "Environment", "PrimaryContainer.Environment", 0, &env, e))
+      valid_object(pc, "Environment", "PrimaryContainer.Environment", 0, &env, e) ||
+      model_check_image(c, json_string_value(json_object_get(pc, "Image")),
+                        "PrimaryContainer.Image", e))
     return -1;
   char arn[256];
   ctl_arn(c, "model", name, arn, sizeof arn);
@@ -379,6 +386,8 @@ static int describe_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
   json_t *doc = ctl_find_model(c, name);
   if (!doc) return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", name);
   *resp = doc_without(doc, internal_keys);
+  valid_redact_environment(json_object_get(json_object_get(*resp, "PrimaryContainer"),
+                                           "Environment"));
   return 0;
 }
 
@@ -421,6 +430,7 @@ json_t *api_describe_ic(ctl *c, ic *x) {
                                   "ResolvedImage", image ? image : "", "ResolutionTime",
                                   x->created));
     json_object_del(container, "Image");
+    valid_redact_environment(json_object_get(container, "Environment"));
   }
   json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:{s:i,s:i},s:f,s:f,s:s}",
                           "InferenceComponentName", x->name, "InferenceComponentArn", arn,
@@ -751,6 +761,134 @@ static void answer_after_commit(berth_http_req *req, ctl *c, int rc, json_t *res
   store_sync(c->db, on_committed, h);
 }
 
+/* The services on the control port: their x-amz-target prefix, SigV4
+ * signing name, IAM action prefix, and whether errors carry query-protocol
+ * codes (CloudWatch). */
+typedef struct service {
+  const char *prefix, *signing_name, *action_prefix;
+  int query;
+} service;
+
+static const service services[] = {
+  {"SageMaker.", "sagemaker", "sagemaker", 0},
+  {"AnyScaleFrontendService.", "application-autoscaling", "application-autoscaling", 0},
+  {"GraniteServiceVersion20100801.", "monitoring", "cloudwatch", 1},
+  {"Berth.", "sagemaker", "berth", 0},
+};
+
+static const service *service_of(const char *target) {
+  for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+    if (strncmp(target, services[i].prefix, strlen(services[i].prefix)) == 0) return &services[i];
+  return NULL;
+}
+
+/* The ARN a call acts on, as IAM names it: the inference component, the
+ * endpoint, the endpoint config or the model it names (Application Auto
+ * Scaling's ResourceId too), or "*" for calls on none in particular. */
+static void resource_arn(ctl *c, json_t *body, char *out, size_t outsz) {
+  static const char *const keys[][2] = {{"InferenceComponentName", "inference-component"},
+                                        {"EndpointName", "endpoint"},
+                                        {"EndpointConfigName", "endpoint-config"},
+                                        {"ModelName", "model"}};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    const char *name = json_string_value(json_object_get(body, keys[i][0]));
+    if (name) {
+      ctl_arn(c, keys[i][1], name, out, outsz);
+      return;
+    }
+  }
+  const char *rid = json_string_value(json_object_get(body, "ResourceId"));
+  if (rid && (strncmp(rid, "inference-component/", 20) == 0 || strncmp(rid, "endpoint/", 9) == 0)) {
+    const char *slash = strchr(rid, '/');
+    char kind[32], name[NAME_MAX_LEN + 1];
+    snprintf(kind, sizeof kind, "%.*s", (int)(slash - rid), rid);
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(slash + 1, "/"), slash + 1);
+    ctl_arn(c, kind, name, out, outsz);
+    return;
+  }
+  snprintf(out, outsz, "*");
+}
+
+static void respond_auth_error(berth_http_req *req, ctl *c, const service *svc,
+                               const api_error *e) {
+  berth_log(BERTH_LOG_DEBUG, "refused %s from %s: %s", req->path, req->peer, e->type);
+  json_t *body = json_pack("{s:s,s:s}", "__type", e->type, "message", e->message);
+  respond_json_as(req, c, e->status, body, e->type,
+                  svc->query ? "application/x-amz-json-1.0" : "application/x-amz-json-1.1",
+                  svc->query ? auth_query_error(e) : NULL);
+  json_decref(body);
+}
+
+/* GET /metrics: signed (SigV4, signing name monitoring) or HTTP Basic with
+ * an access key id and its secret (what Prometheus' basic_auth sends), by a
+ * key allowed cloudwatch:GetMetricData. */
+static int metrics_refused(berth_http_req *req, ctl *c) {
+  const service *svc = &services[2];
+  api_error e = {0};
+  const auth_key *who = NULL;
+  const char *authz = berth_http_req_header(req, "authorization");
+  if (authz && strncmp(authz, "Basic ", 6) == 0) {
+    unsigned char plain[300];
+    size_t n = strlen(authz + 6);
+    int len = n < 400 ? EVP_DecodeBlock(plain, (const unsigned char *)authz + 6, (int)n) : -1;
+    if (len > 0) {
+      plain[len] = '\0';
+      char *colon = strchr((char *)plain, ':');
+      if (colon) {
+        *colon = '\0';
+        who = auth_basic(c, (const char *)plain, colon + 1);
+      }
+    }
+    berth_secret_wipe(plain, sizeof plain);
+    if (!who && !c->auth_off) {
+      api_fail(&e, 403, "InvalidClientTokenId", "the access key id or secret in the Basic "
+               "Authorization header is not one of this Berth's keys");
+      respond_auth_error(req, c, svc, &e);
+      return 1;
+    }
+  }
+  if ((!who && auth_verify(c, req, svc->signing_name, 1, &who, &e)) ||
+      auth_permit(c, who, "cloudwatch:GetMetricData", "*", 1, &e)) {
+    respond_auth_error(req, c, svc, &e);
+    return 1;
+  }
+  return 0;
+}
+
+/* The agent and router protocols' routes. */
+static int is_internal(const berth_http_req *req) {
+  return strncmp(req->path, "/agent/", 7) == 0 || strncmp(req->path, "/router/", 8) == 0;
+}
+
+/* Serves an agent or router route; 0 when req is not one. */
+static int serve_internal(ctl *c, berth_http_req *req) {
+  if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/agent/v1/sync") == 0)
+    pool_on_sync(c, req);
+  else if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/router/v1/snapshot") == 0)
+    routing_on_snapshot(c, req);
+  else if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/router/v1/report") == 0)
+    routing_on_report(c, req);
+  else
+    return 0;
+  return 1;
+}
+
+void api_on_agent_request(berth_http_req *req, void *ud) {
+  ctl *c = ud;
+  if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+      strcmp(req->path, "/healthz") == 0) {
+    berth_http_header h[1] = {{"content-type", "text/plain"}};
+    berth_http_respond(req, 200, h, 1, "ok\n", 3);
+    return;
+  }
+  if (serve_internal(c, req)) return;
+  berth_http_header h[1] = {{"content-type", "application/json"}};
+  static const char msg[] = "{\"message\":\"this is the agent listener (--agent-listen): "
+                            "it serves /agent/v1/sync and /router/v1/*; the control API is on "
+                            "--control-listen\"}";
+  berth_http_respond(req, 404, h, 1, msg, sizeof msg - 1);
+}
+
 void api_on_request(berth_http_req *req, void *ud) {
   ctl *c = ud;
   api_error e = {0};
@@ -761,6 +899,7 @@ void api_on_request(berth_http_req *req, void *ud) {
     return;
   }
   if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/metrics") == 0) {
+    if (metrics_refused(req, c)) return;
     berth_buf page;
     berth_buf_init(&page, 16u << 20);
     prometheus_render(c, &page);
@@ -769,16 +908,12 @@ void api_on_request(berth_http_req *req, void *ud) {
     berth_buf_free(&page);
     return;
   }
-  if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/agent/v1/sync") == 0) {
-    pool_on_sync(c, req);
-    return;
-  }
-  if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/router/v1/snapshot") == 0) {
-    routing_on_snapshot(c, req);
-    return;
-  }
-  if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/router/v1/report") == 0) {
-    routing_on_report(c, req);
+  if (c->agent_listener ? is_internal(req) : serve_internal(c, req)) {
+    if (c->agent_listener) {
+      berth_http_header h[1] = {{"content-type", "application/json"}};
+      static const char msg[] = "{\"message\":\"agents and routers use --agent-listen\"}";
+      berth_http_respond(req, 404, h, 1, msg, sizeof msg - 1);
+    }
     return;
   }
   if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/") != 0) {
@@ -795,12 +930,34 @@ void api_on_request(berth_http_req *req, void *ud) {
     respond_error(req, c, &e);
     return;
   }
+  const service *svc = service_of(target);
+  if (!svc) {
+    api_fail(&e, 400, "UnknownOperationException",
+             "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, "
+             "AnyScaleFrontendService.*, GraniteServiceVersion20100801.*, Berth.*)", target);
+    respond_error(req, c, &e);
+    return;
+  }
+  const char *op = target + strlen(svc->prefix);
+  const auth_key *who;
+  if (auth_verify(c, req, svc->signing_name, svc->query, &who, &e)) {
+    respond_auth_error(req, c, svc, &e);
+    return;
+  }
   json_error_t jerr;
   json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, &jerr) : json_object();
   if (!body) {
     api_fail(&e, 400, "SerializationException", "the request body is not valid JSON: %s at "
              "line %d column %d", jerr.text, jerr.line, jerr.column);
     respond_error(req, c, &e);
+    return;
+  }
+  char action[200], arn[400];
+  snprintf(action, sizeof action, "%s:%.150s", svc->action_prefix, op);
+  resource_arn(c, body, arn, sizeof arn);
+  if (auth_permit(c, who, action, arn, svc->query, &e)) {
+    json_decref(body);
+    respond_auth_error(req, c, svc, &e);
     return;
   }
   json_t *resp = NULL;
@@ -812,6 +969,12 @@ void api_on_request(berth_http_req *req, void *ud) {
     rc = json_is_object(body) ? describe_instances(c, body, &resp, &e)
                               : api_fail(&e, 400, "SerializationException",
                                          "the request body must be a JSON object");
+  else if (strcmp(target, "Berth.RevokeAgent") == 0)
+    rc = json_is_object(body) ? agent_tokens_revoke_call(c, body, &resp, &e)
+                              : api_fail(&e, 400, "SerializationException",
+                                         "the request body must be a JSON object");
+  else if (strncmp(target, "Berth.", 6) == 0 && (rc = keys_call(c, op, body, &resp, &e)) != 1)
+    ;
   else if (strncmp(target, "AnyScaleFrontendService.", 24) == 0)
     rc = aas_call(c, target + 24, body, &resp, &e);
   else if (strncmp(target, "GraniteServiceVersion20100801.", 30) == 0) {
@@ -829,7 +992,8 @@ void api_on_request(berth_http_req *req, void *ud) {
     return;
   } else
     rc = api_fail(&e, 400, "UnknownOperationException",
-                  "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, AnyScaleFrontendService.*, GraniteServiceVersion20100801.*, Berth.*)", target);
+                  "Berth.%.100s is not an operation of Berth's own API (DescribeInstances, "
+                  "RevokeAgent, CreateAccessKey, ListAccessKeys, DeleteAccessKey)", op);
   json_decref(body);
   if (store_writes(c->db) != writes_before) {
     ctl_kick(c); /* agents and routers hear of it now */

@@ -10,6 +10,9 @@
 int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e);
 /* The control listener's request handler (ud is the ctl). */
 void api_on_request(berth_http_req *req, void *ud);
+/* The --agent-listen listener's handler: the agent and router protocols
+ * only. */
+void api_on_agent_request(berth_http_req *req, void *ud);
 /* Formats errors the HTTP layer raises in the JSON 1.1 error shape. */
 void api_format_error(int status, const char *message, void *body, const char **content_type,
                       const char **error_type, void *ud);

@@ -128,19 +128,27 @@ static void on_adopted_exit(uv_poll_t *w, int status, int events) {
   agent_gone(a, "exited");
 }
 
-/* 1: pid is this instance's agent, joined to this control URL; 2: it is
- * this instance's agent joined elsewhere; 0: it is not. */
+/* 1: pid is this instance's agent, joined to this control URL with this
+ * controller's --allow-exec and --copy-user; 2: it is this instance's
+ * agent joined elsewhere or with another copy policy; 0: it is not. */
 static int is_our_agent(const local_agent *a, int pid) {
-  char cmd[4096];
+  char cmd[16384];
+  const copy_policy *p = &a->c->policy;
   size_t n = ctl_read_cmdline(pid, cmd, sizeof cmd);
-  int dir = 0, join = 0, role = 0;
+  int dir = 0, join = 0, role = 0, allowed = 0, same_policy = 1;
+  const char *user = "";
   for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
     const char *arg = cmd + i, *val = i + strlen(arg) + 1 < n ? arg + strlen(arg) + 1 : "";
     if (strcmp(arg, "agent") == 0) role = 1;
     if (strcmp(arg, "--data-dir") == 0 && strcmp(val, a->dir) == 0) dir = 1;
     if (strcmp(arg, "--join") == 0 && strcmp(val, a->c->control_url) == 0) join = 1;
+    if (strcmp(arg, "--allow-exec") == 0 &&
+        (allowed >= p->n_allow || strcmp(val, p->allow[allowed++]) != 0))
+      same_policy = 0;
+    if (strcmp(arg, "--copy-user") == 0) user = val;
   }
-  return role && dir ? (join ? 1 : 2) : 0;
+  if (allowed != p->n_allow || strcmp(user, p->user) != 0) same_policy = 0;
+  return role && dir ? (join && same_policy ? 1 : 2) : 0;
 }
 
 static int adopt(local_agent *a, int pid) {
@@ -175,9 +183,21 @@ static void start(local_agent *a) {
   char tok[100];
   snprintf(tok, sizeof tok, "BERTH_AGENT_TOKEN=%s", a->token); /* not in ps */
   env[n++] = tok;
-  char *argv[] = {c->self_exe, "agent", "--join", c->control_url, "--instance-type", a->type,
-                  "--data-dir", a->dir, "--shared-dir", c->data_dir, "--advertise", "127.0.0.1", "--bind-host", "127.0.0.1",
-                  "--log-level", c->log_level[0] ? c->log_level : "info", NULL};
+  char *fixed[] = {c->self_exe, "agent", "--join", c->control_url, "--instance-type", a->type,
+                   "--data-dir", a->dir, "--shared-dir", c->data_dir, "--advertise", "127.0.0.1",
+                   "--bind-host", "127.0.0.1", "--log-level", c->log_level[0] ? c->log_level : "info"};
+  /* Our copy policy is the agent's: it checks every Image again at launch. */
+  size_t nfixed = sizeof fixed / sizeof *fixed, k = nfixed;
+  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 3, sizeof *argv);
+  memcpy(argv, fixed, sizeof fixed);
+  for (int i = 0; i < c->policy.n_allow; i++) {
+    argv[k++] = "--allow-exec";
+    argv[k++] = c->policy.allow[i];
+  }
+  if (c->policy.user[0]) {
+    argv[k++] = "--copy-user";
+    argv[k++] = c->policy.user;
+  }
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = UV_INHERIT_FD, .data.fd = 1},
                                    {.flags = UV_INHERIT_FD, .data.fd = 2}};
@@ -195,6 +215,7 @@ static void start(local_agent *a) {
   a->proc->data = a;
   int rc = uv_spawn(c->loop, a->proc, &o);
   free(env);
+  free(argv);
   a->open_handles++;
   if (rc) {
     close_h(a, (uv_handle_t *)a->proc);
@@ -315,11 +336,11 @@ void local_agent_start_all(ctl *c) {
     a->pid = 0;
     if (pid > 0 && is_our_agent(a, pid) == 1 && adopt(a, pid) == 0) continue;
     if (pid > 0 && is_our_agent(a, pid) == 2) {
-      /* This instance's agent from a start on another control URL: replace
-       * it (killing an agent leaves its copies running; the new one adopts
-       * them). */
+      /* This instance's agent from a start on another control URL or with
+       * another copy policy: replace it (killing an agent leaves its copies
+       * running; the new one adopts them). */
       berth_log(BERTH_LOG_INFO, "instance %lld: replacing its agent (pid %d), joined to another "
-                "control URL", (long long)a->id, pid);
+                "control URL or with other --allow-exec/--copy-user", (long long)a->id, pid);
       kill(pid, SIGKILL);
     }
     start(a);

@@ -2,7 +2,10 @@
  * components, shared by the API and by loading state at start-up. */
 #include "model.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* POWER_OF_TWO_CHOICES is an extension (a new value, no changed meaning). */
@@ -151,6 +154,31 @@ int model_parse_need(json_t *crr, sched_need *need, api_error *e) {
   return 0;
 }
 
+int model_check_image(ctl *c, const char *image, const char *field, api_error *e) {
+  if (!image || strcmp(image, "berth-model") == 0 || image[0] != '/') return 0;
+  char program[PATH_MAX], resolved[PATH_MAX];
+  int rc = copy_policy_program(image, program, sizeof program);
+  if (rc == -EINVAL)
+    return api_fail(e, 400, "ValidationException",
+                    "%s: the program of Image '%s' must be a literal absolute path ($VAR is "
+                    "expanded only in its arguments)", field, image);
+  if (rc)
+    return api_fail(e, 400, "ValidationException", "%s: the program of Image '%s' is too long",
+                    field, image);
+  if (copy_policy_check(&c->policy, program, resolved, sizeof resolved) == 0) return 0;
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", resolved);
+  char *slash = strrchr(dir, '/');
+  if (slash) slash[slash == dir] = '\0';
+  char via[PATH_MAX + 32] = "";
+  if (strcmp(program, resolved) != 0)
+    snprintf(via, sizeof via, " (which is '%s')", resolved);
+  return api_fail(e, 400, "ValidationException",
+                  "%s: Image program '%s'%s is not under a directory berthd allows "
+                  "(--allow-exec DIR); start berthd with --allow-exec %s to run it", field,
+                  program, via, dir);
+}
+
 int model_parse_ic(ctl *c, json_t *req, ic *out, int check_endpoint, api_error *e) {
   const char *name, *epname, *vname, *s;
   json_t *spec, *container, *crr, *rt, *sp, *sc;
@@ -170,6 +198,7 @@ int model_parse_ic(ctl *c, json_t *req, ic *out, int check_endpoint, api_error *
                     "Specification must name a Container (with an Image) or a ModelName");
   if (container) {
     if (valid_string(container, "Image", "Specification.Container.Image", !s, 255, &s, e)) return -1;
+    if (check_endpoint && model_check_image(c, s, "Specification.Container.Image", e)) return -1;
     if (valid_string(container, "ArtifactUrl", "Specification.Container.ArtifactUrl", 0, 1024, &s, e))
       return -1;
     json_t *env;

@@ -7,24 +7,34 @@
 #include <string.h>
 
 #include "agent.h"
+#include "agent_tokens.h"
 #include "longpoll.h"
 #include "berth/secret.h"
 #include "ic.h"
 #include "metrics.h"
+#include "store.h"
 
 
-/* Which agent this is: 1 for a pool agent (the shared --agent-token), 2
- * with *local set for a local instance's agent (its own token), 0 for
- * neither. */
-static int who(ctl *c, berth_http_req *req, instance **local) {
+/* Who sends a sync: a local instance's agent (its own token, *local set),
+ * a pool agent with the token issued to it (agent_id set), a new pool
+ * agent with the pool's join token, a revoked agent, or no one. */
+typedef enum { WHO_NONE, WHO_LOCAL, WHO_ISSUED, WHO_JOIN, WHO_REVOKED } sender;
+
+static sender who(ctl *c, berth_http_req *req, instance **local, char *agent_id) {
   const char *auth = berth_http_req_header(req, "authorization");
   *local = NULL;
-  if (!auth || strncmp(auth, "Bearer ", 7) != 0) return 0;
+  agent_id[0] = '\0';
+  if (!auth || strncmp(auth, "Bearer ", 7) != 0) return WHO_NONE;
   const char *given = auth + 7;
   for (instance *in = c->instances; in; in = in->next)
     if (in->agent && berth_secret_equal(in->token, given)) *local = in;
-  if (*local) return 2;
-  return c->agent_token[0] && berth_secret_equal(c->agent_token, given);
+  if (*local) return WHO_LOCAL;
+  if (c->pool) {
+    agent_token_kind k = agent_tokens_check(c, given, agent_id);
+    if (k == AGENT_ISSUED) return WHO_ISSUED;
+    if (k == AGENT_REVOKED) return WHO_REVOKED;
+  }
+  return c->agent_token[0] && berth_secret_equal(c->agent_token, given) ? WHO_JOIN : WHO_NONE;
 }
 
 static int sync_parked(ctl *c, const instance *in);
@@ -93,23 +103,35 @@ static void drop_copies(ctl *c, instance *in) {
   }
 }
 
+void pool_lose(ctl *c, instance *in, const char *why) {
+  berth_log(BERTH_LOG_WARN, "pool instance %lld (agent %s at %s) lost: %s; its copies are "
+            "placed again", (long long)in->id, in->agent_id, in->address, why);
+  longpoll *next;
+  for (longpoll *p = c->parked; p; p = next) {
+    next = p->next;
+    if (p->key == in) longpoll_reply(longpoll_take(p), 401, json_pack("{s:s}", "message", why));
+  }
+  drop_copies(c, in);
+  for (instance **pp = &c->instances; *pp; pp = &(*pp)->next)
+    if (*pp == in) {
+      *pp = in->next;
+      break;
+    }
+  free(in);
+  ctl_kick(c);
+}
+
 void pool_check_lost(ctl *c) {
   double now = ctl_clock();
-  instance **pp = &c->instances;
-  while (*pp) {
-    instance *in = *pp;
+  instance *next;
+  for (instance *in = c->instances; in; in = next) {
+    next = in->next;
     /* A local instance is never lost: its agent is restarted instead. */
     if (in->remote && !in->agent && now - in->last_seen > POOL_LOST_S && !sync_parked(c, in)) {
-      berth_log(BERTH_LOG_WARN, "pool instance %lld (agent %s at %s) lost: no sync for %.0f s; "
-              "its copies are placed again", (long long)in->id, in->agent_id, in->address,
-              now - in->last_seen);
-      drop_copies(c, in);
-      *pp = in->next;
-      free(in);
-      ctl_kick(c);
-      continue;
+      char why[64];
+      snprintf(why, sizeof why, "no sync for %.0f s", now - in->last_seen);
+      pool_lose(c, in, why);
     }
-    pp = &in->next;
   }
 }
 
@@ -300,14 +322,51 @@ void pool_forget_instance(ctl *c, instance *in) {
   }
 }
 
+static void refuse(berth_http_req *req, const char *why) {
+  berth_log(BERTH_LOG_WARN, "refused agent sync from %s: %s", req->peer, why);
+  char msg[300];
+  snprintf(msg, sizeof msg, "agent token refused: %s", why);
+  longpoll_reply(req, 401, json_pack("{s:s}", "message", msg));
+}
+
+/* An answer that carries a newly issued token goes out once the token is
+ * committed: an agent never holds a token a restarted controller lacks. */
+typedef struct issued_answer {
+  berth_http_req *req;          /* NULL once the agent is gone */
+  json_t *resp;
+} issued_answer;
+
+static void on_issued_gone(berth_http_req *req) {
+  ((issued_answer *)req->user)->req = NULL;
+}
+
+static void on_issued_committed(void *ud, int rc) {
+  issued_answer *a = ud;
+  if (a->req) {
+    a->req->on_abort = NULL;
+    if (rc) {
+      json_decref(a->resp);
+      a->resp = json_pack("{s:s}", "message", "the controller could not commit this agent's "
+                          "token; retry");
+    }
+    longpoll_reply(a->req, rc ? 503 : 200, a->resp);
+  } else {
+    json_decref(a->resp);
+  }
+  free(a);
+}
+
 void pool_on_sync(ctl *c, berth_http_req *req) {
   instance *local;
-  if (!who(c, req, &local)) {
-    berth_log(BERTH_LOG_WARN, "refused agent sync from %s: %s", req->peer,
-              c->agent_token[0] || c->instances ? "wrong or missing token"
-                                                   : "this controller takes no agents (start it "
-                                                     "with --agent-token)");
-    longpoll_reply(req, 401, json_pack("{s:s}", "message", "agent token refused"));
+  char issued_to[64];
+  sender s = who(c, req, &local, issued_to);
+  if (s == WHO_NONE) {
+    refuse(req, c->agent_token[0] || c->instances ? "wrong or missing token"
+                : "this controller takes no agents (start it with --agent-token)");
+    return;
+  }
+  if (s == WHO_REVOKED) {
+    refuse(req, "this agent was revoked (Berth.RevokeAgent): join again under a new id");
     return;
   }
   json_error_t jerr;
@@ -316,6 +375,24 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
     json_decref(body);
     longpoll_reply(req, 400, json_pack("{s:s}", "message", "agent sync body is not a JSON object"));
     return;
+  }
+  const char *claimed = json_string_value(json_object_get(body, "agent_id"));
+  char token[65] = "";
+  if (s == WHO_ISSUED && (!claimed || strcmp(claimed, issued_to) != 0)) {
+    json_decref(body);
+    refuse(req, "the token was issued to another agent id");
+    return;
+  }
+  if (s == WHO_JOIN && claimed) {
+    int state = agent_tokens_state(c, claimed);
+    if (state) {
+      json_decref(body);
+      refuse(req, state == 2 ? "this agent was revoked (Berth.RevokeAgent): join again under a "
+                               "new id"
+                             : "this agent id holds a token of its own: the join token only "
+                               "admits new agents");
+      return;
+    }
   }
   instance *in = join(c, body, req, local);
   if (!in) {
@@ -328,6 +405,21 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
     ctl_kick(c); /* maybe the last one the adoption waits for */
   }
   apply_reports(c, in, json_object_get(body, "copies"), json_object_get(body, "failures"));
+  if (s == WHO_JOIN && agent_tokens_issue(c, in->agent_id, token) == 0) {
+    json_t *resp = answer(c, in);
+    json_object_set_new(resp, "agent_token", json_string(token));
+    berth_secret_wipe(token, sizeof token);
+    berth_log(BERTH_LOG_INFO, "agent %s: issued its own token (the join token no longer admits "
+              "it)", in->agent_id);
+    issued_answer *a = berth_xcalloc(1, sizeof *a);
+    a->req = req;
+    a->resp = resp;
+    req->user = a;
+    req->on_abort = on_issued_gone;
+    json_decref(body);
+    store_sync(c->db, on_issued_committed, a);
+    return;
+  }
   const char *version = json_string_value(json_object_get(body, "version"));
   json_int_t wait_ms = json_integer_value(json_object_get(body, "wait_ms"));
   json_t *resp = answer(c, in);

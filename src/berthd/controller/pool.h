@@ -27,6 +27,9 @@ void pool_check_lost(ctl *c);
 /* Answers held syncs whose answer changed or whose wait ran out (all: every
  * one, at shutdown). */
 void pool_wake(ctl *c, int all);
+/* Gives up on a pool instance (silent, or its agent revoked): its held
+ * sync is refused with why, its copies are placed again, it is freed. */
+void pool_lose(ctl *c, instance *in, const char *why);
 /* Answers the held sync of an instance that goes away. */
 void pool_forget_instance(ctl *c, instance *in);
 

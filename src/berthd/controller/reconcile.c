@@ -2,6 +2,9 @@
  * converges endpoints, instances and ICs towards it (reconcile.h). */
 #include "reconcile.h"
 
+#include "agent_tokens.h"
+#include "auth.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +111,7 @@ int ctl_load(ctl *c) {
   if (!rc) rc = store_each(c->db, "inference-component", load_ic, c);
   if (!rc) rc = aas_load(c);
   if (!rc && !c->pool) rc = local_agent_load(c);
+  if (!rc && c->pool) rc = agent_tokens_load(c);
   /* Agents report the copies that survived us before anything is placed:
    * all loaded instances, or ADOPT_WAIT_S, whichever comes first. */
   if (!rc && (c->instances || c->pool)) c->adopt_until = ctl_clock() + ADOPT_WAIT_S;
@@ -394,6 +398,7 @@ void ctl_stop_all(ctl *c) {
 }
 
 void ctl_free_state(ctl *c) {
+  auth_free_all(c);
   while (c->configs) {
     endpoint_config *x = c->configs;
     c->configs = x->next;

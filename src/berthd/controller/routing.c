@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "auth.h"
 #include "longpoll.h"
 #include "autoscale.h"
 #include "berth/log.h"
@@ -67,7 +68,9 @@ static json_t *snapshot(ctl *c) {
                                          "failed", x->failed_sticky, "wakes", x->scaling != NULL,
                                          "copies", copies));
   }
-  json_t *snap = json_pack("{s:o,s:o}", "endpoints", eps, "ics", ics);
+  /* The access keys too: routers check the runtime API's signatures
+   * themselves, so invocations never wait on the controller. */
+  json_t *snap = json_pack("{s:o,s:o,s:o}", "endpoints", eps, "ics", ics, "keys", auth_export(c));
   uint64_t h = longpoll_hash(snap);
   /* Versions count up, from this start's wall time in ms (so they keep
    * counting up across restarts), each time the content changes. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "berth/buf.h"
 
@@ -58,6 +59,14 @@ int store_open(uv_loop_t *loop, const char *dir, store **out, char *err, size_t 
     goto fail;
   sqlite3_busy_timeout(s->db, 5000);
   if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) goto fail;
+  /* Owner only, whatever the umask: the data dir may be traversable for
+   * copies (ctl_open_copy_dirs), and the state holds agent tokens. */
+  const char *suffixes[] = {"", "-wal", "-shm"};
+  for (size_t i = 0; i < 3; i++) {
+    char f[1300];
+    snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
+    if (chmod(f, 0600) != 0 && errno != ENOENT) goto fail;
+  }
   if (sqlite3_prepare_v2(s->db,
         "INSERT INTO objects(kind,name,doc) VALUES(?1,?2,?3) "
         "ON CONFLICT(kind,name) DO UPDATE SET doc=excluded.doc", -1, &s->put, NULL) != SQLITE_OK ||

@@ -30,6 +30,25 @@ int ctl_set_data_dir(ctl *c, const char *dir) {
   return 0;
 }
 
+void ctl_open_copy_dirs(ctl *c) {
+  if (!c->policy.user[0]) return;
+  char path[1200], blocked[1200];
+  /* Model dirs are under the shared dir (the data dir unless an agent has
+   * --shared-dir); an agent's own data dir stays closed. */
+  snprintf(path, sizeof path, "%.1100s/artifacts", c->shared_dir);
+  const char *dirs[] = {c->shared_dir, path};
+  for (size_t i = 0; i < 2; i++) {
+    int rc = copy_policy_open_dir(&c->policy, dirs[i]);
+    if (rc)
+      berth_log(BERTH_LOG_WARN, "cannot make %s traversable for copies (they run as %s): %s",
+                dirs[i], c->policy.user, strerror(-rc));
+  }
+  if (copy_policy_reachable(&c->policy, path, blocked, sizeof blocked))
+    berth_log(BERTH_LOG_WARN, "copies run as %s, who cannot enter %s, so they cannot read their "
+              "model dirs (SM_MODEL_DIR) under %s: make it traversable (chmod o+x %s) or move "
+              "the data dir", c->policy.user, blocked, path, blocked);
+}
+
 static const char *const endpoint_status_names[] = {"Creating", "InService", "Updating",
                                                    "Deleting", "Failed"};
 static const char *const ic_status_names[] = {"Creating", "InService", "Updating", "Deleting",

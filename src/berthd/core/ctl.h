@@ -23,6 +23,8 @@
 #include "berth/sched.h"
 #include "berth/scale.h"
 
+#include "copy_policy.h"
+
 #define NAME_MAX_LEN 63
 #define MAX_VARIANTS 10
 
@@ -229,6 +231,7 @@ struct ctl {
   int64_t next_copy_id;
 
   berth_http_server *control;
+  berth_http_server *agent_listener; /* --agent-listen: agents' and routers' own */
   berth_http_server *runtime;
   berth_http_client *client;
   uv_timer_t tick;              /* periodic reconciliation */
@@ -256,6 +259,8 @@ struct ctl {
                                    (agents report what runs first) */
   struct longpoll *parked;      /* agent syncs held (longpoll.h) */
   char router_token[128];       /* routers must present it (routing.h) */
+  struct auth_key *keys;        /* access keys (auth.h) */
+  int auth_off;                 /* --auth none: loopback development only */
   char snapshot_version[32];    /* the routing snapshot's, as last built */
   uint64_t snapshot_seq, snapshot_hash;
   char router_version[32];      /* the snapshot the router last reported on */
@@ -269,6 +274,7 @@ struct ctl {
                                    soon, an agent reports at once, a router
                                    nothing */
   char bind_host[64];           /* BERTH_BIND_HOST given to copies */
+  copy_policy policy;           /* --allow-exec, --copy-user (copy_policy.h) */
   json_t *failed_reports;       /* agent mode: copy failures not yet reported */
   json_t *activities;           /* recent scaling activities, newest last */
   uv_timer_t autoscale_tick;
@@ -276,6 +282,11 @@ struct ctl {
 
 /* Resolves and keeps the data directory (must exist). */
 int ctl_set_data_dir(ctl *c, const char *dir);
+/* When copies run as another user (c->policy): makes the shared dir and
+ * its artifact cache traversable for them (nothing becomes
+ * listable or readable: secrets in the data dir stay 0600) and warns when
+ * a directory above them is closed to the copy user. */
+void ctl_open_copy_dirs(ctl *c);
 /* Wall-clock seconds as AWS returns timestamps. */
 double ctl_now(void);
 /* The clock decisions use (autoscaling, metric windows, instance scaling,

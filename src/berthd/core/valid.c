@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define NAME_PATTERN "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 /* The same names, as the service model writes the rule for an IC's name. */
@@ -192,4 +193,21 @@ int api_dispatch(const api_operation *ops, size_t n, const char *service, struct
     }
   return api_fail(e, 400, "UnknownOperationException",
                   "%s.%.100s is not an operation Berth supports", service, op);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+int valid_secret_name(const char *name) {
+  return ends_with(name, "_TOKEN") || ends_with(name, "_KEY") || strcasestr(name, "SECRET") ||
+         strcasestr(name, "PASSWORD");
+}
+
+void valid_redact_environment(json_t *env) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(env, k, v)
+    if (valid_secret_name(k)) json_object_set_new(env, k, json_string("****"));
 }

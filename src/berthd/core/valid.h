@@ -51,6 +51,13 @@ int valid_array(json_t *obj, const char *key, const char *path, int required,
 int valid_time(json_t *obj, const char *key, const char *path, double *out, int *present,
                api_error *e);
 
+/* Whether an environment variable's name says it holds a secret
+ * (*_TOKEN, *_KEY, *SECRET*, *PASSWORD*, any case). */
+int valid_secret_name(const char *name);
+/* Replaces the values of secret-named variables in an Environment object
+ * (may be NULL) with "****": what Describe answers show. */
+void valid_redact_environment(json_t *env);
+
 /* The SageMaker name rule: 1..63 of [a-zA-Z0-9-], starting and ending with
  * a letter or digit. */
 int valid_is_name(const char *s);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "auth.h"
 #include "ic.h"
 #include "metrics.h"
 #include "berth/eventstream.h"
@@ -481,6 +482,17 @@ void router_on_request(berth_http_req *req, void *ud) {
     reply_error(req, c, 404, "UnknownOperationException", NULL,
                 "%s %s is not a runtime API route: use POST /endpoints/{EndpointName}/invocations",
                 req->method, req->path);
+    return;
+  }
+  /* Who asks, and may they, before anything about the endpoint is told. */
+  const auth_key *who;
+  api_error e = {0};
+  char arn[400];
+  ctl_arn(c, "endpoint", name, arn, sizeof arn);
+  if (auth_verify(c, req, "sagemaker", 0, &who, &e) ||
+      auth_permit(c, who, stream ? "sagemaker:InvokeEndpointWithResponseStream"
+                                 : "sagemaker:InvokeEndpoint", arn, 0, &e)) {
+    reply_error(req, c, e.status, e.type, NULL, "%s", e.message);
     return;
   }
   endpoint *ep = ctl_find_endpoint(c, name);

@@ -1,6 +1,8 @@
 /* router_sync: see router_sync.h. */
 #include "router_sync.h"
 
+#include "auth.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -18,6 +20,8 @@ static struct {
   char url[128];
   char host[64];
   int port;
+  berth_tls_client *tls;        /* an https controller */
+  char tls_name[64];            /* the name its certificate must carry */
   char auth[300];
   char version[32];
   void (*on_first)(ctl *c);
@@ -141,6 +145,7 @@ static void drop_ic(ctl *c, ic *x) {
 
 static void apply(ctl *c, json_t *snap) {
   apply_endpoints(c, json_object_get(snap, "endpoints"));
+  auth_import(c, json_object_get(snap, "keys"));
   json_t *list = json_object_get(snap, "ics");
   /* Mark: ICs not in the snapshot go. */
   for (ic *x = c->ics; x; x = x->next) x->mark = 0;
@@ -254,7 +259,7 @@ static void report_now(void) {
   berth_http_request_opts o = {.host = rs.host, .port = rs.port, .method = "POST",
                                .target = "/router/v1/report", .headers = h, .n_headers = 2,
                                .body = rs.report_text, .body_len = strlen(rs.report_text),
-                               .timeout_ms = 5000};
+                               .timeout_ms = 5000, .tls = rs.tls, .tls_name = rs.tls_name};
   rs.report_status = 0;
   berth_http_call *call;
   if (berth_http_request(c->client, &o, &report_cb, NULL, &call) == 0) {
@@ -348,7 +353,8 @@ static void poll_now(void) {
   berth_http_header h[1] = {{"authorization", rs.auth}};
   berth_http_request_opts o = {.host = rs.host, .port = rs.port, .method = "GET",
                                .target = target, .headers = h, .n_headers = 1,
-                               .timeout_ms = ROUTER_POLL_WAIT_MS + 5000};
+                               .timeout_ms = ROUTER_POLL_WAIT_MS + 5000, .tls = rs.tls,
+                               .tls_name = rs.tls_name};
   berth_buf_reset(&rs.poll_body);
   rs.poll_status = 0;
   if (berth_http_request(rs.c->client, &o, &poll_cb, NULL, &rs.poll) != 0) {
@@ -357,9 +363,11 @@ static void poll_now(void) {
   }
 }
 
-int router_sync_start(ctl *c, const char *url, const char *token, void (*on_first)(ctl *c)) {
-  if (strncmp(url, "http://", 7) != 0) return -1;
-  const char *p = url + 7;
+int router_sync_start(ctl *c, const char *url, const char *token, berth_tls_client *tls,
+                      void (*on_first)(ctl *c)) {
+  int https = strncmp(url, "https://", 8) == 0;
+  if (strncmp(url, "http://", 7) != 0 && !(https && tls)) return -1;
+  const char *p = url + (https ? 8 : 7);
   const char *colon = strrchr(p, ':');
   if (!colon || colon == p || (size_t)(colon - p) >= sizeof rs.host) return -1;
   char name[64];
@@ -372,6 +380,8 @@ int router_sync_start(ctl *c, const char *url, const char *token, void (*on_firs
   inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, rs.host, sizeof rs.host);
   freeaddrinfo(res);
   rs.port = (int)port;
+  rs.tls = https ? tls : NULL;
+  snprintf(rs.tls_name, sizeof rs.tls_name, "%s", name);
   rs.c = c;
   snprintf(rs.url, sizeof rs.url, "%s", url);
   snprintf(rs.auth, sizeof rs.auth, "Bearer %s", token);

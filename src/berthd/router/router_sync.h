@@ -13,6 +13,7 @@
 #ifndef BERTHD_ROUTER_SYNC_H
 #define BERTHD_ROUTER_SYNC_H
 
+#include "berth/tls.h"
 #include "ctl.h"
 
 #define ROUTER_REPORT_MS 1000
@@ -22,7 +23,8 @@
 /* Starts polling the controller at url (http://HOST:PORT) with token;
  * on_first runs once the first snapshot is in (then the router can
  * serve). 0, or -1 when url is not http://HOST:PORT. */
-int router_sync_start(ctl *c, const char *url, const char *token, void (*on_first)(ctl *c));
+int router_sync_start(ctl *c, const char *url, const char *token, berth_tls_client *tls,
+                      void (*on_first)(ctl *c));
 /* Shutdown: stops polling and reporting (one last report is sent). */
 void router_sync_stop(ctl *c);
 

@@ -1,0 +1,35 @@
+/* agent_tokens: the token each pool agent gets of its own.
+ *
+ * A pool agent first presents the pool's join token (--agent-token); the
+ * controller then issues it a token of its own, in the sync answer, and
+ * accepts only that one for this agent id afterwards (an agent that lost
+ * it must join under a new id). Only the token's SHA-256 is stored (kind
+ * "agent"), so every controller on the store knows the agent and a copy of
+ * the store reveals no token. Berth.RevokeAgent marks the record revoked:
+ * the agent is refused from then on and its instance is lost. */
+#ifndef BERTHD_AGENT_TOKENS_H
+#define BERTHD_AGENT_TOKENS_H
+
+#include "ctl.h"
+#include "valid.h"
+
+/* Loads the records (with the rest of the state). */
+int agent_tokens_load(ctl *c);
+
+typedef enum {
+  AGENT_UNKNOWN = 0,   /* not an issued token */
+  AGENT_ISSUED,        /* the token of *agent_id */
+  AGENT_REVOKED        /* the token of a revoked agent */
+} agent_token_kind;
+
+/* Whose issued token this is. agent_id gets the id (64 bytes). */
+agent_token_kind agent_tokens_check(ctl *c, const char *token, char *agent_id);
+/* Whether agent_id holds a token (1), was revoked (2), or neither (0). */
+int agent_tokens_state(ctl *c, const char *agent_id);
+/* Issues agent_id its token (out: 64 hex digits), queued in the store. 0,
+ * or -1 (the store is full). */
+int agent_tokens_issue(ctl *c, const char *agent_id, char out[65]);
+/* Berth.RevokeAgent {InstanceId | AgentId}. */
+int agent_tokens_revoke_call(ctl *c, json_t *req, json_t **resp, api_error *e);
+
+#endif
