@@ -12,6 +12,7 @@
 #include "berth/http_client.h"
 #include "berth/http_server.h"
 #include "check.h"
+#include "raw_client.h"
 
 static uv_loop_t loop;
 
@@ -214,59 +215,13 @@ static berth_http_call *call(berth_http_client *cl, int port, const char *method
 
 /* ---- raw TCP client ---- */
 
-typedef struct raw {
-  uv_tcp_t tcp;
-  uv_connect_t creq;
-  uv_write_t wreq;
-  berth_buf in;
-  int connected, eof, closed;
-  char out[4096];
-} raw;
-
-static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-  (void)h;
-  b->base = malloc(s);
-  b->len = s;
-}
-static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
-  raw *r = s->data;
-  if (n > 0) berth_buf_append(&r->in, b->base, (size_t)n);
-  if (n < 0) r->eof = 1;
-  free(b->base);
-}
-static void raw_connected(uv_connect_t *c, int status) {
-  raw *r = c->data;
-  r->connected = status == 0 ? 1 : -1;
-  if (status == 0) uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
-}
-static void raw_written(uv_write_t *w, int status) {
-  (void)w;
-  (void)status;
-}
-static void raw_closed(uv_handle_t *h) {
-  raw *r = h->data;
-  r->closed = 1;
-}
 static void raw_open(raw *r, int port) {
-  memset(r, 0, sizeof *r);
-  berth_buf_init(&r->in, 0);
-  uv_tcp_init(&loop, &r->tcp);
-  r->tcp.data = r;
-  r->creq.data = r;
-  struct sockaddr_in a;
-  uv_ip4_addr("127.0.0.1", port, &a);
-  uv_tcp_connect(&r->creq, &r->tcp, (struct sockaddr *)&a, raw_connected);
+  raw_start(r, &loop, port);
   run_until(&r->connected, 2000);
 }
-static void raw_send(raw *r, const char *s) {
-  size_t n = strlen(s);
-  if (n > sizeof r->out) n = sizeof r->out;
-  memcpy(r->out, s, n);
-  uv_buf_t b = uv_buf_init(r->out, (unsigned)n);
-  uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &b, 1, raw_written);
-}
+static void raw_sends(raw *r, const char *s) { raw_send(r, s, strlen(s)); }
 static void raw_close(raw *r) {
-  uv_close((uv_handle_t *)&r->tcp, raw_closed);
+  raw_end(r);
   run_until(&r->closed, 2000);
   berth_buf_free(&r->in);
 }
@@ -504,7 +459,7 @@ int main(void) {
   {
     raw w;
     raw_open(&w, port);
-    raw_send(&w, "GET /echo HTTP/1.1\r\nHost: x\r\n");
+    raw_sends(&w, "GET /echo HTTP/1.1\r\nHost: x\r\n");
     CHECK(run_until(&w.eof, 3000));
     CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 408 ", 13) == 0);
     CHECK(w.in.data && strstr(w.in.data, "Connection: close\r\n"));
@@ -515,7 +470,7 @@ int main(void) {
   {
     raw w;
     raw_open(&w, port);
-    raw_send(&w, "GET /echo?a HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw_sends(&w, "GET /echo?a HTTP/1.1\r\nHost: x\r\n\r\n"
                  "POST /echo?b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
                  "GET /echo?c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK(run_until(&w.eof, 3000));
@@ -530,10 +485,10 @@ int main(void) {
   {
     raw w;
     raw_open(&w, port);
-    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    raw_sends(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
     CHECK(WAIT(w.in.data && strstr(w.in.data, "HTTP/1.1 100 Continue\r\n\r\n"), 2000));
     CHECK(!strstr(w.in.data ? w.in.data : "", "POST::"));
-    raw_send(&w, "ok");
+    raw_sends(&w, "ok");
     CHECK(WAIT(w.in.data && strstr(w.in.data, "POST::ok"), 2000));
     raw_close(&w);
   }
@@ -542,7 +497,7 @@ int main(void) {
   {
     raw w;
     raw_open(&w, port);
-    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+    raw_sends(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
     CHECK(run_until(&w.eof, 3000));
     CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 400 ", 13) == 0);
@@ -611,14 +566,14 @@ int main(void) {
 
     raw w;
     raw_open(&w, p4);
-    raw_send(&w, "GET http://example.com/echo?abs HTTP/1.1\r\nHost: example.com\r\n"
+    raw_sends(&w, "GET http://example.com/echo?abs HTTP/1.1\r\nHost: example.com\r\n"
                  "Connection: close\r\n\r\n");
     CHECK(run_until(&w.eof, 3000));
     CHECK(w.in.data && strstr(w.in.data, "HTTP/1.1 200 ") && strstr(w.in.data, "GET:abs:"));
     raw_close(&w);
 
     raw_open(&w, p4);
-    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n");
+    raw_sends(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n");
     CHECK(run_until(&w.eof, 3000));
     CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 503 ", 13) == 0);
     raw_close(&w);
@@ -626,12 +581,12 @@ int main(void) {
     /* A byte every 300 ms would hold a per-read timer for ever; the whole
      * body has 600 ms. */
     raw_open(&w, p4);
-    raw_send(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nx");
+    raw_sends(&w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nx");
     uint64_t t0 = uv_now(&loop);
     run_for(300);
-    raw_send(&w, "y");
+    raw_sends(&w, "y");
     run_for(250);
-    raw_send(&w, "z");
+    raw_sends(&w, "z");
     CHECK(run_until(&w.eof, 3000));
     CHECK(w.in.data && strncmp(w.in.data, "HTTP/1.1 408 ", 13) == 0);
     CHECK(uv_now(&loop) - t0 < 1000);

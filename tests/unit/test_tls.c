@@ -25,6 +25,7 @@
 #include "berth/http_server.h"
 #include "berth/tls.h"
 #include "check.h"
+#include "raw_client.h"
 
 static uv_loop_t loop;
 
@@ -243,57 +244,12 @@ static int get(berth_http_client *cl, int port, berth_tls_client *tls, const cha
 
 /* ---- raw TCP client: bytes TLS would never send ---- */
 
-typedef struct raw {
-  uv_tcp_t tcp;
-  uv_connect_t creq;
-  uv_write_t wreq;
-  berth_buf in;
-  int connected, eof, closed;
-  char out[256];
-} raw;
-
-static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-  (void)h;
-  b->base = malloc(s);
-  b->len = s;
-}
-static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
-  raw *r = s->data;
-  if (n > 0) berth_buf_append(&r->in, b->base, (size_t)n);
-  if (n < 0) r->eof = 1;
-  free(b->base);
-}
-static void raw_connected(uv_connect_t *c, int status) {
-  raw *r = c->data;
-  r->connected = status == 0 ? 1 : -1;
-  if (status == 0) uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
-}
-static void raw_written(uv_write_t *w, int status) {
-  (void)w;
-  (void)status;
-}
-static void raw_closed(uv_handle_t *h) {
-  ((raw *)h->data)->closed = 1;
-}
 static void raw_open(raw *r, int port) {
-  memset(r, 0, sizeof *r);
-  berth_buf_init(&r->in, 0);
-  uv_tcp_init(&loop, &r->tcp);
-  r->tcp.data = r;
-  r->creq.data = r;
-  struct sockaddr_in a;
-  uv_ip4_addr("127.0.0.1", port, &a);
-  uv_tcp_connect(&r->creq, &r->tcp, (struct sockaddr *)&a, raw_connected);
+  raw_start(r, &loop, port);
   CHECK(WAIT(r->connected, 2000));
 }
-static void raw_send(raw *r, const char *s, size_t n) {
-  if (n > sizeof r->out) n = sizeof r->out;
-  memcpy(r->out, s, n);
-  uv_buf_t b = uv_buf_init(r->out, (unsigned)n);
-  uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &b, 1, raw_written);
-}
 static void raw_close(raw *r) {
-  uv_close((uv_handle_t *)&r->tcp, raw_closed);
+  raw_end(r);
   CHECK(WAIT(r->closed, 2000));
   berth_buf_free(&r->in);
 }
