@@ -3,7 +3,8 @@
  * An action is "service:Operation" ("sagemaker:InvokeEndpoint"), a
  * resource an ARN. A key allows an action pattern list and a resource
  * pattern list, both with IAM's wildcards: '*' any run of characters, '?'
- * one. Actions compare case-insensitively (as IAM does), ARNs exactly. */
+ * one. fold_case compares without case: actions always (as IAM does), and
+ * Berth's ARNs too, whose names SageMaker lower-cases. */
 #ifndef BERTH_IAM_H
 #define BERTH_IAM_H
 

@@ -19,15 +19,14 @@ static const char usage[] =
   "  aws_secret_access_key = ...\n"
   "Berth keeps the secret sealed; it cannot be shown again.\n"
   "\n"
-  "  --allow ACTIONS     comma-separated IAM-style actions, '*' wildcards:\n"
+  "  --allow ACTIONS     comma-separated IAM-style actions (repeatable), '*' wildcards:\n"
   "                      sagemaker:InvokeEndpoint,sagemaker:InvokeEndpointWithResponseStream\n"
   "                      sagemaker:Describe*  application-autoscaling:*  cloudwatch:*  *\n"
   "  --resource PATTERN  an ARN glob the key may act on (repeatable; default *), e.g.\n"
   "                      arn:aws:sagemaker:*:*:endpoint/demo\n";
 
-/* Splits a comma-separated list into a JSON array of its non-empty parts. */
-static json_t *split_list(const char *s) {
-  json_t *out = json_array();
+/* Appends the non-empty parts of a comma-separated list to out. */
+static void split_list(json_t *out, const char *s) {
   while (*s) {
     size_t n = strcspn(s, ",");
     while (n && s[n - 1] == ' ') n--;
@@ -36,7 +35,6 @@ static json_t *split_list(const char *s) {
     if (*s == ',') s++;
     while (*s == ' ') s++;
   }
-  return out;
 }
 
 static char *joined(json_t *list) {
@@ -60,10 +58,13 @@ static int call(berth_cli *cli, const char *op, json_t *req, json_t **resp) {
 }
 
 static int create(berth_cli *cli, int argc, char **argv) {
-  const char *name = NULL, *allow = NULL, *v;
-  json_t *resources = json_array();
+  const char *name = NULL, *v;
+  json_t *resources = json_array(), *allow = json_array();
   for (int i = 0; i < argc; i++) {
-    if (berth__args_value(argc, argv, &i, "--allow", &allow)) continue;
+    if (berth__args_value(argc, argv, &i, "--allow", &v)) {
+      split_list(allow, v);
+      continue;
+    }
     if (berth__args_value(argc, argv, &i, "--resource", &v)) {
       json_array_append_new(resources, json_string(v));
       continue;
@@ -73,15 +74,18 @@ static int create(berth_cli *cli, int argc, char **argv) {
     name = argv[i];
   }
   if (!name) berth__usage_error("keys create needs a NAME");
-  if (!allow) berth__usage_error("keys create needs --allow ACTIONS (e.g. sagemaker:InvokeEndpoint)");
-  json_t *req = json_pack("{s:s,s:o}", "Name", name, "Allow", split_list(allow));
+  if (!json_array_size(allow))
+    berth__usage_error("keys create needs --allow ACTIONS (e.g. sagemaker:InvokeEndpoint)");
+  json_t *req = json_pack("{s:s,s:o}", "Name", name, "Allow", allow);
   if (json_array_size(resources)) json_object_set(req, "Resources", resources);
   json_decref(resources);
   json_t *resp;
   if (call(cli, "Berth.CreateAccessKey", req, &resp)) return BERTH_EXIT_FAIL;
   json_t *k = json_object_get(resp, "AccessKey");
-  printf("# berth access key %s: allow %s", name, joined(json_object_get(k, "Allow")));
-  printf(" on %s\n", joined(json_object_get(k, "Resources")));
+  /* stdout holds just the two lines, ready for a credentials file. */
+  fprintf(stderr, "berth: access key %s: allow %s", name, joined(json_object_get(k, "Allow")));
+  fprintf(stderr, " on %s (the secret is shown only now)\n",
+          joined(json_object_get(k, "Resources")));
   printf("aws_access_key_id = %s\naws_secret_access_key = %s\n",
          berth__json_str(k, "AccessKeyId", ""), berth__json_str(k, "SecretAccessKey", ""));
   json_decref(resp);

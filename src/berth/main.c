@@ -38,7 +38,8 @@ static const command commands[] = {
 };
 
 static void usage(FILE *f) {
-  fputs("usage: berth [--control-url URL] [--runtime-url URL] [--ca-file FILE] COMMAND [ARGS]\n"
+  fputs("usage: berth [--control-url URL] [--runtime-url URL] [--ca-file FILE] [--data-dir DIR]\n"
+        "             COMMAND [ARGS]\n"
         "\n"
         "Commands:\n", f);
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -51,12 +52,14 @@ static void usage(FILE *f) {
         "                      default " DEFAULT_RUNTIME_URL ")\n"
         "  --ca-file FILE      verify https:// servers against this CA certificate\n"
         "                      (PEM; env BERTH_CA_FILE; default the system's CAs)\n"
+        "  --data-dir DIR      berthd's data directory, whose credentials file holds\n"
+        "                      the admin key (env BERTH_DATA_DIR, default ./berth-data)\n"
         "\n"
         "Every call is signed (AWS SigV4) with an access key found as the AWS CLI\n"
         "finds one: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the profile\n"
         "AWS_PROFILE (default \"default\") of AWS_SHARED_CREDENTIALS_FILE or\n"
         "~/.aws/credentials; else the admin key berthd wrote to\n"
-        "BERTH_DATA_DIR/credentials (default ./berth-data).\n"
+        "DATA_DIR/credentials.\n"
         "\n"
         "Run 'berth COMMAND --help' for a command's flags.\n", f);
 }
@@ -91,6 +94,8 @@ int main(int argc, char **argv) {
     } else if (berth__args_value(argc, argv, &i, "--runtime-url", &runtime_flag)) {
       cli.runtime_url = runtime_flag;
     } else if (berth__args_value(argc, argv, &i, "--ca-file", &cli.ca_file)) {
+      continue;
+    } else if (berth__args_value(argc, argv, &i, "--data-dir", &cli.data_dir)) {
       continue;
     } else {
       berth__usage_error("unknown flag '%s'", argv[i]);

@@ -46,6 +46,7 @@ static struct {
   child kids[N_CHILDREN];
   int stopping;                 /* a signal (or a failed start) asked us to stop */
   int exit_status;
+  int start_failed;             /* a child failed before it was ever ready */
   uv_signal_t sigterm, sigint, sighup;
 } sv;
 
@@ -116,7 +117,10 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
   close_ready_pipe(k);
   uv_close((uv_handle_t *)p, NULL);
   int code = sig ? 128 + sig : (int)status;
-  if (k == &sv.kids[CONTROLLER] || !sv.kids[CONTROLLER].ever_ready) sv.exit_status = code;
+  /* A start-up failure's status is what berthd up exits with, whatever the
+   * other child's exit when it is stopped because of it. */
+  if (!sv.start_failed && (k == &sv.kids[CONTROLLER] || !sv.kids[CONTROLLER].ever_ready))
+    sv.exit_status = code;
   if (sv.stopping) {
     stop_next(SIGTERM);
     return;
@@ -129,6 +133,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
                 k->role, sig ? "signal" : "status", sig ? sig : (int)status);
     if (k->ever_ready == 0) {
       sv.exit_status = code;
+      sv.start_failed = 1;
       sv.stopping = 1;
       stop_next(SIGTERM);
       return;

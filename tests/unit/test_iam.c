@@ -23,6 +23,7 @@ int main(void) {
   CHECK(!berth_iam_match("arn:aws:sagemaker:*:*:endpoint/demo", "arn:aws:sagemaker:us-east-1:0:endpoint/demo2", 0));
   CHECK(berth_iam_match("arn:aws:sagemaker:*:*:endpoint/demo*", "arn:aws:sagemaker:us-east-1:0:endpoint/demo2", 0));
   CHECK(!berth_iam_match("arn:aws:sagemaker:*:*:endpoint/Demo", arn, 0));
+  CHECK(berth_iam_match("arn:aws:sagemaker:*:*:endpoint/Demo", arn, 1));
   CHECK(!berth_iam_match("arn:aws:sagemaker:*:*:endpoint/demo", "*", 0));
   CHECK(berth_iam_match("*", "*", 0));
   /* A pattern of many stars over a long non-match stays fast (linear). */

@@ -44,8 +44,9 @@ static struct {
   const char *bind_host;
   const char *shared_dir;
   const char *ca_file;          /* verifies an https --join */
+  const char *health_interval;  /* GET /ping of ready copies every S s */
   int insecure;                 /* plain http to a non-loopback controller */
-} opts = {NULL, NULL, NULL, "berth-agent", NULL, "info", "0.0.0.0", NULL, NULL, 0};
+} opts = {NULL, NULL, NULL, "berth-agent", NULL, "info", "0.0.0.0", NULL, NULL, NULL, 0};
 
 static ctl agent;
 static const char *copy_flag;   /* where --allow-exec and --copy-user land */
@@ -449,6 +450,7 @@ int agent_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--bind-host") == 0) slot = &opts.bind_host;
     else if (strcmp(argv[i], "--shared-dir") == 0) slot = &opts.shared_dir;
     else if (strcmp(argv[i], "--ca-file") == 0) slot = &opts.ca_file;
+    else if (strcmp(argv[i], "--health-interval") == 0) slot = &opts.health_interval;
     else if (strcmp(argv[i], "--insecure") == 0) {
       opts.insecure = 1;
       continue;
@@ -460,6 +462,7 @@ int agent_main(int argc, char **argv) {
               "http://CONTROLLER:PORT --token TOKEN --instance-type TYPE [--data-dir DIR] "
               "[--advertise ADDRESS] [--bind-host ADDRESS] [--shared-dir DIR] [--log-level error|warn|info|debug]\n"
               "              [--allow-exec PATH]... [--copy-user USER] [--ca-file FILE] [--insecure]\n"
+              "              [--health-interval S]\n"
               "--join https://...: the controller's certificate is verified against --ca-file\n"
               "  (default: the system's CAs); plain http:// to an address that is not loopback\n"
               "  would send the token in clear text and needs --insecure\n"
@@ -509,6 +512,16 @@ int agent_main(int argc, char **argv) {
               "crosses the network in clear text", opts.join);
   }
   ctl *c = &agent;
+  if (opts.health_interval) {
+    char *end;
+    c->health_interval_s = strtod(opts.health_interval, &end);
+    if (*end || end == opts.health_interval || c->health_interval_s < 0.1 ||
+        c->health_interval_s > 3600) {
+      fprintf(stderr, "berthd agent: --health-interval '%s' must be a number of seconds from 0.1 "
+              "to 3600\n", opts.health_interval);
+      return 2;
+    }
+  }
   c->agent_mode = 1;
   c->loop = uv_default_loop();
   c->loop->data = c;

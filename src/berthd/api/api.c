@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "aas.h"
-#include "agent_tokens.h"
 #include "auth.h"
 #include "berth/log.h"
 #include "berth/secret.h"
@@ -970,7 +969,7 @@ void api_on_request(berth_http_req *req, void *ud) {
                               : api_fail(&e, 400, "SerializationException",
                                          "the request body must be a JSON object");
   else if (strcmp(target, "Berth.RevokeAgent") == 0)
-    rc = json_is_object(body) ? agent_tokens_revoke_call(c, body, &resp, &e)
+    rc = json_is_object(body) ? pool_revoke_call(c, body, &resp, &e)
                               : api_fail(&e, 400, "SerializationException",
                                          "the request body must be a JSON object");
   else if (strncmp(target, "Berth.", 6) == 0 && (rc = keys_call(c, op, body, &resp, &e)) != 1)

@@ -1,13 +1,13 @@
 /* agent_tokens: see agent_tokens.h. */
 #include "agent_tokens.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "berth/log.h"
 #include "berth/secret.h"
 #include "berth/sigv4.h"
-#include "pool.h"
 #include "store.h"
 
 static json_t *records; /* agent id -> {TokenSha256, Revoked}; one controller per process */
@@ -58,6 +58,12 @@ static int put(ctl *c, const char *agent_id, json_t *doc) {
 
 int agent_tokens_issue(ctl *c, const char *agent_id, char out[65]) {
   if (!records) records = json_object();
+  /* A bound on what the join token can make the store hold. */
+  if (json_object_size(records) >= AGENT_TOKENS_MAX) {
+    berth_log(BERTH_LOG_WARN, "agent %s: not issued a token: %d agents hold one already (the "
+              "limit)", agent_id, AGENT_TOKENS_MAX);
+    return -ENOSPC;
+  }
   char hash[65];
   if (berth_secret_random(out, 64, "0123456789abcdef")) return -1;
   berth_sha256_hex(out, 64, hash);
@@ -65,39 +71,15 @@ int agent_tokens_issue(ctl *c, const char *agent_id, char out[65]) {
                                     "Revoked", 0, "IssuedTime", ctl_now()));
 }
 
-int agent_tokens_revoke_call(ctl *c, json_t *req, json_t **resp, api_error *e) {
-  const char *agent_id = NULL;
-  long long id = 0;
-  if (valid_string(req, "AgentId", "AgentId", 0, 63, &agent_id, e) ||
-      valid_int(req, "InstanceId", "InstanceId", 0, 1, 1LL << 53, 0, &id, e))
-    return -1;
-  instance *in = NULL;
-  for (instance *x = c->instances; x; x = x->next)
-    if ((id && x->id == id) || (agent_id && x->remote && strcmp(x->agent_id, agent_id) == 0))
-      in = x;
-  if (id && !in)
-    return api_fail(e, 400, "ValidationException", "InstanceId %lld is no instance of this "
-                    "controller", id);
-  if (in && in->agent)
-    return api_fail(e, 400, "ValidationException", "instance %lld is a local instance: its agent "
-                    "is berthd's own (delete its endpoint instead); only pool agents are revoked",
-                    (long long)in->id);
-  if (in) agent_id = in->agent_id;
-  if (!agent_id)
-    return api_fail(e, 400, "ValidationException", "RevokeAgent needs InstanceId or AgentId");
-  json_t *r = json_object_get(records, agent_id);
-  if (!r)
-    return api_fail(e, 400, "ValidationException", "agent %.64s holds no token of its own (it "
-                    "never joined this pool)", agent_id);
+int agent_tokens_revoke(ctl *c, const char *agent_id) {
+  json_t *r = records ? json_object_get(records, agent_id) : NULL;
+  if (!r) return -ENOENT;
   json_t *doc = json_deep_copy(r);
   json_object_set_new(doc, "Revoked", json_true());
   json_object_set_new(doc, "RevokedTime", json_real(ctl_now()));
   char keep[64];
-  snprintf(keep, sizeof keep, "%s", agent_id);
-  if (put(c, keep, doc))
-    return api_fail(e, 503, "ThrottlingException", "the state store is busy; retry");
-  berth_log(BERTH_LOG_WARN, "agent %s revoked: its token is refused from now on", keep);
-  if (in) pool_lose(c, in, "its agent was revoked");
-  *resp = json_pack("{s:s,s:b}", "AgentId", keep, "Revoked", 1);
-  return 0;
+  snprintf(keep, sizeof keep, "%s", agent_id); /* agent_id may point into r */
+  int rc = put(c, keep, doc);
+  if (!rc) berth_log(BERTH_LOG_WARN, "agent %s revoked: its token is refused from now on", keep);
+  return rc;
 }

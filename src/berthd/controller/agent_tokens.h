@@ -11,7 +11,8 @@
 #define BERTHD_AGENT_TOKENS_H
 
 #include "ctl.h"
-#include "valid.h"
+
+#define AGENT_TOKENS_MAX 10000
 
 /* Loads the records (with the rest of the state). */
 int agent_tokens_load(ctl *c);
@@ -27,9 +28,10 @@ agent_token_kind agent_tokens_check(ctl *c, const char *token, char *agent_id);
 /* Whether agent_id holds a token (1), was revoked (2), or neither (0). */
 int agent_tokens_state(ctl *c, const char *agent_id);
 /* Issues agent_id its token (out: 64 hex digits), queued in the store. 0,
- * or -1 (the store is full). */
+ * -ENOSPC past AGENT_TOKENS_MAX records, or the store's error. */
 int agent_tokens_issue(ctl *c, const char *agent_id, char out[65]);
-/* Berth.RevokeAgent {InstanceId | AgentId}. */
-int agent_tokens_revoke_call(ctl *c, json_t *req, json_t **resp, api_error *e);
+/* Marks agent_id revoked, queued in the store: 0, -ENOENT (it holds no
+ * token), or the store's error. */
+int agent_tokens_revoke(ctl *c, const char *agent_id);
 
 #endif

@@ -188,7 +188,7 @@ static void start(local_agent *a) {
                    "--bind-host", "127.0.0.1", "--log-level", c->log_level[0] ? c->log_level : "info"};
   /* Our copy policy is the agent's: it checks every Image again at launch. */
   size_t nfixed = sizeof fixed / sizeof *fixed, k = nfixed;
-  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 3, sizeof *argv);
+  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 5, sizeof *argv);
   memcpy(argv, fixed, sizeof fixed);
   for (int i = 0; i < c->policy.n_allow; i++) {
     argv[k++] = "--allow-exec";
@@ -197,6 +197,12 @@ static void start(local_agent *a) {
   if (c->policy.user[0]) {
     argv[k++] = "--copy-user";
     argv[k++] = c->policy.user;
+  }
+  char interval[32];
+  if (c->health_interval_s > 0) {
+    snprintf(interval, sizeof interval, "%g", c->health_interval_s);
+    argv[k++] = "--health-interval";
+    argv[k++] = interval;
   }
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = UV_INHERIT_FD, .data.fd = 1},

@@ -2,6 +2,7 @@
 #include "berth/log.h"
 #include "pool.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "berth/secret.h"
 #include "ic.h"
 #include "metrics.h"
+#include "valid.h"
 #include "store.h"
 
 
@@ -435,4 +437,35 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
   }
   json_decref(body);
   longpoll_reply(req, 200, resp);
+}
+
+int pool_revoke_call(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *agent_id = NULL;
+  long long id = 0;
+  if (valid_string(req, "AgentId", "AgentId", 0, 63, &agent_id, e) ||
+      valid_int(req, "InstanceId", "InstanceId", 0, 1, 1LL << 53, 0, &id, e))
+    return -1;
+  instance *in = NULL;
+  for (instance *x = c->instances; x; x = x->next)
+    if ((id && x->id == id) || (agent_id && x->remote && strcmp(x->agent_id, agent_id) == 0))
+      in = x;
+  if (id && !in)
+    return api_fail(e, 400, "ValidationException", "InstanceId %lld is no instance of this "
+                    "controller", id);
+  if (in && in->agent)
+    return api_fail(e, 400, "ValidationException", "instance %lld is a local instance: its agent "
+                    "is berthd's own (delete its endpoint instead); only pool agents are revoked",
+                    (long long)in->id);
+  char keep[64];
+  snprintf(keep, sizeof keep, "%s", in ? in->agent_id : agent_id ? agent_id : "");
+  if (!keep[0])
+    return api_fail(e, 400, "ValidationException", "RevokeAgent needs InstanceId or AgentId");
+  int rc = agent_tokens_revoke(c, keep);
+  if (rc == -ENOENT)
+    return api_fail(e, 400, "ValidationException", "agent %s holds no token of its own (it "
+                    "never joined this pool)", keep);
+  if (rc) return api_fail(e, 503, "ThrottlingException", "the state store is busy; retry");
+  if (in) pool_lose(c, in, "its agent was revoked");
+  *resp = json_pack("{s:s,s:b}", "AgentId", keep, "Revoked", 1);
+  return 0;
 }

@@ -12,6 +12,7 @@
 #define BERTHD_POOL_H
 
 #include "ctl.h"
+#include "valid.h"
 
 #define POOL_LOST_S 6.0
 #define POOL_MAX_WAIT_MS 5000   /* the longest a sync is held */
@@ -30,6 +31,9 @@ void pool_wake(ctl *c, int all);
 /* Gives up on a pool instance (silent, or its agent revoked): its held
  * sync is refused with why, its copies are placed again, it is freed. */
 void pool_lose(ctl *c, instance *in, const char *why);
+/* Berth.RevokeAgent {InstanceId | AgentId}: the pool agent's token is
+ * refused from now on and its instance is lost. */
+int pool_revoke_call(ctl *c, json_t *req, json_t **resp, api_error *e);
 /* Answers the held sync of an instance that goes away. */
 void pool_forget_instance(ctl *c, instance *in);
 

@@ -181,7 +181,8 @@ static int any_match(json_t *patterns, const char *s, int fold_case) {
 
 int auth_permit(struct ctl *c, const auth_key *who, const char *action, const char *arn,
                 int query, api_error *e) {
-  if (c->auth_off || (any_match(who->allow, action, 1) && any_match(who->resources, arn, 0)))
+  /* ARNs without case too: SageMaker's own lower-case its names. */
+  if (c->auth_off || (any_match(who->allow, action, 1) && any_match(who->resources, arn, 1)))
     return 0;
   return fail(e, DENIED, query, "User: %s is not authorized to perform: %s on resource: %s "
               "because no permission of access key %s allows the %s action on it",
