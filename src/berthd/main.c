@@ -395,6 +395,18 @@ static int check_exposure(role r) {
   if (r == ROLE_CONTROLLER && config.agent_listen &&
       check_listener(r, "--agent-listen", config.agent_listen))
     return -1;
+  char host[256];
+  int port;
+  if (r == ROLE_CONTROLLER && config.tls_cert && !config.agent_listen &&
+      (strcmp(config.provider, "local") == 0 || getenv("BERTH_SUPERVISOR_PID")) &&
+      parse_listen("--control-listen", config.control_listen, host, sizeof host, &port) == 0 &&
+      host[0] && !loopback(host) && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0) {
+    /* They speak plain HTTP over loopback, which this listener never sees. */
+    fprintf(stderr, "berthd: with --tls-cert, --control-listen %s (a non-loopback address) "
+            "leaves the router and the local agents no loopback way in: add --agent-listen "
+            "127.0.0.1:PORT for them, or listen on 0.0.0.0\n", config.control_listen);
+    return -1;
+  }
   return r == ROLE_ROUTER ? check_listener(r, "--runtime-listen", config.runtime_listen)
                           : check_listener(r, "--control-listen", config.control_listen);
 }

@@ -174,6 +174,11 @@ test('plain HTTP on a non-loopback address needs --insecure-listen; --auth none 
     '--control-listen', `127.0.0.1:${await freePort()}`]);
   assert.notEqual(routerRefused.code, 0, routerRefused.output);
   assert.match(routerRefused.output, /--runtime-listen 0\.0\.0\.0:\d+ is not a loopback address/);
+  // TLS on one outside address leaves this berthd's own roles no way in.
+  const pinned = await runUntilExit(['--control-listen', '192.0.2.1:8070', '--tls-cert', first.cert,
+    '--tls-key', first.key]);
+  assert.notEqual(pinned.code, 0, pinned.output);
+  assert.match(pinned.output, /add --agent-listen 127\.0\.0\.1:PORT/);
 });
 
 test('with --insecure-listen berthd starts on 0.0.0.0 and warns', STEP, async () => {
