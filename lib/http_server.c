@@ -861,7 +861,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
   c->read_any = 1;
   if (c->tls && first && c->srv->cfg.plain_from_loopback && b->base[0] != 0x16 &&
       (strncmp(c->peer, "127.", 4) == 0 || strncmp(c->peer, "[::1]", 5) == 0 ||
-       strncmp(c->peer, "::1", 3) == 0)) {
+       strncmp(c->peer, "::1", 3) == 0 || strncmp(c->peer, "[::ffff:127.", 12) == 0 ||
+       strncmp(c->peer, "::ffff:127.", 11) == 0)) {
     /* Not a TLS handshake (records start with 22), from this host: plain
      * HTTP, for the roles of one berthd (loopback never leaves the host). */
     berth_tls_conn_free(c->tls);

@@ -397,14 +397,17 @@ static int check_exposure(role r) {
     return -1;
   char host[256];
   int port;
-  if (r == ROLE_CONTROLLER && config.tls_cert && !config.agent_listen &&
+  const char *inner_flag = config.agent_listen ? "--agent-listen" : "--control-listen";
+  const char *inner = config.agent_listen ? config.agent_listen : config.control_listen;
+  if (r == ROLE_CONTROLLER && config.tls_cert &&
       (strcmp(config.provider, "local") == 0 || getenv("BERTH_SUPERVISOR_PID")) &&
-      parse_listen("--control-listen", config.control_listen, host, sizeof host, &port) == 0 &&
-      host[0] && !loopback(host) && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0) {
+      parse_listen(inner_flag, inner, host, sizeof host, &port) == 0 && host[0] &&
+      !loopback(host) && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0) {
     /* They speak plain HTTP over loopback, which this listener never sees. */
-    fprintf(stderr, "berthd: with --tls-cert, --control-listen %s (a non-loopback address) "
-            "leaves the router and the local agents no loopback way in: add --agent-listen "
-            "127.0.0.1:PORT for them, or listen on 0.0.0.0\n", config.control_listen);
+    fprintf(stderr, "berthd: with --tls-cert, %s %s (a non-loopback address) leaves the router "
+            "and the local agents no loopback way in: %s, or listen on 0.0.0.0\n", inner_flag,
+            inner, config.agent_listen ? "give --agent-listen a loopback address"
+                                       : "add --agent-listen 127.0.0.1:PORT for them");
     return -1;
   }
   return r == ROLE_ROUTER ? check_listener(r, "--runtime-listen", config.runtime_listen)
@@ -648,7 +651,8 @@ static int cmd_role(role r, int argc, char **argv) {
     const char *flag = config.agent_listen ? "--agent-listen" : "--control-listen";
     parse_listen(flag, config.agent_listen ? config.agent_listen : config.control_listen, host,
                  sizeof host, &port);
-    if (!host[0] || strcmp(host, "0.0.0.0") == 0) snprintf(host, sizeof host, "127.0.0.1");
+    if (!host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+      snprintf(host, sizeof host, "127.0.0.1");
     snprintf(c->control_url, sizeof c->control_url, "http://%.64s:%d", host,
              berth_http_server_port(c->agent_listener ? c->agent_listener : c->control));
     snprintf(c->log_level, sizeof c->log_level, "%s", config.log_level);

@@ -21,7 +21,9 @@ import {
   InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 
-import { BUILD_DIR, control, credentialsIn, modelContainer, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import {
+  BUILD_DIR, control, credentialsIn, modelContainer, registerCredentials, startBerthd, stopAll, waitFor,
+} from '../lib/berthd.mjs';
 import { deployEndpoint, deployIc } from '../lib/fixtures.mjs';
 import { readCredentials, signRequest } from '../lib/sigv4.mjs';
 
@@ -139,7 +141,7 @@ test('a stale or future x-amz-date fails with the skew in the message; the SDK c
   assert.equal(ok.$metadata.attempts, 2);
 });
 
-test('a body changed after signing fails: InvalidSignatureException; a wrong x-amz-content-sha256 too', STEP, async () => {
+test('a body changed after signing fails: InvalidSignatureException; so does a signature over UNSIGNED-PAYLOAD', STEP, async () => {
   const sm = afterSigning(client(SageMakerClient, b.controlUrl, admin), (req) => {
     const text = typeof req.body === 'string' ? req.body : Buffer.from(req.body).toString('utf8');
     assert.ok(text.includes('"MaxResults":5'), text);
@@ -160,8 +162,15 @@ test('a body changed after signing fails: InvalidSignatureException; a wrong x-a
     'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'SageMaker.ListEndpoints',
     'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
   const res = await fetch(url, { method: 'POST', headers, body });
-  assert.equal(res.status, 400);
-  assert.equal(res.headers.get('x-amzn-errortype'), 'XAmzContentSHA256Mismatch', await res.text());
+  assert.equal(res.status, 403);
+  assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidSignatureException', await res.text());
+  // A claim that is not the body's hash, under a signature over the body.
+  const forged = signRequest({ method: 'POST', url, body, credentials: admin, headers: {
+    'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'SageMaker.ListEndpoints' } });
+  forged['x-amz-content-sha256'] = '0'.repeat(64);
+  const res2 = await fetch(url, { method: 'POST', headers: forged, body });
+  assert.equal(res2.status, 400);
+  assert.equal(res2.headers.get('x-amzn-errortype'), 'XAmzContentSHA256Mismatch', await res2.text());
 });
 
 test('an unknown key: UnrecognizedClientException; no Authorization: MissingAuthenticationTokenException', STEP, async () => {
@@ -251,6 +260,43 @@ test('an invoke-only key made with `berth keys create` invokes its endpoint and 
   assert.equal(gone.name, 'UnrecognizedClientException', gone.message);
 });
 
+test('a call is checked on every resource it names; List*, CloudWatch and Berth.* only on *', STEP, async () => {
+  const made = await control(b.controlUrl, 'CreateAccessKey', { Name: 'scoped',
+    Allow: ['sagemaker:*', 'berth:*', 'application-autoscaling:*'],
+    Resources: ['arn:aws:sagemaker:*:*:inference-component/auth-a-ic'] }, { target: 'Berth.CreateAccessKey' });
+  assert.equal(made.status, 200, made.text);
+  const k = { accessKeyId: made.json.AccessKey.AccessKeyId, secretAccessKey: made.json.AccessKey.SecretAccessKey };
+  const denied = (r, re) => {
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.__type, 'AccessDeniedException', r.text);
+    assert.match(r.json.message, re);
+  };
+  // A field the operation ignores does not choose what is checked.
+  denied(await control(b.controlUrl, 'DeleteEndpoint', { EndpointName: 'auth-b', InferenceComponentName: 'auth-a-ic' },
+    { credentials: k }), /sagemaker:DeleteEndpoint on resource: arn:aws:sagemaker:us-east-1:\d+:endpoint\/auth-b/);
+  denied(await control(b.controlUrl, 'CreateAccessKey', { Name: 'escalated', Allow: ['*'], InferenceComponentName: 'auth-a-ic' },
+    { target: 'Berth.CreateAccessKey', credentials: k }), /berth:CreateAccessKey on resource: \*/);
+  denied(await control(b.controlUrl, 'ListEndpoints', { InferenceComponentName: 'auth-a-ic' }, { credentials: k }),
+    /sagemaker:ListEndpoints on resource: \*/);
+  denied(await control(b.controlUrl, 'RegisterScalableTarget', { ServiceNamespace: 'sagemaker',
+    ResourceId: 'inference-component/auth-b-ic', InferenceComponentName: 'auth-a-ic',
+    ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount', MinCapacity: 1, MaxCapacity: 2 },
+  { target: 'AnyScaleFrontendService.RegisterScalableTarget', credentials: k }), /inference-component\/auth-b-ic/);
+  // What it names and may touch, it may.
+  const d = await control(b.controlUrl, 'DescribeInferenceComponent', { InferenceComponentName: 'auth-a-ic' }, { credentials: k });
+  assert.equal(d.status, 200, d.text);
+  const eps = await control(b.controlUrl, 'ListEndpoints', {});
+  assert.deepEqual(eps.json.Endpoints.map((e) => e.EndpointName).sort(), ['auth-a', 'auth-b'], 'nothing was deleted');
+  const keys = await control(b.controlUrl, 'ListAccessKeys', {}, { target: 'Berth.ListAccessKeys' });
+  assert.ok(!keys.json.AccessKeys.some((x) => x.Name === 'escalated'), 'no key was made');
+  // x-amz-target is part of what must be signed.
+  const url = `${b.controlUrl}/`;
+  const h = signRequest({ method: 'POST', url, body: '{}', credentials: admin, headers: { 'content-type': 'application/x-amz-json-1.1' } });
+  const res = await fetch(url, { method: 'POST', body: '{}', headers: { ...h, 'x-amz-target': 'SageMaker.ListEndpoints' } });
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get('x-amzn-errortype'), 'IncompleteSignatureException', await res.text());
+});
+
 test('keys survive a restart: the sealed secrets open again with DATA_DIR/master.key', STEP, async () => {
   const made = await berth(['keys', 'create', 'survivor', '--allow', 'sagemaker:List*']);
   assert.equal(made.code, 0, made.err);
@@ -296,4 +342,26 @@ test('secret-looking Environment values are redacted in Describe answers and nev
     assert.ok(!d.text.includes(v) && !dm.text.includes(v), `${v} is not in any answer`);
     assert.ok(!b.logs().includes(v), `${v} is not in berthd's log`);
   }
+});
+
+test('rotation sticks: with admin deleted, a restart makes no new admin key', STEP, async () => {
+  const made = await control(b.controlUrl, 'CreateAccessKey', { Name: 'admin-2', Allow: ['*'] }, { target: 'Berth.CreateAccessKey' });
+  assert.equal(made.status, 200, made.text);
+  const k = { accessKeyId: made.json.AccessKey.AccessKeyId, secretAccessKey: made.json.AccessKey.SecretAccessKey };
+  registerCredentials(b.controlUrl, k);
+  registerCredentials(b.runtimeUrl, k);
+  const del = await control(b.controlUrl, 'DeleteAccessKey', { Name: 'admin' }, { target: 'Berth.DeleteAccessKey' });
+  assert.equal(del.status, 200, del.text);
+  const fileBefore = fs.readFileSync(path.join(b.dataDir, 'credentials'), 'utf8');
+  await b.stop();
+  b = await startBerthd({ dataDir: b.dataDir });
+  registerCredentials(b.controlUrl, k);
+  registerCredentials(b.runtimeUrl, k);
+  const keys = await control(b.controlUrl, 'ListAccessKeys', {}, { target: 'Berth.ListAccessKeys' });
+  assert.equal(keys.status, 200, keys.text);
+  assert.ok(!keys.json.AccessKeys.some((x) => x.Name === 'admin'), `no admin key came back: ${keys.text}`);
+  assert.equal(fs.readFileSync(path.join(b.dataDir, 'credentials'), 'utf8'), fileBefore, 'the credentials file was not rewritten');
+  const old = await control(b.controlUrl, 'ListEndpoints', {}, { credentials: admin });
+  assert.equal(old.status, 403, old.text);
+  assert.equal(old.json.__type, 'UnrecognizedClientException');
 });

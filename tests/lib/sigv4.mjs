@@ -64,7 +64,7 @@ export function signRequest({ method, url, headers = {}, body = null, credential
   const signedHeaders = names.join(';');
   const svc = service ?? serviceOf(headers);
   const canonical = [method, uriEncode(u.pathname, true), canonicalQuery(u.search.slice(1)),
-    canonicalHeaders, signedHeaders, sha256(body ?? '')].join('\n');
+    canonicalHeaders, signedHeaders, out['x-amz-content-sha256'] ?? sha256(body ?? '')].join('\n');
   const scope = `${day}/${region}/${svc}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
   let key = hmac(`AWS4${credentials.secretAccessKey}`, day);

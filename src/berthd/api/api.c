@@ -781,31 +781,47 @@ static const service *service_of(const char *target) {
   return NULL;
 }
 
-/* The ARN a call acts on, as IAM names it: the inference component, the
- * endpoint, the endpoint config or the model it names (Application Auto
- * Scaling's ResourceId too), or "*" for calls on none in particular. */
-static void resource_arn(ctl *c, json_t *body, char *out, size_t outsz) {
+/* Whether who may make this call: on every resource it names, as IAM
+ * names them (the inference component, endpoint, endpoint config and model
+ * fields, Application Auto Scaling's ResourceId), or on "*" for calls that
+ * act on none in particular (List*, CloudWatch, Berth's own), whatever
+ * fields their body holds: a field the operation ignores must not choose
+ * what is checked. */
+static int permitted(ctl *c, const service *svc, const char *op, const auth_key *who,
+                     json_t *body, api_error *e) {
+  char action[200], arn[400];
+  snprintf(action, sizeof action, "%s:%.150s", svc->action_prefix, op);
+  if (svc->query || strcmp(svc->action_prefix, "berth") == 0 || strncmp(op, "List", 4) == 0)
+    return auth_permit(c, who, action, "*", svc->query, e);
   static const char *const keys[][2] = {{"InferenceComponentName", "inference-component"},
                                         {"EndpointName", "endpoint"},
                                         {"EndpointConfigName", "endpoint-config"},
                                         {"ModelName", "model"}};
+  int named = 0;
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
     const char *name = json_string_value(json_object_get(body, keys[i][0]));
-    if (name) {
-      ctl_arn(c, keys[i][1], name, out, outsz);
-      return;
-    }
+    if (!name) continue;
+    named = 1;
+    ctl_arn(c, keys[i][1], name, arn, sizeof arn);
+    if (auth_permit(c, who, action, arn, svc->query, e)) return -1;
   }
   const char *rid = json_string_value(json_object_get(body, "ResourceId"));
-  if (rid && (strncmp(rid, "inference-component/", 20) == 0 || strncmp(rid, "endpoint/", 9) == 0)) {
+  if (rid) {
+    /* inference-component/NAME or endpoint/NAME/variant/V; anything else
+     * names no resource Berth has and is checked as "*". */
     const char *slash = strchr(rid, '/');
     char kind[32], name[NAME_MAX_LEN + 1];
-    snprintf(kind, sizeof kind, "%.*s", (int)(slash - rid), rid);
-    snprintf(name, sizeof name, "%.*s", (int)strcspn(slash + 1, "/"), slash + 1);
-    ctl_arn(c, kind, name, out, outsz);
-    return;
+    snprintf(kind, sizeof kind, "%.*s", slash ? (int)(slash - rid) : 0, rid);
+    if (slash && (strcmp(kind, "inference-component") == 0 || strcmp(kind, "endpoint") == 0)) {
+      snprintf(name, sizeof name, "%.*s", (int)strcspn(slash + 1, "/"), slash + 1);
+      ctl_arn(c, kind, name, arn, sizeof arn);
+    } else {
+      snprintf(arn, sizeof arn, "*");
+    }
+    named = 1;
+    if (auth_permit(c, who, action, arn, svc->query, e)) return -1;
   }
-  snprintf(out, outsz, "*");
+  return named ? 0 : auth_permit(c, who, action, "*", svc->query, e);
 }
 
 static void respond_auth_error(berth_http_req *req, ctl *c, const service *svc,
@@ -951,10 +967,7 @@ void api_on_request(berth_http_req *req, void *ud) {
     respond_error(req, c, &e);
     return;
   }
-  char action[200], arn[400];
-  snprintf(action, sizeof action, "%s:%.150s", svc->action_prefix, op);
-  resource_arn(c, body, arn, sizeof arn);
-  if (auth_permit(c, who, action, arn, svc->query, &e)) {
+  if (permitted(c, svc, op, who, body, &e)) {
     json_decref(body);
     respond_auth_error(req, c, svc, &e);
     return;

@@ -83,3 +83,9 @@ int agent_tokens_revoke(ctl *c, const char *agent_id) {
   if (!rc) berth_log(BERTH_LOG_WARN, "agent %s revoked: its token is refused from now on", keep);
   return rc;
 }
+
+void agent_tokens_forget(ctl *c, const char *agent_id) {
+  if (!records || !json_object_get(records, agent_id)) return;
+  store_delete(c->db, "agent", agent_id);
+  json_object_del(records, agent_id);
+}

@@ -30,6 +30,9 @@ int agent_tokens_state(ctl *c, const char *agent_id);
 /* Issues agent_id its token (out: 64 hex digits), queued in the store. 0,
  * -ENOSPC past AGENT_TOKENS_MAX records, or the store's error. */
 int agent_tokens_issue(ctl *c, const char *agent_id, char out[65]);
+/* Drops agent_id's record: its token was never delivered (the commit
+ * failed, or the agent was gone), so the join token may admit it again. */
+void agent_tokens_forget(ctl *c, const char *agent_id);
 /* Marks agent_id revoked, queued in the store: 0, -ENOENT (it holds no
  * token), or the store's error. */
 int agent_tokens_revoke(ctl *c, const char *agent_id);

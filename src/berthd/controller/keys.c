@@ -20,6 +20,7 @@
 #define MAX_KEYS 1000
 
 static unsigned char master[32];
+static size_t stored_keys; /* records in the store, opened or not */
 
 /* Writes text to path (mode 0600) through a temporary file and rename, so
  * a crash leaves the old file or the new one, never half of one. */
@@ -81,6 +82,7 @@ static int load_master(ctl *c) {
 
 static int load_one(const char *name, json_t *doc, void *ud) {
   ctl *c = ud;
+  stored_keys++;
   const char *id = json_string_value(json_object_get(doc, "AccessKeyId"));
   const char *sealed = json_string_value(json_object_get(doc, "SealedSecret"));
   char secret[65];
@@ -143,9 +145,12 @@ static int write_credentials(ctl *c, const auth_key *k) {
 int keys_first_start(ctl *c) {
   char path[1200];
   snprintf(path, sizeof path, "%s/credentials", c->data_dir);
-  if (auth_find_name(c, ADMIN_KEY)) {
-    berth_log(BERTH_LOG_INFO, "requests must be signed (SigV4) with a Berth access key; the "
-              "admin key is in %s", path);
+  /* Only a store with no key at all gets one: deleting (rotating) admin
+   * sticks, and keys this master.key cannot open are never replaced. */
+  if (stored_keys) {
+    berth_log(BERTH_LOG_INFO, "requests must be signed (SigV4) with a Berth access key%s%s",
+              auth_find_name(c, ADMIN_KEY) ? "; the admin key is in " : "",
+              auth_find_name(c, ADMIN_KEY) ? path : "");
     return 0;
   }
   json_t *all = json_pack("[s]", "*");

@@ -188,7 +188,7 @@ static void start(local_agent *a) {
                    "--bind-host", "127.0.0.1", "--log-level", c->log_level[0] ? c->log_level : "info"};
   /* Our copy policy is the agent's: it checks every Image again at launch. */
   size_t nfixed = sizeof fixed / sizeof *fixed, k = nfixed;
-  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 5, sizeof *argv);
+  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 6, sizeof *argv);
   memcpy(argv, fixed, sizeof fixed);
   for (int i = 0; i < c->policy.n_allow; i++) {
     argv[k++] = "--allow-exec";
@@ -198,6 +198,8 @@ static void start(local_agent *a) {
     argv[k++] = "--copy-user";
     argv[k++] = c->policy.user;
   }
+  /* Our own address on this host: plain HTTP there never leaves it. */
+  if (strncmp(c->control_url, "http://127.", 11) != 0) argv[k++] = "--insecure";
   char interval[32];
   if (c->health_interval_s > 0) {
     snprintf(interval, sizeof interval, "%g", c->health_interval_s);

@@ -335,7 +335,9 @@ static void refuse(berth_http_req *req, const char *why) {
  * committed: an agent never holds a token a restarted controller lacks. */
 typedef struct issued_answer {
   berth_http_req *req;          /* NULL once the agent is gone */
+  ctl *c;
   json_t *resp;
+  char agent_id[64];
 } issued_answer;
 
 static void on_issued_gone(berth_http_req *req) {
@@ -344,6 +346,8 @@ static void on_issued_gone(berth_http_req *req) {
 
 static void on_issued_committed(void *ud, int rc) {
   issued_answer *a = ud;
+  /* Undelivered, the token must not lock its agent out. */
+  if (rc || !a->req) agent_tokens_forget(a->c, a->agent_id);
   if (a->req) {
     a->req->on_abort = NULL;
     if (rc) {
@@ -415,7 +419,9 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
               "it)", in->agent_id);
     issued_answer *a = berth_xcalloc(1, sizeof *a);
     a->req = req;
+    a->c = c;
     a->resp = resp;
+    snprintf(a->agent_id, sizeof a->agent_id, "%s", in->agent_id);
     req->user = a;
     req->on_abort = on_issued_gone;
     json_decref(body);

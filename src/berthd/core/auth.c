@@ -121,14 +121,20 @@ int auth_verify(struct ctl *c, const berth_http_req *req, const char *service, i
     return fail(e, INVALID, query, "Credential should be scoped to correct service: '%s'.",
                 service);
   /* host is signed, or a request could be replayed at another listener. */
-  int host_signed = 0;
+  /* x-amz-target too when sent: it names the operation, and a captured
+   * Describe must not be replayed as a Delete. */
+  int host_signed = 0, target_signed = 0;
   for (const char *p = a.signed_headers; *p;) {
     size_t n = strcspn(p, ";");
     if (n == 4 && strncmp(p, "host", 4) == 0) host_signed = 1;
+    if (n == 12 && strncmp(p, "x-amz-target", 12) == 0) target_signed = 1;
     p += n + (p[n] == ';');
   }
   if (!host_signed)
     return fail(e, INCOMPLETE, query, "'Host' must be a 'SignedHeader' in the AWS "
+                "Authorization.");
+  if (!target_signed && berth_http_req_header(req, "x-amz-target"))
+    return fail(e, INCOMPLETE, query, "'X-Amz-Target' must be a 'SignedHeader' in the AWS "
                 "Authorization.");
   auth_key *k = find_id(c, a.access_key);
   if (!k)
@@ -153,9 +159,10 @@ int auth_verify(struct ctl *c, const berth_http_req *req, const char *service, i
     return fail(e, INVALID, query, "The request signature we calculated does not match the "
                 "signature you provided. Check your AWS Secret Access Key and signing method. "
                 "Consult the service documentation for details.");
-  /* Signed over the body's real hash (as every service but S3 does), so
-   * a changed body is a wrong signature; a claim that disagrees with the
-   * body is refused on its own. */
+  /* Signed over the body's own hash, as every AWS service but S3 checks:
+   * a changed body, or a signature over UNSIGNED-PAYLOAD or any other
+   * claim, is a wrong signature. A claim that disagrees with a body the
+   * signature does cover is refused on its own. */
   const char *claimed = berth_http_req_header(req, "x-amz-content-sha256");
   if (claimed && strcmp(claimed, body_hash) != 0)
     return fail(e, BODY_HASH, query, "The provided 'x-amz-content-sha256' header does not match "
