@@ -12,6 +12,7 @@
 #include "berth/http_client.h"
 #include "berth/http_server.h"
 #include "check.h"
+#include "big_stream.h"
 #include "raw_client.h"
 
 static uv_loop_t loop;
@@ -105,28 +106,6 @@ static pending *pending_new(berth_http_req *req, int step, uint64_t ms) {
   req->on_abort = on_req_abort;
   if (ms) uv_timer_start(&p->timer, on_slow_timer, ms, 0);
   return p;
-}
-
-/* /big: 8 MiB in 256 KiB writes, pausing on -ENOBUFS until on_drain. */
-static int enobufs_seen;
-static size_t big_sent;
-#define BIG_TOTAL (8u << 20)
-#define BIG_PIECE (256u << 10)
-static char big_piece[BIG_PIECE];
-
-static void big_pump(berth_http_req *req) {
-  while (big_sent < BIG_TOTAL) {
-    int rc = berth_http_stream_write(req, big_piece, BIG_PIECE);
-    if (rc == -ENOBUFS) {
-      enobufs_seen++;
-      return; /* on_drain resumes */
-    }
-    CHECK_INT(rc, 0);
-    if (rc) return;
-    big_sent += BIG_PIECE;
-  }
-  req->on_drain = NULL;
-  berth_http_stream_end(req);
 }
 
 static void handler(berth_http_req *req, void *ud) {

@@ -25,6 +25,7 @@
 #include "berth/http_server.h"
 #include "berth/tls.h"
 #include "check.h"
+#include "big_stream.h"
 #include "raw_client.h"
 
 static uv_loop_t loop;
@@ -118,27 +119,6 @@ static void write_file(const char *path, const char *text) {
 }
 
 /* ---- the server's handler ---- */
-
-#define BIG_TOTAL (8u << 20)
-#define BIG_PIECE (256u << 10)
-static char big_piece[BIG_PIECE];
-static size_t big_sent;
-static int enobufs_seen;
-
-static void big_pump(berth_http_req *req) {
-  while (big_sent < BIG_TOTAL) {
-    int rc = berth_http_stream_write(req, big_piece, BIG_PIECE);
-    if (rc == -ENOBUFS) {
-      enobufs_seen++;
-      return; /* on_drain resumes */
-    }
-    CHECK_INT(rc, 0);
-    if (rc) return;
-    big_sent += BIG_PIECE;
-  }
-  req->on_drain = NULL;
-  berth_http_stream_end(req);
-}
 
 static void handler(berth_http_req *req, void *ud) {
   (void)ud;
