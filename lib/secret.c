@@ -1,11 +1,14 @@
 /* secret: see secret.h. */
 #include "berth/secret.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int berth_secret_equal(const char *expected, const char *given) {
   size_t n = strlen(expected), m = strlen(given);
@@ -29,6 +32,29 @@ int berth_secret_random(char *out, size_t len, const char *alphabet) {
   out[len] = '\0';
   berth_secret_wipe(rnd, sizeof rnd);
   return 0;
+}
+
+int berth_secret_write(const char *path, const char *text) {
+  char tmp[4200];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) return -ENAMETOOLONG;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  size_t n = strlen(text);
+  int rc = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : -errno;
+  close(fd);
+  if (!rc && rename(tmp, path) != 0) rc = -errno;
+  if (rc) unlink(tmp);
+  return rc;
+}
+
+int berth_secret_read(const char *path, char *out, size_t outsz) {
+  FILE *f = fopen(path, "re");
+  if (!f) return -errno;
+  out[0] = '\0';
+  if (!fgets(out, (int)outsz, f)) out[0] = '\0';
+  fclose(f);
+  out[strcspn(out, "\r\n")] = '\0';
+  return (int)strlen(out);
 }
 
 enum { NONCE = 12, TAG = 16 };

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "berth/log.h"
+#include "berth/secret.h"
 #include "berth/tls.h"
 #include "agent.h"
 #include "api.h"
@@ -354,29 +355,14 @@ static int router_token_of(ctl *c, const char *given) {
   }
   char path[1200];
   snprintf(path, sizeof path, "%s/router-token", c->data_dir);
-  FILE *f = fopen(path, "r");
-  if (f) {
-    if (fgets(c->router_token, sizeof c->router_token, f))
-      c->router_token[strcspn(c->router_token, "\n")] = '\0';
-    fclose(f);
-    if (c->router_token[0]) return 0;
-  }
-  unsigned char rnd[24];
-  FILE *u = fopen("/dev/urandom", "rb");
-  if (!u || fread(rnd, 1, sizeof rnd, u) != sizeof rnd) {
-    if (u) fclose(u);
-    berth_log(BERTH_LOG_ERROR, "cannot read /dev/urandom for a router token");
+  if (berth_secret_read(path, c->router_token, sizeof c->router_token) > 0) return 0;
+  int rc = -EIO;
+  if (berth_secret_random(c->router_token, 48, BERTH_HEX_DIGITS) == 0)
+    rc = berth_secret_write(path, c->router_token);
+  if (rc) {
+    berth_log(BERTH_LOG_ERROR, "cannot make %s: %s", path, strerror(-rc));
     return -1;
   }
-  fclose(u);
-  for (size_t i = 0; i < sizeof rnd; i++) snprintf(c->router_token + 2 * i, 3, "%02x", rnd[i]);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, c->router_token, strlen(c->router_token)) < 0) {
-    berth_log(BERTH_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  close(fd);
   berth_log(BERTH_LOG_INFO, "routers authenticate with the token in %s", path);
   return 0;
 }

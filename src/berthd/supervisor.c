@@ -14,6 +14,7 @@
 
 #include "berth/buf.h"
 #include "berth/log.h"
+#include "berth/secret.h"
 
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_RUN_MS 60000
@@ -258,17 +259,12 @@ int supervisor_main(const char *self_exe, int argc, char **argv) {
   sv.argc = argc;
   sv.argv = argv;
   controller_url();
-  unsigned char rnd[24] = {0};
-  FILE *u = fopen("/dev/urandom", "rb");
-  if (!u || fread(rnd, 1, sizeof rnd, u) != sizeof rnd) {
-    fprintf(stderr, "berthd up: cannot read /dev/urandom\n");
-    if (u) fclose(u);
+  static const char name[] = "BERTH_ROUTER_TOKEN=";
+  memcpy(sv.token_env, name, sizeof name - 1);
+  if (berth_secret_random(sv.token_env + sizeof name - 1, 48, BERTH_HEX_DIGITS)) {
+    fprintf(stderr, "berthd up: cannot make a router token (no randomness)\n");
     return 1;
   }
-  fclose(u);
-  size_t off = (size_t)snprintf(sv.token_env, sizeof sv.token_env, "BERTH_ROUTER_TOKEN=");
-  for (size_t i = 0; i < sizeof rnd; i++)
-    off += (size_t)snprintf(sv.token_env + off, sizeof sv.token_env - off, "%02x", rnd[i]);
   const char *roles[N_CHILDREN] = {"controller", "router"};
   const uint64_t first[N_CHILDREN] = {1000, 250};
   for (int i = 0; i < N_CHILDREN; i++) {

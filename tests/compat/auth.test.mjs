@@ -297,6 +297,23 @@ test('a call is checked on every resource it names; List*, CloudWatch and Berth.
   assert.equal(res.headers.get('x-amzn-errortype'), 'IncompleteSignatureException', await res.text());
 });
 
+test('berth finds the admin key through --data-dir; --allow may be repeated; a key needs an action', STEP, async () => {
+  const env = { BERTH_DATA_DIR: '/nonexistent' };
+  const made = await berth(['--data-dir', b.dataDir, 'keys', 'create', 'twice', '--allow', 'sagemaker:DescribeEndpoint',
+    '--allow', 'sagemaker:ListEndpoints,sagemaker:DescribeInferenceComponent'], env);
+  assert.equal(made.code, 0, made.err);
+  assert.deepEqual(made.out.trim().split('\n').map((l) => l.split(' = ')[0]), ['aws_access_key_id', 'aws_secret_access_key'],
+    'stdout holds just the two credential lines');
+  const listed = await berth(['--data-dir', b.dataDir, 'keys', 'list'], env);
+  assert.match(listed.out, /twice\s+BKIA\w+\s+sagemaker:DescribeEndpoint,sagemaker:ListEndpoints,sagemaker:DescribeInferenceComponent\s+\*/);
+  const none = await berth(['keys', 'list'], env);
+  assert.equal(none.code, 1);
+  assert.match(none.err, /no access key to sign with: .*\/nonexistent\/credentials/);
+  const bare = await berth(['--data-dir', b.dataDir, 'keys', 'create', 'bare'], env);
+  assert.equal(bare.code, 2);
+  assert.match(bare.err, /keys create needs --allow ACTIONS/);
+});
+
 test('keys survive a restart: the sealed secrets open again with DATA_DIR/master.key', STEP, async () => {
   const made = await berth(['keys', 'create', 'survivor', '--allow', 'sagemaker:List*']);
   assert.equal(made.code, 0, made.err);

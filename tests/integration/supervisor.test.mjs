@@ -124,3 +124,17 @@ test('berthd router alone refuses a missing or malformed --controller and a miss
     assert.match(r.stderr, rule, flags.join(' '));
   }
 });
+
+test('berthd agent refuses a token in clear text to another host and a bad --health-interval', () => {
+  const base = ['agent', '--token', 't', '--instance-type', 'ml.m5.large', '--data-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'berth-agent-flags-'))];
+  const cases = [
+    [['--join', 'http://192.0.2.1:8070'], /plain HTTP to an address that is not loopback: the agent token would cross the network in clear text.*--insecure/],
+    [['--join', 'http://127.0.0.1:1', '--health-interval', '0'], /--health-interval '0' must be a number of seconds from 0\.1 to 3600/],
+    [['--join', 'https://127.0.0.1:1', '--ca-file', '/nonexistent/ca.pem'], /--ca-file/],
+  ];
+  for (const [flags, rule] of cases) {
+    const r = spawnSync(BERTHD, [...base, ...flags], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, rule, flags.join(' '));
+  }
+});

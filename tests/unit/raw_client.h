@@ -43,10 +43,10 @@ static inline void raw_closed(uv_handle_t *h) {
   ((raw *)h->data)->closed = 1;
 }
 /* Starts connecting to 127.0.0.1:port; wait for r->connected. */
-static inline void raw_start(raw *r, uv_loop_t *loop, int port) {
+static inline void raw_start(raw *r, uv_loop_t *lp, int port) {
   memset(r, 0, sizeof *r);
   berth_buf_init(&r->in, 0);
-  uv_tcp_init(loop, &r->tcp);
+  uv_tcp_init(lp, &r->tcp);
   r->tcp.data = r;
   r->creq.data = r;
   struct sockaddr_in a;

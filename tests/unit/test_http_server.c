@@ -13,34 +13,10 @@
 #include "berth/http_server.h"
 #include "check.h"
 #include "big_stream.h"
+#include "loop_wait.h"
 #include "raw_client.h"
 
-static uv_loop_t loop;
-
 /* ---- driving the loop ---- */
-
-static int deadline_hit;
-static void on_deadline(uv_timer_t *t) {
-  (void)t;
-  deadline_hit = 1;
-}
-
-/* Runs the loop until *flag becomes non-zero or ms pass. Returns *flag. */
-static uv_timer_t deadline;
-static void deadline_start(uint64_t ms) {
-  deadline_hit = 0;
-  uv_timer_start(&deadline, on_deadline, ms, 0);
-}
-static void deadline_stop(void) {
-  uv_timer_stop(&deadline);
-}
-
-/* Runs the loop until cond holds or ms pass; evaluates to cond. */
-#define WAIT(cond, ms)                                                 \
-  (deadline_start(ms), ({                                              \
-     while (!(cond) && !deadline_hit) uv_run(&loop, UV_RUN_ONCE);      \
-     deadline_stop();                                                  \
-   }), (cond))
 
 static int run_until(const int *flag, uint64_t ms) {
   return WAIT(*flag, ms);

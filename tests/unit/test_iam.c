@@ -1,6 +1,11 @@
 /* test_iam: permission patterns (lib/iam.c) and sealed secrets
  * (lib/secret.c), the pieces access keys are made of. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "berth/iam.h"
 #include "berth/secret.h"
@@ -62,6 +67,22 @@ int main(void) {
   CHECK_INT(berth_secret_seal(key, "same", "BKIA1", sealed, sizeof sealed), 0);
   CHECK_INT(berth_secret_seal(key, "same", "BKIA1", again, sizeof again), 0);
   CHECK(strcmp(sealed, again) != 0); /* a fresh nonce each time */
+
+  /* Owner-only files, written whole. */
+  char dir[] = "/tmp/berth-test-secret-XXXXXX", path[100], line[80];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof path, "%s/token", dir);
+  CHECK_INT(berth_secret_read(path, line, sizeof line), -ENOENT);
+  CHECK_INT(berth_secret_write(path, "abc123\nrest\n"), 0);
+  struct stat st;
+  CHECK_INT(stat(path, &st), 0);
+  CHECK_INT((int)(st.st_mode & 0777), 0600);
+  CHECK_INT(berth_secret_read(path, line, sizeof line), 6);
+  CHECK_STR(line, "abc123");
+  CHECK_INT(berth_secret_write(path, "new"), 0);
+  CHECK_INT(berth_secret_read(path, line, sizeof line), 3);
+  unlink(path);
+  rmdir(dir);
 
   char r1[41], r2[41];
   CHECK_INT(berth_secret_random(r1, 40, "AB"), 0);

@@ -26,30 +26,8 @@
 #include "berth/tls.h"
 #include "check.h"
 #include "big_stream.h"
+#include "loop_wait.h"
 #include "raw_client.h"
-
-static uv_loop_t loop;
-
-/* ---- driving the loop (as in test_http_server) ---- */
-
-static int deadline_hit;
-static uv_timer_t deadline;
-static void on_deadline(uv_timer_t *t) {
-  (void)t;
-  deadline_hit = 1;
-}
-static void deadline_start(uint64_t ms) {
-  deadline_hit = 0;
-  uv_timer_start(&deadline, on_deadline, ms, 0);
-}
-static void deadline_stop(void) {
-  uv_timer_stop(&deadline);
-}
-#define WAIT(cond, ms)                                                 \
-  (deadline_start(ms), ({                                              \
-     while (!(cond) && !deadline_hit) uv_run(&loop, UV_RUN_ONCE);      \
-     deadline_stop();                                                  \
-   }), (cond))
 
 /* ---- certificates ---- */
 

@@ -86,7 +86,7 @@ static int parse_url(const char *url) {
     char err[512];
     if (berth_tls_client_new(opts.ca_file, &controller_tls, err, sizeof err) < 0) {
       fprintf(stderr, "berthd agent: --ca-file: %s\n", err);
-      return -1;
+      return -2;
     }
   }
   char *end;
@@ -113,11 +113,7 @@ static void own_token_path(char *out, size_t n) {
 static int load_own_token(void) {
   char path[1200], tok[80] = "";
   own_token_path(path, sizeof path);
-  FILE *f = fopen(path, "re");
-  if (!f) return 0;
-  if (fgets(tok, sizeof tok, f)) tok[strcspn(tok, "\r\n")] = '\0';
-  fclose(f);
-  if (!tok[0]) return 0;
+  if (berth_secret_read(path, tok, sizeof tok) <= 0) return 0;
   snprintf(auth_header, sizeof auth_header, "Bearer %s", tok);
   berth_secret_wipe(tok, sizeof tok);
   own_token = 1;
@@ -125,17 +121,14 @@ static int load_own_token(void) {
 }
 
 static void keep_own_token(const char *tok) {
-  char path[1200], tmp[1300];
+  char path[1200];
   own_token_path(path, sizeof path);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  size_t n = strlen(tok);
-  if (fd < 0 || write(fd, tok, n) != (ssize_t)n || fsync(fd) != 0 || rename(tmp, path) != 0) {
+  int rc = berth_secret_write(path, tok);
+  if (rc) {
     berth_log(BERTH_LOG_ERROR, "cannot keep the token the controller issued in %s: %s; "
-              "exiting (the join token no longer admits this agent id)", path, strerror(errno));
+              "exiting (the join token no longer admits this agent id)", path, strerror(-rc));
     exit(1);
   }
-  close(fd);
   snprintf(auth_header, sizeof auth_header, "Bearer %s", tok);
   own_token = 1;
   berth_log(BERTH_LOG_INFO, "the controller issued this agent a token of its own (kept in %s)",
@@ -159,22 +152,10 @@ static void guess_address(char *out, size_t outsz) {
 static void load_agent_id(void) {
   char path[1200];
   snprintf(path, sizeof path, "%s/agent-id", agent.data_dir);
-  FILE *f = fopen(path, "r");
-  if (f) {
-    if (fgets(agent_id, sizeof agent_id, f)) agent_id[strcspn(agent_id, "\n")] = '\0';
-    fclose(f);
-  }
-  if (agent_id[0]) return;
-  unsigned char rnd[8] = {0};
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t got = read(fd, rnd, sizeof rnd);
-    (void)got;
-    close(fd);
-  }
-  snprintf(agent_id, sizeof agent_id, "agent-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-           rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-  f = fopen(path, "w");
+  if (berth_secret_read(path, agent_id, sizeof agent_id) > 0) return;
+  memcpy(agent_id, "agent-", 6);
+  if (berth_secret_random(agent_id + 6, 16, BERTH_HEX_DIGITS)) agent_id[6] = '\0';
+  FILE *f = fopen(path, "w");
   if (f) {
     fprintf(f, "%s\n", agent_id);
     fclose(f);
@@ -495,7 +476,9 @@ int agent_main(int argc, char **argv) {
     return 2;
   }
   if (prc > 0) berth_log(BERTH_LOG_WARN, "%s", perr);
-  if (parse_url(opts.join)) {
+  int url_rc = parse_url(opts.join);
+  if (url_rc == -2) return 2; /* it said why */
+  if (url_rc) {
     fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT or https://HOST:PORT "
             "of the controller's control API\n", opts.join);
     return 2;

@@ -838,7 +838,7 @@ static void respond_auth_error(berth_http_req *req, ctl *c, const service *svc,
  * an access key id and its secret (what Prometheus' basic_auth sends), by a
  * key allowed cloudwatch:GetMetricData. */
 static int metrics_refused(berth_http_req *req, ctl *c) {
-  const service *svc = &services[2];
+  const service *svc = service_of("GraniteServiceVersion20100801.");
   api_error e = {0};
   const auth_key *who = NULL;
   const char *authz = berth_http_req_header(req, "authorization");

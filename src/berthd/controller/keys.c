@@ -22,62 +22,35 @@
 static unsigned char master[32];
 static size_t stored_keys; /* records in the store, opened or not */
 
-/* Writes text to path (mode 0600) through a temporary file and rename, so
- * a crash leaves the old file or the new one, never half of one. */
-static int write_private(const char *path, const char *text) {
-  char tmp[1200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return -errno;
-  size_t n = strlen(text);
-  int rc = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : -errno;
-  close(fd);
-  if (!rc && rename(tmp, path) != 0) rc = -errno;
-  if (rc) unlink(tmp);
-  return rc;
-}
-
 /* DATA_DIR/master.key: 32 random bytes (hex) that seal the secrets in the
  * store. Every controller sharing a store needs the same file. */
 static int load_master(ctl *c) {
   char path[1200], hex[80] = {0};
   snprintf(path, sizeof path, "%s/master.key", c->data_dir);
-  FILE *f = fopen(path, "re");
-  if (f) {
-    size_t n = fread(hex, 1, sizeof hex - 1, f);
-    fclose(f);
-    hex[n] = '\0';
-    hex[strcspn(hex, "\r\n")] = '\0';
-    if (strlen(hex) != 64) {
-      berth_log(BERTH_LOG_ERROR, "%s must hold 64 hex digits (the key that seals access key "
-                "secrets); it holds %zu characters", path, strlen(hex));
-      return -1;
-    }
-    for (int i = 0; i < 32; i++) {
-      unsigned v;
-      if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
-        berth_log(BERTH_LOG_ERROR, "%s must hold 64 hex digits", path);
-        return -1;
-      }
-      master[i] = (unsigned char)v;
-    }
-    berth_secret_wipe(hex, sizeof hex);
-    return 0;
+  int n = berth_secret_read(path, hex, sizeof hex);
+  if (n == -ENOENT) {
+    /* First start: a new key, kept before anything is sealed with it. */
+    if (berth_secret_random(hex, 64, BERTH_HEX_DIGITS)) return -1;
+    strcat(hex, "\n");
+    n = berth_secret_write(path, hex);
+    hex[64] = '\0';
+    if (n == 0) n = 64;
   }
-  if (berth_secret_random(hex, 64, "0123456789abcdef")) return -1;
-  for (int i = 0; i < 32; i++) {
-    unsigned v;
-    sscanf(hex + 2 * i, "%2x", &v);
-    master[i] = (unsigned char)v;
-  }
-  strcat(hex, "\n");
-  int rc = write_private(path, hex);
-  berth_secret_wipe(hex, sizeof hex);
-  if (rc) {
-    berth_log(BERTH_LOG_ERROR, "cannot write %s: %s", path, strerror(-rc));
+  if (n < 0) {
+    berth_log(BERTH_LOG_ERROR, "cannot read or write %s: %s", path, strerror(-n));
     return -1;
   }
-  return 0;
+  int ok = n == 64;
+  for (int i = 0; ok && i < 32; i++) {
+    unsigned v;
+    ok = sscanf(hex + 2 * i, "%2x", &v) == 1;
+    master[i] = (unsigned char)v;
+  }
+  berth_secret_wipe(hex, sizeof hex);
+  if (!ok)
+    berth_log(BERTH_LOG_ERROR, "%s must hold 64 hex digits (the key that seals access key "
+              "secrets)", path);
+  return ok ? 0 : -1;
 }
 
 static int load_one(const char *name, json_t *doc, void *ud) {
@@ -136,7 +109,7 @@ static int write_credentials(ctl *c, const auth_key *k) {
   snprintf(text, sizeof text, "# Berth's admin access key (berth keys create makes narrower "
            "ones)\n[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", k->id,
            k->secret);
-  int rc = write_private(path, text);
+  int rc = berth_secret_write(path, text);
   berth_secret_wipe(text, sizeof text);
   if (rc) berth_log(BERTH_LOG_ERROR, "cannot write %s: %s", path, strerror(-rc));
   return rc ? -1 : 0;

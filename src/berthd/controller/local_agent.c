@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "berth/log.h"
+#include "berth/secret.h"
 #include "pool.h"
 #include "store.h"
 
@@ -259,13 +260,8 @@ static local_agent *agent_new(ctl *c, instance *in, const char *token) {
 }
 
 static void new_token(char *out, size_t outsz) {
-  unsigned char rnd[32] = {0};
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) abort(); /* no randomness */
-  close(fd);
-  size_t k = 0;
-  for (size_t i = 0; i < sizeof rnd && k + 3 <= outsz; i++)
-    k += (size_t)snprintf(out + k, outsz - k, "%02x", rnd[i]);
+  if (berth_secret_random(out, outsz - 1 < 64 ? outsz - 1 : 64, BERTH_HEX_DIGITS))
+    abort(); /* no randomness */
 }
 
 static instance *instance_alloc(ctl *c, int64_t id, const char *ep, const char *variant_name,
