@@ -5,7 +5,7 @@
  * into an instance type with zero capacity. Fields this version does not know
  * ("description", future ones) are ignored, so newer files still load. */
 #include "berth/catalog.h"
-#include "berth/nvml.h"
+#include "berth/devices.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -25,7 +25,6 @@
 
 #define CATALOG_MAX_BYTES (4 << 20)  /* a catalog is a few KiB; refuse junk */
 #define MAX_ACCELERATORS 16          /* = SCHED_MAX_DEVICES */
-#define LOCAL_DEFAULT_ACCEL_MEM_MIB 16384
 
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -106,26 +105,9 @@ static int get_str(const where *w, const json_t *entry, const char *field,
   return 0;
 }
 
-/* Parses environment variable var as an integer in [min, max]; unset keeps
- * *out. The message names the variable, since that is what to fix. */
-static int env_long(const char *var, long min, long max, long *out, char *err,
-                    size_t errsz) {
-  const char *s = getenv(var);
-  if (!s) return 0;
-  char *end;
-  errno = 0;
-  long x = strtol(s, &end, 10);
-  if (errno || end == s || *end != '\0' || x < min || x > max) {
-    set_err(err, errsz, "environment variable %s=\"%s\": must be a whole number from %ld to %ld",
-            var, s, min, max);
-    return -EINVAL;
-  }
-  *out = x;
-  return 1;
-}
-
 /* Fills in "local" from this machine. File values that are not 0 win, so a
- * user can declare a smaller local instance than the machine. */
+ * user can declare a smaller local instance than the machine; declared
+ * devices (BERTH_LOCAL_ACCELERATORS) win over the file. */
 static int fill_local(berth_instance_type *t, char *err, size_t errsz) {
   if (t->vcpus == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -136,27 +118,19 @@ static int fill_local(berth_instance_type *t, char *err, size_t errsz) {
     long long mib = pages > 0 && page > 0 ? (long long)pages * page / (1024 * 1024) : 0;
     t->memory_mib = mib > LONG_MAX ? LONG_MAX : (long)mib;
   }
-  long n = t->accelerators, mem = LOCAL_DEFAULT_ACCEL_MEM_MIB;
-  int rc = env_long("BERTH_LOCAL_ACCELERATORS", 0, MAX_ACCELERATORS, &n, err, errsz);
+  berth_devices d;
+  int rc = berth_devices_probe(&d, err, errsz);
   if (rc < 0) return rc;
-  if (rc == 0 && t->accelerators == 0) {
-    /* Nothing declared: this machine's own NVIDIA GPUs, when it has any. */
-    int gpus;
-    long gpu_mib;
-    if (berth_nvml_probe(&gpus, &gpu_mib) == 0 && gpus > 0) {
-      t->accelerators = gpus > MAX_ACCELERATORS ? MAX_ACCELERATORS : gpus;
-      t->accelerator_memory_mib = gpu_mib;
-      snprintf(t->accelerator_kind, sizeof t->accelerator_kind, "nvidia");
-    }
-  }
-  if (rc > 0) { /* declared devices override the file */
-    t->accelerators = (int)n;
-    if (env_long("BERTH_LOCAL_ACCELERATOR_MEMORY_MIB", 1, 1L << 30, &mem, err, errsz) < 0)
-      return -EINVAL;
-    t->accelerator_memory_mib = n ? mem : 0;
-    if (n && !t->accelerator_kind[0])
-      snprintf(t->accelerator_kind, sizeof t->accelerator_kind, "nvidia");
-  }
+  if (d.source == BERTH_DEVICES_NONE) return 0;
+  if (d.source == BERTH_DEVICES_NVML && t->accelerators != 0) return 0;
+  /* The smallest device's memory: placement treats devices as equal. */
+  long smallest = 0;
+  for (int i = 0; i < d.n && i < MAX_ACCELERATORS; i++)
+    if (smallest == 0 || d.dev[i].memory_mib < smallest) smallest = d.dev[i].memory_mib;
+  t->accelerators = d.n > MAX_ACCELERATORS ? MAX_ACCELERATORS : d.n;
+  t->accelerator_memory_mib = smallest;
+  if (d.n && !t->accelerator_kind[0])
+    snprintf(t->accelerator_kind, sizeof t->accelerator_kind, "nvidia");
   return 0;
 }
 

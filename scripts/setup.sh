@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs="build-essential cmake pkg-config libuv1-dev libjansson-dev libsqlite3-dev libssl-dev
-      libcurl4-openssl-dev tar gzip curl iproute2 clang openssl"
+      libcurl4-openssl-dev libarchive-dev tar gzip curl iproute2 clang openssl
+      podman runc"
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=""

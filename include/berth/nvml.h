@@ -2,8 +2,22 @@
 #ifndef BERTH_NVML_H
 #define BERTH_NVML_H
 
-/* Fills the number of GPUs and the memory of the smallest (MiB). Returns 0,
- * or -1 when NVML is not installed or fails (both then 0). */
-int berth_nvml_probe(int *devices, long *memory_mib);
+#define BERTH_NVML_MAX_DEVICES 64
+
+/* One GPU as NVML sees it. index is NVML's (PCI bus order, the order
+ * CUDA uses with CUDA_DEVICE_ORDER=PCI_BUS_ID and nvidia-smi shows). */
+typedef struct berth_gpu {
+  int index;
+  long memory_mib;            /* total memory */
+  char name[96];              /* "NVIDIA H100 80GB HBM3"; "" if NVML has none */
+  char uuid[96];              /* "GPU-8c2f..."; "" if NVML has none */
+} berth_gpu;
+
+/* Lists this machine's GPUs into out (at most max). Returns how many, or
+ * -1 when NVML is not installed or fails. The library is
+ * $BERTH_NVML_LIBRARY when set (a driver in an unusual place; tests use a
+ * stand-in), else libnvidia-ml.so.1. Blocks while NVML initializes: call
+ * it at start-up, not on a loop thread that serves. */
+int berth_nvml_list(berth_gpu *out, int max);
 
 #endif

@@ -50,7 +50,7 @@ static const char *const words[] = {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: berth-model [--port N] [--host ADDR]\n"
+          "usage: berth-model [serve] [--port N] [--host ADDR]\n"
           "Serves GET /ping and POST /invocations on ADDR (127.0.0.1) and the port from\n"
           "--port, SAGEMAKER_BIND_TO_PORT or BERTH_PORT.\n"
           "Environment: BERTH_MODEL_ID, BERTH_COPY_ID, BERTH_MODEL_TOKEN_DELAY_MS,\n"
@@ -373,7 +373,9 @@ int main(int argc, char **argv) {
                                                                      : "127.0.0.1";
   const char *port_s = getenv("SAGEMAKER_BIND_TO_PORT");
   if (!port_s || !*port_s) port_s = getenv("BERTH_PORT");
-  for (int i = 1; i < argc; i++) {
+  /* SageMaker starts a container's server as `IMAGE serve`. */
+  int first = argc > 1 && !strcmp(argv[1], "serve") ? 2 : 1;
+  for (int i = first; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) {
       port_s = argv[++i];
     } else if (!strncmp(argv[i], "--port=", 7)) {
@@ -418,7 +420,8 @@ int main(int argc, char **argv) {
   if (id && *id) snprintf(cfg.model_id, sizeof cfg.model_id, "%s", id);
   /* The devices the agent assigned, so operators (and tests) can see them. */
   static const char *const device_vars[] = {"CUDA_VISIBLE_DEVICES", "NEURON_RT_VISIBLE_CORES",
-                                            "BERTH_ACCELERATOR_SHARE"};
+                                            "BERTH_ACCELERATOR_SHARE",
+                                            "BERTH_ACCELERATOR_MEMORY_MB"};
   for (size_t i = 0; i < sizeof device_vars / sizeof device_vars[0]; i++)
     if (getenv(device_vars[i])) fprintf(stderr, "berth-model: %s=%s\n", device_vars[i],
                                         getenv(device_vars[i]));

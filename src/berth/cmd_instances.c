@@ -73,9 +73,19 @@ int berth__cmd_instances(berth_cli *cli, int argc, char **argv) {
   json_t *in;
   json_array_foreach(list, i, in) {
     const char *ep = berth__json_str(in, "EndpointName", "");
-    printf("%s  %s  %s  %s  %s\n", berth__json_str(in, "InstanceId", "?"), ep[0] ? ep : "(free)",
-           berth__json_str(in, "InstanceType", "?"), berth__json_str(in, "State", "?"),
-           berth__json_str(in, "Address", ""));
+    const char *runtime = berth__json_str(in, "ContainerRuntime", "");
+    printf("%s  %s  %s  %s  %s%s%s\n", berth__json_str(in, "InstanceId", "?"),
+           ep[0] ? ep : "(free)", berth__json_str(in, "InstanceType", "?"),
+           berth__json_str(in, "State", "?"), berth__json_str(in, "Address", ""),
+           runtime[0] ? "  images: " : "", runtime);
+    json_t *devs = json_object_get(in, "AcceleratorDevices");
+    if (json_array_size(devs)) {
+      printf("    devices:");
+      size_t d;
+      json_t *dv;
+      json_array_foreach(devs, d, dv) printf(" %lld", (long long)json_integer_value(dv));
+      printf("\n");
+    }
     json_t *cap = json_object_get(in, "Capacity"), *res = json_object_get(in, "Reserved");
     bar("cpu", berth__json_num(res, "CpuMillicores", 0) / 1000,
         berth__json_num(cap, "CpuMillicores", 0) / 1000, "cores");

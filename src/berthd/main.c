@@ -8,7 +8,9 @@
  * The controller (controller/, api/) owns the store and the decisions and
  * starts one `berthd agent` (agent/) per local instance; the router
  * (router/) serves the runtime API from the controller's routing snapshot.
- * `berthd copy-exec` is the per-copy shim (agent/copy_shim.c). */
+ * `berthd copy-exec` is the per-copy shim (agent/copy_shim.c);
+ * `berthd artifact-fetch` downloads and unpacks an artifact for an agent
+ * (agent/artifact_fetch.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,6 +29,7 @@
 #include "agent.h"
 #include "api.h"
 #include "copy_shim.h"
+#include "artifact_fetch.h"
 #include "autoscale.h"
 #include "reconcile.h"
 #include "keys.h"
@@ -119,6 +122,8 @@ static void usage(FILE *f) {
           "  --invocation-timeout S    InvokeEndpoint: a model's whole answer within S s (60)\n"
           "  --stream-timeout S        InvokeEndpointWithResponseStream: the whole stream (480)\n"
           "  --health-interval S       GET /ping of ready copies every S s (5)\n"
+          "  --artifact-cache-mb N     each instance's artifact cache: at most N MB of\n"
+          "                            artifacts no copy uses, least recently used go (10240)\n"
           "  --body-timeout S          a request's whole body within S s of its head (60)\n"
           "  --max-buffered-mb N       request bodies buffered at once on the runtime port;\n"
           "                            past it: 503 ServiceUnavailable (128)\n"
@@ -441,6 +446,8 @@ static int check_listener(role r, const char *flag, const char *addr) {
 
 /* Where --allow-exec and --copy-user values land while flags are read. */
 static const char *copy_flag;
+/* --artifact-cache-mb: local agents get it (local_agent.c). */
+static const char *artifact_cache_mb_flag;
 
 static int cmd_role(role r, int argc, char **argv) {
   supervised_start();
@@ -460,6 +467,7 @@ static int cmd_role(role r, int argc, char **argv) {
     else if (strcmp(argv[i], "--invocation-timeout") == 0) slot = &config.invocation_timeout;
     else if (strcmp(argv[i], "--stream-timeout") == 0) slot = &config.stream_timeout;
     else if (strcmp(argv[i], "--health-interval") == 0) slot = &config.health_interval;
+    else if (strcmp(argv[i], "--artifact-cache-mb") == 0) slot = &artifact_cache_mb_flag;
     else if (strcmp(argv[i], "--body-timeout") == 0) slot = &config.body_timeout;
     else if (strcmp(argv[i], "--max-buffered-mb") == 0) slot = &config.max_buffered_mb;
     else if (strcmp(argv[i], "--max-connections") == 0) slot = &config.max_connections;
@@ -515,6 +523,8 @@ static int cmd_role(role r, int argc, char **argv) {
       parse_number("--stream-timeout", config.stream_timeout, 1, 86400, &c->stream_timeout_s) ||
       parse_number("--health-interval", config.health_interval, 0.1, 3600,
                    &c->health_interval_s) ||
+      (artifact_cache_mb_flag && parse_number("--artifact-cache-mb", artifact_cache_mb_flag, 1,
+                                              1e9, &c->artifact_cache_mb)) ||
       parse_number("--body-timeout", config.body_timeout, 1, 3600, &c->body_timeout_s))
     return 2;
   double buffered_mb;
@@ -673,6 +683,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "controller") == 0) return cmd_role(ROLE_CONTROLLER, argc - 2, argv + 2);
   if (strcmp(argv[1], "router") == 0) return cmd_role(ROLE_ROUTER, argc - 2, argv + 2);
   if (strcmp(argv[1], "copy-exec") == 0) return copy_shim_main(argc - 2, argv + 2);
+  if (strcmp(argv[1], "artifact-fetch") == 0) return artifact_fetch_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "agent") == 0) return agent_main(argc - 2, argv + 2);
   if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
     printf("berthd %s\n", BERTH_VERSION);

@@ -120,9 +120,9 @@ test('the failure texts quoted in docs/cli.md', { timeout: 120_000 }, async () =
   assert.equal(usage.err, "berth: --copies: 'two' is not a whole number (see 'berth deploy --help')\n");
 
   // An Image berthd cannot run fails the IC (and must not take berthd down).
-  const badImage = await run(['deploy', 'bad', '--endpoint', 'cli-ep2', '--cpus', '1', '--memory', '256', '--image', 'bad:latest']);
+  const badImage = await run(['deploy', 'bad', '--endpoint', 'cli-ep2', '--cpus', '1', '--memory', '256', '--image', 'serve.py --port 8080']);
   assert.equal(badImage.code, 1);
-  const badReason = 'cannot run Image "bad:latest": Berth runs "berth-model" or an absolute path to an executable (with arguments); container images are not supported yet.';
+  const badReason = 'cannot run Image "serve.py --port 8080": an Image is "berth-model", an absolute path to an executable (with arguments) or a container image reference.';
   assert.match(badImage.err, new RegExp(`^berth: bad failed: Copy \\d+ of inference component bad ${esc(badReason)}\n$`));
   const ics = await run(['ics', '--endpoint', 'cli-ep2']);
   assert.equal(ics.code, 0, ics.err);

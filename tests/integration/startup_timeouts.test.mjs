@@ -3,19 +3,18 @@
 // - ContainerStartupHealthCheckTimeoutInSeconds: a model that never answers
 //   GET /ping (Image /usr/bin/sleep) fails the IC once it passes, with a
 //   FailureReason naming the field and the value;
-// - ModelDataDownloadTimeoutInSeconds: an artifact still unpacking when it
-//   passes fails the IC the same way, the extraction is killed and its
-//   half-unpacked directory removed.
+// - ModelDataDownloadTimeoutInSeconds: an artifact still downloading when it
+//   passes fails the IC the same way, the fetch is killed (its connection
+//   closes) and its half-written work directory removed.
 // An artifact that unpacks in time serves from it (SM_MODEL_DIR).
 //
 // SageMaker's smallest value for both is 60 s, so the four failures run at
-// once on one daemon and the file takes about 65 s. No real archive
-// reliably takes more than 60 s to unpack, so berthd runs with a `tar` first
-// on its PATH that, for archives named slow-*, sleeps instead (and records
-// its pid) and hands every other archive to the real tar.
+// once on one daemon and the file takes about 65 s. The slow artifacts come
+// from a local HTTP server that sends their bytes one every 100 ms.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -29,8 +28,11 @@ const SHORT = 'timeouts-short'; // variant sets both timeouts to LIMIT_S
 const LONG = 'timeouts-long';   // variant sets both to 3600: the IC's own win
 
 let b;
-let dir;          // artifacts and the fake tar
+let dir;          // artifacts
 let sleepExe;
+let slow;         // the HTTP server that trickles slow-*.tar.gz
+let slowUrl;
+const slowClosed = new Set(); // slow artifacts whose download connection closed
 const created = {}; // IC name -> Date.now() after CreateInferenceComponent
 
 function onPath(name) {
@@ -74,22 +76,18 @@ const withArtifact = (file) => ({ Image: 'berth-model', ArtifactUrl: file, Envir
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-timeouts-'));
   sleepExe = onPath('sleep');
-  const realTar = onPath('tar');
-  const bin = path.join(dir, 'bin');
-  fs.mkdirSync(bin);
-  // berthd runs `tar -xf ARCHIVE -C DIR`.
-  fs.writeFileSync(path.join(bin, 'tar'), `#!/bin/sh
-case "$2" in
-  */slow-*) echo $$ > "$2.pid"; exec ${sleepExe} 600 ;;
-esac
-exec ${realTar} "$@"
-`, { mode: 0o755 });
   archive('model.tar.gz', { 'berth-model.json': JSON.stringify({ model_id: 'from-artifact' }) });
-  archive('slow-variant.tar.gz', { 'weights.bin': 'x' });
-  archive('slow-ic.tar.gz', { 'weights.bin': 'y' });
+  slow = http.createServer((req, res) => {
+    const name = req.url.slice(1);
+    res.writeHead(200, { 'content-length': 1 << 20, etag: `"${name}"` });
+    if (req.method === 'HEAD') { res.end(); return; }
+    const t = setInterval(() => res.write(Buffer.alloc(1)), 100);
+    res.on('close', () => { clearInterval(t); slowClosed.add(name); });
+  });
+  await new Promise((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  slowUrl = (name) => `http://127.0.0.1:${slow.address().port}/${name}`;
 
   b = await startBerthd({
-    env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` },
     extraArgs: ['--allow-exec', sleepExe], // the silent model
   });
   for (const [name, seconds] of [[SHORT, LIMIT_S], [LONG, 3600]]) {
@@ -107,8 +105,8 @@ exec ${realTar} "$@"
   const bodies = [
     ic('health-variant', SHORT, silent()),
     ic('health-ic', LONG, silent(), { ContainerStartupHealthCheckTimeoutInSeconds: LIMIT_S }),
-    ic('download-variant', SHORT, withArtifact(path.join(dir, 'slow-variant.tar.gz'))),
-    ic('download-ic', LONG, withArtifact(path.join(dir, 'slow-ic.tar.gz')), { ModelDataDownloadTimeoutInSeconds: LIMIT_S }),
+    ic('download-variant', SHORT, withArtifact(slowUrl('slow-variant.tar.gz'))),
+    ic('download-ic', LONG, withArtifact(slowUrl('slow-ic.tar.gz')), { ModelDataDownloadTimeoutInSeconds: LIMIT_S }),
     ic('artifact-ok', LONG, withArtifact(path.join(dir, 'model.tar.gz'))),
   ];
   for (const body of bodies) {
@@ -119,6 +117,8 @@ exec ${realTar} "$@"
 
 after(async () => {
   await stopAll();
+  slow?.closeAllConnections?.();
+  if (slow) await new Promise((resolve) => slow.close(resolve));
   if (dir && process.env.BERTH_TEST_KEEP !== '1') fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -147,26 +147,23 @@ test('the IC\'s own ContainerStartupHealthCheckTimeoutInSeconds wins over its va
   await failsAfterLimit('health-ic', healthReason);
 });
 
-/** The fake tar's pid for an archive, once it has run. */
-const tarPid = (file) => Number(fs.readFileSync(`${file}.pid`, 'utf8'));
-const alive = (pid) => {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-};
+/** Work directories (".tmp-") anywhere in the artifact caches. */
+const workDirs = () => fs.readdirSync(path.join(b.dataDir, 'artifacts'), { recursive: true })
+  .filter((e) => String(e).includes('.tmp-'));
 
 async function downloadFails(name, file) {
-  const archivePath = path.join(dir, file);
-  const esc = archivePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  await failsAfterLimit(name, new RegExp(`^Copy \\d+ of inference component ${name} could not get its model artifact: unpacking ${esc} did not finish within ModelDataDownloadTimeoutInSeconds \\(${LIMIT_S} s\\), so it was stopped`));
-  const pid = tarPid(archivePath);
-  await waitFor(() => !alive(pid), { timeoutMs: 5000, intervalMs: 100, what: `the extraction of ${file} (pid ${pid}) to be killed` });
-  // Its half-unpacked directory goes too.
-  await waitFor(() => fs.readdirSync(path.join(b.dataDir, 'artifacts')).filter((e) => e.includes('.tmp-')), {
-    timeoutMs: 5000, intervalMs: 100, what: 'no unpacking directory left in the artifact cache',
+  const esc = slowUrl(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await failsAfterLimit(name, new RegExp(`^Copy \\d+ of inference component ${name} could not get its model artifact: downloading ${esc} did not finish within ModelDataDownloadTimeoutInSeconds \\(${LIMIT_S} s\\) \\(\\d+ of 1048576 bytes received\\), so it was stopped`));
+  // The fetch was killed: its connection closed.
+  await waitFor(() => slowClosed.has(file), { timeoutMs: 5000, intervalMs: 100, what: `the download of ${file} to be stopped` });
+  // Its half-written work directory goes too.
+  await waitFor(workDirs, {
+    timeoutMs: 5000, intervalMs: 100, what: 'no work directory left in the artifact cache',
     until: (left) => left.length === 0,
   });
 }
 
-test('the variant\'s ModelDataDownloadTimeoutInSeconds stops an artifact still unpacking', STEP, async () => {
+test('the variant\'s ModelDataDownloadTimeoutInSeconds stops an artifact still downloading', STEP, async () => {
   await downloadFails('download-variant', 'slow-variant.tar.gz');
 });
 

@@ -26,6 +26,8 @@
 //   stream-ok         200 chunked, 5 chunks ~50 ms apart, then ends normally
 //   flood             200 chunked, `bytes` (32 MiB) as fast as the reader takes
 //                     them; ${dir}/flood-${id} holds the bytes written so far
+//   hog               allocates and touches `mb` (600) MiB, holds it, then 200
+//                     (a memory limit kills it first: copy_limits.test.mjs)
 //
 // With MISBEHAVE_STATE_DIR set it writes, once listening,
 // ${dir}/pid-${pid} = {"pid", "ppid", "port", "copy"} (atomically), and appends one
@@ -103,6 +105,8 @@ function writeChunks(res, n, delayMs, done) {
   next();
 }
 
+const held = []; // what mode "hog" allocated
+
 function onInvocation(req, res, body) {
   let msg = null;
   try { msg = JSON.parse(body.toString('utf8')); } catch { msg = null; }
@@ -119,6 +123,10 @@ function onInvocation(req, res, body) {
       return;
     case 'exit-after-read':
       process.exit(3);
+      return;
+    case 'hog':
+      held.push(Buffer.alloc((Number(msg.mb) || 600) * 2 ** 20, 0xa5)); // filled: resident
+      sendJson(res, 200, okBody(req, id, body.length));
       return;
     case 'cut-chunked':
       res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });

@@ -30,7 +30,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agent_devices.h"
 #include "artifact.h"
+#include "container.h"
+#include "copy_limits.h"
 #include "agent_state.h"
 #include "metrics.h"
 
@@ -82,6 +85,8 @@ static void copy_remove(ctl *c, copy *cp) {
   close_handle(cp, (uv_handle_t *)cp->out);
   cp->timer = NULL;
   cp->out = NULL;
+  artifact_release(c, cp->model_dir); /* the cache may evict it now */
+  cp->model_dir[0] = '\0';
   cp->dead = 1;
   maybe_free(cp);
   agent_state_save(c);
@@ -195,12 +200,40 @@ static void restart_later(ctl *c, copy *cp) {
   ctl_kick(c);
 }
 
+static void container_of(ctl *c, ic *x, const char **image, const char **artifact, json_t **env);
+
+/* podman and docker exit 125 when they could not run the container at all
+ * (the pull failed, a bad option): their "Error: " line says why. */
+static int engine_failure(ctl *c, copy *cp, int64_t status, char *out, size_t n) {
+  if (!cp->container[0] || status != 125) return 0;
+  const char *image, *artifact;
+  json_t *env;
+  container_of(c, cp->owner, &image, &artifact, &env);
+  char tail[sizeof cp->tail + 1];
+  memcpy(tail, cp->tail, cp->tail_len);
+  tail[cp->tail_len] = '\0';
+  const char *err = NULL;
+  for (const char *p = strstr(tail, "Error: "); p; p = strstr(p + 1, "Error: ")) err = p + 7;
+  char line[800] = "no reason given";
+  if (err) snprintf(line, sizeof line, "%.*s", (int)strcspn(err, "\r\n"), err);
+  int pull = err && (strstr(line, "pull") || strstr(line, "registry") || strstr(line, "manifest") ||
+                     strstr(line, "image") || strstr(line, "docker://") ||
+                     strstr(line, "short-name"));
+  snprintf(out, n, "%s Image \"%s\" (%s: %s)", pull ? "could not pull" : "could not start its",
+           image ? image : "", c->engine.name, line);
+  if (err) cp->tail_len = 0; /* the reason quotes it: no "Last output" */
+  return 1;
+}
+
 /* The shim of a copy exited with the server's status (its parent sees it
  * directly; an adopting agent reads it from the exit file). */
 static void copy_exited(ctl *c, copy *cp, int64_t status, int sig) {
   /* The group outlives its leader only through orphans: end them too. */
   if (cp->pid) uv_kill(-cp->pid, SIGKILL);
   cp->pid = 0;
+  /* A killed engine may leave its container running: it goes too (a
+   * restart makes a new one). */
+  container_remove(c, cp->container);
   if (cp->watch) {
     close_handle(cp, (uv_handle_t *)cp->watch); /* stops polling before the fd goes */
     cp->watch = NULL;
@@ -216,15 +249,19 @@ static void copy_exited(ctl *c, copy *cp, int64_t status, int sig) {
     cp->out = NULL;
   }
   agent_state_save(c);
-  char what[128];
+  char what[320];
   if (sig)
     snprintf(what, sizeof what, "was killed by signal %d", sig);
   else
     snprintf(what, sizeof what, "exited with status %lld", (long long)status);
+  /* An engine exits 137 for a container killed with SIGKILL. */
+  copy_limits_exited(c, cp, cp->container[0] && status == 137 ? SIGKILL : sig, what,
+                     sizeof what); /* names an OOM kill */
   switch (cp->state) {
   case COPY_STARTING: {
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s before it passed the health check (GET /ping)", what);
+    char msg[1200];
+    if (!engine_failure(c, cp, status, msg, sizeof msg))
+      snprintf(msg, sizeof msg, "%s before it passed the health check (GET /ping)", what);
     if (cp->owner->status == IC_CREATING) {
       fail_start(c, cp, msg);
       cp->state = COPY_STOPPING;
@@ -371,7 +408,13 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
     cp->ready_ms = uv_now(cc->loop);
     berth_log(BERTH_LOG_INFO, "%s: copy %lld ready on port %d after %llu ms", cp->owner->name,
             (long long)cp->id, cp->port, (unsigned long long)(cp->ready_ms - cp->started_ms));
-    metrics_copy_ready(cp->owner->metrics, (double)(cp->ready_ms - cp->started_ms));
+    if (cp->setup_started_ms) {
+      /* Adopted copies have none: their setup happened under another agent. */
+      berth_log(BERTH_LOG_INFO, "%s: copy %lld ModelSetupTime %llu ms (artifact, start and "
+                "GET /ping)", cp->owner->name, (long long)cp->id,
+                (unsigned long long)(cp->ready_ms - cp->setup_started_ms));
+      metrics_copy_ready(cp->owner->metrics, (double)(cp->ready_ms - cp->setup_started_ms));
+    }
     cp->ping_failures = 0;
     cp->unhealthy = 0;
     schedule_ready_check(cc, cp);
@@ -497,6 +540,78 @@ static void container_of(ctl *c, ic *x, const char **image, const char **artifac
   if (!*env) *env = json_object_get(pc, "Environment");
 }
 
+#define MAX_PROG_ARGS 160
+
+static const char *env_value(char **env, const char *k) {
+  size_t klen = strlen(k);
+  for (char **e = env; *e; e++)
+    if (strncmp(*e, k, klen) == 0 && (*e)[klen] == '=') return *e + klen + 1;
+  return NULL;
+}
+
+/* The engine's command that runs the copy's Image (container.h). env is
+ * the shim's environment; the container gets the copy's part of it by
+ * name. BERTH_CONTAINER_* are Berth's, not the server's. */
+static int container_program(ctl *c, copy *cp, const char *image, json_t *icenv, char ***env,
+                             size_t *n, size_t *cap, char **prog, char *buf, size_t len) {
+  ic *x = cp->owner;
+  const char *cport_s = env_value(*env, "BERTH_CONTAINER_PORT");
+  int cport = cport_s ? atoi(cport_s) : 0;
+  if (cport > 0 && cport < 65536) {
+    /* Its own network: it listens on every address there, on its port. */
+    char num[16];
+    snprintf(num, sizeof num, "%d", cport);
+    env_add(NULL, env, n, cap, "SAGEMAKER_BIND_TO_PORT", num);
+    env_add(NULL, env, n, cap, "BERTH_PORT", num);
+    env_add(NULL, env, n, cap, "BERTH_BIND_HOST", "0.0.0.0");
+  } else {
+    cport = 0;
+  }
+  static const char *const berth_vars[] = {
+      "SAGEMAKER_BIND_TO_PORT", "BERTH_PORT", "BERTH_COPY_ID", "BERTH_INFERENCE_COMPONENT",
+      "BERTH_ENDPOINT", "BERTH_BIND_HOST", "OMP_NUM_THREADS", "NEURON_RT_VISIBLE_CORES",
+      "BERTH_ACCELERATOR_SHARE", "BERTH_ACCELERATOR_MEMORY_MB", "CUDA_DEVICE_ORDER"};
+  char *names[128];
+  int nn = 0;
+  for (size_t i = 0; i < sizeof berth_vars / sizeof *berth_vars; i++)
+    if (env_value(*env, berth_vars[i])) names[nn++] = (char *)berth_vars[i];
+  const char *k;
+  json_t *v;
+  json_object_foreach(icenv, k, v) {
+    if (strncmp(k, "BERTH_CONTAINER_", 16) == 0 || strcmp(k, "SM_MODEL_DIR") == 0) continue;
+    if (nn < (int)(sizeof names / sizeof *names) - 1) names[nn++] = (char *)k;
+  }
+  names[nn] = NULL;
+  /* BERTH_CONTAINER_ARGS replaces `serve`, split as an Image command is. */
+  char *args[MAX_PROG_ARGS / 2], argsbuf[4096];
+  const char *args_s = env_value(*env, "BERTH_CONTAINER_ARGS");
+  if (args_s && split_command(args_s, *env, args, MAX_PROG_ARGS / 2, argsbuf, sizeof argsbuf) < 0)
+    return -E2BIG;
+  char name[96], copy_s[24];
+  container_name(c, cp->id, name, sizeof name);
+  snprintf(cp->container, sizeof cp->container, "%s", name);
+  snprintf(copy_s, sizeof copy_s, "%lld", (long long)cp->id);
+  int neuron = strcmp(cp->inst->type->accelerator_kind, "neuron") == 0;
+  int phys[SCHED_MAX_DEVICES];
+  for (int i = 0; i < cp->assign.n_devices && i < SCHED_MAX_DEVICES; i++)
+    phys[i] = agent_device(cp, cp->assign.devices[i]);
+  char parent[300];
+  int grouped = c->engine.cgroupfs && copy_limits_cgroup_parent(c, cp, parent, sizeof parent);
+  container_spec s = {
+      .image = image, .name = name, .model_dir = cp->model_dir, .cpus = cp->cpus,
+      .cgroup_parent = grouped ? parent : NULL,
+      .memory_mb = (long)copy_limits_memory_max_mb(x),
+      .devices = phys,
+      .n_devices = cp->inst->type->accelerators > 0 ? cp->assign.n_devices : 0,
+      .neuron = neuron, .bind_host = c->bind_host[0] ? c->bind_host : "127.0.0.1",
+      .port = cp->port, .container_port = cport,
+      .entrypoint = env_value(*env, "BERTH_CONTAINER_ENTRYPOINT"),
+      .args = args_s ? args : NULL, .env_names = names,
+      .labels = {{"berth.endpoint", x->endpoint}, {"berth.inference-component", x->name},
+                 {"berth.copy", copy_s}, {"berth.agent", c->agent_id}}};
+  return container_command(&c->engine, &s, prog, MAX_PROG_ARGS, buf, len);
+}
+
 static void spawn_copy(ctl *c, copy *cp) {
   ic *x = cp->owner;
   const char *image, *artifact;
@@ -530,31 +645,33 @@ static void spawn_copy(ctl *c, copy *cp) {
   long threads = (x->need.cpu_milli + 999) / 1000;
   snprintf(num, sizeof num, "%ld", threads > 0 ? threads : 1);
   env_add(NULL, &env, &n, &cap, "OMP_NUM_THREADS", num);
-  if (cp->inst->type->accelerators > 0 && cp->assign.n_devices > 0) {
-    char devs[128] = "";
-    size_t len = 0;
-    for (int i = 0; i < cp->assign.n_devices && len < sizeof devs; i++)
-      len += (size_t)snprintf(devs + len, sizeof devs - len, "%s%d", i ? "," : "",
-                              cp->assign.devices[i]);
-    int neuron = strcmp(cp->inst->type->accelerator_kind, "neuron") == 0;
-    env_add(NULL, &env, &n, &cap, neuron ? "NEURON_RT_VISIBLE_CORES" : "CUDA_VISIBLE_DEVICES", devs);
-    if (cp->assign.dev_milli_each < 1000) {
-      snprintf(num, sizeof num, "%.3f", cp->assign.dev_milli_each / 1000.0);
-      env_add(NULL, &env, &n, &cap, "BERTH_ACCELERATOR_SHARE", num);
-    }
-  }
+  /* Its devices, physical where this host has them (agent_devices.h). */
+  agent_device_env dev_env;
+  agent_devices_env(cp, &dev_env);
+  for (int i = 0; i < dev_env.n; i++)
+    env_add(NULL, &env, &n, &cap, dev_env.name[i], dev_env.value[i]);
 
-  char *argv[80], *prog[61];
-  char argbuf[8192], idarg[32], log_path[1400], exit_path[1400], program[PATH_MAX];
+  char *argv[MAX_PROG_ARGS + 20 + COPY_LIMITS_MAX_ARGS], *prog[MAX_PROG_ARGS];
+  char argbuf[16384], idarg[32], log_path[1400], exit_path[1400], program[PATH_MAX];
   int bundled = strcmp(image, "berth-model") == 0;
+  int boxed = container_is_image(image);
   const char *cmd = bundled ? c->model_exe : image;
-  int argc = split_command(cmd, env, prog, 61, argbuf, sizeof argbuf);
+  /* Its cores, before the container's command is made (--cpuset-cpus). */
+  if (copy_limits_pick_cpus(c, cp, cp->cpus, sizeof cp->cpus) != 0) cp->cpus[0] = '\0';
+  int argc = boxed ? container_program(c, cp, image, icenv, &env, &n, &cap, prog, argbuf,
+                                       sizeof argbuf)
+                   : split_command(cmd, env, prog, MAX_PROG_ARGS, argbuf, sizeof argbuf);
   if (argc <= 0) {
-    fail_start(c, cp, "has an Image with too many or too long arguments");
+    fail_start(c, cp, boxed ? "has a container command (BERTH_CONTAINER_ARGS, Environment) with "
+                              "too many or too long arguments"
+                            : "has an Image with too many or too long arguments");
     goto fail;
   }
   /* The last word on what runs: the program as the Image resolved here. */
-  if (bundled) {
+  if (boxed) {
+    /* The engine is the operator's; the image is the boundary. */
+    snprintf(program, sizeof program, "%s", c->engine.path);
+  } else if (bundled) {
     snprintf(program, sizeof program, "%s", c->model_exe);
   } else if (copy_policy_check(&c->policy, prog[0], program, sizeof program) != 0) {
     char dir[PATH_MAX], via[PATH_MAX + 32] = "", msg[3 * PATH_MAX];
@@ -577,10 +694,17 @@ static void spawn_copy(ctl *c, copy *cp) {
   char *shim[] = {c->self_exe, "copy-exec", "--copy", idarg, "--log", log_path,
                   "--exit-file", exit_path, "--exec", program, "--cwd", cp->model_dir};
   for (size_t i = 0; i < sizeof shim / sizeof *shim; i++) argv[na++] = shim[i];
-  if (c->policy.user[0]) {
+  /* A rootful engine runs as root; the container's own user is the
+   * image's. */
+  if (boxed) {
+    argv[na++] = "--container";
+    argv[na++] = cp->container;
+  } else if (c->policy.user[0]) {
     argv[na++] = "--user";
     argv[na++] = c->policy.user;
   }
+  copy_limits_args limits;
+  na += copy_limits_shim_args(c, cp, &limits, argv + na);
   argv[na++] = "--";
   for (int i = 0; i <= argc; i++) argv[na++] = prog[i]; /* with its NULL */
 
@@ -652,6 +776,8 @@ fail:
 static void on_artifact_ready(void *ud, int err, const char *dir, const char *why) {
   copy *cp = ud;
   cp->open_handles--;
+  /* Held for a copy that will not run it. */
+  if (!err && (cp->dead || cp->state != COPY_STARTING)) artifact_release(cp->ctl, dir);
   if (cp->dead) {
     maybe_free(cp);
     return;
@@ -679,11 +805,17 @@ static void launch(ctl *c, copy *cp) {
   const char *image, *artifact;
   json_t *env;
   container_of(c, cp->owner, &image, &artifact, &env);
-  if (!image || (strcmp(image, "berth-model") != 0 && image[0] != '/')) {
+  int boxed = container_is_image(image);
+  if (!image || (strcmp(image, "berth-model") != 0 && image[0] != '/' && !boxed) ||
+      (boxed && !c->engine.path[0])) {
     char msg[512];
-    snprintf(msg, sizeof msg, "cannot run Image \"%s\": Berth runs \"berth-model\" or an absolute "
-             "path to an executable (with arguments); container images are not supported yet",
-             image ? image : "(none)");
+    if (boxed)
+      snprintf(msg, sizeof msg, "cannot run container Image \"%s\": this instance has no "
+               "container engine (install podman, or docker, on it and restart its agent)", image);
+    else
+      snprintf(msg, sizeof msg, "cannot run Image \"%s\": an Image is \"berth-model\", an "
+               "absolute path to an executable (with arguments) or a container image reference",
+               image ? image : "(none)");
     cp->state = COPY_STARTING;
     fail_start(c, cp, msg);
     cp->state = COPY_STOPPING;
@@ -692,8 +824,19 @@ static void launch(ctl *c, copy *cp) {
   }
   cp->state = COPY_STARTING;
   cp->started_ms = uv_now(c->loop);
+  cp->setup_started_ms = cp->started_ms; /* ModelSetupTime: artifact, start, /ping */
   cp->open_handles++;
-  artifact_prepare(c, artifact, on_artifact_ready, cp);
+  if (cp->model_dir[0]) {
+    /* A restart: the artifact it holds since its first start. */
+    char dir[sizeof cp->model_dir];
+    snprintf(dir, sizeof dir, "%s", cp->model_dir);
+    on_artifact_ready(cp, 0, dir, NULL);
+    return;
+  }
+  json_t *cache = json_object_get(json_object_get(cp->owner->doc, "Specification"),
+                                  "DataCacheConfig");
+  int caching = !json_is_false(json_object_get(cache, "EnableCaching"));
+  artifact_prepare(c, artifact, caching, on_artifact_ready, cp);
 }
 
 int agent_adopt(ctl *c, copy *cp) {

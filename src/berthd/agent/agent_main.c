@@ -26,7 +26,10 @@
 #include "berth/secret.h"
 #include "berth/tls.h"
 #include "agent.h"
+#include "agent_devices.h"
 #include "agent_state.h"
+#include "container.h"
+#include "copy_limits.h"
 #include "artifact.h"
 #include "reconcile.h"
 #include "metrics.h"
@@ -50,6 +53,8 @@ static struct {
 
 static ctl agent;
 static const char *copy_flag;   /* where --allow-exec and --copy-user land */
+static const char *devices_flag; /* --devices 4,5,6,7 (agent_devices.h) */
+static const char *cache_mb_flag; /* --artifact-cache-mb N (artifact.h) */
 static instance self;
 static char agent_id[64];
 static char controller_host[64];
@@ -192,6 +197,7 @@ static ic *local_ic(json_t *w) {
   x->status = ic_status_parse(json_string_value(json_object_get(w, "status")), IC_CREATING);
   x->startup_timeout_s = (int)json_integer_value(json_object_get(w, "startup_timeout_s"));
   x->need.cpu_milli = json_integer_value(json_object_get(w, "cpu_milli"));
+  x->need.dev_mem_mb = json_integer_value(json_object_get(w, "dev_mem_mb"));
   json_t *model = json_object_get(w, "model");
   const char *mname = json_string_value(json_object_get(model, "ModelName"));
   if (mname) json_object_set(agent.models, mname, model);
@@ -224,11 +230,18 @@ static void adopt_copies(void) {
     cp->port = (int)json_integer_value(json_object_get(e, "port"));
     snprintf(cp->model_dir, sizeof cp->model_dir, "%s",
              json_string_value(json_object_get(e, "model_dir")) ?: "");
+    snprintf(cp->container, sizeof cp->container, "%s",
+             json_string_value(json_object_get(e, "container")) ?: "");
+    /* Its cores stay taken (copy_limits_pick_cpus counts them). */
+    snprintf(cp->cpus, sizeof cp->cpus, "%s", json_string_value(json_object_get(e, "cpus")) ?: "");
     if (agent_adopt(&agent, cp) != 0) {
       cp->pid = 0;
       agent_forget(&agent, cp);
+    } else {
+      artifact_hold(&agent, cp->model_dir);
     }
   }
+  artifact_settle(&agent); /* what no adopted copy holds may go */
   json_decref(list);
   agent_state_save(&agent);
 }
@@ -277,10 +290,23 @@ static json_t *report(void) {
                                               (json_int_t)cp->id, "ic", x->name, "state", state,
                                               "port", cp->port, "pid", cp->pid, "devices", devs,
                                               "dev_milli_each", cp->assign.dev_milli_each));
+      /* ModelSetupTime as this agent measured it (artifact, start, /ping). */
+      if (cp->state == COPY_READY && cp->setup_started_ms && cp->ready_ms >= cp->setup_started_ms)
+        json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "setup_ms",
+                            json_integer((json_int_t)(cp->ready_ms - cp->setup_started_ms)));
     }
-  return json_pack("{s:s,s:s,s:s,s:o,s:O,s:s,s:i}", "agent_id", agent_id, "instance_type",
-                   opts.instance_type, "address", self.address, "copies", copies, "failures",
-                   agent.failed_reports, "version", version, "wait_ms", SYNC_WAIT_MS);
+  /* Its physical devices and the memory each really has: the controller
+   * shows them and places within them. */
+  json_t *host_devs = json_array();
+  for (int i = 0; i < self.n_host_devices; i++)
+    json_array_append_new(host_devs, json_integer(self.host_devices[i]));
+  char runtime[96];
+  container_describe(&agent.engine, runtime, sizeof runtime);
+  return json_pack("{s:s,s:s,s:s,s:s,s:o,s:O,s:s,s:i,s:o,s:I}", "agent_id", agent_id,
+                   "container_runtime", runtime, "instance_type", opts.instance_type, "address", self.address, "copies",
+                   copies, "failures", agent.failed_reports, "version", version, "wait_ms",
+                   SYNC_WAIT_MS, "accelerator_devices", host_devs, "accelerator_memory_mb",
+                   (json_int_t)self.res.dev_mem_mb);
 }
 
 static int sync_status;
@@ -432,6 +458,8 @@ int agent_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--shared-dir") == 0) slot = &opts.shared_dir;
     else if (strcmp(argv[i], "--ca-file") == 0) slot = &opts.ca_file;
     else if (strcmp(argv[i], "--health-interval") == 0) slot = &opts.health_interval;
+    else if (strcmp(argv[i], "--artifact-cache-mb") == 0) slot = &cache_mb_flag;
+    else if (strcmp(argv[i], "--devices") == 0) slot = &devices_flag;
     else if (strcmp(argv[i], "--insecure") == 0) {
       opts.insecure = 1;
       continue;
@@ -443,7 +471,7 @@ int agent_main(int argc, char **argv) {
               "http://CONTROLLER:PORT --token TOKEN --instance-type TYPE [--data-dir DIR] "
               "[--advertise ADDRESS] [--bind-host ADDRESS] [--shared-dir DIR] [--log-level error|warn|info|debug]\n"
               "              [--allow-exec PATH]... [--copy-user USER] [--ca-file FILE] [--insecure]\n"
-              "              [--health-interval S]\n"
+              "              [--health-interval S] [--devices 4,5,6,7] [--artifact-cache-mb N]\n"
               "--join https://...: the controller's certificate is verified against --ca-file\n"
               "  (default: the system's CAs); plain http:// to an address that is not loopback\n"
               "  would send the token in clear text and needs --insecure\n"
@@ -451,7 +479,10 @@ int agent_main(int argc, char **argv) {
               "--allow-exec PATH: a copy whose Image is a program (not berth-model) runs only\n"
               "  if it is PATH (a file) or lies under PATH (a directory); repeatable\n"
               "--copy-user USER: as root, copies run as USER (default: berth if it exists,\n"
-              "  else nobody), never as root\n", argv[i]);
+              "  else nobody), never as root\n"
+              "--devices LIST: this instance's accelerators, physical indices (NVML's, or of\n"
+              "  BERTH_LOCAL_ACCELERATORS); as many as its type has (default: the host's first)\n",
+              argv[i]);
       return 2;
     }
     if (i + 1 >= argc) {
@@ -505,6 +536,16 @@ int agent_main(int argc, char **argv) {
       return 2;
     }
   }
+  if (cache_mb_flag) {
+    char *end;
+    c->artifact_cache_mb = strtod(cache_mb_flag, &end);
+    if (*end || end == cache_mb_flag || c->artifact_cache_mb < 1 ||
+        c->artifact_cache_mb > 1e9) {
+      fprintf(stderr, "berthd agent: --artifact-cache-mb '%s' must be a number of MB from 1 to "
+              "1000000000\n", cache_mb_flag);
+      return 2;
+    }
+  }
   c->agent_mode = 1;
   c->loop = uv_default_loop();
   c->loop->data = c;
@@ -551,11 +592,35 @@ int agent_main(int argc, char **argv) {
     return 2;
   }
   self.res = sched_capacity(self.type);
+  char dmsg[512];
+  if (agent_devices_setup(&self, devices_flag, dmsg, sizeof dmsg) != 0) {
+    fprintf(stderr, "berthd agent: %s\n", dmsg);
+    return 2;
+  }
+  berth_log(BERTH_LOG_INFO, "%s", dmsg);
   if (opts.advertise)
     snprintf(self.address, sizeof self.address, "%s", opts.advertise);
   else
     guess_address(self.address, sizeof self.address);
   load_agent_id();
+  snprintf(c->agent_id, sizeof c->agent_id, "%s", agent_id);
+  /* This instance's own cache: agents sharing --shared-dir each keep theirs. */
+  snprintf(sub, sizeof sub, "%.1100s/artifacts/%.60s", c->shared_dir, agent_id);
+  int arc = artifact_open(c, sub, c->artifact_cache_mb, opts.ca_file);
+  if (arc) {
+    berth_log(BERTH_LOG_ERROR, "cannot open the artifact cache %s: %s", sub, strerror(-arc));
+    return 1;
+  }
+  copy_limits_setup(c); /* says what is enforced, or why not */
+  char runtime[96];
+  if (container_detect(&c->engine) == 0) {
+    container_describe(&c->engine, runtime, sizeof runtime);
+    berth_log(BERTH_LOG_INFO, "agent %s: container images run with %s (%s)%s", agent_id,
+              runtime, c->engine.path, c->engine.cdi ? ", GPUs through NVIDIA's CDI spec" : "");
+  } else {
+    berth_log(BERTH_LOG_INFO, "agent %s: no container engine (podman or docker): only "
+              "berth-model and programs on this host run here", agent_id);
+  }
   if (!load_own_token()) snprintf(auth_header, sizeof auth_header, "Bearer %s", opts.token);
   /* Copies inherit our environment: the token is not theirs to read. */
   unsetenv("BERTH_AGENT_TOKEN");
@@ -571,8 +636,10 @@ int agent_main(int argc, char **argv) {
   berth_log(BERTH_LOG_INFO, "agent %s: %s at %s joining %s", agent_id, opts.instance_type,
           self.address, opts.join);
   adopt_copies();
+  container_sweep(c);
   sync_after(0);
   uv_run(c->loop, UV_RUN_DEFAULT);
+  copy_limits_close(c);
   berth_http_client_free(c->client);
   berth_buf_free(&sync_body);
   return 0;

@@ -11,6 +11,22 @@ void copy_exit_path(const ctl *c, int64_t id, char *out, size_t outsz) {
   snprintf(out, outsz, "%.1200s/copies/%lld.exit", c->data_dir, (long long)id);
 }
 
+int copy_exit_read(const ctl *c, int64_t id, copy_exit *e) {
+  char path[1300];
+  copy_exit_path(c, id, path, sizeof path);
+  memset(e, 0, sizeof *e);
+  FILE *f = fopen(path, "re");
+  if (!f) return -1;
+  int n = fscanf(f, "%lld %d %d %lld", &e->status, &e->sig, &e->oom_kills, &e->memory_max_mb);
+  fclose(f);
+  if (n < 2) return -1;
+  if (n < 4) {
+    e->oom_kills = 0;
+    e->memory_max_mb = 0;
+  }
+  return 0;
+}
+
 static void state_path(const ctl *c, char *out, size_t outsz) {
   snprintf(out, outsz, "%.1200s/copies.json", c->data_dir);
 }
@@ -22,11 +38,12 @@ void agent_state_save(ctl *c) {
     for (copy *cp = x->copies; cp; cp = cp->next) {
       if (!cp->pid) continue;
       json_t *devs = ctl_devices_json(&cp->assign);
-      json_array_append_new(list, json_pack("{s:I,s:s,s:i,s:i,s:s,s:o,s:i}", "id",
+      json_array_append_new(list, json_pack("{s:I,s:s,s:i,s:i,s:s,s:o,s:i,s:s,s:s}", "id",
                                             (json_int_t)cp->id, "ic", x->name, "pid", cp->pid,
                                             "port", cp->port, "model_dir", cp->model_dir,
                                             "devices", devs, "dev_milli_each",
-                                            cp->assign.dev_milli_each));
+                                            cp->assign.dev_milli_each, "container",
+                                            cp->container, "cpus", cp->cpus));
     }
   char path[1300], tmp[1310];
   state_path(c, path, sizeof path);

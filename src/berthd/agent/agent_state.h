@@ -14,10 +14,21 @@
 
 /* Where the shim of copy id writes its exit status. */
 void copy_exit_path(const ctl *c, int64_t id, char *out, size_t outsz);
+/* What the shim wrote there when its server exited: "STATUS SIGNAL
+ * [OOM_KILLS MEMORY_MAX_MB]" (the kernel's OOM kills in the copy's cgroup
+ * and its limit, copy_limits.h). */
+typedef struct copy_exit {
+  long long status;
+  int sig;
+  int oom_kills;
+  long long memory_max_mb;
+} copy_exit;
+/* 0, or -1 when there is no exit file (the shim was killed). */
+int copy_exit_read(const ctl *c, int64_t id, copy_exit *e);
 /* Records every copy with a running shim (no-op outside agent mode). */
 void agent_state_save(ctl *c);
 /* The recorded copies whose shims still run: [{id, ic, pid, port,
- * model_dir, devices, dev_milli_each}]; an empty array when none. */
+ * model_dir, devices, dev_milli_each, container, cpus}]; an empty array when none. */
 json_t *agent_state_load(const ctl *c);
 
 #endif

@@ -19,7 +19,16 @@
  * child drops to --user (setgroups(0), setgid, setuid, each checked) and
  * executes the open file (fexecve), so the directories above the program
  * need not be open to that user. The shim itself stays root to write the
- * log and the exit file. */
+ * log and the exit file.
+ *
+ * Limits (copy_limits.h decides them): with --cgroup NAME the shim makes
+ * the copy's groups (cgroup.h) with --cpus and --memory-max, the child
+ * joins them before it drops privileges and executes, so every process of
+ * the copy is in them; the shim itself stays outside, so an OOM kill
+ * never takes it. After the server's group is reaped it kills what is
+ * left in the groups, reads the kernel's OOM kill count into the exit
+ * file and removes them. Without --cgroup, --cpus becomes the child's CPU
+ * affinity and --memory-max its RLIMIT_AS. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,12 +39,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "copy_shim.h"
 #include "copy_log.h"
+#include "cgroup.h"
 
 extern char **environ;
 
@@ -51,6 +62,14 @@ static struct {
   int term_signal;
   int exited, out_closed;
   const char *exit_file;
+  const char *container;        /* PROGRAM is the engine running this one */
+  const char *engine;
+  int in_cgroup;                /* g holds the copy */
+  cgroup_copy g;
+  int pinned;                   /* no cgroup: affinity to cpus */
+  cpu_set_t cpus;
+  int64_t memory_max_mb;        /* 0: no limit */
+  int oom_kills;                /* the kernel's, in g, once the copy ended */
 } sh;
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -124,7 +143,8 @@ static void on_log_closed_exit(void) {
     snprintf(tmp, sizeof tmp, "%s.tmp", sh.exit_file);
     FILE *f = fopen(tmp, "w");
     if (f) {
-      fprintf(f, "%lld %d\n", (long long)sh.status, sh.term_signal);
+      fprintf(f, "%lld %d %d %lld\n", (long long)sh.status, sh.term_signal, sh.oom_kills,
+              (long long)sh.memory_max_mb);
       fclose(f);
       rename(tmp, sh.exit_file);
     }
@@ -134,6 +154,70 @@ static void on_log_closed_exit(void) {
     raise(sh.term_signal);
   }
   _exit((int)(sh.status & 0xff));
+}
+
+/* Empties the copy's groups (what left our subreaping, and the rare
+ * process someone else moved in), notes the OOM kills and removes them. */
+static void release_cgroup(void) {
+  if (!sh.in_cgroup) return;
+  sh.in_cgroup = 0;
+  for (int round = 0; round < 250; round++) {
+    if (cgroup_copy_kill(&sh.g) == 0) break;
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    usleep(20000);
+  }
+  int kills = cgroup_copy_oom_kills(&sh.g);
+  /* A container killed with SIGKILL (the engine exits 137) at its limit. */
+  if (!kills && sh.container && sh.status == 137 && cgroup_copy_limit_reached(&sh.g)) kills = 1;
+  if (kills > sh.oom_kills) sh.oom_kills = kills;
+  int rc = -EBUSY;
+  for (int round = 0; round < 250 && rc == -EBUSY; round++) {
+    rc = cgroup_copy_remove(&sh.g);
+    if (rc == -EBUSY) usleep(20000);
+  }
+  if (rc) {
+    char msg[CGROUP_PATH_MAX + 200];
+    int len = snprintf(msg, sizeof msg, "berthd copy-exec: cannot remove cgroup %s: %s\n",
+                       sh.g.dir[0], strerror(-rc));
+    if (len >= (int)sizeof msg) len = (int)sizeof msg - 1;
+    copy_log_write(sh.log, msg, (size_t)len);
+  }
+}
+
+/* The engine has exited: whether the kernel killed the container for its
+ * memory limit (the engine's exit status alone cannot say), then the
+ * container goes. Blocking is fine here: the shim is about to end. */
+static void container_ended(void) {
+  if (!sh.container) return;
+  int fds[2];
+  if (pipe(fds) != 0) return;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(fds[1], 1);
+    dup2(null, 2);
+    close(fds[0]);
+    execl(sh.engine, sh.engine, "inspect", "--format", "{{.State.OOMKilled}}", sh.container,
+          (char *)NULL);
+    _exit(127);
+  }
+  close(fds[1]);
+  char out[32] = "";
+  ssize_t n = pid > 0 ? read(fds[0], out, sizeof out - 1) : -1;
+  close(fds[0]);
+  if (pid > 0)
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+  if (n > 0 && strncmp(out, "true", 4) == 0) sh.oom_kills = 1;
+  pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execl(sh.engine, sh.engine, "rm", "--force", "--volumes", sh.container, (char *)NULL);
+    _exit(127);
+  }
+  if (pid > 0)
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 }
 
 /* Once the server has exited and its output has ended (or leftovers that
@@ -146,6 +230,8 @@ static void finish(void) {
     return; /* the pipe's EOF calls us again */
   }
   reap_leftovers();
+  container_ended(); /* before its groups go: they hold the container's */
+  release_cgroup();
   copy_log_close(sh.log);
   sh.log = NULL;
   uv_stop(sh.loop);
@@ -163,9 +249,12 @@ static void on_sigchld(uv_signal_t *s, int signum) {
 }
 
 /* Where the child failed, reported through its error pipe. */
-enum { STAGE_SETGROUPS = 1, STAGE_SETGID, STAGE_SETUID, STAGE_REGAIN, STAGE_EXEC };
+enum { STAGE_SETGROUPS = 1, STAGE_SETGID, STAGE_SETUID, STAGE_REGAIN, STAGE_EXEC,
+       STAGE_CGROUP, STAGE_AFFINITY, STAGE_RLIMIT };
 static const char *const stage_names[] = {"", "setgroups", "setgid", "setuid",
-                                          "setuid(0) succeeded after dropping to", "exec"};
+                                          "setuid(0) succeeded after dropping to", "exec",
+                                          "joining its cgroup", "sched_setaffinity(--cpus)",
+                                          "setrlimit(RLIMIT_AS, --memory-max)"};
 
 /* The child between fork and exec: async-signal-safe calls only (the
  * loop's thread pool may have threads). */
@@ -182,6 +271,28 @@ static void child(int prog_fd, int out_fd, int err_fd, const struct passwd *pw, 
   dup2(out_fd, 1);
   dup2(out_fd, 2);
   if (out_fd > 2) close(out_fd);
+  /* Limits first, as root: the copy user may not move itself. A
+   * container engine stays outside: the container itself goes under the
+   * copy's groups (--cgroup-parent, container.h). */
+  if (sh.container) {
+  } else if (sh.in_cgroup) {
+    int rc = cgroup_copy_join(&sh.g);
+    if (rc) {
+      report[0] = STAGE_CGROUP;
+      errno = -rc;
+      goto fail;
+    }
+  } else {
+    if (sh.pinned && sched_setaffinity(0, sizeof sh.cpus, &sh.cpus) != 0) {
+      report[0] = STAGE_AFFINITY;
+      goto fail;
+    }
+    struct rlimit as = {(rlim_t)sh.memory_max_mb << 20, (rlim_t)sh.memory_max_mb << 20};
+    if (sh.memory_max_mb > 0 && setrlimit(RLIMIT_AS, &as) != 0) {
+      report[0] = STAGE_RLIMIT;
+      goto fail;
+    }
+  }
   if (pw) {
     if (setgroups(0, NULL) != 0) {
       report[0] = STAGE_SETGROUPS;
@@ -214,7 +325,9 @@ fail:
 static int spawn_server(const char *program, const char *user, const char *cwd, char **args,
                         int out_fd, char *why, size_t whysz) {
   struct passwd *pw = NULL;
-  if (geteuid() == 0) {
+  /* A container engine runs rootful; the container's user is the
+   * image's (container.h). */
+  if (geteuid() == 0 && !sh.container) {
     pw = user ? getpwnam(user) : NULL;
     if (!pw || pw->pw_uid == 0) {
       if (!user)
@@ -268,6 +381,10 @@ static int spawn_server(const char *program, const char *user, const char *cwd, 
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
   if (report[0] == STAGE_EXEC)
     snprintf(why, whysz, "cannot execute %s: %s", args[0], strerror(report[1]));
+  else if (report[0] >= STAGE_CGROUP)
+    snprintf(why, whysz, "cannot run %s: %s%s%s: %s", args[0], stage_names[report[0]],
+             report[0] == STAGE_CGROUP ? " " : "", report[0] == STAGE_CGROUP ? sh.g.dir[0] : "",
+             strerror(report[1]));
   else
     snprintf(why, whysz, "cannot run %s as user %s: %s %s", args[0], user, stage_names[report[0]],
              strerror(report[1]));
@@ -281,6 +398,7 @@ static void on_ignored_signal(uv_signal_t *s, int signum) {
 
 int copy_shim_main(int argc, char **argv) {
   const char *log_path = NULL, *program = NULL, *cwd = NULL, *user = NULL;
+  const char *cgroup = NULL, *cpus = NULL, *memory_max = NULL;
   int64_t copy_id = 0;
   int i = 0;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -291,14 +409,35 @@ int copy_shim_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--exec") == 0) program = argv[++i];
     else if (strcmp(argv[i], "--cwd") == 0) cwd = argv[++i];
     else if (strcmp(argv[i], "--user") == 0) user = argv[++i];
+    else if (strcmp(argv[i], "--container") == 0) sh.container = argv[++i];
+    else if (strcmp(argv[i], "--cgroup") == 0) cgroup = argv[++i];
+    else if (strcmp(argv[i], "--cpus") == 0) cpus = argv[++i];
+    else if (strcmp(argv[i], "--memory-max") == 0) memory_max = argv[++i];
   }
   if (i + 1 >= argc) {
     fprintf(stderr, "usage: berthd copy-exec [--copy ID] [--log FILE] [--exit-file FILE] "
-            "[--exec FILE] [--cwd DIR] [--user USER] -- PROGRAM [ARGS...]\n");
+            "[--exec FILE] [--cwd DIR] [--user USER | --container NAME] [--cgroup NAME] [--cpus LIST] "
+            "[--memory-max MB] -- PROGRAM [ARGS...]\n");
     return 2;
+  }
+  if (cpus && cgroup_cpus_parse(cpus, &sh.cpus) != 0) {
+    fprintf(stderr, "berthd copy-exec: --cpus '%s' must be a CPU list such as 0-1,3\n", cpus);
+    return 2;
+  }
+  sh.pinned = cpus && cpus[0];
+  if (memory_max) {
+    char *end;
+    long long mb = strtoll(memory_max, &end, 10);
+    if (end == memory_max || *end || mb < 1 || mb > (1LL << 30)) {
+      fprintf(stderr, "berthd copy-exec: --memory-max '%s' must be MiB from 1 to 2^30\n",
+              memory_max);
+      return 2;
+    }
+    sh.memory_max_mb = mb;
   }
   char **args = argv + i + 1;
   if (!program) program = args[0];
+  sh.engine = program;
   struct passwd *pw = user && geteuid() == 0 ? getpwnam(user) : NULL;
   if (pw) {
     /* Its own home, not ours. */
@@ -328,7 +467,20 @@ int copy_shim_main(int argc, char **argv) {
   uv_signal_init(sh.loop, &sh.chld);
   uv_signal_start(&sh.chld, on_sigchld, SIGCHLD);
   char why[2400];
-  int rc = spawn_server(program, user, cwd, args, fds[1], why, sizeof why);
+  int rc = 0;
+  if (cgroup) {
+    char cwhy[CGROUP_PATH_MAX + 200];
+    cgroup_version v = cgroup_detect(cgroup_root(), cwhy, sizeof cwhy);
+    cgroup_copy_init(&sh.g, v, cgroup_root(), cgroup);
+    if (v == CGROUP_NONE || cgroup_copy_make(&sh.g, cpus, sh.memory_max_mb, cwhy, sizeof cwhy)) {
+      snprintf(why, sizeof why, "cannot make the copy's cgroup %s: %s", cgroup, cwhy);
+      cgroup_copy_remove(&sh.g);
+      rc = -1;
+    } else {
+      sh.in_cgroup = 1;
+    }
+  }
+  if (rc == 0) rc = spawn_server(program, user, cwd, args, fds[1], why, sizeof why);
   close(fds[1]);
   if (rc) {
     char msg[2500];

@@ -610,6 +610,14 @@ static int describe_instances(ctl *c, json_t *req, json_t **resp, api_error *e) 
     for (int d = 0; d < r->n_devices; d++) dev_mem += r->dev_mem_mb_used[d];
     json_object_set_new(json_object_get(o, "Reserved"), "AcceleratorMemoryMb",
                         json_integer(dev_mem));
+    /* Physical device indices of its host; a copy's Devices index into it
+     * ([] when the devices are simulated). */
+    json_t *phys = json_array();
+    for (int d = 0; d < in->n_host_devices; d++)
+      json_array_append_new(phys, json_integer(in->host_devices[d]));
+    json_object_set_new(o, "AcceleratorDevices", phys);
+    /* What runs container Images there ("podman 4.3.1"; "none"). */
+    json_object_set_new(o, "ContainerRuntime", json_string(in->container_runtime));
     json_array_append_new(list, o);
   }
   json_t *eps = json_array();

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "artifact.h"
 #include "berth/converge.h"
+#include "local_agent.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -141,7 +142,7 @@ static size_t copies_for_plan(ic *x, copy ***list, converge_copy **in, converge_
 static int fits_empty_instance(ctl *c, const variant *v, const sched_need *need) {
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   if (!t) return 0;
-  sched_instance s = sched_capacity(t);
+  sched_instance s = local_agent_capacity(c, t);
   return sched_fits_empty(&s, need);
 }
 
@@ -309,7 +310,10 @@ int ic_reconcile(ctl *c, ic *x) {
       fits_empty_instance(c, v, &x->need)) {
     /* The fleet is adding an instance for it: not a failure (yet). */
   } else if (unplaced) {
-    if (v && v->managed_scaling && ep->blocked[v - ep->cfg.variants])
+    if (v && v->managed_scaling && ep->blocked[v - ep->cfg.variants] && ep->launch_failure[0])
+      snprintf(x->failure, sizeof x->failure, "%s ManagedInstanceScaling cannot add an "
+               "instance: %s", NO_CAPACITY_REASON, ep->launch_failure);
+    else if (v && v->managed_scaling && ep->blocked[v - ep->cfg.variants])
       snprintf(x->failure, sizeof x->failure, "%s The endpoint is at MaxInstanceCount (%d) of "
                "its ManagedInstanceScaling.", NO_CAPACITY_REASON, v->max_instances);
     else

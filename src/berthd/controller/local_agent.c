@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "berth/devices.h"
 #include "berth/log.h"
 #include "berth/secret.h"
 #include "pool.h"
@@ -70,6 +71,11 @@ static void save(local_agent *a) {
   json_t *doc = json_pack("{s:I,s:s,s:s,s:s,s:s,s:i,s:f}", "Id", (json_int_t)in->id, "Endpoint",
                           in->endpoint, "Variant", in->variant, "InstanceType", a->type, "Token",
                           a->token, "AgentPid", a->pid, "CreationTime", in->created);
+  /* Its physical devices, so that a restarted controller keeps them. */
+  json_t *devs = json_array();
+  for (int i = 0; i < in->n_host_devices; i++)
+    json_array_append_new(devs, json_integer(in->host_devices[i]));
+  json_object_set_new(doc, "Devices", devs);
   char key[32];
   instance_key(in->id, key, sizeof key);
   if (store_put(a->c->db, "instance", key, doc) != 0)
@@ -137,7 +143,11 @@ static int is_our_agent(const local_agent *a, int pid) {
   const copy_policy *p = &a->c->policy;
   size_t n = ctl_read_cmdline(pid, cmd, sizeof cmd);
   int dir = 0, join = 0, role = 0, allowed = 0, same_policy = 1;
-  const char *user = "";
+  const char *user = "", *devices = "";
+  char want_devices[SCHED_MAX_DEVICES * 4] = "";
+  if (a->inst)
+    berth_devices_format(a->inst->host_devices, a->inst->n_host_devices, want_devices,
+                         sizeof want_devices);
   for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
     const char *arg = cmd + i, *val = i + strlen(arg) + 1 < n ? arg + strlen(arg) + 1 : "";
     if (strcmp(arg, "agent") == 0) role = 1;
@@ -147,8 +157,12 @@ static int is_our_agent(const local_agent *a, int pid) {
         (allowed >= p->n_allow || strcmp(val, p->allow[allowed++]) != 0))
       same_policy = 0;
     if (strcmp(arg, "--copy-user") == 0) user = val;
+    if (strcmp(arg, "--devices") == 0) devices = val;
   }
-  if (allowed != p->n_allow || strcmp(user, p->user) != 0) same_policy = 0;
+  /* Another device set counts as another policy: it must not keep devices
+   * this instance no longer holds. */
+  if (allowed != p->n_allow || strcmp(user, p->user) != 0 || strcmp(devices, want_devices) != 0)
+    same_policy = 0;
   return role && dir ? (join && same_policy ? 1 : 2) : 0;
 }
 
@@ -189,7 +203,8 @@ static void start(local_agent *a) {
                    "--bind-host", "127.0.0.1", "--log-level", c->log_level[0] ? c->log_level : "info"};
   /* Our copy policy is the agent's: it checks every Image again at launch. */
   size_t nfixed = sizeof fixed / sizeof *fixed, k = nfixed;
-  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 6, sizeof *argv);
+  /* Room for the optional flags below (9 words) and the NULL. */
+  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 12, sizeof *argv);
   memcpy(argv, fixed, sizeof fixed);
   for (int i = 0; i < c->policy.n_allow; i++) {
     argv[k++] = "--allow-exec";
@@ -201,11 +216,24 @@ static void start(local_agent *a) {
   }
   /* Our own address on this host: plain HTTP there never leaves it. */
   if (strncmp(c->control_url, "http://127.", 11) != 0) argv[k++] = "--insecure";
+  char devices[SCHED_MAX_DEVICES * 4];
+  if (a->inst && a->inst->n_host_devices > 0) {
+    berth_devices_format(a->inst->host_devices, a->inst->n_host_devices, devices,
+                         sizeof devices);
+    argv[k++] = "--devices";
+    argv[k++] = devices;
+  }
   char interval[32];
   if (c->health_interval_s > 0) {
     snprintf(interval, sizeof interval, "%g", c->health_interval_s);
     argv[k++] = "--health-interval";
     argv[k++] = interval;
+  }
+  char cache_mb[32];
+  if (c->artifact_cache_mb > 0) {
+    snprintf(cache_mb, sizeof cache_mb, "%g", c->artifact_cache_mb);
+    argv[k++] = "--artifact-cache-mb";
+    argv[k++] = cache_mb;
   }
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -278,10 +306,93 @@ static instance *instance_alloc(ctl *c, int64_t id, const char *ep, const char *
   return in;
 }
 
+/* The smallest memory among the host devices idx (MiB); 0 when unknown. */
+static long smallest_device_mib(const ctl *c, const int *idx, int n) {
+  long smallest = 0;
+  if (!c->host_devices) return 0;
+  for (int i = 0; i < n; i++) {
+    const berth_gpu *g = berth_devices_find(c->host_devices, idx[i]);
+    if (g && (smallest == 0 || g->memory_mib < smallest)) smallest = g->memory_mib;
+  }
+  return smallest;
+}
+
+/* A copy may use no more memory per device than the device really has. */
+static void clamp_device_memory(const ctl *c, instance *in) {
+  long real = smallest_device_mib(c, in->host_devices, in->n_host_devices);
+  if (real > 0 && real < in->res.dev_mem_mb) in->res.dev_mem_mb = real;
+}
+
+sched_instance local_agent_capacity(const ctl *c, const berth_instance_type *t) {
+  sched_instance s = sched_capacity(t);
+  const berth_devices *h = c->host_devices;
+  if (!h || h->n == 0 || t->accelerators == 0) return s;
+  long smallest = 0;
+  for (int i = 0; i < h->n; i++)
+    if (smallest == 0 || h->dev[i].memory_mib < smallest) smallest = h->dev[i].memory_mib;
+  if (smallest < s.dev_mem_mb) s.dev_mem_mb = smallest;
+  return s;
+}
+
+/* Marks in taken[] (indexed like c->host_devices->dev) the devices local
+ * instances hold, skipping `except`. */
+static void devices_taken(const ctl *c, const instance *except, unsigned char *taken) {
+  const berth_devices *h = c->host_devices;
+  memset(taken, 0, BERTH_MAX_HOST_DEVICES);
+  for (const instance *in = c->instances; in; in = in->next) {
+    if (!in->agent || in == except) continue; /* a pool instance's are another host's */
+    for (int i = 0; i < in->n_host_devices; i++)
+      for (int k = 0; k < h->n; k++)
+        if (h->dev[k].index == in->host_devices[i]) taken[k] = 1;
+  }
+}
+
+/* Says why an instance of type t cannot have its devices: the type, how
+ * many it needs, which are free and who holds the others. */
+static void no_devices_reason(const ctl *c, const berth_instance_type *t,
+                              const unsigned char *taken, char *why, size_t whysz) {
+  const berth_devices *h = c->host_devices;
+  char free_list[BERTH_MAX_HOST_DEVICES * 4] = "", held[600] = "";
+  int free_idx[BERTH_MAX_HOST_DEVICES], n_free = 0;
+  for (int k = 0; k < h->n; k++)
+    if (!taken[k]) free_idx[n_free++] = h->dev[k].index;
+  berth_devices_format(free_idx, n_free, free_list, sizeof free_list);
+  size_t len = 0;
+  for (const instance *in = c->instances; in && len < sizeof held; in = in->next) {
+    if (!in->agent || in->n_host_devices == 0) continue;
+    char list[SCHED_MAX_DEVICES * 4];
+    berth_devices_format(in->host_devices, in->n_host_devices, list, sizeof list);
+    int w = snprintf(held + len, sizeof held - len, "%si-%lld (%s) has %s", len ? "; " : "",
+                     (long long)in->id, in->endpoint, list);
+    if (w < 0) break;
+    len += (size_t)w;
+  }
+  snprintf(why, whysz, "Instance type %s needs %d accelerator devices of this host, but only %d "
+           "of its %d (from %s) are free (free: %s; %s). Delete an endpoint that holds devices, "
+           "or use an instance type with fewer.", t->name, t->accelerators, n_free, h->n,
+           berth_devices_source_name(h->source), n_free ? free_list : "none",
+           held[0] ? held : "no instance holds any");
+}
+
 instance *local_agent_launch(ctl *c, const char *ep, const char *variant_name,
-                             const berth_instance_type *t) {
+                             const berth_instance_type *t, char *why, size_t whysz) {
+  /* Devices first: an instance that cannot have them is never created. */
+  int devs[SCHED_MAX_DEVICES], n_devs = 0;
+  const berth_devices *h = c->host_devices;
+  if (h && h->n > 0 && t->accelerators > 0) {
+    unsigned char taken[BERTH_MAX_HOST_DEVICES];
+    devices_taken(c, NULL, taken);
+    if (berth_devices_pick(h, taken, t->accelerators, devs) != 0) {
+      no_devices_reason(c, t, taken, why, whysz);
+      return NULL;
+    }
+    n_devs = t->accelerators;
+  }
   instance *in = instance_alloc(c, ++c->next_instance_id, ep, variant_name, t);
   in->created = ctl_now();
+  memcpy(in->host_devices, devs, sizeof devs);
+  in->n_host_devices = n_devs;
+  clamp_device_memory(c, in);
   char token[65];
   new_token(token, sizeof token);
   local_agent *a = agent_new(c, in, token);
@@ -324,13 +435,53 @@ static int load_one(const char *name, json_t *doc, void *ud) {
                                 json_string_value(json_object_get(doc, "Variant")) ?: "", t);
   in->created = json_number_value(json_object_get(doc, "CreationTime"));
   if (id > c->next_instance_id) c->next_instance_id = id;
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(doc, "Devices"), i, d) {
+    int idx = (int)json_integer_value(d);
+    if (in->n_host_devices == SCHED_MAX_DEVICES) break;
+    if (!berth_devices_find(c->host_devices, idx))
+      berth_log(BERTH_LOG_WARN, "instance %s: its device %d is not among this host's %d "
+                "(from %s) any more; it keeps it", name, idx,
+                c->host_devices->n, berth_devices_source_name(c->host_devices->source));
+    in->host_devices[in->n_host_devices++] = idx;
+  }
+  clamp_device_memory(c, in);
   local_agent *a = agent_new(c, in, token);
   a->pid = (int)json_integer_value(json_object_get(doc, "AgentPid")); /* checked at start */
   return 0;
 }
 
 int local_agent_load(ctl *c) {
-  return store_each(c->db, "instance", load_one, c);
+  char err[256];
+  c->host_devices = berth_xcalloc(1, sizeof *c->host_devices);
+  if (berth_devices_probe(c->host_devices, err, sizeof err) < 0) {
+    berth_log(BERTH_LOG_ERROR, "%s", err);
+    return -1;
+  }
+  const berth_devices *h = c->host_devices;
+  if (h->n > 0)
+    berth_log(BERTH_LOG_INFO, "this host has %d accelerator devices (from %s): local instances "
+              "get their own", h->n, berth_devices_source_name(h->source));
+  int rc = store_each(c->db, "instance", load_one, c);
+  if (rc || h->n == 0) return rc;
+  /* Instances recorded before they had devices get theirs now (first free). */
+  for (instance *in = c->instances; in; in = in->next) {
+    if (!in->agent || in->n_host_devices > 0 || in->type->accelerators == 0) continue;
+    unsigned char taken[BERTH_MAX_HOST_DEVICES];
+    devices_taken(c, in, taken);
+    if (berth_devices_pick(h, taken, in->type->accelerators, in->host_devices) == 0) {
+      in->n_host_devices = in->type->accelerators;
+      clamp_device_memory(c, in);
+      save(in->agent);
+    } else {
+      char why[1024];
+      no_devices_reason(c, in->type, taken, why, sizeof why);
+      berth_log(BERTH_LOG_WARN, "instance %lld keeps logical device indices: %s",
+                (long long)in->id, why);
+    }
+  }
+  return 0;
 }
 
 void local_agent_start_all(ctl *c) {
@@ -365,6 +516,8 @@ int local_agents_running(const ctl *c) {
 }
 
 void local_agent_free_all(ctl *c) {
+  free(c->host_devices);
+  c->host_devices = NULL;
   while (c->local_agents) {
     local_agent *a = c->local_agents;
     c->local_agents = a->next;

@@ -10,7 +10,15 @@
  * names this instance's data dir and this control URL) and watches it
  * through a pidfd, or starts a new one, which adopts the copies the old
  * one left (agent_state.h). An agent that exits is started again with
- * backoff (LOCAL_AGENT_BACKOFF_MIN_MS doubling to ..._MAX_MS). */
+ * backoff (LOCAL_AGENT_BACKOFF_MIN_MS doubling to ..._MAX_MS).
+ *
+ * Accelerators: when this host has devices (berth/devices.h: declared or
+ * NVML's), each instance of a type with N accelerators takes N of them no
+ * other local instance holds (the first free ones), recorded with the
+ * instance ("Devices") so a restarted controller keeps the mapping, and
+ * given to its agent as --devices. Its per-device memory is the smaller
+ * of the type's and the real devices'. A host with no devices keeps
+ * logical indices (simulated accelerators). */
 #ifndef BERTHD_LOCAL_AGENT_H
 #define BERTHD_LOCAL_AGENT_H
 
@@ -22,13 +30,20 @@
 typedef struct local_agent local_agent;
 
 /* A new instance for ep/v of type t: recorded, its agent started once the
- * control API listens (at once when it does already). NULL on failure. */
+ * control API listens (at once when it does already). NULL when this host
+ * has too few free accelerator devices for t: then why says so (the type,
+ * the devices it needs, which are free and who holds the rest). */
 instance *local_agent_launch(ctl *c, const char *ep, const char *variant_name,
-                             const berth_instance_type *t);
+                             const berth_instance_type *t, char *why, size_t whysz);
+/* What an empty local instance of type t offers on this host: the type's
+ * capacity with each device's memory no more than this host's smallest
+ * device has (the fleet plans with it). */
+sched_instance local_agent_capacity(const ctl *c, const berth_instance_type *t);
 /* The instance goes away (it holds no copies): its agent is stopped and
  * its record deleted. Frees in. */
 void local_agent_release(ctl *c, instance *in);
-/* Loads the recorded instances (before the control API listens). */
+/* Finds this host's accelerator devices and loads the recorded instances
+ * (before the control API listens). */
 int local_agent_load(ctl *c);
 /* Starts or adopts every loaded instance's agent (once the control API
  * listens at c->control_url). */

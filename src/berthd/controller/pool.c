@@ -167,6 +167,15 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local
   snprintf(in->agent_id, sizeof in->agent_id, "%s", agent_id);
   snprintf(in->address, sizeof in->address, "%s", address);
   in->res = sched_capacity(t);
+  /* Its host's physical devices, and what they really hold: no copy is
+   * placed there that needs more device memory than that. */
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(body, "accelerator_devices"), i, d)
+    if (in->n_host_devices < SCHED_MAX_DEVICES && in->n_host_devices < t->accelerators)
+      in->host_devices[in->n_host_devices++] = (int)json_integer_value(d);
+  json_int_t real_mb = json_integer_value(json_object_get(body, "accelerator_memory_mb"));
+  if (real_mb > 0 && real_mb < in->res.dev_mem_mb) in->res.dev_mem_mb = real_mb;
   in->created = ctl_now();
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;
@@ -243,7 +252,11 @@ static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures
         berth_log(BERTH_LOG_INFO, "%s: copy %lld ready on %s:%d (%sinstance %lld)", x->name,
                 (long long)cp->id, in->address, cp->port, in->agent ? "" : "pool ",
                 (long long)in->id);
-        metrics_copy_ready(x->metrics, (double)(cp->ready_ms - cp->started_ms));
+        /* ModelSetupTime: the agent's measure (artifact, start, /ping) when
+         * it sends one, else placement to ready as seen here. */
+        json_int_t setup = json_integer_value(json_object_get(rep, "setup_ms"));
+        metrics_copy_ready(x->metrics, setup > 0 ? (double)setup
+                                                 : (double)(cp->ready_ms - cp->started_ms));
         ctl_kick(c);
       } else if (cp->state == COPY_READY && state && strcmp(state, "ready") != 0 &&
                  strcmp(state, "adopting") != 0) {
@@ -273,6 +286,7 @@ static json_t *wanted(ctl *c, instance *in) {
                             (json_int_t)x->need.cpu_milli, "devices", devs, "dev_milli_each",
                             cp->assign.dev_milli_each);
       json_object_set_new(w, "download_timeout_s", json_integer(ic_download_timeout_s(c, x)));
+      json_object_set_new(w, "dev_mem_mb", json_integer(x->need.dev_mem_mb));
       if (model && ctl_find_model(c, model))
         json_object_set(w, "model", ctl_find_model(c, model));
       json_array_append_new(out, w);
@@ -406,6 +420,8 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
     return;
   }
   in->last_seen = ctl_clock();
+  const char *runtime = json_string_value(json_object_get(body, "container_runtime"));
+  if (runtime) snprintf(in->container_runtime, sizeof in->container_runtime, "%s", runtime);
   if (!in->synced) {
     in->synced = 1;
     ctl_kick(c); /* maybe the last one the adoption waits for */

@@ -120,11 +120,17 @@ int ctl_load(ctl *c) {
 
 /* ---- instances ---- */
 
-static instance *instance_new(ctl *c, endpoint *ep, const variant *v) {
+/* A new instance for ep/v, or NULL with why filled (local provider). */
+static instance *instance_new(ctl *c, endpoint *ep, const variant *v, char *why, size_t whysz) {
   if (c->pool) return pool_claim(c, ep->name, v->name, v->instance_type);
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
-  if (!t) return NULL;
-  instance *in = local_agent_launch(c, ep->name, v->name, t);
+  if (!t) {
+    snprintf(why, whysz, "Instance type %s is not in the catalog %s", v->instance_type,
+             berth_catalog_default_path());
+    return NULL;
+  }
+  instance *in = local_agent_launch(c, ep->name, v->name, t, why, whysz);
+  if (!in) return NULL;
   berth_log(BERTH_LOG_INFO, "%s/%s: instance %lld (%s) started", ep->name, v->name,
           (long long)in->id, t->name);
   return in;
@@ -237,7 +243,7 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   fleet_input in = {.instances = fi, .n_instances = n, .copies = placed, .n_copies = np,
                     .pending = pending, .pending_strategy = pstrat, .n_pending = npend};
-  if (t) in.template_instance = sched_capacity(t);
+  if (t) in.template_instance = local_agent_capacity(c, t);
   in.now = now;
   in.last_scale_in = ep->last_scale_in[vi];
   fleet_policy p = {1, v->min_instances, v->max_instances,
@@ -245,7 +251,17 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
                     c->instance_cooldown_s > 0 ? c->instance_cooldown_s : v->cooldown_min * 60.0};
   fleet_actions a;
   fleet_decide(&p, &in, &a);
-  for (int k = 0; k < a.add; k++) instance_new(c, ep, v);
+  int added = 0;
+  char why[sizeof ep->launch_failure];
+  for (int k = 0; k < a.add; k++, added++)
+    if (!instance_new(c, ep, v, why, sizeof why)) {
+      /* Pending copies then say why no instance comes (ic.c). */
+      if (strcmp(why, ep->launch_failure) != 0)
+        berth_log(BERTH_LOG_WARN, "%s/%s: cannot add an instance: %s", ep->name, v->name, why);
+      snprintf(ep->launch_failure, sizeof ep->launch_failure, "%s", why);
+      break;
+    }
+  if (added > 0 || a.add == 0) ep->launch_failure[0] = '\0';
   for (size_t k = 0; k < a.n_evacuate; k++) {
     list[a.evacuate[k]]->evacuating = 1;
     list[a.evacuate[k]]->res.accepting = 0;
@@ -254,9 +270,9 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   }
   for (size_t k = 0; k < a.n_release; k++) release_instance(c, list[a.release[k]]);
   if (a.n_release || a.n_evacuate) ep->last_scale_in[vi] = now;
-  ep->desired_instances[vi] = (int)n + a.add - (int)a.n_release;
-  ep->blocked[vi] = a.pending_blocked;
-  if (a.add || a.n_release || a.n_evacuate) ctl_kick(c);
+  ep->desired_instances[vi] = (int)n + added - (int)a.n_release;
+  ep->blocked[vi] = a.pending_blocked || added < a.add;
+  if (added || a.n_release || a.n_evacuate) ctl_kick(c);
   free(placed);
   free(pending);
   free(pstrat);
@@ -275,8 +291,9 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
       want = want < v->min_instances ? v->min_instances
            : want > v->max_instances ? v->max_instances : want;
     ep->desired_instances[i] = want;
+    char why[sizeof ep->failure];
     for (; have < want; have++)
-      if (!instance_new(c, ep, v)) {
+      if (!instance_new(c, ep, v, why, sizeof why)) {
         if (c->pool) {
           /* Waits for agents of this type to join; the endpoint stays
            * Creating until it has its instances. */
@@ -286,8 +303,8 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
           ep->started[i] = 0;
           return;
         }
-        snprintf(ep->failure, sizeof ep->failure, "Instance type %s is not in the catalog %s",
-                 v->instance_type, berth_catalog_default_path());
+        snprintf(ep->failure, sizeof ep->failure, "%s", why);
+        berth_log(BERTH_LOG_WARN, "endpoint %s failed: %s", ep->name, why);
         ep->status = ENDPOINT_FAILED;
         ep->modified = ctl_now();
         ctl_save_endpoint(c, ep);

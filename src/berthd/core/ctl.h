@@ -30,6 +30,16 @@
 
 typedef struct store store;
 typedef struct ctl ctl;
+
+/* The container engine an agent found at start (container.h). */
+typedef struct container_engine {
+  char path[256];               /* "" when the host has none */
+  char name[16];                /* "podman" or "docker" */
+  char version[64];
+  int runc;                     /* podman: run with --runtime runc */
+  int cdi;                      /* NVIDIA's CDI spec is installed */
+  int cgroupfs;                 /* cgroups by path (not systemd slices) */
+} container_engine;
 typedef struct ic_metrics ic_metrics;
 typedef struct invocation invocation;
 
@@ -83,10 +93,17 @@ typedef struct instance {
   int remote;
   char agent_id[64];
   char address[64];             /* where its copies are reached */
+  char container_runtime[64];   /* what its agent runs images with: "podman
+                                   4.3.1", "none"; "" until it syncs */
   double last_seen;             /* its last sync (ctl_clock) */
   int synced;                   /* has synced since this controller started */
   struct local_agent *agent;    /* local provider: the agent we started */
   char token[65];               /* local provider: what its agent presents */
+  /* Its physical accelerators (this host's indices, NVML's or declared):
+   * a copy's logical device i is host_devices[i]. 0: none known (no
+   * devices on the host: logical indices only, simulated). */
+  int n_host_devices;
+  int host_devices[SCHED_MAX_DEVICES];
 } instance;
 
 /* EndpointStatus values Berth uses; endpoint_status_name gives the wire
@@ -124,7 +141,10 @@ typedef struct endpoint {
                                    cfg.doc is owned by the endpoint */
   int desired_instances[MAX_VARIANTS];
   int started[MAX_VARIANTS];    /* initial instances created */
-  int blocked[MAX_VARIANTS];    /* pending copies held back by MaxInstanceCount */
+  int blocked[MAX_VARIANTS];    /* pending copies held back by MaxInstanceCount
+                                   or by an instance that could not start */
+  char launch_failure[512];     /* why managed scaling could not add an
+                                   instance (local_agent_launch); "" */
   double last_scale_in[MAX_VARIANTS];
   int mark;                     /* router: in the snapshot being applied */
 } endpoint;
@@ -177,6 +197,9 @@ typedef struct copy {
   int dead;                     /* unlinked; freed when open_handles and
                                    inflight are 0 */
   char model_dir[1024];         /* SM_MODEL_DIR once the artifact is ready */
+  uint64_t setup_started_ms;    /* launch, before the artifact: ModelSetupTime */
+  char cpus[256];               /* agent: its cpuset ("2-3"), "" when unpinned */
+  char container[96];           /* agent: its container's name, "" for a process */
 } copy;
 
 struct ic {
@@ -219,6 +242,8 @@ struct ctl {
                                    --shared-dir */
   char self_exe[1024];          /* berthd, for copy-exec */
   char model_exe[1024];         /* the bundled berth-model */
+  char agent_id[64];            /* agent: its id (container labels) */
+  container_engine engine;      /* agent: podman or docker, if any */
   char region[32];
   char account[16];
 
@@ -237,7 +262,10 @@ struct ctl {
   uv_timer_t tick;              /* periodic reconciliation */
   uv_timer_t kick;              /* reconciliation soon after a change */
   int kicked;
-  struct artifact_job *artifact_jobs; /* extractions in progress */
+  struct artifact_job *artifact_jobs; /* fetches in progress (artifact.c) */
+  struct artifact_cache *artifact_cache; /* agent: its cache (artifact.c) */
+  double artifact_cache_mb;     /* --artifact-cache-mb, given to local agents */
+  struct copy_limits *limits;   /* agent: how copies are limited (copy_limits.h) */
   int shutting_down;
   uint64_t request_seq;
   uint64_t random_state;
@@ -252,6 +280,8 @@ struct ctl {
   double instance_cooldown_s;   /* > 0: overrides ScaleInPolicy cooldowns */
   int pool;                     /* provider "pool": instances are joined agents */
   struct local_agent *local_agents; /* provider "local": agents we started */
+  struct berth_devices *host_devices; /* provider "local": this host's
+                                   accelerators (local_agent.c) */
   char control_url[128];        /* where local agents reach the control API */
   char log_level[16];           /* given to local agents */
   double adopt_until;           /* ctl_clock: until then, or until every
