@@ -22,7 +22,8 @@ static const char ics_usage[] =
   "\n"
   "Lists inference components: NAME, ENDPOINT, STATUS, COPIES (current/desired)\n"
   "and CREATED (local time), with a 'reason:' line under any that has a\n"
-  "failure reason.\n"
+  "failure reason and a 'status:' line under one whose copy is still starting\n"
+  "(its Image being pulled).\n"
   "\n"
   "  --endpoint EP   only the inference components on endpoint EP\n";
 
@@ -197,6 +198,12 @@ int berth__cmd_ics(berth_cli *cli, int argc, char **argv) {
     if (reason && *reason) {
       char note[2048];
       snprintf(note, sizeof note, "  reason: %s", reason);
+      berth__table_note(&t, note);
+    }
+    const char *status = berth__json_str(d, "StatusMessage", NULL);
+    if (status && *status) {
+      char note[512];
+      snprintf(note, sizeof note, "  status: %s", status);
       berth__table_note(&t, note);
     }
     json_decref(d);

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 import {
@@ -61,6 +62,18 @@ const waitCopies = (name, n) => waitFor(() => describe(name), {
 const running = (ic) => podman('ps', '--filter', `label=berth.inference-component=${ic}`, '--format', '{{.Names}}')
   .split('\n').filter(Boolean).sort();
 
+/** Whether a `podman pull IMAGE` process runs. */
+function pulling(image) {
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('pull') && argv.includes(image)) return true;
+    } catch { /* gone */ }
+  }
+  return false;
+}
+
 async function invokeOk(ic) {
   const out = await rt.send(new InvokeEndpointCommand({
     EndpointName: EP, InferenceComponentName: ic, ContentType: 'application/json',
@@ -74,7 +87,7 @@ test('an OCI image runs as copies, scales to 2 and 0, survives kill -9 of its ag
   await sm.send(new CreateInferenceComponentCommand({
     InferenceComponentName: 'boxed', EndpointName: EP, VariantName: 'AllTraffic',
     Specification: {
-      Container: { Image: IMAGE, Environment: { BERTH_MODEL_ID: 'boxed', BERTH_TEST_TAG: TEST_TAG } },
+      Container: { Image: IMAGE, Environment: { BERTH_MODEL_ID: 'boxed', BERTH_TEST_TAG: TEST_TAG, BERTH_CONTAINER_SHM_SIZE: '128m' } },
       ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128, MaxMemoryRequiredInMb: 512 },
     },
     RuntimeConfig: { CopyCount: 1 },
@@ -101,6 +114,8 @@ test('an OCI image runs as copies, scales to 2 and 0, survives kill -9 of its ag
   const mount = info.Mounts.find((m) => m.Destination === '/opt/ml/model');
   assert.ok(mount && mount.RW === false, `the artifact is mounted read-only: ${JSON.stringify(info.Mounts)}`);
   assert.deepEqual(info.Config.Cmd, ['serve']);
+  assert.equal(info.HostConfig.ShmSize, 128 * 1024 * 1024, 'BERTH_CONTAINER_SHM_SIZE is its /dev/shm');
+  assert.ok(!info.Config.Env.some((e) => e.startsWith('BERTH_CONTAINER_')), 'Berth\'s own variables stay out');
   // Its limits: the copy's own cgroup (where the agent reads OOM kills)
   // holds the container, with MaxMemoryRequiredInMb and one whole core.
   const parent = info.HostConfig.CgroupParent;
@@ -197,4 +212,39 @@ test('a container past its MaxMemoryRequiredInMb is killed and the IC says so', 
   await waitFor(() => containers('berth.inference-component=boxed-hog'), {
     timeoutMs: 30_000, what: 'its container to be removed', until: (n) => n.length === 0,
   });
+});
+
+test('a pull in progress shows in the IC\'s status, and a deleted IC stops its pull', { timeout: 120_000 }, async () => {
+  // A "registry" that accepts connections and never answers: the pull hangs.
+  const held = [];
+  const registry = net.createServer((sock) => held.push(sock));
+  await new Promise((resolve) => registry.listen(0, '127.0.0.1', resolve));
+  const image = `127.0.0.1:${registry.address().port}/berth/slow-model:1`;
+  try {
+    await sm.send(new CreateInferenceComponentCommand({
+      InferenceComponentName: 'slow-pull', EndpointName: EP, VariantName: 'AllTraffic',
+      Specification: {
+        Container: { Image: image },
+        ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128 },
+      },
+      RuntimeConfig: { CopyCount: 1 },
+    }));
+    const raw = await waitFor(async () => {
+      const r = await control(b.controlUrl, 'DescribeInferenceComponent', { InferenceComponentName: 'slow-pull' });
+      return r.json;
+    }, {
+      timeoutMs: 30_000, what: 'the pull to show in the IC\'s status',
+      until: (x) => /^copy \d+: pulling its Image: Trying to pull /.test(x.StatusMessage ?? ''),
+    });
+    assert.equal(raw.InferenceComponentStatus, 'Creating');
+    assert.ok(held.length > 0, 'podman reached the registry');
+    await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'slow-pull' }));
+    await waitFor(() => describe('slow-pull').then(() => null, (e) => e.name), {
+      timeoutMs: 20_000, what: 'the IC to be gone while its pull hung', until: (e) => e === 'ValidationException',
+    });
+    await waitFor(() => pulling(image), { timeoutMs: 10_000, what: 'the pull to be stopped', until: (p) => !p });
+  } finally {
+    for (const s of held) s.destroy();
+    registry.close();
+  }
 });

@@ -33,6 +33,7 @@
 #include "agent_devices.h"
 #include "artifact.h"
 #include "container.h"
+#include "image_pull.h"
 #include "copy_limits.h"
 #include "agent_state.h"
 #include "metrics.h"
@@ -606,6 +607,7 @@ static int container_program(ctl *c, copy *cp, const char *image, json_t *icenv,
       .neuron = neuron, .bind_host = c->bind_host[0] ? c->bind_host : "127.0.0.1",
       .port = cp->port, .container_port = cport,
       .entrypoint = env_value(*env, "BERTH_CONTAINER_ENTRYPOINT"),
+      .shm_size = env_value(*env, "BERTH_CONTAINER_SHM_SIZE"),
       .args = args_s ? args : NULL, .env_names = names,
       .labels = {{"berth.endpoint", x->endpoint}, {"berth.inference-component", x->name},
                  {"berth.copy", copy_s}, {"berth.agent", c->agent_id}}};
@@ -773,6 +775,29 @@ fail:
   copy_remove(c, cp);
 }
 
+static void on_image_ready(void *ud, int err, const char *why) {
+  copy *cp = ud;
+  cp->open_handles--;
+  if (cp->dead) {
+    maybe_free(cp);
+    return;
+  }
+  ctl *c = cp->ctl;
+  if (cp->state == COPY_STOPPING) {
+    copy_remove(c, cp); /* stopped while its Image was pulled: it never ran */
+    return;
+  }
+  if (cp->state != COPY_STARTING) return;
+  if (err) {
+    cp->tail_len = 0; /* the reason quotes the engine */
+    fail_start(c, cp, why);
+    cp->state = COPY_STOPPING;
+    copy_remove(c, cp);
+    return;
+  }
+  spawn_copy(c, cp);
+}
+
 static void on_artifact_ready(void *ud, int err, const char *dir, const char *why) {
   copy *cp = ud;
   cp->open_handles--;
@@ -798,6 +823,15 @@ static void on_artifact_ready(void *ud, int err, const char *dir, const char *wh
     return;
   }
   snprintf(cp->model_dir, sizeof cp->model_dir, "%s", dir);
+  const char *image, *artifact;
+  json_t *env;
+  container_of(c, cp->owner, &image, &artifact, &env);
+  if (container_is_image(image)) {
+    /* The Image is part of the download, not of the start. */
+    cp->open_handles++;
+    image_pull(c, image, cp->download_timeout_s, on_image_ready, cp);
+    return;
+  }
   spawn_copy(c, cp);
 }
 
@@ -897,10 +931,15 @@ void agent_stop(ctl *c, copy *cp) {
     if (cp->inflight == 0 && c->agent_mode) terminate(c, cp);
     break;
   case COPY_STARTING:
-    if (cp->pid)
+    if (cp->pid) {
       terminate(c, cp);
-    else
+    } else if (image_pull_cancel(c, cp)) {
+      cp->open_handles--; /* its pull will not call back */
+      cp->state = COPY_STOPPING;
+      copy_remove(c, cp);
+    } else {
       cp->state = COPY_STOPPING; /* artifact still preparing: removed when it is */
+    }
     break;
   case COPY_PENDING:
   case COPY_BACKOFF:

@@ -29,6 +29,7 @@
 #include "agent_devices.h"
 #include "agent_state.h"
 #include "container.h"
+#include "image_pull.h"
 #include "copy_limits.h"
 #include "artifact.h"
 #include "reconcile.h"
@@ -258,7 +259,8 @@ static void follow(json_t *wanted) {
     agent_start(&agent, cp);
     /* Its ModelDataDownloadTimeoutInSeconds, resolved by the controller. A
      * copy that could not start is gone already: then nothing waits. */
-    artifact_limit(&agent, cp, (int)json_integer_value(json_object_get(w, "download_timeout_s")));
+    cp->download_timeout_s = (int)json_integer_value(json_object_get(w, "download_timeout_s"));
+    artifact_limit(&agent, cp, cp->download_timeout_s);
   }
   for (ic *x = agent.ics; x; x = x->next) {
     copy *next;
@@ -290,6 +292,13 @@ static json_t *report(void) {
                                               (json_int_t)cp->id, "ic", x->name, "state", state,
                                               "port", cp->port, "pid", cp->pid, "devices", devs,
                                               "dev_milli_each", cp->assign.dev_milli_each));
+      const char *pulling = cp->state == COPY_STARTING ? image_pull_progress(&agent, cp) : NULL;
+      if (pulling) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "pulling its Image: %s", pulling);
+        json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "detail",
+                            json_string(detail));
+      }
       /* ModelSetupTime as this agent measured it (artifact, start, /ping). */
       if (cp->state == COPY_READY && cp->setup_started_ms && cp->ready_ms >= cp->setup_started_ms)
         json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "setup_ms",
@@ -303,7 +312,8 @@ static json_t *report(void) {
   char runtime[96];
   container_describe(&agent.engine, runtime, sizeof runtime);
   return json_pack("{s:s,s:s,s:s,s:s,s:o,s:O,s:s,s:i,s:o,s:I}", "agent_id", agent_id,
-                   "container_runtime", runtime, "instance_type", opts.instance_type, "address", self.address, "copies",
+                   "container_runtime", runtime, "instance_type", opts.instance_type, "address",
+                   self.address, "copies",
                    copies, "failures", agent.failed_reports, "version", version, "wait_ms",
                    SYNC_WAIT_MS, "accelerator_devices", host_devs, "accelerator_memory_mb",
                    (json_int_t)self.res.dev_mem_mb);

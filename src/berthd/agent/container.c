@@ -248,6 +248,7 @@ int container_command(const container_engine *e, const container_spec *s, char *
     add(&a, "--env=CUDA_VISIBLE_DEVICES=%s", list);
   }
   for (char *const *n = s->env_names; n && *n; n++) add(&a, "--env=%s", *n);
+  if (s->shm_size) add(&a, "--shm-size=%s", s->shm_size);
   if (s->entrypoint) add(&a, "--entrypoint=%s", s->entrypoint);
   add(&a, "%s", s->image);
   if (s->args)

@@ -38,6 +38,7 @@ typedef struct container_spec {
   int port;                     /* the copy's port */
   int container_port;           /* >0: publish it (own network) on port */
   const char *entrypoint;       /* NULL: the image's */
+  const char *shm_size;         /* /dev/shm ("16g"); NULL: the engine's */
   char *const *args;            /* NULL-terminated; NULL: "serve" */
   char *const *env_names;       /* passed from the engine's environment */
   const char *labels[4][2];     /* endpoint, IC, copy, agent */

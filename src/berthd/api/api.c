@@ -439,6 +439,15 @@ json_t *api_describe_ic(ctl *c, ic *x) {
                           x->created, "LastModifiedTime", x->modified,
                           "InferenceComponentStatus", ic_status_name(x->status));
   if (x->failure[0]) json_object_set_new(out, "FailureReason", json_string(x->failure));
+  /* A Berth extension (SDKs ignore it): what a starting copy is waiting
+   * for, e.g. its Image's pull. */
+  for (const copy *cp = x->copies; cp; cp = cp->next)
+    if (cp->state == COPY_STARTING && cp->detail[0]) {
+      char msg[220];
+      snprintf(msg, sizeof msg, "copy %lld: %s", (long long)cp->id, cp->detail);
+      json_object_set_new(out, "StatusMessage", json_string(msg));
+      break;
+    }
   return out;
 }
 

@@ -245,6 +245,8 @@ static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures
       json_array_foreach(copies, i, r)
         if (json_integer_value(json_object_get(r, "id")) == cp->id) rep = r;
       const char *state = json_string_value(json_object_get(rep, "state"));
+      snprintf(cp->detail, sizeof cp->detail, "%s",
+               json_string_value(json_object_get(rep, "detail")) ?: "");
       if (cp->state == COPY_STARTING && state && strcmp(state, "ready") == 0) {
         cp->port = (int)json_integer_value(json_object_get(rep, "port"));
         cp->state = COPY_READY;

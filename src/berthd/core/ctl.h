@@ -30,6 +30,7 @@
 
 typedef struct store store;
 typedef struct ctl ctl;
+typedef struct image_pull_job image_pull_job;
 
 /* The container engine an agent found at start (container.h). */
 typedef struct container_engine {
@@ -200,6 +201,9 @@ typedef struct copy {
   uint64_t setup_started_ms;    /* launch, before the artifact: ModelSetupTime */
   char cpus[256];               /* agent: its cpuset ("2-3"), "" when unpinned */
   char container[96];           /* agent: its container's name, "" for a process */
+  int download_timeout_s;       /* agent: ModelDataDownloadTimeoutInSeconds */
+  char detail[160];             /* controller: what its agent says it is doing
+                                   while it starts ("pulling ...") */
 } copy;
 
 struct ic {
@@ -244,6 +248,7 @@ struct ctl {
   char model_exe[1024];         /* the bundled berth-model */
   char agent_id[64];            /* agent: its id (container labels) */
   container_engine engine;      /* agent: podman or docker, if any */
+  struct image_pull_job *image_pulls; /* agent: Images being made present */
   char region[32];
   char account[16];
 
