@@ -133,6 +133,9 @@ static void usage(FILE *f) {
           "  --allow-exec PATH         a copy whose Image is a program (not berth-model) runs\n"
           "                            only if it is PATH (a file) or lies under PATH (a\n"
           "                            directory), symlinks resolved; repeatable\n"
+          "  --allow-artifact-dir DIR  a container copy's ArtifactUrl may name a path on this\n"
+          "                            host only under DIR (the container reads it as\n"
+          "                            root); repeatable (default: none)\n"
           "  --copy-user USER          as root, copies run as USER (default: berth if it\n"
           "                            exists, else nobody), never as root\n"
           "  --log-level L             error, warn, info (default) or debug\n"
@@ -475,7 +478,8 @@ static int cmd_role(role r, int argc, char **argv) {
       slot = &config.max_connections_per_client;
     else if (strcmp(argv[i], "--log-level") == 0) slot = &config.log_level;
     else if (strcmp(argv[i], "--router-token") == 0) slot = &config.router_token;
-    else if (strcmp(argv[i], "--allow-exec") == 0 || strcmp(argv[i], "--copy-user") == 0)
+    else if (strcmp(argv[i], "--allow-exec") == 0 || strcmp(argv[i], "--copy-user") == 0 ||
+             strcmp(argv[i], "--allow-artifact-dir") == 0)
       slot = &copy_flag; /* copy_policy_from_args reads them */
     else if (strcmp(argv[i], "--auth") == 0) slot = &config.auth;
     else if (strcmp(argv[i], "--tls-cert") == 0) slot = &config.tls_cert;

@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 
-import { BUILD_DIR, SOURCE_DIR, TEST_TAG, control, freePort, rolePids, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { BUILD_DIR, SOURCE_DIR, TEST_TAG, control, freePort, modelPids, rolePids, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 import { deployEndpoint } from '../lib/fixtures.mjs';
 
 const PODMAN = ['/usr/bin/podman', '/usr/local/bin/podman'].find((p) => fs.existsSync(p));
@@ -27,7 +27,9 @@ if (!PODMAN) {
   process.exit(77);
 }
 
-const EP = 'box-ep';
+// Names of this run only: another run on the same host sees the same podman.
+const RUN = process.pid.toString(36);
+const EP = `box-ep-${RUN}`;
 const IMAGE = 'localhost/berth-model:latest';
 const podman = (...args) => execFileSync(PODMAN, args, { encoding: 'utf8' }).trim();
 /** Names of the containers (running or not) with a label, e.g. berth.endpoint=box-ep. */
@@ -42,7 +44,8 @@ let rt;
 before(async () => {
   const built = execFileSync(path.join(SOURCE_DIR, 'scripts/build-image.sh'), [BUILD_DIR], { encoding: 'utf8' });
   assert.equal(built.trim(), IMAGE);
-  b = await startBerthd();
+  // The agent's own credentials (for artifacts) must reach no copy.
+  b = await startBerthd({ env: { AWS_ACCESS_KEY_ID: 'AKIAAGENTONLY0000000', AWS_SECRET_ACCESS_KEY: 'agent-only-secret' } });
   sm = new SageMakerClient(b.sdk());
   rt = new SageMakerRuntimeClient(b.sdk(b.runtimeUrl));
 });
@@ -85,28 +88,28 @@ async function invokeOk(ic) {
 test('an OCI image runs as copies, scales to 2 and 0, survives kill -9 of its agent, leaves nothing', { timeout: 300_000 }, async () => {
   await deployEndpoint(b.controlUrl, EP);
   await sm.send(new CreateInferenceComponentCommand({
-    InferenceComponentName: 'boxed', EndpointName: EP, VariantName: 'AllTraffic',
+    InferenceComponentName: `boxed-${RUN}`, EndpointName: EP, VariantName: 'AllTraffic',
     Specification: {
-      Container: { Image: IMAGE, Environment: { BERTH_MODEL_ID: 'boxed', BERTH_TEST_TAG: TEST_TAG, BERTH_CONTAINER_SHM_SIZE: '128m' } },
+      Container: { Image: IMAGE, Environment: { BERTH_MODEL_ID: `boxed-${RUN}`, BERTH_TEST_TAG: TEST_TAG, BERTH_CONTAINER_SHM_SIZE: '128m' } },
       ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128, MaxMemoryRequiredInMb: 512 },
     },
     RuntimeConfig: { CopyCount: 1 },
   }));
-  await waitCopies('boxed', 1);
+  await waitCopies(`boxed-${RUN}`, 1);
   // The agent found podman and says so.
   const inst = await control(b.controlUrl, 'DescribeInstances', { EndpointName: EP }, { target: 'Berth.DescribeInstances' });
   assert.equal(inst.status, 200);
   assert.match(inst.json.Instances[0].ContainerRuntime, /^podman \d+\.\d+/);
-  const answer = await invokeOk('boxed');
-  assert.equal(answer.model_id, 'boxed', 'the container got the copy\'s Environment');
+  const answer = await invokeOk(`boxed-${RUN}`);
+  assert.equal(answer.model_id, `boxed-${RUN}`, 'the container got the copy\'s Environment');
 
   // What the container was given.
-  const [name] = running('boxed');
+  const [name] = running(`boxed-${RUN}`);
   assert.match(name, /^berth-agent-[0-9a-f]+-\d+$/);
   const info = JSON.parse(podman('inspect', name))[0];
   const labels = info.Config.Labels;
   assert.equal(labels['berth.endpoint'], EP);
-  assert.equal(labels['berth.inference-component'], 'boxed');
+  assert.equal(labels['berth.inference-component'], `boxed-${RUN}`);
   assert.match(labels['berth.copy'], /^\d+$/);
   assert.match(labels['berth.agent'], /^agent-[0-9a-f]+$/);
   assert.equal(info.HostConfig.NetworkMode, 'host');
@@ -129,11 +132,18 @@ test('an OCI image runs as copies, scales to 2 and 0, survives kill -9 of its ag
     'the agent\'s own environment stays out');
 
   await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({
-    InferenceComponentName: 'boxed', DesiredRuntimeConfig: { CopyCount: 2 },
+    InferenceComponentName: `boxed-${RUN}`, DesiredRuntimeConfig: { CopyCount: 2 },
   }));
-  await waitCopies('boxed', 2);
-  const two = running('boxed');
+  await waitCopies(`boxed-${RUN}`, 2);
+  const two = running(`boxed-${RUN}`);
   assert.equal(two.length, 2);
+  // Neither container's server sees the agent's credentials.
+  const servers = modelPids();
+  assert.ok(servers.length >= 2, `the containers' servers run on this host: ${servers}`);
+  for (const pid of servers) {
+    const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+    assert.ok(!env.includes('agent-only-secret') && !env.includes('AKIAAGENTONLY'), `pid ${pid} has the agent's key`);
+  }
 
   // A container of this agent that no copy owns (left by a crash).
   const agentId = labels['berth.agent'];
@@ -151,18 +161,18 @@ test('an OCI image runs as copies, scales to 2 and 0, survives kill -9 of its ag
     timeoutMs: 30_000, what: 'the new agent to remove the stray container',
     until: (names) => !names.includes(stray),
   });
-  assert.deepEqual(running('boxed'), two, 'the same containers serve after the restart');
-  await waitCopies('boxed', 2);
-  assert.equal((await invokeOk('boxed')).model_id, 'boxed');
+  assert.deepEqual(running(`boxed-${RUN}`), two, 'the same containers serve after the restart');
+  await waitCopies(`boxed-${RUN}`, 2);
+  assert.equal((await invokeOk(`boxed-${RUN}`)).model_id, `boxed-${RUN}`);
 
   await sm.send(new UpdateInferenceComponentRuntimeConfigCommand({
-    InferenceComponentName: 'boxed', DesiredRuntimeConfig: { CopyCount: 0 },
+    InferenceComponentName: `boxed-${RUN}`, DesiredRuntimeConfig: { CopyCount: 0 },
   }));
-  await waitFor(() => containers('berth.inference-component=boxed'), {
+  await waitFor(() => containers(`berth.inference-component=boxed-${RUN}`), {
     timeoutMs: 60_000, what: 'both containers to be stopped and removed', until: (n) => n.length === 0,
   });
-  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'boxed' }));
-  await waitFor(() => describe('boxed').then(() => null, (e) => e.name), {
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: `boxed-${RUN}` }));
+  await waitFor(() => describe(`boxed-${RUN}`).then(() => null, (e) => e.name), {
     timeoutMs: 30_000, what: 'the IC to be gone', until: (e) => e === 'ValidationException',
   });
   assert.deepEqual(containers(`berth.endpoint=${EP}`), []);
@@ -178,38 +188,38 @@ test('a missing image fails the IC with the registry\'s reason', { timeout: 120_
   const port = await freePort();
   const image = `127.0.0.1:${port}/berth/no-such-model:1`;
   await sm.send(new CreateInferenceComponentCommand({
-    InferenceComponentName: 'unpullable', EndpointName: EP, VariantName: 'AllTraffic',
+    InferenceComponentName: `unpullable-${RUN}`, EndpointName: EP, VariantName: 'AllTraffic',
     Specification: {
       Container: { Image: image },
       ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128 },
     },
     RuntimeConfig: { CopyCount: 1 },
   }));
-  const d = await waitFor(() => describe('unpullable'), {
+  const d = await waitFor(() => describe(`unpullable-${RUN}`), {
     timeoutMs: 60_000, what: 'the IC to fail', until: (x) => x.InferenceComponentStatus === 'Failed',
   });
   assert.match(d.FailureReason, new RegExp(`could not pull Image "${image.replace(/[.]/g, '\\.')}"`));
   assert.match(d.FailureReason, /connection refused/, `the registry's own error is quoted: ${d.FailureReason}`);
-  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'unpullable' }));
-  assert.deepEqual(containers('berth.inference-component=unpullable'), []);
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: `unpullable-${RUN}` }));
+  assert.deepEqual(containers(`berth.inference-component=unpullable-${RUN}`), []);
 });
 
 test('a container past its MaxMemoryRequiredInMb is killed and the IC says so', { timeout: 120_000 }, async () => {
   await sm.send(new CreateInferenceComponentCommand({
-    InferenceComponentName: 'boxed-hog', EndpointName: EP, VariantName: 'AllTraffic',
+    InferenceComponentName: `boxed-hog-${RUN}`, EndpointName: EP, VariantName: 'AllTraffic',
     Specification: {
       Container: { Image: IMAGE, Environment: { BERTH_MODEL_ID: 'hog', BERTH_MODEL_MEMORY_MB: '400', BERTH_TEST_TAG: TEST_TAG } },
       ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128, MaxMemoryRequiredInMb: 160 },
     },
     RuntimeConfig: { CopyCount: 1 },
   }));
-  const d = await waitFor(() => describe('boxed-hog'), {
+  const d = await waitFor(() => describe(`boxed-hog-${RUN}`), {
     timeoutMs: 60_000, what: 'the IC to fail', until: (x) => x.InferenceComponentStatus === 'Failed',
   });
   assert.match(d.FailureReason, /memory limit/);
   assert.match(d.FailureReason, /MaxMemoryRequiredInMb \(160 MiB/);
-  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'boxed-hog' }));
-  await waitFor(() => containers('berth.inference-component=boxed-hog'), {
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: `boxed-hog-${RUN}` }));
+  await waitFor(() => containers(`berth.inference-component=boxed-hog-${RUN}`), {
     timeoutMs: 30_000, what: 'its container to be removed', until: (n) => n.length === 0,
   });
 });
@@ -222,7 +232,7 @@ test('a pull in progress shows in the IC\'s status, and a deleted IC stops its p
   const image = `127.0.0.1:${registry.address().port}/berth/slow-model:1`;
   try {
     await sm.send(new CreateInferenceComponentCommand({
-      InferenceComponentName: 'slow-pull', EndpointName: EP, VariantName: 'AllTraffic',
+      InferenceComponentName: `slow-pull-${RUN}`, EndpointName: EP, VariantName: 'AllTraffic',
       Specification: {
         Container: { Image: image },
         ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128 },
@@ -230,7 +240,7 @@ test('a pull in progress shows in the IC\'s status, and a deleted IC stops its p
       RuntimeConfig: { CopyCount: 1 },
     }));
     const raw = await waitFor(async () => {
-      const r = await control(b.controlUrl, 'DescribeInferenceComponent', { InferenceComponentName: 'slow-pull' });
+      const r = await control(b.controlUrl, 'DescribeInferenceComponent', { InferenceComponentName: `slow-pull-${RUN}` });
       return r.json;
     }, {
       timeoutMs: 30_000, what: 'the pull to show in the IC\'s status',
@@ -238,8 +248,8 @@ test('a pull in progress shows in the IC\'s status, and a deleted IC stops its p
     });
     assert.equal(raw.InferenceComponentStatus, 'Creating');
     assert.ok(held.length > 0, 'podman reached the registry');
-    await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'slow-pull' }));
-    await waitFor(() => describe('slow-pull').then(() => null, (e) => e.name), {
+    await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: `slow-pull-${RUN}` }));
+    await waitFor(() => describe(`slow-pull-${RUN}`).then(() => null, (e) => e.name), {
       timeoutMs: 20_000, what: 'the IC to be gone while its pull hung', until: (e) => e === 'ValidationException',
     });
     await waitFor(() => pulling(image), { timeoutMs: 10_000, what: 'the pull to be stopped', until: (p) => !p });
@@ -247,4 +257,36 @@ test('a pull in progress shows in the IC\'s status, and a deleted IC stops its p
     for (const s of held) s.destroy();
     registry.close();
   }
+});
+
+test('an Image or Environment that could pass for engine options is refused; host paths need --allow-artifact-dir', { timeout: 120_000 }, async () => {
+  const create = (name, container) => control(b.controlUrl, 'CreateInferenceComponent', {
+    InferenceComponentName: name, EndpointName: EP, VariantName: 'AllTraffic',
+    Specification: { Container: container, ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128 } },
+    RuntimeConfig: { CopyCount: 1 },
+  });
+  const flag = await create(`flagged-${RUN}`, { Image: '--privileged' });
+  assert.equal(flag.status, 400);
+  assert.equal(flag.json.__type, 'ValidationException');
+  assert.match(flag.json.message, /^Specification\.Container\.Image: Image '--privileged' is not a container image reference: it must be /);
+  const star = await create(`starred-${RUN}`, { Image: IMAGE, Environment: { 'AWS_*': '' } });
+  assert.equal(star.status, 400);
+  assert.match(star.json.message, /Value 'AWS_\*' at 'Specification\.Container\.Environment' failed to satisfy constraint: .*\[a-zA-Z_\]\[a-zA-Z0-9_\]\*/);
+
+  // A directory of the host would be read as root inside the container.
+  const dir = fs.mkdtempSync('/tmp/berth-host-dir-');
+  await sm.send(new CreateInferenceComponentCommand({
+    InferenceComponentName: `hostdir-${RUN}`, EndpointName: EP, VariantName: 'AllTraffic',
+    Specification: {
+      Container: { Image: IMAGE, ArtifactUrl: dir },
+      ComputeResourceRequirements: { NumberOfCpuCoresRequired: 1, MinMemoryRequiredInMb: 128 },
+    },
+    RuntimeConfig: { CopyCount: 1 },
+  }));
+  const d = await waitFor(() => describe(`hostdir-${RUN}`), {
+    timeoutMs: 30_000, what: 'the IC to fail', until: (x) => x.InferenceComponentStatus === 'Failed',
+  });
+  assert.match(d.FailureReason, new RegExp(`may not mount ArtifactUrl ${dir} into container Image "${IMAGE}": .*--allow-artifact-dir DIR`));
+  await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: `hostdir-${RUN}` }));
+  fs.rmSync(dir, { recursive: true, force: true });
 });

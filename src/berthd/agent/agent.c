@@ -580,6 +580,11 @@ static int container_program(ctl *c, copy *cp, const char *image, json_t *icenv,
   json_t *v;
   json_object_foreach(icenv, k, v) {
     if (strncmp(k, "BERTH_CONTAINER_", 16) == 0 || strcmp(k, "SM_MODEL_DIR") == 0) continue;
+    /* A name only (the API checks the pattern): "AWS_*" would make the
+     * engine pass every variable it has that matches. */
+    if (!k[0] || k[strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")] ||
+        (k[0] >= '0' && k[0] <= '9'))
+      continue;
     if (nn < (int)(sizeof names / sizeof *names) - 1) names[nn++] = (char *)k;
   }
   names[nn] = NULL;
@@ -590,6 +595,12 @@ static int container_program(ctl *c, copy *cp, const char *image, json_t *icenv,
     return -E2BIG;
   char name[96], copy_s[24];
   container_name(c, cp->id, name, sizeof name);
+  if (cp->restarts > 0) {
+    /* A new name for each start: removing the last one's container, which
+     * may still be under way, never meets this one. */
+    size_t l = strlen(name);
+    snprintf(name + l, sizeof name - l, "-r%d", cp->restarts);
+  }
   snprintf(cp->container, sizeof cp->container, "%s", name);
   snprintf(copy_s, sizeof copy_s, "%lld", (long long)cp->id);
   int neuron = strcmp(cp->inst->type->accelerator_kind, "neuron") == 0;
@@ -614,6 +625,18 @@ static int container_program(ctl *c, copy *cp, const char *image, json_t *icenv,
   return container_command(&c->engine, &s, prog, MAX_PROG_ARGS, buf, len);
 }
 
+/* The agent's own credentials (for artifacts, docs/artifacts.md) are not
+ * the model server's; an IC that needs some names them in its
+ * Environment. */
+static int agents_own(const char *kv) {
+  static const char *const names[] = {"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+                                      "AWS_SESSION_TOKEN=", "AWS_SHARED_CREDENTIALS_FILE=",
+                                      "AWS_PROFILE=", "AWS_CONFIG_FILE=", "BERTH_AGENT_TOKEN="};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (strncmp(kv, names[i], strlen(names[i])) == 0) return 1;
+  return 0;
+}
+
 static void spawn_copy(ctl *c, copy *cp) {
   ic *x = cp->owner;
   const char *image, *artifact;
@@ -623,6 +646,7 @@ static void spawn_copy(ctl *c, copy *cp) {
   char **env = NULL;
   size_t n = 0, cap = 0;
   for (char **e = environ; *e; e++) {
+    if (agents_own(*e)) continue;
     if (n + 2 > cap) {
       cap = cap ? cap * 2 : 64;
       env = berth_xrealloc(env, cap * sizeof *env);
@@ -826,6 +850,15 @@ static void on_artifact_ready(void *ud, int err, const char *dir, const char *wh
   const char *image, *artifact;
   json_t *env;
   container_of(c, cp->owner, &image, &artifact, &env);
+  if (container_is_image(image) && strpbrk(dir, ":,")) {
+    char msg[1300];
+    snprintf(msg, sizeof msg, "cannot mount its model directory %s into a container: a "
+             "volume's path may not contain ':' or ','", dir);
+    fail_start(c, cp, msg);
+    cp->state = COPY_STOPPING;
+    copy_remove(c, cp);
+    return;
+  }
   if (container_is_image(image)) {
     /* The Image is part of the download, not of the start. */
     cp->open_handles++;
@@ -835,15 +868,42 @@ static void on_artifact_ready(void *ud, int err, const char *dir, const char *wh
   spawn_copy(c, cp);
 }
 
+/* Why a container copy may not have its artifact or Image: a rootful
+ * container reads a host path as root, and an Image must be a reference,
+ * never an engine option. 0, or -1 with why filled. */
+static int container_refused(ctl *c, const char *image, const char *artifact, char *why,
+                             size_t n) {
+  char rule[600];
+  if (container_reference_check(image, rule, sizeof rule) != 0) {
+    snprintf(why, n, "cannot run %s", rule);
+    return -1;
+  }
+  if (!artifact) return 0;
+  const char *path = artifact[0] == '/' ? artifact
+                   : strncmp(artifact, "file:///", 8) == 0 ? artifact + 7 : NULL;
+  char resolved[PATH_MAX];
+  if (!path || copy_policy_artifact_check(&c->policy, path, resolved, sizeof resolved) == 0)
+    return 0;
+  snprintf(why, n, "may not mount ArtifactUrl %s into container Image \"%s\": the container "
+           "would read it as root, so a path on the instance must lie under a directory this "
+           "agent allows (start berthd, or the pool agent, with --allow-artifact-dir DIR), or "
+           "use an s3:// or https:// URL", artifact, image);
+  return -1;
+}
+
 static void launch(ctl *c, copy *cp) {
   const char *image, *artifact;
   json_t *env;
   container_of(c, cp->owner, &image, &artifact, &env);
   int boxed = container_is_image(image);
+  char refused[1400];
   if (!image || (strcmp(image, "berth-model") != 0 && image[0] != '/' && !boxed) ||
-      (boxed && !c->engine.path[0])) {
-    char msg[512];
-    if (boxed)
+      (boxed && !c->engine.path[0]) ||
+      (boxed && container_refused(c, image, artifact, refused, sizeof refused))) {
+    char msg[1500];
+    if (boxed && c->engine.path[0])
+      snprintf(msg, sizeof msg, "%s", refused);
+    else if (boxed)
       snprintf(msg, sizeof msg, "cannot run container Image \"%s\": this instance has no "
                "container engine (install podman, or docker, on it and restart its agent)", image);
     else

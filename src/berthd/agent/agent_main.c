@@ -474,13 +474,15 @@ int agent_main(int argc, char **argv) {
       opts.insecure = 1;
       continue;
     }
-    else if (strcmp(argv[i], "--allow-exec") == 0 || strcmp(argv[i], "--copy-user") == 0)
+    else if (strcmp(argv[i], "--allow-exec") == 0 || strcmp(argv[i], "--copy-user") == 0 ||
+             strcmp(argv[i], "--allow-artifact-dir") == 0)
       slot = &copy_flag; /* copy_policy_from_args reads them */
     else {
       fprintf(stderr, "berthd agent: unknown flag '%s'\nusage: berthd agent --join "
               "http://CONTROLLER:PORT --token TOKEN --instance-type TYPE [--data-dir DIR] "
               "[--advertise ADDRESS] [--bind-host ADDRESS] [--shared-dir DIR] [--log-level error|warn|info|debug]\n"
-              "              [--allow-exec PATH]... [--copy-user USER] [--ca-file FILE] [--insecure]\n"
+              "              [--allow-exec PATH]... [--allow-artifact-dir DIR]... [--copy-user USER]\n"
+              "              [--ca-file FILE] [--insecure]\n"
               "              [--health-interval S] [--devices 4,5,6,7] [--artifact-cache-mb N]\n"
               "--join https://...: the controller's certificate is verified against --ca-file\n"
               "  (default: the system's CAs); plain http:// to an address that is not loopback\n"
@@ -488,6 +490,8 @@ int agent_main(int argc, char **argv) {
               "(the token may come from BERTH_AGENT_TOKEN instead)\n"
               "--allow-exec PATH: a copy whose Image is a program (not berth-model) runs only\n"
               "  if it is PATH (a file) or lies under PATH (a directory); repeatable\n"
+              "--allow-artifact-dir DIR: a container copy's ArtifactUrl may name a path on\n"
+              "  this host only under DIR; repeatable\n"
               "--copy-user USER: as root, copies run as USER (default: berth if it exists,\n"
               "  else nobody), never as root\n"
               "--devices LIST: this instance's accelerators, physical indices (NVML's, or of\n"

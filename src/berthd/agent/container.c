@@ -84,6 +84,12 @@ int container_detect(container_engine *e) {
              find_in_path("docker", e->path, sizeof e->path) != 0) {
     return -ENOENT;
   }
+  if (strchr(e->path, '\'')) {
+    /* It is quoted into shell commands below. */
+    berth_log(BERTH_LOG_WARN, "container engine path '%s' contains a quote: not used", e->path);
+    e->path[0] = '\0';
+    return -ENOENT;
+  }
   const char *base = strrchr(e->path, '/');
   base = base ? base + 1 : e->path;
   snprintf(e->name, sizeof e->name, "%s", strstr(base, "docker") ? "docker" : "podman");
@@ -124,6 +130,26 @@ void container_describe(const container_engine *e, char *out, size_t n) {
 int container_is_image(const char *image) {
   return image && *image && image[0] != '/' && strcmp(image, "berth-model") != 0 &&
          !strchr(image, ' ') && !strchr(image, '\t');
+}
+
+int container_reference_check(const char *image, char *why, size_t n) {
+  size_t len = strlen(image);
+  if (len == 0 || len > 255) {
+    snprintf(why, n, "Image '%.300s' must be 1 to 255 characters", image);
+    return -EINVAL;
+  }
+  int first_ok = (image[0] >= 'a' && image[0] <= 'z') || (image[0] >= 'A' && image[0] <= 'Z') ||
+                 (image[0] >= '0' && image[0] <= '9');
+  const char *bad = image + strspn(image, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789._-/:@");
+  if (!first_ok || *bad || strstr(image, "//") || strstr(image, "..")) {
+    snprintf(why, n, "Image '%s' is not a container image reference: it must be "
+             "[REGISTRY[:PORT]/]NAME[:TAG][@DIGEST], start with a letter or digit and use only "
+             "letters, digits and . _ - / : @ (for example docker.io/vllm/vllm-openai:v0.7.3)",
+             image);
+    return -EINVAL;
+  }
+  return 0;
 }
 
 void container_name(const ctl *c, int64_t copy_id, char *out, size_t n) {
@@ -250,6 +276,8 @@ int container_command(const container_engine *e, const container_spec *s, char *
   for (char *const *n = s->env_names; n && *n; n++) add(&a, "--env=%s", *n);
   if (s->shm_size) add(&a, "--shm-size=%s", s->shm_size);
   if (s->entrypoint) add(&a, "--entrypoint=%s", s->entrypoint);
+  /* Nothing after this is the engine's option, whatever it looks like. */
+  add(&a, "--");
   add(&a, "%s", s->image);
   if (s->args)
     for (char *const *p = s->args; *p; p++) add(&a, "%s", *p);
@@ -300,6 +328,14 @@ static int owned(ctl *c, const char *name) {
 
 void container_sweep(ctl *c) {
   if (!c->engine.path[0] || !c->agent_id[0]) return;
+  /* It goes into a shell command: only the characters agent ids have. */
+  if (c->agent_id[strspn(c->agent_id, "abcdefghijklmnopqrstuvwxyz0123456789-")] ||
+      strchr(c->engine.path, '\'')) {
+    berth_log(BERTH_LOG_WARN, "agent id '%s' or engine path '%s' has characters this agent does "
+              "not pass to a shell: containers it left are not removed", c->agent_id,
+              c->engine.path);
+    return;
+  }
   char cmd[600];
   snprintf(cmd, sizeof cmd, "'%s' ps --all --filter label=berth.agent=%s --format '{{.Names}}' "
            "2>/dev/null", c->engine.path, c->agent_id);

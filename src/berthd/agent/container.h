@@ -19,6 +19,10 @@ void container_describe(const container_engine *e, char *out, size_t n);
 /* Whether an Image names a container image rather than berth-model or a
  * program on the host (an absolute path). */
 int container_is_image(const char *image);
+/* 0 when image is a well-formed container image reference (so that no
+ * Image can pass for an engine option); else -EINVAL with why naming the
+ * field's value and the rule. */
+int container_reference_check(const char *image, char *why, size_t n);
 /* The container's name for copy id on this agent. */
 void container_name(const ctl *c, int64_t copy_id, char *out, size_t n);
 

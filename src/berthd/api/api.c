@@ -358,6 +358,7 @@ static int create_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
       valid_string(pc, "Image", "PrimaryContainer.Image", 1, 255, &s, e) ||
       valid_string(pc, "ModelDataUrl", "PrimaryContainer.ModelDataUrl", 0, 1024, &s, e) ||
       valid_object(pc, "Environment", "PrimaryContainer.Environment", 0, &env, e) ||
+      model_check_environment(env, "PrimaryContainer.Environment", e) ||
       model_check_image(c, json_string_value(json_object_get(pc, "Image")),
                         "PrimaryContainer.Image", e))
     return -1;

@@ -142,7 +142,7 @@ static int is_our_agent(const local_agent *a, int pid) {
   char cmd[16384];
   const copy_policy *p = &a->c->policy;
   size_t n = ctl_read_cmdline(pid, cmd, sizeof cmd);
-  int dir = 0, join = 0, role = 0, allowed = 0, same_policy = 1;
+  int dir = 0, join = 0, role = 0, allowed = 0, artifacts = 0, same_policy = 1;
   const char *user = "", *devices = "";
   char want_devices[SCHED_MAX_DEVICES * 4] = "";
   if (a->inst)
@@ -156,12 +156,15 @@ static int is_our_agent(const local_agent *a, int pid) {
     if (strcmp(arg, "--allow-exec") == 0 &&
         (allowed >= p->n_allow || strcmp(val, p->allow[allowed++]) != 0))
       same_policy = 0;
+    if (strcmp(arg, "--allow-artifact-dir") == 0 &&
+        (artifacts >= p->n_artifact || strcmp(val, p->artifact[artifacts++]) != 0))
+      same_policy = 0;
     if (strcmp(arg, "--copy-user") == 0) user = val;
     if (strcmp(arg, "--devices") == 0) devices = val;
   }
   /* Another device set counts as another policy: it must not keep devices
    * this instance no longer holds. */
-  if (allowed != p->n_allow || strcmp(user, p->user) != 0 || strcmp(devices, want_devices) != 0)
+  if (allowed != p->n_allow || artifacts != p->n_artifact || strcmp(user, p->user) != 0 || strcmp(devices, want_devices) != 0)
     same_policy = 0;
   return role && dir ? (join && same_policy ? 1 : 2) : 0;
 }
@@ -204,11 +207,16 @@ static void start(local_agent *a) {
   /* Our copy policy is the agent's: it checks every Image again at launch. */
   size_t nfixed = sizeof fixed / sizeof *fixed, k = nfixed;
   /* Room for the optional flags below (9 words) and the NULL. */
-  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow + 12, sizeof *argv);
+  char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow +
+                                  2 * (size_t)c->policy.n_artifact + 12, sizeof *argv);
   memcpy(argv, fixed, sizeof fixed);
   for (int i = 0; i < c->policy.n_allow; i++) {
     argv[k++] = "--allow-exec";
     argv[k++] = c->policy.allow[i];
+  }
+  for (int i = 0; i < c->policy.n_artifact; i++) {
+    argv[k++] = "--allow-artifact-dir";
+    argv[k++] = c->policy.artifact[i];
   }
   if (c->policy.user[0]) {
     argv[k++] = "--copy-user";

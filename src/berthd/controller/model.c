@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "container.h"
+
 /* POWER_OF_TWO_CHOICES is an extension (a new value, no changed meaning). */
 static const char *const routing_values[] = {"LEAST_OUTSTANDING_REQUESTS", "RANDOM",
                                              "POWER_OF_TWO_CHOICES", NULL};
@@ -154,7 +156,39 @@ int model_parse_need(json_t *crr, sched_need *need, api_error *e) {
   return 0;
 }
 
+int model_check_environment(json_t *env, const char *field, api_error *e) {
+  if (!env) return 0;
+  if (json_object_size(env) > 100)
+    return api_fail(e, 400, "ValidationException", "%s has %zu entries: at most 100 are allowed",
+                    field, json_object_size(env));
+  const char *k;
+  json_t *val;
+  json_object_foreach(env, k, val) {
+    /* SageMaker's own pattern; it also keeps a name from being a pattern
+     * for the container engine ("AWS_*"). */
+    size_t len = strlen(k);
+    if (len == 0 || len > 1024 || (k[0] >= '0' && k[0] <= '9') ||
+        k[strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")])
+      return api_fail(e, 400, "ValidationException",
+                      "1 validation error detected: Value '%.200s' at '%s' failed to satisfy "
+                      "constraint: Map keys must satisfy constraint: [Member must have length "
+                      "less than or equal to 1024, Member must satisfy regular expression "
+                      "pattern: [a-zA-Z_][a-zA-Z0-9_]*]", k, field);
+    if (!json_is_string(val))
+      return api_fail(e, 400, "ValidationException",
+                      "1 validation error detected: Value at '%s.%s' failed to satisfy "
+                      "constraint: Member must be a string", field, k);
+  }
+  return 0;
+}
+
 int model_check_image(ctl *c, const char *image, const char *field, api_error *e) {
+  if (image && container_is_image(image)) {
+    char why[600];
+    if (container_reference_check(image, why, sizeof why) != 0)
+      return api_fail(e, 400, "ValidationException", "%s: %s", field, why);
+    return 0;
+  }
   if (!image || strcmp(image, "berth-model") == 0 || image[0] != '/') return 0;
   char program[PATH_MAX], resolved[PATH_MAX];
   int rc = copy_policy_program(image, program, sizeof program);
@@ -204,21 +238,7 @@ int model_parse_ic(ctl *c, json_t *req, ic *out, int check_endpoint, api_error *
     json_t *env;
     if (valid_object(container, "Environment", "Specification.Container.Environment", 0, &env, e))
       return -1;
-    const char *k;
-    json_t *val;
-    if (env) {
-      if (json_object_size(env) > 100)
-        return api_fail(e, 400, "ValidationException",
-                        "Specification.Container.Environment has %zu entries: at most 100 "
-                        "are allowed", json_object_size(env));
-      json_object_foreach(env, k, val) {
-        if (!json_is_string(val))
-          return api_fail(e, 400, "ValidationException",
-                          "1 validation error detected: Value at "
-                          "'Specification.Container.Environment.%s' failed to satisfy "
-                          "constraint: Member must be a string", k);
-      }
-    }
+    if (model_check_environment(env, "Specification.Container.Environment", e)) return -1;
   }
   if (valid_object(spec, "ComputeResourceRequirements", "Specification.ComputeResourceRequirements",
                    1, &crr, e))

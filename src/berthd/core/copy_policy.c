@@ -10,34 +10,72 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int copy_policy_allow(copy_policy *p, const char *path, char *err, size_t errsz) {
-  if (p->n_allow >= COPY_POLICY_MAX_ALLOW) {
-    snprintf(err, errsz, "--allow-exec is given more than %d times: allow a directory instead",
+/* Adds path to a list of allowed files and directories (flag names it in
+ * errors). */
+static int allow_path(char **list, int *dirs, int *n, const char *flag, const char *path,
+                      char *err, size_t errsz) {
+  if (*n >= COPY_POLICY_MAX_ALLOW) {
+    snprintf(err, errsz, "%s is given more than %d times: allow a directory instead", flag,
              COPY_POLICY_MAX_ALLOW);
     return -E2BIG;
   }
   if (path[0] != '/') {
-    snprintf(err, errsz, "--allow-exec '%s' must be an absolute path (a directory or a program)",
-             path);
+    snprintf(err, errsz, "%s '%s' must be an absolute path (a directory or a file)", flag, path);
     return -EINVAL;
   }
   char *full = realpath(path, NULL);
   struct stat st;
   if (!full || stat(full, &st) != 0) {
     int e = errno;
-    snprintf(err, errsz, "--allow-exec '%s': %s (it must be an existing directory or program)",
-             path, strerror(e));
+    snprintf(err, errsz, "%s '%s': %s (it must be an existing directory or file)", flag, path,
+             strerror(e));
     free(full);
     return -e;
   }
   if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-    snprintf(err, errsz, "--allow-exec '%s' is neither a directory nor a regular file", path);
+    snprintf(err, errsz, "%s '%s' is neither a directory nor a regular file", flag, path);
     free(full);
     return -EINVAL;
   }
-  p->allow_dir[p->n_allow] = S_ISDIR(st.st_mode);
-  p->allow[p->n_allow++] = full;
+  dirs[*n] = S_ISDIR(st.st_mode);
+  list[(*n)++] = full;
   return 0;
+}
+
+/* Whether resolved is an allowed file or lies under an allowed directory. */
+static int allowed_in(char *const *list, const int *dirs, int n, const char *resolved) {
+  for (int i = 0; i < n; i++) {
+    const char *a = list[i];
+    size_t len = strlen(a);
+    if (!dirs[i]) {
+      if (strcmp(resolved, a) == 0) return 1;
+      continue;
+    }
+    if (strcmp(a, "/") == 0) return 1;
+    if (strncmp(resolved, a, len) == 0 && (resolved[len] == '/' || resolved[len] == '\0'))
+      return 1;
+  }
+  return 0;
+}
+
+int copy_policy_allow(copy_policy *p, const char *path, char *err, size_t errsz) {
+  return allow_path(p->allow, p->allow_dir, &p->n_allow, "--allow-exec", path, err, errsz);
+}
+
+int copy_policy_allow_artifacts(copy_policy *p, const char *path, char *err, size_t errsz) {
+  return allow_path(p->artifact, p->artifact_dir, &p->n_artifact, "--allow-artifact-dir", path,
+                    err, errsz);
+}
+
+int copy_policy_artifact_check(const copy_policy *p, const char *path, char *resolved,
+                               size_t resolved_sz) {
+  char full[PATH_MAX];
+  if (!realpath(path, full)) {
+    snprintf(resolved, resolved_sz, "%s", path);
+    return -EACCES;
+  }
+  snprintf(resolved, resolved_sz, "%s", full);
+  return allowed_in(p->artifact, p->artifact_dir, p->n_artifact, full) ? 0 : -EACCES;
 }
 
 int copy_policy_set_user(copy_policy *p, const char *name, char *err, size_t errsz) {
@@ -122,17 +160,10 @@ int copy_policy_check(const copy_policy *p, const char *program, char *resolved,
     snprintf(resolved, resolved_sz, "%s", program);
     if (program[0] != '/' || has_dot_component(program)) return -EACCES;
   }
-  for (int i = 0; i < p->n_allow; i++) {
-    const char *a = p->allow[i];
-    size_t len = strlen(a);
-    if (!p->allow_dir[i]) {
-      if (strcmp(resolved, a) == 0) return 0;
-      continue;
-    }
-    if (strcmp(a, "/") == 0) return 0;
-    if (strncmp(resolved, a, len) == 0 && resolved[len] == '/') return 0;
-  }
-  return -EACCES;
+  /* A directory itself is no program. */
+  for (int i = 0; i < p->n_allow; i++)
+    if (p->allow_dir[i] && strcmp(resolved, p->allow[i]) == 0) return -EACCES;
+  return allowed_in(p->allow, p->allow_dir, p->n_allow, resolved) ? 0 : -EACCES;
 }
 
 int copy_policy_open_dir(const copy_policy *p, const char *dir) {
@@ -176,6 +207,9 @@ int copy_policy_from_args(copy_policy *p, int argc, char **argv, char *err, size
     if (strcmp(argv[i], "--allow-exec") == 0) {
       int rc = copy_policy_allow(p, argv[++i], err, errsz);
       if (rc) return rc;
+    } else if (strcmp(argv[i], "--allow-artifact-dir") == 0) {
+      int rc = copy_policy_allow_artifacts(p, argv[++i], err, errsz);
+      if (rc) return rc;
     } else if (strcmp(argv[i], "--copy-user") == 0) {
       user = argv[++i];
     }
@@ -186,4 +220,6 @@ int copy_policy_from_args(copy_policy *p, int argc, char **argv, char *err, size
 void copy_policy_free(copy_policy *p) {
   for (int i = 0; i < p->n_allow; i++) free(p->allow[i]);
   p->n_allow = 0;
+  for (int i = 0; i < p->n_artifact; i++) free(p->artifact[i]);
+  p->n_artifact = 0;
 }

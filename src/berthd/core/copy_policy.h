@@ -18,6 +18,11 @@ typedef struct copy_policy {
   int n_allow;
   char *allow[COPY_POLICY_MAX_ALLOW]; /* realpaths, owned */
   int allow_dir[COPY_POLICY_MAX_ALLOW]; /* 1: a directory, 0: one file */
+  /* --allow-artifact-dir: host directories a container copy's ArtifactUrl
+   * may name (a rootful container would read anything else as root) */
+  int n_artifact;
+  char *artifact[COPY_POLICY_MAX_ALLOW]; /* realpaths, owned */
+  int artifact_dir[COPY_POLICY_MAX_ALLOW];
   char user[64];                /* copies run as it; "" when berthd is not
                                    root (they run as berthd's user) */
   uid_t uid;
@@ -27,6 +32,14 @@ typedef struct copy_policy {
 /* Adds one --allow-exec PATH: an existing directory (programs under it) or
  * file (that program). Symlinks are resolved. 0, or -errno with err set. */
 int copy_policy_allow(copy_policy *p, const char *path, char *err, size_t errsz);
+
+/* Adds one --allow-artifact-dir PATH, as copy_policy_allow does. */
+int copy_policy_allow_artifacts(copy_policy *p, const char *path, char *err, size_t errsz);
+/* Whether a container copy may take its artifact from path on this host:
+ * its realpath is under an --allow-artifact-dir. 0 or -EACCES (resolved
+ * says what was checked). */
+int copy_policy_artifact_check(const copy_policy *p, const char *path, char *resolved,
+                               size_t resolved_sz);
 
 /* --copy-user NAME (NULL: `berth` if it exists, else `nobody`). A user with
  * uid 0 is refused. Returns 0; 1 when berthd is not root and NAME is not
@@ -54,7 +67,8 @@ int copy_policy_open_dir(const copy_policy *p, const char *dir);
 int copy_policy_reachable(const copy_policy *p, const char *dir, char *blocked,
                           size_t blocked_sz);
 
-/* Applies every `--allow-exec PATH` and the last `--copy-user USER` of a
+/* Applies every `--allow-exec PATH`, `--allow-artifact-dir PATH` and the
+ * last `--copy-user USER` of a
  * command line (other arguments are skipped; values are not checked for
  * being present). Returns as copy_policy_set_user. */
 int copy_policy_from_args(copy_policy *p, int argc, char **argv, char *err, size_t errsz);
