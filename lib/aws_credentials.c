@@ -83,10 +83,14 @@ int berth_aws_credentials_load(berth_aws_credentials *out, char *err, size_t err
     snprintf(shared, sizeof shared, "%s", env("AWS_SHARED_CREDENTIALS_FILE"));
   else
     snprintf(shared, sizeof shared, "%s/.aws/credentials", env("HOME") ? env("HOME") : "");
-  if (berth_aws_profile_read(shared, profile, out) == 1) return 0;
-  snprintf(err, errsz, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not "
-           "set and %s has no profile [%s] with aws_access_key_id and aws_secret_access_key",
-           shared, profile);
+  int found = berth_aws_profile_read(shared, profile, out);
+  if (found == 1) return 0;
+  if (found < 0)
+    snprintf(err, errsz, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set and the "
+             "shared credentials file %s cannot be read", shared);
+  else
+    snprintf(err, errsz, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set and %s has "
+             "no profile [%s] with aws_access_key_id and aws_secret_access_key", shared, profile);
   return -1;
 }
 

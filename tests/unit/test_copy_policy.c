@@ -107,6 +107,27 @@ int main(void) {
   else CHECK_STR(q.user, "");
   copy_policy_free(&q);
 
+  /* --allow-artifact-dir: host paths a container copy may mount; the
+   * directory itself and what lies under it, symlinks resolved. */
+  copy_policy a = {0};
+  char *art[] = {"--allow-artifact-dir", models};
+  CHECK(copy_policy_from_args(&a, 2, art, err, sizeof err) >= 0);
+  CHECK_INT(a.n_artifact, 1);
+  CHECK_INT(a.n_allow, 0);
+  CHECK_INT(copy_policy_artifact_check(&a, models, resolved, sizeof resolved), 0);
+  snprintf(path, sizeof path, "%s/serve", models);
+  CHECK_INT(copy_policy_artifact_check(&a, path, resolved, sizeof resolved), 0);
+  CHECK_INT(copy_policy_artifact_check(&a, outside, resolved, sizeof resolved), -EACCES);
+  CHECK_INT(copy_policy_artifact_check(&a, link, resolved, sizeof resolved), -EACCES);
+  CHECK_STR(resolved, outside);
+  snprintf(path, sizeof path, "%s/missing", models);
+  CHECK_INT(copy_policy_artifact_check(&a, path, resolved, sizeof resolved), -EACCES);
+  CHECK_INT(copy_policy_artifact_check(&a, "/", resolved, sizeof resolved), -EACCES);
+  CHECK_INT(copy_policy_allow_artifacts(&a, "rel", err, sizeof err), -EINVAL);
+  CHECK(strstr(err, "--allow-artifact-dir 'rel'") != NULL);
+  copy_policy_free(&a);
+  CHECK_INT(a.n_artifact, 0);
+
   snprintf(path, sizeof path, "rm -rf '%s'", dir);
   CHECK_INT(system(path), 0);
   CHECK_DONE();

@@ -9,7 +9,8 @@
  * earliest one; a waiter past its deadline is answered with -ETIMEDOUT
  * and leaves the job, and when no waiter is left the child is killed. A
  * killed job leaves the list at once: the next request for the same
- * artifact starts afresh. Whatever a job leaves in its work directory is
+ * artifact starts afresh; what a killed caching child had already put into
+ * the cache is listed unheld once it exits, so the bound still covers it. Whatever a job leaves in its work directory is
  * removed by an `rm -rf` child once it has exited, so neither the kill nor
  * the removal blocks the loop.
  *
@@ -26,6 +27,7 @@
  * may carry 0600 files the copy user could not read. */
 #include "berth/log.h"
 #include "artifact.h"
+#include "artifact_fetch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +40,8 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 4096
+
+extern char **environ;
 
 typedef struct waiter {
   struct waiter *next;
@@ -198,21 +202,30 @@ static void evict(ctl *c) {
   ac->warned_full = 0;
 }
 
-int artifact_open(ctl *c, const char *dir, double max_mb, const char *ca_file) {
-  struct artifact_cache *ac = berth_xcalloc(1, sizeof *ac);
-  snprintf(ac->root, sizeof ac->root, "%s", dir);
-  ac->max_bytes = (uint64_t)((max_mb > 0 ? max_mb : ARTIFACT_CACHE_DEFAULT_MB) * 1048576.0);
-  if (ca_file) snprintf(ac->ca_file, sizeof ac->ca_file, "%s", ca_file);
-  c->artifact_cache = ac;
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -errno;
-  DIR *d = opendir(dir);
+/* A cache entry's name: the 32 hex digits of its KEY. */
+static int is_key(const char *n) {
+  size_t i = 0;
+  for (; n[i]; i++)
+    if (!((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f'))) return 0;
+  return i == 32;
+}
+
+/* Lists the directories in the cache root that are not listed yet, with
+ * the size and last use their KEY.json records. at_start (artifact_open):
+ * everything a previous agent left, its copy-* directories too, and its
+ * unfinished fetches and evictions are removed. Later (a killed job): only
+ * KEY entries, since a running job's fetch.tmp-* and copy-* are its own. */
+static int scan_cache(ctl *c, int at_start) {
+  struct artifact_cache *ac = c->artifact_cache;
+  DIR *d = opendir(ac->root);
   if (!d) return -errno;
   struct dirent *de;
   char path[1400];
   while ((de = readdir(d))) {
     const char *n = de->d_name;
     if (n[0] == '.') continue;
-    snprintf(path, sizeof path, "%s/%s", dir, n);
+    snprintf(path, sizeof path, "%s/%s", ac->root, n);
+    if (!at_start && (!is_key(n) || entry_find(ac, path))) continue;
     if (strstr(n, ".tmp-") || strstr(n, ".evict-")) {
       remove_later(c, path); /* a fetch or an eviction a previous agent left */
       continue;
@@ -227,6 +240,16 @@ int artifact_open(ctl *c, const char *dir, double max_mb, const char *ca_file) {
   }
   closedir(d);
   return 0;
+}
+
+int artifact_open(ctl *c, const char *dir, double max_mb, const char *ca_file) {
+  struct artifact_cache *ac = berth_xcalloc(1, sizeof *ac);
+  snprintf(ac->root, sizeof ac->root, "%s", dir);
+  ac->max_bytes = (uint64_t)((max_mb > 0 ? max_mb : ARTIFACT_CACHE_DEFAULT_MB) * 1048576.0);
+  if (ca_file) snprintf(ac->ca_file, sizeof ac->ca_file, "%s", ca_file);
+  c->artifact_cache = ac;
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -errno;
+  return scan_cache(c, 1);
 }
 
 static struct artifact_cache *cache_of(ctl *c) {
@@ -323,19 +346,23 @@ static void job_done(artifact_job *job) {
   c->artifact_cache->jobs--;
   remove_later(c, job->work);
   if (job->killed) {
+    /* Its waiters have had their answer. A caching child may have put its
+     * result into the cache before the kill (answered or not): list what
+     * it left, unheld, so the bound still counts and evicts it. */
     if (!job->caching) remove_later(c, job->dest);
+    else scan_cache(c, 0);
     close_job(job);
     evict(c);
-    return; /* its waiters have had their answer */
+    return;
   }
   char why[LINE_MAX_BYTES + 200], dir[1300] = "";
   unsigned long long bytes = 0;
-  int err = 0;
-  if (strncmp(job->answer, "ready ", 6) == 0 && job->status == 0 && !job->sig &&
-      sscanf(job->answer + 6, "%1299s %llu", dir, &bytes) >= 1) {
+  int err = 0, from_cache = 0;
+  if (job->status == 0 && !job->sig &&
+      artifact_fetch_parse_ready(job->answer, dir, sizeof dir, &bytes, &from_cache) == 0) {
     why[0] = '\0';
     berth_log(BERTH_LOG_INFO, "artifact %s: %s (%llu bytes, %s)", job->url, dir, bytes,
-              strstr(job->answer, " cached") ? "from the cache" : "fetched");
+              from_cache ? "from the cache" : "fetched");
   } else if (strncmp(job->answer, "error ", 6) == 0) {
     snprintf(why, sizeof why, "%s", job->answer + 6);
     err = -EIO;
@@ -503,8 +530,11 @@ static int spawn_fetch(ctl *c, artifact_job *job, char *why, size_t whysz) {
       {.flags = UV_IGNORE},
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&job->out},
       {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  /* The agent's whole environment, explicitly: the AWS_* credentials,
+   * region, endpoint and CA bundle are for this child, while copies get
+   * an environment without the credentials (spawn_copy). */
   uv_process_options_t o = {.exit_cb = on_fetch_exit, .file = c->self_exe, .args = args,
-                            .stdio = stdio, .stdio_count = 3};
+                            .env = environ, .stdio = stdio, .stdio_count = 3};
   int rc = uv_spawn(c->loop, &job->proc, &o);
   if (rc) {
     snprintf(why, whysz, "cannot run berthd artifact-fetch for %s: %s", job->url, uv_strerror(rc));

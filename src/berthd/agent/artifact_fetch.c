@@ -35,6 +35,7 @@ static struct {
 } opt;
 
 static transfer xfer;
+static char unsigned_why[1400]; /* why S3 requests go unsigned ("" when signed) */
 static uint64_t base_done, grand_total; /* across the objects of a prefix */
 static struct timespec last_progress;
 
@@ -50,6 +51,34 @@ static int fail(const char *fmt, ...) {
   printf("error %s\n", why);
   fflush(stdout);
   return 1;
+}
+
+/* The answer. The directory goes last and is the rest of the line, so a
+ * path with spaces (--shared-dir "/srv/My Data") arrives whole. */
+static void ready(const char *dir, unsigned long long bytes, const char *how) {
+  printf("ready %llu %s %s\n", bytes, how, dir);
+  fflush(stdout);
+}
+
+int artifact_fetch_parse_ready(const char *line, char *dir, size_t dirsz,
+                               unsigned long long *bytes, int *cached) {
+  if (strncmp(line, "ready ", 6) != 0) return -1;
+  const char *p = line + 6;
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(p, &end, 10);
+  if (end == p || errno || *end != ' ') return -1;
+  p = end + 1;
+  int from_cache;
+  if (strncmp(p, "fetched ", 8) == 0) from_cache = 0;
+  else if (strncmp(p, "cached ", 7) == 0) from_cache = 1;
+  else return -1;
+  p += from_cache ? 7 : 8;
+  if (p[0] != '/' || strlen(p) >= dirsz || strchr(p, '\n')) return -1;
+  snprintf(dir, dirsz, "%s", p);
+  *bytes = n;
+  *cached = from_cache;
+  return 0;
 }
 
 static void on_progress(transfer *t) {
@@ -125,7 +154,7 @@ static int finish(const char *model, const char *key, const char *version, uint6
   if (opt.dest) {
     if (rename(model, opt.dest) != 0)
       return fail("cannot move the artifact into %s: %s", opt.dest, strerror(errno));
-    printf("ready %s %llu fetched\n", opt.dest, (unsigned long long)bytes);
+    ready(opt.dest, bytes, "fetched");
     return 0;
   }
   snprintf(dir, sizeof dir, "%s/%s", opt.cache, key);
@@ -141,12 +170,12 @@ static int finish(const char *model, const char *key, const char *version, uint6
   }
   if (rename(model, dir) != 0) {
     if (errno == EEXIST || errno == ENOTEMPTY) {
-      printf("ready %s %llu cached\n", dir, (unsigned long long)bytes); /* a racing fetch won */
+      ready(dir, bytes, "cached"); /* a racing fetch won */
       return 0;
     }
     return fail("cannot move the artifact into the cache at %s: %s", dir, strerror(errno));
   }
-  printf("ready %s %llu fetched\n", dir, (unsigned long long)bytes);
+  ready(dir, bytes, "fetched");
   return 0;
 }
 
@@ -158,7 +187,7 @@ static int cached(const char *key) {
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
   snprintf(json, sizeof json, "%s/%s.json", opt.cache, key);
-  printf("ready %s %llu cached\n", dir, recorded_bytes(json));
+  ready(dir, recorded_bytes(json), "cached");
   return 1;
 }
 
@@ -199,16 +228,29 @@ static void version_of(const transfer_info *i, char *out, size_t n) {
     out[0] = '\0';
 }
 
+/* What a failed S3 request whose last answer was 401 or 403 should add:
+ * which key signed it, or why none did. "" otherwise. */
+static const char *auth_hint(int s3, char *buf, size_t n) {
+  buf[0] = '\0';
+  if (!s3 || (xfer.status != 401 && xfer.status != 403)) return buf;
+  if (xfer.creds)
+    snprintf(buf, n, " (check the access key the agent has: AWS_ACCESS_KEY_ID or the shared "
+             "credentials file, and AWS_REGION)");
+  else
+    snprintf(buf, n, " (requests were unsigned: %s)", unsigned_why);
+  return buf;
+}
+
 /* One object (http(s) or S3) into model: an archive unpacked, else the
  * file under its name. */
-static int fetch_object(const char *url, const char *name, const char *model, int signed_s3) {
+static int fetch_object(const char *url, const char *name, const char *model, int s3) {
   transfer_info info = {0};
+  char hint[1500];
+  int signed_s3 = s3 && xfer.creds;
   int head = transfer_head(&xfer, url, &info);
   if (head < 0 || (head > 0 && (signed_s3 || info.status == 404 || info.status == 401)))
     return fail("cannot get ArtifactUrl %s: %s%s", opt.url, xfer.error,
-                signed_s3 && (info.status == 403 || info.status == 401)
-                    ? " (check the access key the agent has: AWS_ACCESS_KEY_ID or the shared "
-                      "credentials file, and AWS_REGION)" : "");
+                auth_hint(s3, hint, sizeof hint));
   char version[600] = "", key[33] = "";
   int64_t size = -1;
   if (head == 0) {
@@ -229,7 +271,7 @@ static int fetch_object(const char *url, const char *name, const char *model, in
   const char *etag = info.etag[0] ? info.etag : NULL;
   transfer_info got = {0};
   if (transfer_get_file(&xfer, url, file, etag, size, &got))
-    return fail("downloading %s: %s", opt.url, xfer.error);
+    return fail("downloading %s: %s%s", opt.url, xfer.error, auth_hint(s3, hint, sizeof hint));
   if (!key[0]) {
     /* No version before the GET: the GET's, else none (not reusable). */
     version_of(&got, version, sizeof version);
@@ -242,13 +284,13 @@ static int fetch_object(const char *url, const char *name, const char *model, in
 }
 
 static int fetch_s3(const char *bucket, const char *key_in, const char *model,
-                    const char *region, berth_aws_credentials *creds) {
-  char endpoint[1024], url[4096];
+                    const char *region) {
+  char endpoint[1024], url[4096], hint[1500];
   s3_endpoint(region, endpoint, sizeof endpoint);
   if (is_archive(key_in)) {
     if (s3_object_url(endpoint, bucket, key_in, url, sizeof url))
       return fail("ArtifactUrl %s is too long", opt.url);
-    return fetch_object(url, basename_of(key_in), model, creds != NULL);
+    return fetch_object(url, basename_of(key_in), model, 1);
   }
   /* A prefix names a folder: s3://b/models/llama is every object under
    * models/llama/. */
@@ -256,12 +298,14 @@ static int fetch_s3(const char *bucket, const char *key_in, const char *model,
   snprintf(prefix, sizeof prefix, "%s%s", key_in, key_in[0] && !ends_with(key_in, "/") ? "/" : "");
   s3_object *objs = NULL;
   int n = s3_list(&xfer, endpoint, bucket, prefix, &objs);
-  if (n < 0) return fail("cannot list ArtifactUrl %s: %s", opt.url, xfer.error);
+  if (n < 0)
+    return fail("cannot list ArtifactUrl %s: %s%s", opt.url, xfer.error,
+                auth_hint(1, hint, sizeof hint));
   if (n == 0 && key_in[0] && !ends_with(key_in, "/")) {
     /* Not a folder: perhaps a single object of that name. */
     if (s3_object_url(endpoint, bucket, key_in, url, sizeof url))
       return fail("ArtifactUrl %s is too long", opt.url);
-    return fetch_object(url, basename_of(key_in), model, creds != NULL);
+    return fetch_object(url, basename_of(key_in), model, 1);
   }
   if (n == 0) return fail("ArtifactUrl %s: there is no object under s3://%s/%s", opt.url, bucket, prefix);
   berth_buf version;
@@ -277,6 +321,13 @@ static int fetch_s3(const char *bucket, const char *key_in, const char *model,
   uint64_t bytes = 0;
   for (int i = 0; i < n; i++) {
     char rel[1100], why[200], file[2400];
+    /* AWS lists only keys under the prefix; another S3 server might not. */
+    if (strncmp(objs[i].key, prefix, strlen(prefix)) != 0) {
+      rc = fail("ListObjectsV2 on s3://%s/%s returned the key '%s', which does not start with "
+                "the prefix '%s'; the S3 server at %s does not filter by prefix as S3 does",
+                bucket, prefix, objs[i].key, prefix, endpoint);
+      goto out;
+    }
     const char *k = objs[i].key + strlen(prefix);
     if (unpack_clean_path(k, rel, sizeof rel, why, sizeof why)) {
       rc = fail("object s3://%s/%s %s; the artifact is refused", bucket, objs[i].key, why);
@@ -296,7 +347,7 @@ static int fetch_s3(const char *bucket, const char *key_in, const char *model,
     }
     if (transfer_get_file(&xfer, url, file, objs[i].etag[0] ? objs[i].etag : NULL, objs[i].size,
                           &(transfer_info){0})) {
-      rc = fail("downloading %s: %s", opt.url, xfer.error);
+      rc = fail("downloading %s: %s%s", opt.url, xfer.error, auth_hint(1, hint, sizeof hint));
       goto out;
     }
     chmod(file, 0644);
@@ -351,14 +402,14 @@ int artifact_fetch_main(int argc, char **argv) {
     }
     memcpy(bucket, url + 5, bl);
     bucket[bl] = '\0';
-    char region[64], why[1400];
+    char region[64];
     berth_aws_region(region, sizeof region);
     berth_aws_credentials creds = {0};
-    int have = berth_aws_credentials_load(&creds, why, sizeof why) == 0;
+    int have = berth_aws_credentials_load(&creds, unsigned_why, sizeof unsigned_why) == 0;
     /* Without a key the request goes unsigned: a public bucket works. */
     xfer.creds = have ? &creds : NULL;
     xfer.region = region;
-    rc = fetch_s3(bucket, slash ? slash + 1 : "", model, region, have ? &creds : NULL);
+    rc = fetch_s3(bucket, slash ? slash + 1 : "", model, region);
     berth_aws_credentials_wipe(&creds);
   } else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) {
     char path[2048];

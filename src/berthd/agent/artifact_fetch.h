@@ -17,11 +17,23 @@
  * tree readable by every user (copies run as another user).
  *
  * Output, one line each on stdout: "progress DONE TOTAL" while
- * downloading, then "ready DIR BYTES fetched|cached" and exit 0, or
- * "error REASON" and exit 1. */
+ * downloading, then "ready BYTES fetched|cached DIR" (DIR last: it may
+ * hold spaces) and exit 0, or "error REASON" and exit 1.
+ *
+ * The child gets the agent's whole environment (artifact.c passes it
+ * explicitly): its AWS_* credentials, region, endpoint and CA bundle,
+ * which copies do not get. */
 #ifndef BERTHD_ARTIFACT_FETCH_H
 #define BERTHD_ARTIFACT_FETCH_H
 
+#include <stddef.h>
+
 int artifact_fetch_main(int argc, char **argv);
+
+/* A "ready" line (without its newline) -> its absolute DIR (into dir, at
+ * most dirsz - 1 bytes), BYTES and whether it came from the cache. 0, or
+ * -1 when line is not a well-formed ready line. */
+int artifact_fetch_parse_ready(const char *line, char *dir, size_t dirsz,
+                               unsigned long long *bytes, int *cached);
 
 #endif

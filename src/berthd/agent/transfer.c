@@ -252,6 +252,7 @@ static CURLcode perform(attempt *a, const char *method, const char *url, const c
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   CURLcode rc = curl_easy_perform(c);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->info->status);
+  t->status = a->info->status;
   curl_slist_free_all(h);
   berth_secret_wipe(line, sizeof line);
   return rc;
@@ -350,12 +351,25 @@ int transfer_get_file(transfer *t, const char *url, const char *path, const char
     long s = info->status;
     if (!tag[0] && info->etag[0]) snprintf(tag, sizeof tag, "%s", info->etag);
     if (cc == CURLE_OK && (s == 200 || s == 206)) {
-      fails = 0;
       if (size <= 0 || a.pos >= size) {
         rc = 0;
         break;
       }
-      continue; /* the next piece */
+      if (s == 206 && a.pos > before) {
+        fails = 0;
+        continue; /* the next piece */
+      }
+      /* A piece that added nothing, or a whole body (200) shorter than
+       * the size HEAD gave: asking the same way again may not help, so
+       * this counts as a failed attempt, not as progress. */
+      if (++fails >= t->max_attempts) {
+        snprintf(t->error, sizeof t->error, "GET %s: the server sent %lld of %lld bytes (the "
+                 "size its HEAD gave) and no more after %d attempts", url, (long long)a.pos,
+                 (long long)size, fails);
+        break;
+      }
+      sleep_ms(backoff(fails));
+      continue;
     }
     if (s == 412) {
       snprintf(t->error, sizeof t->error, "GET %s answered 412: the object changed while it "

@@ -26,6 +26,7 @@ typedef struct transfer {
   const char *region;                   /* with creds */
   int max_attempts;
   uint64_t done, total;                 /* bytes of the current file GET */
+  long status;                          /* the last answer's HTTP status, 0: none */
   void (*on_progress)(struct transfer *t); /* during file GETs, often */
   char error[2048];
 } transfer;
@@ -51,7 +52,10 @@ int transfer_get(transfer *t, const char *url, berth_buf *out, transfer_info *in
 /* GET url into the file at path (created or truncated), in pieces of
  * TRANSFER_PIECE bytes when size (-1: unknown) is known. etag (or NULL)
  * is sent as If-Match, so an object that changes meanwhile fails instead
- * of mixing versions. 0, or -1. info has the last response's headers. */
+ * of mixing versions. A 200/206 that adds no bytes, or a whole (200) body
+ * shorter than size, counts as a failed attempt ("the server sent N of
+ * SIZE bytes" after max_attempts). 0, or -1. info has the last
+ * response's headers. */
 int transfer_get_file(transfer *t, const char *url, const char *path, const char *etag,
                       int64_t size, transfer_info *info);
 

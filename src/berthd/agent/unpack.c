@@ -4,16 +4,30 @@
  * names the entry as the archive spells it), and libarchive's own
  * SECURE_* flags stay on beneath as a second line: they also refuse to
  * write through a symlink an earlier entry made. The child chdir()s into
- * the target and writes relative paths, so a path never needs joining. */
+ * the target and writes relative paths, so a path never needs joining.
+ *
+ * Links are checked against the tree, not only as text: `l1 -> .` then
+ * `l2 -> l1/..` is harmless text but points outside. A hard link's target
+ * is resolved through the symlinks unpacked so far (link() follows them)
+ * and rewritten to the path it resolves to. A symlink is resolved when it
+ * is written and again once the whole archive is unpacked, since a later
+ * entry (`l1` above) can change where an earlier one points. */
 #include "unpack.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "berth/buf.h"
+
+#define LINK_HOPS_MAX 40        /* symlinks one resolution follows, as Linux's ELOOP */
+#define LINKS_MAX 100000        /* link entries one archive may hold */
 
 int unpack_clean_path(const char *name, char *out, size_t outsz, char *why, size_t whysz) {
   if (!name || !*name) {
@@ -70,6 +84,130 @@ int unpack_link_inside(const char *path, const char *target) {
   return 1;
 }
 
+/* Where path (relative to rootfd) leads, following the symlinks on disk
+ * (the last component's only with follow_last), as a clean relative path
+ * in out. 0 when it stays inside; -1 when it leaves the directory (a '..'
+ * above it or an absolute symlink on the way); -2 past LINK_HOPS_MAX
+ * symlinks or PATH_MAX. A component that does not exist (yet) is taken
+ * as written. */
+static int resolve_beneath(int rootfd, const char *path, int follow_last, char *out,
+                           size_t outsz) {
+  char rest[8192], target[4096];
+  size_t len = 0;               /* of out: the components resolved so far */
+  int hops = 0;
+  if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest) return -2;
+  out[0] = '\0';
+  char *p = rest;
+  for (;;) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    char *e = strchr(p, '/');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    char *next = p + n;
+    while (*next == '/') next++;
+    int last = !*next;
+    if (n == 1 && p[0] == '.') {
+      p = next;
+      continue;
+    }
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      if (!len) return -1;
+      char *s = strrchr(out, '/');
+      len = s ? (size_t)(s - out) : 0;
+      out[len] = '\0';
+      p = next;
+      continue;
+    }
+    size_t before = len;
+    if (len + n + 2 > outsz) return -2;
+    if (len) out[len++] = '/';
+    memcpy(out + len, p, n);
+    len += n;
+    out[len] = '\0';
+    p = next;
+    struct stat st;
+    if ((last && !follow_last) || fstatat(rootfd, out, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISLNK(st.st_mode))
+      continue;
+    if (++hops > LINK_HOPS_MAX) return -2;
+    ssize_t tl = readlinkat(rootfd, out, target, sizeof target - 1);
+    if (tl < 0) return -2;
+    target[tl] = '\0';
+    if (target[0] == '/') return -1;
+    /* The link's text replaces it: go on from its directory. */
+    len = before;
+    out[len] = '\0';
+    char joined[sizeof rest];
+    if (snprintf(joined, sizeof joined, "%s/%s", target, p) >= (int)sizeof joined) return -2;
+    memcpy(rest, joined, strlen(joined) + 1);
+    p = rest;
+  }
+  return 0;
+}
+
+/* "the directory of the entry at path" + "/" + target, for resolving a
+ * symlink's text from where it sits. */
+static int link_from_dir(const char *path, const char *target, char *out, size_t outsz) {
+  const char *slash = strrchr(path, '/');
+  int dl = slash ? (int)(slash - path) : 0;
+  return snprintf(out, outsz, "%.*s/%s", dl, path, target) >= (int)outsz ? -1 : 0;
+}
+
+/* The link entries an archive wrote, checked again once it is unpacked. */
+typedef struct link_list {
+  char **clean, **name;         /* the path written, the path as the archive spells it */
+  size_t n, cap;
+} link_list;
+
+static void links_free(link_list *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->clean[i]);
+    free(l->name[i]);
+  }
+  free(l->clean);
+  free(l->name);
+}
+
+static int links_add(link_list *l, const char *clean, const char *name) {
+  if (l->n == LINKS_MAX) return -1;
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 16;
+    l->clean = berth_xrealloc(l->clean, l->cap * sizeof *l->clean);
+    l->name = berth_xrealloc(l->name, l->cap * sizeof *l->name);
+  }
+  l->clean[l->n] = berth_xstrdup(clean);
+  l->name[l->n] = berth_xstrdup(name);
+  l->n++;
+  return 0;
+}
+
+/* Every symlink among the link entries (a hard link to a symlink is one
+ * too), resolved in the finished tree. 0, or -1 with why. */
+static int check_links(int rootfd, const link_list *l, char *why, size_t whysz) {
+  char resolved[4096], target[4096];
+  for (size_t i = 0; i < l->n; i++) {
+    struct stat st;
+    if (fstatat(rootfd, l->clean[i], &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode))
+      continue;
+    ssize_t tl = readlinkat(rootfd, l->clean[i], target, sizeof target - 1);
+    target[tl > 0 ? tl : 0] = '\0';
+    int r = resolve_beneath(rootfd, l->clean[i], 1, resolved, sizeof resolved);
+    if (r == -1) {
+      snprintf(why, whysz, "archive entry '%.1000s' is a symbolic link to '%.1000s', which "
+               "through the links the archive makes points outside the model directory; the "
+               "archive is refused", l->name[i], target);
+      return -1;
+    }
+    if (r) {
+      snprintf(why, whysz, "archive entry '%.1000s' is a symbolic link to '%.1000s', which "
+               "goes through more than %d links or is too long to follow; the archive is "
+               "refused", l->name[i], target, LINK_HOPS_MAX);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* Permissions as written: no setuid/setgid/sticky; the owner may always
  * read (and, for directories, write and enter) so the cache can remove it. */
 static mode_t safe_mode(mode_t m, int dir, int readable) {
@@ -85,8 +223,9 @@ static mode_t safe_mode(mode_t m, int dir, int readable) {
 
 int unpack_archive(const char *archive, const char *dir, int readable, uint64_t *bytes,
                    char *why, size_t whysz) {
-  int rc = -1;
+  int rc = -1, rootfd = -1;
   char cwd[4096];
+  link_list links = {0};
   *bytes = 0;
   if (!getcwd(cwd, sizeof cwd)) cwd[0] = '\0';
   struct archive *in = archive_read_new();
@@ -107,8 +246,13 @@ int unpack_archive(const char *archive, const char *dir, int readable, uint64_t 
     snprintf(why, whysz, "cannot enter %s to unpack into: %s", dir, strerror(errno));
     goto out;
   }
+  rootfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) {
+    snprintf(why, whysz, "cannot open %s to unpack into: %s", dir, strerror(errno));
+    goto out;
+  }
   struct archive_entry *e;
-  char clean[4096], link_clean[4096], rule[160];
+  char clean[4096], link_clean[4096], resolved[4096], rule[160];
   for (;;) {
     int r = archive_read_next_header(in, &e);
     if (r == ARCHIVE_EOF) break;
@@ -127,16 +271,22 @@ int unpack_archive(const char *archive, const char *dir, int readable, uint64_t 
     mode_t type = archive_entry_filetype(e);
     const char *hard = archive_entry_hardlink(e);
     if (hard) {
+      /* link() follows symlinks on the way to the target (not the last
+       * one): resolve them here and link the file they lead to. */
       if (unpack_clean_path(hard, link_clean, sizeof link_clean, rule, sizeof rule) ||
-          !link_clean[0]) {
+          !link_clean[0] ||
+          resolve_beneath(rootfd, link_clean, 0, resolved, sizeof resolved) != 0 ||
+          !resolved[0]) {
         snprintf(why, whysz, "archive entry '%.1000s' is a hard link to '%.1000s', which is "
                  "outside the model directory; the archive is refused", name, hard);
         goto out;
       }
-      archive_entry_set_hardlink(e, link_clean);
+      archive_entry_set_hardlink(e, resolved);
     } else if (type == AE_IFLNK) {
       const char *target = archive_entry_symlink(e);
-      if (!unpack_link_inside(clean, target)) {
+      if (!unpack_link_inside(clean, target) ||
+          link_from_dir(clean, target, link_clean, sizeof link_clean) ||
+          resolve_beneath(rootfd, link_clean, 1, resolved, sizeof resolved) != 0) {
         snprintf(why, whysz, "archive entry '%.1000s' is a symbolic link to '%.1000s', which "
                  "points outside the model directory; the archive is refused", name,
                  target ? target : "");
@@ -147,6 +297,11 @@ int unpack_archive(const char *archive, const char *dir, int readable, uint64_t 
                        : type == AE_IFIFO ? "a FIFO" : type == AE_IFSOCK ? "a socket" : "of an unknown type";
       snprintf(why, whysz, "archive entry '%.1000s' is %s; a model artifact may hold only files, "
                "directories and links; the archive is refused", name, kind);
+      goto out;
+    }
+    if ((hard || type == AE_IFLNK) && links_add(&links, clean, name)) {
+      snprintf(why, whysz, "the archive holds more than %d links, more than a model artifact "
+               "may; the archive is refused", LINKS_MAX);
       goto out;
     }
     archive_entry_set_pathname(e, clean);
@@ -191,10 +346,13 @@ int unpack_archive(const char *archive, const char *dir, int readable, uint64_t 
     snprintf(why, whysz, "cannot finish unpacking: %s", archive_error_string(out));
     goto out;
   }
+  if (check_links(rootfd, &links, why, whysz)) goto out;
   rc = 0;
 out:
   archive_read_free(in);
   archive_write_free(out);
+  links_free(&links);
+  if (rootfd >= 0) close(rootfd);
   if (cwd[0] && chdir(cwd) != 0) { /* nothing to do: the child exits soon */ }
   return rc;
 }

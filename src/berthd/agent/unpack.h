@@ -4,9 +4,10 @@
  *
  * Safe means: nothing is written outside the directory. An entry with an
  * absolute path or a ".." component, a symlink whose target is absolute or
- * climbs out of the directory, a hardlink to such a path, and device
- * nodes, FIFOs and sockets each fail the whole unpack with a reason naming
- * the entry. Owners are never restored, setuid/setgid/sticky bits are
+ * leads out of the directory (as text or through the other symlinks the
+ * archive makes, in any order), a hardlink to a path outside it (followed
+ * through those symlinks), and device nodes, FIFOs and sockets each fail
+ * the whole unpack with a reason naming the entry. Owners are never restored, setuid/setgid/sticky bits are
  * dropped, and with `readable` every file and directory becomes readable
  * (not writable) by everyone, since the copy may run as another user. */
 #ifndef BERTHD_UNPACK_H
@@ -21,7 +22,8 @@
 int unpack_clean_path(const char *name, char *out, size_t outsz, char *why, size_t whysz);
 
 /* 1 when a symlink at the clean relative path `path` pointing at `target`
- * resolves (lexically) inside the directory, else 0. */
+ * resolves (lexically, as if no other entry were a symlink) inside the
+ * directory, else 0. unpack_archive also resolves it through the tree. */
 int unpack_link_inside(const char *path, const char *target);
 
 /* Unpacks the archive file into dir (an existing, empty directory). 0 and
