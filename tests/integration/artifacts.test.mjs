@@ -17,7 +17,7 @@
 //   received; it starts first and runs while the other tests do.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -28,6 +28,7 @@ import { after, before, test } from 'node:test';
 import S3rver from 's3rver';
 
 import { TEST_TAG, controlOk, invoke, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { hmac, sha256, uriEncode } from '../lib/sigv4.mjs';
 import { describeIc, deployEndpoint, waitIcInService } from '../lib/fixtures.mjs';
 
 const STEP = { timeout: 180_000 };
@@ -48,19 +49,6 @@ const heads = new Map();
 let slowSocketClosed = false;
 const rejected = [];    // requests the proxy refused, with why
 
-const sha256 = (data) => createHash('sha256').update(data).digest('hex');
-const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
-
-function awsEncode(s, keepSlash) {
-  let out = '';
-  for (const byte of Buffer.from(s, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    if (/[A-Za-z0-9\-_.~]/.test(c) || (keepSlash && c === '/')) out += c;
-    else out += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
-  }
-  return out;
-}
-
 /** null when req carries a valid SigV4 signature by KEY, else why not. */
 function checkSigV4(req) {
   const auth = req.headers.authorization ?? '';
@@ -73,11 +61,11 @@ function checkSigV4(req) {
   const names = signedHeaders.split(';');
   if (!names.includes('host')) return 'host is not signed';
   const u = new URL(req.url, 'http://x');
-  const query = [...u.searchParams.entries()].map(([k, v]) => [awsEncode(k, false), awsEncode(v, false)])
+  const query = [...u.searchParams.entries()].map(([k, v]) => [uriEncode(k, false), uriEncode(v, false)])
     .sort((a, b2) => (a[0] < b2[0] ? -1 : a[0] > b2[0] ? 1 : a[1] < b2[1] ? -1 : 1))
     .map(([k, v]) => `${k}=${v}`).join('&');
   const canonicalHeaders = names.map((n) => `${n}:${String(req.headers[n] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-  const canonical = [req.method, awsEncode(decodeURIComponent(u.pathname), true), query, canonicalHeaders,
+  const canonical = [req.method, uriEncode(decodeURIComponent(u.pathname), true), query, canonicalHeaders,
     signedHeaders, req.headers['x-amz-content-sha256'] ?? sha256('')].join('\n');
   const toSign = ['AWS4-HMAC-SHA256', amzDate, `${day}/${region}/s3/aws4_request`, sha256(canonical)].join('\n');
   let k = hmac(`AWS4${KEY.secretAccessKey}`, day);

@@ -7,12 +7,12 @@
 
 import { createHash, createHmac } from 'node:crypto';
 
-const sha256 = (data) => createHash('sha256').update(data).digest('hex');
-const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
+export const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+export const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
 
 // AWS's UriEncode: everything but unreserved characters as %XX; '/' kept
 // in paths.
-function uriEncode(s, keepSlash) {
+export function uriEncode(s, keepSlash) {
   let out = '';
   for (const b of Buffer.from(s, 'utf8')) {
     const c = String.fromCharCode(b);

@@ -153,17 +153,6 @@ static void entry_drop(struct artifact_cache *ac, entry *gone) {
     }
 }
 
-static uint64_t recorded_bytes(const char *json_path) {
-  FILE *f = fopen(json_path, "re");
-  if (!f) return 0;
-  char buf[4096];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *b = strstr(buf, "\"bytes\":");
-  return b ? strtoull(b + 8, NULL, 10) : 0;
-}
-
 /* Least recently used entries no copy holds go until the rest fit. */
 static void evict(ctl *c) {
   struct artifact_cache *ac = c->artifact_cache;
@@ -234,7 +223,7 @@ static int scan_cache(ctl *c, int at_start) {
     if (strstr(n, ".json") || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
     char json[1500];
     snprintf(json, sizeof json, "%s.json", path);
-    entry *e = entry_add(ac, path, recorded_bytes(json), strncmp(n, "copy-", 5) == 0);
+    entry *e = entry_add(ac, path, artifact_recorded_bytes(json), strncmp(n, "copy-", 5) == 0);
     struct stat js;
     e->used_ms = stat(json, &js) == 0 ? (uint64_t)js.st_mtime * 1000 : (uint64_t)st.st_mtime * 1000;
   }

@@ -126,8 +126,7 @@ static void key_of(const char *url, const char *version, char out[33]) {
   for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* The bytes CACHE/KEY.json records, 0 when unknown. */
-static unsigned long long recorded_bytes(const char *json_path) {
+unsigned long long artifact_recorded_bytes(const char *json_path) {
   FILE *f = fopen(json_path, "re");
   if (!f) return 0;
   char buf[4096];
@@ -187,7 +186,7 @@ static int cached(const char *key) {
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
   snprintf(json, sizeof json, "%s/%s.json", opt.cache, key);
-  ready(dir, recorded_bytes(json), "cached");
+  ready(dir, artifact_recorded_bytes(json), "cached");
   return 1;
 }
 

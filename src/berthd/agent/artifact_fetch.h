@@ -36,4 +36,7 @@ int artifact_fetch_main(int argc, char **argv);
 int artifact_fetch_parse_ready(const char *line, char *dir, size_t dirsz,
                                unsigned long long *bytes, int *cached);
 
+/* The bytes a cache entry's CACHE/KEY.json records, 0 when unknown. */
+unsigned long long artifact_recorded_bytes(const char *json_path);
+
 #endif
