@@ -117,5 +117,7 @@ int main(void) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   CHECK(WAIT(!evicting(cache), 10000)); /* the rm children of the evictions */
   CHECK_INT(system(cmd), 0);
+  artifact_close(c);
+  free(c);
   CHECK_DONE();
 }

@@ -256,11 +256,14 @@ static void follow(json_t *wanted) {
     if (find_copy(id)) continue;
     copy *cp = copy_new(x, id, w);
     berth_log(BERTH_LOG_INFO, "starting copy %lld of %s", (long long)id, x->name);
+    /* Its ModelDataDownloadTimeoutInSeconds, resolved by the controller:
+     * its Image's pull may start within agent_start. */
+    int limit_s = (int)json_integer_value(json_object_get(w, "download_timeout_s"));
+    cp->download_timeout_s = limit_s;
     agent_start(&agent, cp);
-    /* Its ModelDataDownloadTimeoutInSeconds, resolved by the controller. A
-     * copy that could not start is gone already: then nothing waits. */
-    cp->download_timeout_s = (int)json_integer_value(json_object_get(w, "download_timeout_s"));
-    artifact_limit(&agent, cp, cp->download_timeout_s);
+    /* A copy that could not start is gone already (cp may be freed: it is
+     * only a key here); then nothing waits. */
+    artifact_limit(&agent, cp, limit_s);
   }
   for (ic *x = agent.ics; x; x = x->next) {
     copy *next;
@@ -654,6 +657,7 @@ int agent_main(int argc, char **argv) {
   sync_after(0);
   uv_run(c->loop, UV_RUN_DEFAULT);
   copy_limits_close(c);
+  artifact_close(c);
   berth_http_client_free(c->client);
   berth_buf_free(&sync_body);
   return 0;

@@ -241,6 +241,18 @@ int artifact_open(ctl *c, const char *dir, double max_mb, const char *ca_file) {
   return scan_cache(c, 1);
 }
 
+void artifact_close(ctl *c) {
+  struct artifact_cache *ac = c->artifact_cache;
+  if (!ac) return;
+  while (ac->entries) {
+    entry *e = ac->entries;
+    ac->entries = e->next;
+    free(e);
+  }
+  free(ac);
+  c->artifact_cache = NULL;
+}
+
 static struct artifact_cache *cache_of(ctl *c) {
   if (!c->artifact_cache) {
     /* Not opened by agent_main (a test driving the agent directly). */

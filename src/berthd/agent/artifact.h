@@ -21,6 +21,8 @@
  * ca_file (or NULL) besides the system's CAs. Reads what a previous agent
  * left there (blocking: call before the loop runs). 0 or -errno. */
 int artifact_open(ctl *c, const char *dir, double max_mb, const char *ca_file);
+/* Forgets the cache's bookkeeping (the directories stay), at exit. */
+void artifact_close(ctl *c);
 
 /* err 0: dir is ready, and the copy ud holds it until artifact_release.
  * Otherwise why says what is wrong. cb may run before artifact_prepare
