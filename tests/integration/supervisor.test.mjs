@@ -33,6 +33,11 @@ test('a killed controller is restarted and serves its inference components again
     timeoutMs: 15_000, intervalMs: 100, what: 'the supervisor to start a new controller',
   });
   assert.match(d.logs(), new RegExp(`controller \\(pid ${first}\\) was killed by signal 9`));
+  // The new process exists before it listens: until then, connections are refused.
+  await waitFor(async () => (await fetch(`${d.controlUrl}/healthz`, { signal: AbortSignal.timeout(2000) })).status, {
+    timeoutMs: 30_000, intervalMs: 100, ignoreErrors: true, until: (s) => s === 200,
+    what: 'the new controller to answer on the control port',
+  });
   await waitIcInService(d.controlUrl, 'sup', 1);
   const r = await waitFor(() => invoke(d.runtimeUrl, 'sup-ep', 'sup', { inputs: 'again' }), {
     timeoutMs: 30_000, intervalMs: 200, what: 'an invocation after the restart', until: (x) => x.status === 200,
