@@ -315,7 +315,7 @@ void container_remove(ctl *c, const char *name) {
   int rc = uv_spawn(c->loop, p, &o);
   if (rc) {
     berth_log(BERTH_LOG_WARN, "could not remove container %s: %s", name, uv_strerror(rc));
-    free(p);
+    uv_close((uv_handle_t *)p, on_remove_closed); /* initialized even so */
   }
 }
 

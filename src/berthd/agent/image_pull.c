@@ -155,14 +155,14 @@ static int start_stage(image_pull_job *j) {
                             .stdio_count = 3};
   rc = uv_spawn(j->c->loop, j->proc, &o);
   close(fds[1]);
+  j->open_handles++; /* the process handle: closed even when spawn failed */
   if (rc) {
-    free(j->proc);
+    uv_close((uv_handle_t *)j->proc, on_closed);
     j->proc = NULL;
     uv_close((uv_handle_t *)j->out, on_closed);
     j->out = NULL;
     return rc;
   }
-  j->open_handles++;
   uv_read_start((uv_stream_t *)j->out, on_alloc, on_output);
   return 0;
 }
