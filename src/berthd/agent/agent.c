@@ -204,7 +204,8 @@ static void restart_later(ctl *c, copy *cp) {
 static void container_of(ctl *c, ic *x, const char **image, const char **artifact, json_t **env);
 
 /* podman and docker exit 125 when they could not run the container at all
- * (the pull failed, a bad option): their "Error: " line says why. */
+ * (its Image was pulled before, image_pull.h): their "Error: " line says
+ * why. */
 static int engine_failure(ctl *c, copy *cp, int64_t status, char *out, size_t n) {
   if (!cp->container[0] || status != 125) return 0;
   const char *image, *artifact;
@@ -217,11 +218,8 @@ static int engine_failure(ctl *c, copy *cp, int64_t status, char *out, size_t n)
   for (const char *p = strstr(tail, "Error: "); p; p = strstr(p + 1, "Error: ")) err = p + 7;
   char line[800] = "no reason given";
   if (err) snprintf(line, sizeof line, "%.*s", (int)strcspn(err, "\r\n"), err);
-  int pull = err && (strstr(line, "pull") || strstr(line, "registry") || strstr(line, "manifest") ||
-                     strstr(line, "image") || strstr(line, "docker://") ||
-                     strstr(line, "short-name"));
-  snprintf(out, n, "%s Image \"%s\" (%s: %s)", pull ? "could not pull" : "could not start its",
-           image ? image : "", c->engine.name, line);
+  snprintf(out, n, "could not start its Image \"%s\" (%s: %s)", image ? image : "",
+           c->engine.name, line);
   if (err) cp->tail_len = 0; /* the reason quotes it: no "Last output" */
   return 1;
 }

@@ -225,9 +225,6 @@ int container_command(const container_engine *e, const container_spec *s, char *
   add(&a, "run");
   add(&a, "--name=%s", s->name);
   if (strcmp(e->name, "podman") == 0) add(&a, "--replace");
-  /* Pull when missing: progress and a registry's refusal are the copy's
-   * output (its log and, on failure, its FailureReason). */
-  add(&a, "--pull=missing");
   for (int i = 0; i < 4; i++)
     if (s->labels[i][0]) add(&a, "--label=%s=%s", s->labels[i][0], s->labels[i][1]);
   if (s->container_port > 0) {
