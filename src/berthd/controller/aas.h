@@ -17,5 +17,10 @@ void aas_activity(ctl *c, const ic *x, const char *description, const char *caus
                   const char *status);
 /* Loads stored scaling documents (after ICs are loaded). */
 int aas_load(ctl *c);
+/* A CloudWatch alarm whose AlarmActions names policy_arn is in ALARM
+ * (alarms.c calls it on each evaluation while it stays there; value is the
+ * metric's last datapoint): runs that step scaling policy. 0 when it ran
+ * (or its cooldown held it), -1 when policy_arn names no policy. */
+int aas_alarm_action(ctl *c, const char *policy_arn, const char *alarm_name, double value);
 
 #endif

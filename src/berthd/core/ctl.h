@@ -312,6 +312,7 @@ struct ctl {
   copy_policy policy;           /* --allow-exec, --copy-user (copy_policy.h) */
   json_t *failed_reports;       /* agent mode: copy failures not yet reported */
   json_t *activities;           /* recent scaling activities, newest last */
+  struct alarm *alarms;         /* CloudWatch metric alarms (alarms.h) */
   uv_timer_t autoscale_tick;
 };
 
