@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 pkgs="build-essential cmake pkg-config libuv1-dev libjansson-dev libsqlite3-dev libssl-dev
       libcurl4-openssl-dev libarchive-dev tar gzip curl iproute2 clang openssl
-      podman runc"
+      podman runc tzdata"
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=""

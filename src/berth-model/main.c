@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "berth/buf.h"
@@ -18,6 +19,16 @@
 
 #define DEFAULT_TOKENS 8
 #define MAX_TOKENS 4096
+#define MAX_ADAPTERS 64
+#define ADAPTER_NAME_MAX 63
+
+/* An adapter (LoRA) loaded by POST /adapters: its name and the first line
+ * of berth-adapter.txt in its directory, which its answers carry. */
+typedef struct adapter {
+  char name[ADAPTER_NAME_MAX + 1];
+  char tag[128];
+  const char *via;         /* the route that loaded it: /adapters or vLLM's */
+} adapter;
 
 static struct {
   uv_loop_t *loop;
@@ -34,6 +45,8 @@ static struct {
   uv_signal_t sigterm, sigint;
   uv_timer_t ready_timer;
   int stopping;
+  adapter adapters[MAX_ADAPTERS];
+  int n_adapters;
 } cfg;
 
 static const char *const words[] = {
@@ -55,7 +68,10 @@ static void usage(FILE *f) {
           "--port, SAGEMAKER_BIND_TO_PORT or BERTH_PORT.\n"
           "Environment: BERTH_MODEL_ID, BERTH_COPY_ID, BERTH_MODEL_TOKEN_DELAY_MS,\n"
           "BERTH_MODEL_STARTUP_DELAY_MS, BERTH_MODEL_MEMORY_MB, BERTH_MODEL_FAIL_STATUS,\n"
-          "BERTH_MODEL_EXIT_AT_START, SM_MODEL_DIR (berth-model.json may set model_id).\n");
+          "BERTH_MODEL_EXIT_AT_START, SM_MODEL_DIR (berth-model.json may set model_id).\n"
+          "Adapters: POST /adapters {\"name\", \"src\" (or \"path\")}, DELETE /adapters/NAME,\n"
+          "and vLLM's POST /v1/load_lora_adapter, /v1/unload_lora_adapter; an invocation\n"
+          "with X-Amzn-SageMaker-Adapter-Identifier answers as that adapter.\n");
 }
 
 /* Parses a whole decimal integer in [lo, hi]. */
@@ -113,6 +129,8 @@ typedef struct job {
   berth_buf pending;     /* a stream event refused with -ENOBUFS */
   berth_http_header hdrs[3];
   size_t n_hdrs;
+  char model_id[sizeof cfg.model_id + 200]; /* with the adapter's prefix */
+  const char *adapter_via; /* a static string; NULL without an adapter */
 } job;
 
 static void on_job_closed(uv_handle_t *h) {
@@ -207,11 +225,141 @@ static void job_step(job *j) {
   if (j->stream) {
     berth_http_stream_end(req);
   } else {
-    respond_json(req, 200, j->hdrs, j->n_hdrs,
-                 json_pack("{s:s, s:s, s:s}", "generated_text", j->text.data ? j->text.data : "",
-                           "model_id", cfg.model_id, "copy_id", cfg.copy_id));
+    json_t *out = json_pack("{s:s, s:s, s:s}", "generated_text", j->text.data ? j->text.data : "",
+                            "model_id", j->model_id, "copy_id", cfg.copy_id);
+    if (j->adapter_via) json_object_set_new(out, "adapter_loaded_by", json_string(j->adapter_via));
+    respond_json(req, 200, j->hdrs, j->n_hdrs, out);
   }
   job_end(j);
+}
+
+/* ---- adapters (LoRA) ---- */
+
+static adapter *find_adapter(const char *name) {
+  for (int i = 0; i < cfg.n_adapters; i++)
+    if (!strcmp(cfg.adapters[i].name, name)) return &cfg.adapters[i];
+  return NULL;
+}
+
+static int adapter_name_ok(const char *s) {
+  size_t n = strlen(s);
+  return n >= 1 && n <= ADAPTER_NAME_MAX &&
+         !s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")];
+}
+
+/* Loads (or reloads) adapter name from dir. Its berth-adapter.txt's first
+ * line is its tag; a tag "fail: WHY" refuses the load with WHY (for
+ * tests). Answers the request. */
+static void load_adapter(berth_http_req *req, const char *name, const char *dir,
+                         const char *via) {
+  if (!name || !adapter_name_ok(name)) {
+    respond_error(req, 400, "the adapter's name must be 1 to 63 of [A-Za-z0-9-_.]");
+    return;
+  }
+  if (!dir || dir[0] != '/') {
+    respond_error(req, 400, "the adapter's directory (src, path or lora_path) must be an "
+                            "absolute path");
+    return;
+  }
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/berth-adapter.txt", dir) >= (int)sizeof path) {
+    respond_error(req, 400, "the adapter's directory path is too long");
+    return;
+  }
+  char tag[128] = "";
+  FILE *f = fopen(path, "r");
+  if (!f && errno != ENOENT) {
+    char msg[PATH_MAX + 64];
+    snprintf(msg, sizeof msg, "cannot read %s: %s", path, strerror(errno));
+    respond_error(req, 400, msg);
+    return;
+  }
+  if (f) {
+    if (!fgets(tag, sizeof tag, f)) tag[0] = '\0';
+    fclose(f);
+    tag[strcspn(tag, "\r\n")] = '\0';
+  } else if (access(dir, R_OK | X_OK) != 0) {
+    char msg[PATH_MAX + 64];
+    snprintf(msg, sizeof msg, "adapter directory %s: %s", dir, strerror(errno));
+    respond_error(req, 400, msg);
+    return;
+  }
+  if (!strncmp(tag, "fail:", 5)) {
+    const char *why = tag + 5 + strspn(tag + 5, " ");
+    respond_error(req, 422, why);
+    return;
+  }
+  adapter *a = find_adapter(name);
+  if (!a) {
+    if (cfg.n_adapters >= MAX_ADAPTERS) {
+      respond_error(req, 507, "this server holds 64 adapters already: unload one first");
+      return;
+    }
+    a = &cfg.adapters[cfg.n_adapters++];
+  }
+  snprintf(a->name, sizeof a->name, "%s", name);
+  snprintf(a->tag, sizeof a->tag, "%s", tag);
+  a->via = via;
+  fprintf(stderr, "berth-model %s: adapter %s loaded from %s (tag \"%s\")\n", cfg.model_id, name,
+          dir, tag);
+  respond_json(req, 200, NULL, 0, json_pack("{s:s,s:s}", "name", name, "tag", tag));
+}
+
+static void unload_adapter(berth_http_req *req, const char *name) {
+  adapter *a = name ? find_adapter(name) : NULL;
+  if (!a) {
+    respond_error(req, 404, "no such adapter is loaded");
+    return;
+  }
+  fprintf(stderr, "berth-model %s: adapter %s unloaded\n", cfg.model_id, a->name);
+  *a = cfg.adapters[--cfg.n_adapters];
+  respond_json(req, 200, NULL, 0, json_pack("{s:s}", "status", "unloaded"));
+}
+
+/* POST /adapters, DELETE /adapters/NAME, GET /adapters, and vLLM's
+ * /v1/load_lora_adapter and /v1/unload_lora_adapter. Returns 0 when the
+ * path is none of them. */
+static int adapter_routes(berth_http_req *req) {
+  int vllm_load = !strcmp(req->path, "/v1/load_lora_adapter");
+  int vllm_unload = !strcmp(req->path, "/v1/unload_lora_adapter");
+  if (!strncmp(req->path, "/adapters/", 10)) {
+    if (strcmp(req->method, "DELETE"))
+      respond_error(req, 405, "use DELETE for /adapters/NAME");
+    else
+      unload_adapter(req, req->path + 10);
+    return 1;
+  }
+  if (strcmp(req->path, "/adapters") && !vllm_load && !vllm_unload) return 0;
+  if (!strcmp(req->path, "/adapters") && !strcmp(req->method, "GET")) {
+    json_t *list = json_array();
+    for (int i = 0; i < cfg.n_adapters; i++)
+      json_array_append_new(list, json_pack("{s:s,s:s}", "name", cfg.adapters[i].name, "tag",
+                                            cfg.adapters[i].tag));
+    respond_json(req, 200, NULL, 0, json_pack("{s:o}", "adapters", list));
+    return 1;
+  }
+  if (strcmp(req->method, "POST")) {
+    respond_error(req, 405, "use POST (or GET /adapters to list them)");
+    return 1;
+  }
+  json_t *in = json_loadb(req->body, req->body_len, 0, NULL);
+  if (!json_is_object(in)) {
+    json_decref(in);
+    respond_error(req, 400, "the body must be a JSON object");
+    return 1;
+  }
+  if (vllm_unload) {
+    unload_adapter(req, json_string_value(json_object_get(in, "lora_name")));
+  } else if (vllm_load) {
+    load_adapter(req, json_string_value(json_object_get(in, "lora_name")),
+                 json_string_value(json_object_get(in, "lora_path")), "/v1/load_lora_adapter");
+  } else {
+    const char *dir = json_string_value(json_object_get(in, "src"));
+    if (!dir) dir = json_string_value(json_object_get(in, "path"));
+    load_adapter(req, json_string_value(json_object_get(in, "name")), dir, "/adapters");
+  }
+  json_decref(in);
+  return 1;
 }
 
 static void invocations(berth_http_req *req) {
@@ -252,12 +400,31 @@ static void invocations(berth_http_req *req) {
     json_int_t v = json_integer_value(mnt);
     n_tokens = v < 1 ? 1 : v > MAX_TOKENS ? MAX_TOKENS : (long)v;
   }
+  /* SageMaker names the adapter an invocation is for in this header. */
+  const char *aname = berth_http_req_header(req, "x-amzn-sagemaker-adapter-identifier");
+  const adapter *ad = aname ? find_adapter(aname) : NULL;
+  if (aname && !ad) {
+    json_decref(in);
+    char msg[200];
+    snprintf(msg, sizeof msg, "adapter \"%.63s\" is not loaded (POST /adapters first)", aname);
+    respond_error(req, 404, msg);
+    return;
+  }
   json_t *stream = json_object_get(in, "stream");
   job *j = berth_xcalloc(1, sizeof *j);
   j->req = req;
   j->stream = json_is_true(stream);
   j->n_tokens = (int)n_tokens;
-  uint64_t h = fnv1a(1469598103934665603ULL, cfg.model_id, strlen(cfg.model_id) + 1);
+  /* An adapter's answers differ from the base's: its name and tag prefix
+   * the model id, which seeds the generator. */
+  if (ad && ad->tag[0])
+    snprintf(j->model_id, sizeof j->model_id, "%s:%s:%s", ad->name, ad->tag, cfg.model_id);
+  else if (ad)
+    snprintf(j->model_id, sizeof j->model_id, "%s:%s", ad->name, cfg.model_id);
+  else
+    snprintf(j->model_id, sizeof j->model_id, "%s", cfg.model_id);
+  j->adapter_via = ad ? ad->via : NULL;
+  uint64_t h = fnv1a(1469598103934665603ULL, j->model_id, strlen(j->model_id) + 1);
   j->rng = fnv1a(h, json_string_value(inputs), json_string_length(inputs));
   json_decref(in);
   berth_buf_init(&j->text, 0);
@@ -302,6 +469,7 @@ static void handler(berth_http_req *req, void *ud) {
     invocations(req);
     return;
   }
+  if (adapter_routes(req)) return;
   char msg[256];
   snprintf(msg, sizeof msg, "no such path: %.200s (try /ping or /invocations)", req->path);
   respond_error(req, 404, msg);

@@ -27,6 +27,7 @@
 #include "berth/secret.h"
 #include "berth/tls.h"
 #include "agent.h"
+#include "alarms.h"
 #include "api.h"
 #include "copy_shim.h"
 #include "artifact_fetch.h"
@@ -658,6 +659,7 @@ static int cmd_role(role r, int argc, char **argv) {
     snprintf(c->log_level, sizeof c->log_level, "%s", config.log_level);
   }
   supervised_ready(); /* the control port listens */
+  c->alarm_fired = alarms_fired; /* rolling updates ask it (rollout.h) */
   ctl_start(c);
   autoscale_start(c);
   berth_log(BERTH_LOG_INFO, "version %s, control API on http://%s, data in %s", BERTH_VERSION,

@@ -20,7 +20,7 @@ import {
   DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 
-import { modelContainer, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { modelContainer, rejection, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 
 const STEP = { timeout: 240_000 };
 const EP = 'aas-ep';
@@ -50,17 +50,6 @@ after(async () => {
   aas?.destroy();
   await stopAll();
 });
-
-/** Resolve to the error the promise rejects with; fail if it resolves. */
-async function rejection(promise, what) {
-  try {
-    const out = await promise;
-    assert.fail(`${what}: expected an error, got ${JSON.stringify(out)}`);
-  } catch (err) {
-    if (err?.code === 'ERR_ASSERTION') throw err;
-    return err;
-  }
-}
 
 function describeIc() {
   return sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: IC }));

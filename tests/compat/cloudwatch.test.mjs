@@ -18,7 +18,7 @@ import {
   CloudWatchClient, GetMetricDataCommand, InvalidParameterValueException, ListMetricsCommand,
 } from '@aws-sdk/client-cloudwatch';
 
-import { SOURCE_DIR, invoke, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { invoke, rejection, SOURCE_DIR, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 import { deployEndpoint, deployIc } from '../lib/fixtures.mjs';
 
 const STEP = { timeout: 240_000 };
@@ -44,17 +44,6 @@ after(async () => {
   cw?.destroy();
   await stopAll();
 });
-
-/** Resolve to the error the promise rejects with; fail if it resolves. */
-async function rejection(promise, what) {
-  try {
-    const out = await promise;
-    assert.fail(`${what}: expected an error, got ${JSON.stringify(out)}`);
-  } catch (err) {
-    if (err?.code === 'ERR_ASSERTION') throw err;
-    return err;
-  }
-}
 
 function query(id, metricName, stat, dims = IC_DIMS, period = 10) {
   return {

@@ -17,7 +17,7 @@ import {
   InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 
-import { modelContainer, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { modelContainer, rejection, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 
 const STEP = { timeout: 240_000 };
 const EP = 'walk-ep';
@@ -45,17 +45,6 @@ after(async () => {
   rt?.destroy();
   await stopAll();
 });
-
-/** Resolve to the error the promise rejects with; fail if it resolves. */
-async function rejection(promise, what) {
-  try {
-    const out = await promise;
-    assert.fail(`${what}: expected an error, got ${JSON.stringify(out)}`);
-  } catch (err) {
-    if (err?.code === 'ERR_ASSERTION') throw err;
-    return err;
-  }
-}
 
 function decode(body) {
   return JSON.parse(Buffer.from(body).toString('utf8'));

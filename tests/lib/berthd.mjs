@@ -11,6 +11,7 @@
 // dirs, BERTH_TEST_VERBOSE=1 copies berthd's output to stderr as it comes.
 // Works with Node 18 and 20 (global fetch, node:test).
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -256,6 +257,17 @@ export function rawPost(urlString, body, headers = {}, { timeoutMs = 90_000, cre
     req.on('error', (err) => { if (!answered) reject(err); });
     req.end(body);
   });
+}
+
+/** Resolve to the error the promise rejects with; fail if it resolves. */
+export async function rejection(promise, what) {
+  try {
+    const out = await promise;
+    assert.fail(`${what}: expected an error, got ${JSON.stringify(out)}`);
+  } catch (err) {
+    if (err?.code === 'ERR_ASSERTION') throw err;
+    return err;
+  }
 }
 
 // ---------------------------------------------------------------- fixtures

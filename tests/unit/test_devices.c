@@ -231,8 +231,8 @@ static void test_agent_env(void) {
   CHECK_STR(env_of(&e, "CUDA_VISIBLE_DEVICES"), "7");
   CHECK_STR(env_of(&e, "BERTH_ACCELERATOR_SHARE"), "0.250");
   CHECK_STR(env_of(&e, "BERTH_ACCELERATOR_MEMORY_MB"), "4096");
-  /* ...or the memory its IC reserves. */
-  owner.need.dev_mem_mb = 6000;
+  /* ...or the memory the copy reserves. */
+  cp.need.dev_mem_mb = 6000;
   agent_devices_env(&cp, &e);
   CHECK_STR(env_of(&e, "BERTH_ACCELERATOR_MEMORY_MB"), "6000");
 

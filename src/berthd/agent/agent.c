@@ -51,7 +51,7 @@ extern char **environ;
 static void on_handle_closed(uv_handle_t *h);
 
 static void maybe_free(copy *cp) {
-  if (cp->dead && cp->open_handles == 0 && cp->inflight == 0) free(cp);
+  if (cp->dead && cp->open_handles == 0 && cp->inflight == 0) copy_free(cp);
 }
 
 static void close_handle(copy *cp, uv_handle_t *h) {
@@ -79,7 +79,7 @@ static void copy_remove(ctl *c, copy *cp) {
       *pp = cp->next;
       break;
     }
-  if (cp->inst) sched_release(&cp->inst->res, &x->need, &cp->assign);
+  if (cp->inst) sched_release(&cp->inst->res, &cp->need, &cp->assign);
   cp->inst = NULL;
   if (cp->ping) berth_http_call_cancel(cp->ping);
   close_handle(cp, (uv_handle_t *)cp->timer);
@@ -201,7 +201,8 @@ static void restart_later(ctl *c, copy *cp) {
   ctl_kick(c);
 }
 
-static void container_of(ctl *c, ic *x, const char **image, const char **artifact, json_t **env);
+static void container_of(ctl *c, const copy *cp, const char **image, const char **artifact,
+                         json_t **env);
 
 /* podman and docker exit 125 when they could not run the container at all
  * (its Image was pulled before, image_pull.h): their "Error: " line says
@@ -210,7 +211,7 @@ static int engine_failure(ctl *c, copy *cp, int64_t status, char *out, size_t n)
   if (!cp->container[0] || status != 125) return 0;
   const char *image, *artifact;
   json_t *env;
-  container_of(c, cp->owner, &image, &artifact, &env);
+  container_of(c, cp, &image, &artifact, &env);
   char tail[sizeof cp->tail + 1];
   memcpy(tail, cp->tail, cp->tail_len);
   tail[cp->tail_len] = '\0';
@@ -261,7 +262,7 @@ static void copy_exited(ctl *c, copy *cp, int64_t status, int sig) {
     char msg[1200];
     if (!engine_failure(c, cp, status, msg, sizeof msg))
       snprintf(msg, sizeof msg, "%s before it passed the health check (GET /ping)", what);
-    if (cp->owner->status == IC_CREATING) {
+    if (cp->fail_fast) {
       fail_start(c, cp, msg);
       cp->state = COPY_STOPPING;
       copy_remove(c, cp);
@@ -525,8 +526,9 @@ static void env_add(berth_buf *names, char ***env, size_t *n, size_t *cap, const
 
 /* Image, artifact URL and Environment of the copy's container (from the IC
  * itself or from the Model it names). */
-static void container_of(ctl *c, ic *x, const char **image, const char **artifact, json_t **env) {
-  json_t *spec = json_object_get(x->doc, "Specification");
+static void container_of(ctl *c, const copy *cp, const char **image, const char **artifact,
+                         json_t **env) {
+  json_t *spec = json_object_get(copy_doc(cp), "Specification");
   json_t *cont = json_object_get(spec, "Container");
   const char *model = json_string_value(json_object_get(spec, "ModelName"));
   json_t *mdoc = model ? ctl_find_model(c, model) : NULL;
@@ -610,7 +612,7 @@ static int container_program(ctl *c, copy *cp, const char *image, json_t *icenv,
   container_spec s = {
       .image = image, .name = name, .model_dir = cp->model_dir, .cpus = cp->cpus,
       .cgroup_parent = grouped ? parent : NULL,
-      .memory_mb = (long)copy_limits_memory_max_mb(x),
+      .memory_mb = (long)copy_limits_memory_max_mb(cp),
       .devices = phys,
       .n_devices = cp->inst->type->accelerators > 0 ? cp->assign.n_devices : 0,
       .neuron = neuron, .bind_host = c->bind_host[0] ? c->bind_host : "127.0.0.1",
@@ -639,7 +641,7 @@ static void spawn_copy(ctl *c, copy *cp) {
   ic *x = cp->owner;
   const char *image, *artifact;
   json_t *icenv;
-  container_of(c, x, &image, &artifact, &icenv);
+  container_of(c, cp, &image, &artifact, &icenv);
   (void)artifact;
   char **env = NULL;
   size_t n = 0, cap = 0;
@@ -666,7 +668,7 @@ static void spawn_copy(ctl *c, copy *cp) {
   env_add(NULL, &env, &n, &cap, "BERTH_ENDPOINT", x->endpoint);
   env_add(NULL, &env, &n, &cap, "SM_MODEL_DIR", cp->model_dir);
   env_add(NULL, &env, &n, &cap, "BERTH_BIND_HOST", c->bind_host[0] ? c->bind_host : "127.0.0.1");
-  long threads = (x->need.cpu_milli + 999) / 1000;
+  long threads = (cp->need.cpu_milli + 999) / 1000;
   snprintf(num, sizeof num, "%ld", threads > 0 ? threads : 1);
   env_add(NULL, &env, &n, &cap, "OMP_NUM_THREADS", num);
   /* Its devices, physical where this host has them (agent_devices.h). */
@@ -847,7 +849,7 @@ static void on_artifact_ready(void *ud, int err, const char *dir, const char *wh
   snprintf(cp->model_dir, sizeof cp->model_dir, "%s", dir);
   const char *image, *artifact;
   json_t *env;
-  container_of(c, cp->owner, &image, &artifact, &env);
+  container_of(c, cp, &image, &artifact, &env);
   if (container_is_image(image) && strpbrk(dir, ":,")) {
     char msg[1300];
     snprintf(msg, sizeof msg, "cannot mount its model directory %s into a container: a "
@@ -892,7 +894,7 @@ static int container_refused(ctl *c, const char *image, const char *artifact, ch
 static void launch(ctl *c, copy *cp) {
   const char *image, *artifact;
   json_t *env;
-  container_of(c, cp->owner, &image, &artifact, &env);
+  container_of(c, cp, &image, &artifact, &env);
   int boxed = container_is_image(image);
   char refused[1400];
   if (!image || (strcmp(image, "berth-model") != 0 && image[0] != '/' && !boxed) ||
@@ -925,7 +927,7 @@ static void launch(ctl *c, copy *cp) {
     on_artifact_ready(cp, 0, dir, NULL);
     return;
   }
-  json_t *cache = json_object_get(json_object_get(cp->owner->doc, "Specification"),
+  json_t *cache = json_object_get(json_object_get(copy_doc(cp), "Specification"),
                                   "DataCacheConfig");
   int caching = !json_is_false(json_object_get(cache, "EnableCaching"));
   artifact_prepare(c, artifact, caching, on_artifact_ready, cp);

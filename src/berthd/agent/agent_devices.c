@@ -110,7 +110,7 @@ void agent_devices_env(const copy *cp, agent_device_env *out) {
              a->dev_milli_each / 1000.0);
     /* Its reserved memory when the IC names one, else its share of the
      * device's: what the scheduler keeps free for it. */
-    int64_t reserved = cp->owner ? cp->owner->need.dev_mem_mb : 0;
+    int64_t reserved = cp->need.dev_mem_mb;
     mem = reserved > 0 ? reserved : mem * a->dev_milli_each / 1000;
   }
   snprintf(slot(out, "BERTH_ACCELERATOR_MEMORY_MB"), sizeof out->value[0], "%lld",

@@ -25,6 +25,7 @@
 #include "berth/log.h"
 #include "berth/secret.h"
 #include "berth/tls.h"
+#include "adapters.h"
 #include "agent.h"
 #include "agent_devices.h"
 #include "agent_state.h"
@@ -205,6 +206,19 @@ static ic *local_ic(json_t *w) {
   return x;
 }
 
+/* What a copy runs, from the controller's entry for it (w): its own
+ * revision's document and reservation (an adopted copy learns them at
+ * the first sync). */
+static void copy_set_spec(copy *cp, json_t *w) {
+  json_t *doc = json_object_get(w, "doc");
+  cp->fail_fast = json_is_true(json_object_get(w, "fail_fast"));
+  if (!doc) return;
+  json_decref(cp->spec);
+  cp->spec = json_incref(doc);
+  cp->need.cpu_milli = json_integer_value(json_object_get(w, "cpu_milli"));
+  cp->need.dev_mem_mb = json_integer_value(json_object_get(w, "dev_mem_mb"));
+}
+
 static copy *copy_new(ic *x, int64_t id, json_t *w) {
   copy *cp = berth_xcalloc(1, sizeof *cp);
   cp->id = id;
@@ -212,6 +226,8 @@ static copy *copy_new(ic *x, int64_t id, json_t *w) {
   cp->ctl = &agent;
   cp->inst = &self;
   cp->remove_when_stopped = 1;
+  cp->rev = (int)json_integer_value(json_object_get(w, "rev"));
+  copy_set_spec(cp, w);
   ctl_assignment_parse(w, &cp->assign);
   copy **pp = &x->copies;
   while (*pp) pp = &(*pp)->next;
@@ -253,7 +269,12 @@ static void follow(json_t *wanted) {
   json_array_foreach(wanted, i, w) {
     int64_t id = (int64_t)json_integer_value(json_object_get(w, "id"));
     ic *x = local_ic(w);
-    if (find_copy(id)) continue;
+    copy *have = find_copy(id);
+    if (have) {
+      if (!have->spec) copy_set_spec(have, w);
+      have->fail_fast = json_is_true(json_object_get(w, "fail_fast"));
+      continue;
+    }
     copy *cp = copy_new(x, id, w);
     berth_log(BERTH_LOG_INFO, "starting copy %lld of %s", (long long)id, x->name);
     /* Its ModelDataDownloadTimeoutInSeconds, resolved by the controller:
@@ -295,6 +316,8 @@ static json_t *report(void) {
                                               (json_int_t)cp->id, "ic", x->name, "state", state,
                                               "port", cp->port, "pid", cp->pid, "devices", devs,
                                               "dev_milli_each", cp->assign.dev_milli_each));
+      json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "rev",
+                          json_integer(cp->rev));
       const char *pulling = cp->state == COPY_STARTING ? image_pull_progress(&agent, cp) : NULL;
       if (pulling) {
         char detail[200];
@@ -401,6 +424,7 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
   while (reported_failures-- > 0) json_array_remove(agent.failed_reports, 0);
   reported_failures = 0;
   if (!stopping) follow(json_object_get(resp, "copies"));
+  if (!stopping) adapters_follow(&agent, json_object_get(resp, "adapters"));
   json_decref(resp);
   sync_after(0);
 }
@@ -410,6 +434,7 @@ static const berth_http_call_cb sync_cb = {on_sync_head, on_sync_body, on_sync_d
 static void sync_now(void) {
   if (sync_in_flight || stopping) return;
   json_t *body = report();
+  json_object_set_new(body, "adapters", adapters_report(&agent)); /* per copy, loaded or not */
   news = 0;
   reported_failures = json_array_size(agent.failed_reports);
   char *text = json_dumps(body, JSON_COMPACT);
@@ -432,8 +457,8 @@ static void sync_now(void) {
 /* A copy changed state (ctl_kick in agent mode): tell the controller now
  * instead of when its held sync returns. */
 static void on_news(ctl *c) {
-  (void)c;
   news = 1;
+  adapters_step(c); /* a copy ready or gone: its adapters follow */
   if (sync_in_flight && sync_call) {
     berth_http_call_cancel(sync_call); /* on_sync_done(ECANCELED) syncs again */
     sync_call = NULL;

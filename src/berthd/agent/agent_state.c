@@ -44,6 +44,8 @@ void agent_state_save(ctl *c) {
                                             "devices", devs, "dev_milli_each",
                                             cp->assign.dev_milli_each, "container",
                                             cp->container, "cpus", cp->cpus));
+      json_object_set_new(json_array_get(list, json_array_size(list) - 1), "rev",
+                          json_integer(cp->rev));
     }
   char path[1300], tmp[1310];
   state_path(c, path, sizeof path);

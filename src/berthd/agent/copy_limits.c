@@ -125,7 +125,7 @@ static void count_other_agents(const copy_limits *l, int *load) {
 int copy_limits_pick_cpus(ctl *c, const copy *cp, char *out, size_t outsz) {
   out[0] = '\0';
   copy_limits *l = c->limits;
-  int64_t milli = cp->owner->need.cpu_milli;
+  int64_t milli = cp->need.cpu_milli;
   if (!l || milli <= 0) return 0;
   int need = (int)((milli + 999) / 1000);
   static int own[CPU_SETSIZE], other[CPU_SETSIZE];
@@ -140,8 +140,8 @@ int copy_limits_pick_cpus(ctl *c, const copy *cp, char *out, size_t outsz) {
   return cgroup_cpus_format(&chosen, out, outsz);
 }
 
-int64_t copy_limits_memory_max_mb(const ic *x) {
-  json_t *crr = json_object_get(json_object_get(x->doc, "Specification"),
+int64_t copy_limits_memory_max_mb(const copy *cp) {
+  json_t *crr = json_object_get(json_object_get(copy_doc(cp), "Specification"),
                                 "ComputeResourceRequirements");
   json_t *v = json_object_get(crr, "MaxMemoryRequiredInMb");
   if (!json_is_number(v) || json_number_value(v) <= 0) return 0;
@@ -168,7 +168,7 @@ int copy_limits_shim_args(ctl *c, copy *cp, copy_limits_args *a, char **argv) {
     argv[n++] = "--cpus";
     argv[n++] = cp->cpus;
   }
-  int64_t mb = copy_limits_memory_max_mb(cp->owner);
+  int64_t mb = copy_limits_memory_max_mb(cp);
   if (mb > 0) {
     snprintf(a->memory, sizeof a->memory, "%lld", (long long)mb);
     argv[n++] = "--memory-max";
@@ -234,7 +234,7 @@ void copy_limits_exited(ctl *c, copy *cp, int sig, char *what, size_t whatsz) {
   if (copy_exit_read(c, cp->id, &e) == 0 && e.oom_kills > 0) {
     char limit[96];
     /* A container's limit is the engine's: the shim did not set one. */
-    long long mb = e.memory_max_mb ? e.memory_max_mb : copy_limits_memory_max_mb(cp->owner);
+    long long mb = e.memory_max_mb ? e.memory_max_mb : copy_limits_memory_max_mb(cp);
     snprintf(limit, sizeof limit, "MaxMemoryRequiredInMb (%lld MiB: raise it, or make the "
              "server use less)", mb);
     if (sig == SIGKILL)

@@ -35,7 +35,7 @@ void copy_limits_setup(ctl *c);
 int copy_limits_pick_cpus(ctl *c, const copy *cp, char *out, size_t outsz);
 /* MaxMemoryRequiredInMb of the IC's ComputeResourceRequirements (MiB,
  * rounded up); 0 when unset. */
-int64_t copy_limits_memory_max_mb(const ic *x);
+int64_t copy_limits_memory_max_mb(const copy *cp);
 
 /* Storage for the flags copy_limits_shim_args adds; lives until spawn. */
 typedef struct copy_limits_args {

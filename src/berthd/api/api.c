@@ -9,18 +9,23 @@
 #include <string.h>
 
 #include "aas.h"
+#include "adapter_ic.h"
 #include "auth.h"
 #include "berth/log.h"
 #include "berth/secret.h"
+#include "alarms.h"
 #include "cloudwatch.h"
 #include "prometheus.h"
+#include "endpoint_update.h"
 #include "ic.h"
 #include "keys.h"
 #include "metrics.h"
 #include "pool.h"
+#include "rollout.h"
 #include "routing.h"
 #include "model.h"
 #include "store.h"
+#include "tags.h"
 
 static json_t *doc_without(json_t *doc, const char *const *drop) {
   json_t *out = json_deep_copy(doc);
@@ -216,6 +221,9 @@ static json_t *endpoint_doc(ctl *c, endpoint *ep) {
                           "LastModifiedTime", ep->modified, "EndpointStatus", endpoint_status_name(ep->status),
                           "Config", ep->cfg.doc);
   if (ep->failure[0]) json_object_set_new(doc, "FailureReason", json_string(ep->failure));
+  if (ep->tags) json_object_set(doc, "Tags", ep->tags);
+  if (ep->update) json_object_set(doc, "Update", ep->update);
+  if (ep->last_deployment) json_object_set(doc, "LastDeploymentConfig", ep->last_deployment);
   (void)c;
   return doc;
 }
@@ -232,8 +240,7 @@ static int create_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
   if (valid_name(req, "EndpointName", "EndpointName", 1, &name, e) ||
       valid_name(req, "EndpointConfigName", "EndpointConfigName", 1, &cfgname, e))
     return -1;
-  json_t *tags;
-  if (valid_array(req, "Tags", "Tags", 0, 0, 50, &tags, e)) return -1;
+  if (tags_check(req, "Tags", "Tags", e)) return -1;
   char arn[256];
   ctl_arn(c, "endpoint", name, arn, sizeof arn);
   if (ctl_find_endpoint(c, name))
@@ -251,8 +258,11 @@ static int create_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
   ep->cfg = *cfg;
   ep->cfg.next = NULL;
   ep->cfg.doc = json_incref(cfg->doc);
+  json_t *tags = json_object_get(req, "Tags");
+  if (json_array_size(tags)) ep->tags = json_incref(tags);
   if (ctl_save_endpoint(c, ep)) {
     json_decref(ep->cfg.doc);
+    json_decref(ep->tags);
     free(ep);
     return api_fail(e, 500, "InternalFailure", "could not commit the endpoint to the store");
   }
@@ -272,6 +282,47 @@ static int count_instances(ctl *c, const endpoint *ep, const char *vname, int ru
   return n;
 }
 
+/* DeployedImages of a variant: each Image its inference components run
+ * (from the IC or its Model), once. Berth runs an Image as named, so the
+ * resolved image is the specified one. */
+static json_t *variant_images(ctl *c, const endpoint *ep, const char *vname) {
+  json_t *out = json_array();
+  for (ic *x = c->ics; x; x = x->next) {
+    if (strcmp(x->endpoint, ep->name) != 0 || strcmp(x->variant, vname) != 0) continue;
+    json_t *spec = json_object_get(x->doc, "Specification");
+    const char *image = json_string_value(json_object_get(json_object_get(spec, "Container"),
+                                                          "Image"));
+    const char *model = json_string_value(json_object_get(spec, "ModelName"));
+    if (!image && model)
+      image = json_string_value(json_object_get(
+          json_object_get(ctl_find_model(c, model), "PrimaryContainer"), "Image"));
+    if (!image) continue;
+    size_t i;
+    json_t *have;
+    int dup = 0;
+    json_array_foreach(out, i, have)
+      dup |= strcmp(json_string_value(json_object_get(have, "SpecifiedImage")), image) == 0;
+    if (!dup)
+      json_array_append_new(out, json_pack("{s:s,s:s,s:f}", "SpecifiedImage", image,
+                                           "ResolvedImage", image, "ResolutionTime", x->created));
+  }
+  return out;
+}
+
+/* VariantStatus: what the variant is doing now ([] while it simply
+ * serves), as SageMaker lists it. */
+static json_t *variant_status(const endpoint *ep, int current, int desired) {
+  const char *status = ep->status == ENDPOINT_CREATING ? "Creating"
+                     : ep->status == ENDPOINT_UPDATING ? "Updating"
+                     : ep->status == ENDPOINT_DELETING ? "Deleting"
+                     : current != desired ? "Updating" : NULL;
+  if (!status) return json_array();
+  char msg[160];
+  snprintf(msg, sizeof msg, "%d of %d instances in service", current, desired);
+  return json_pack("[{s:s,s:s,s:f}]", "Status", status, "StatusMessage", msg, "StartTime",
+                   ep->modified);
+}
+
 static int describe_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
   const char *name;
   if (valid_string(req, "EndpointName", "EndpointName", 1, 63, &name, e)) return -1;
@@ -289,11 +340,15 @@ static int describe_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
     const variant *v = &ep->cfg.variants[i];
     int current = count_instances(c, ep, v->name, 1);
     int desired = ic_desired_instances(c, ep, v);
+    json_t *src = json_array_get(cfg_pvs, (size_t)i);
+    json_t *w = json_object_get(src, "InitialVariantWeight");
+    double weight = json_is_number(w) ? json_number_value(w) : 1.0;
     json_t *pv = json_pack("{s:s,s:f,s:f,s:i,s:i,s:s}", "VariantName", v->name,
-                           "CurrentWeight", 1.0, "DesiredWeight", 1.0,
+                           "CurrentWeight", weight, "DesiredWeight", weight,
                            "CurrentInstanceCount", current, "DesiredInstanceCount", desired,
                            "InstanceType", v->instance_type);
-    json_t *src = json_array_get(cfg_pvs, (size_t)i);
+    json_object_set_new(pv, "DeployedImages", variant_images(c, ep, v->name));
+    json_object_set_new(pv, "VariantStatus", variant_status(ep, current, desired));
     json_t *mis = json_object_get(src, "ManagedInstanceScaling");
     if (mis) json_object_set(pv, "ManagedInstanceScaling", mis);
     json_t *rc = json_object_get(src, "RoutingConfig");
@@ -301,6 +356,7 @@ static int describe_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
     json_array_append_new(pvs, pv);
   }
   json_object_set_new(out, "ProductionVariants", pvs);
+  endpoint_update_describe(ep, out);
   *resp = out;
   return 0;
 }
@@ -348,15 +404,51 @@ static int list_endpoints(ctl *c, json_t *req, json_t **resp, api_error *e) {
   return list_page(req, items, "EndpointName", "EndpointStatus", "Endpoints", resp, e);
 }
 
-/* ---- Models (for ICs that name a ModelName) ---- */
+/* ---- Models (for ICs that name a ModelName) ----
+ * DeleteModel succeeds while inference components use the model, as on
+ * SageMaker (it "deletes only the model entry"): they keep running, and
+ * scaling, on the model as it was. Its document stays in c->models (and the
+ * store) marked "Deleted" until no IC names it, so agents still get it;
+ * every API call treats it as gone. */
+
+static json_t *live_model(ctl *c, const char *name) {
+  json_t *doc = ctl_find_model(c, name);
+  return doc && !json_is_true(json_object_get(doc, "Deleted")) ? doc : NULL;
+}
+
+static int model_in_use(ctl *c, const char *name) {
+  for (ic *x = c->ics; x; x = x->next) {
+    const char *m = json_string_value(
+        json_object_get(json_object_get(x->doc, "Specification"), "ModelName"));
+    if (m && strcmp(m, name) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Forgets deleted models no IC names any more. */
+static void sweep_models(ctl *c) {
+  const char *k;
+  json_t *doc;
+  void *tmp;
+  json_object_foreach_safe(c->models, tmp, k, doc) {
+    if (!json_is_true(json_object_get(doc, "Deleted")) || model_in_use(c, k)) continue;
+    if (store_delete(c->db, "model", k) == 0) json_object_del(c->models, k);
+  }
+}
 
 static int create_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  static const char *const modes[] = {"SingleModel", "MultiModel", NULL};
   const char *name, *s;
   json_t *pc, *env;
   if (valid_name(req, "ModelName", "ModelName", 1, &name, e)) return -1;
+  if (valid_role_arn(req, "ExecutionRoleArn", "ExecutionRoleArn", e) ||
+      tags_check(req, "Tags", "Tags", e))
+    return -1;
   if (valid_object(req, "PrimaryContainer", "PrimaryContainer", 1, &pc, e) ||
       valid_string(pc, "Image", "PrimaryContainer.Image", 1, 255, &s, e) ||
-      valid_string(pc, "ModelDataUrl", "PrimaryContainer.ModelDataUrl", 0, 1024, &s, e) ||
+      valid_url(pc, "ModelDataUrl", "PrimaryContainer.ModelDataUrl", e) ||
+      valid_name(pc, "ContainerHostname", "PrimaryContainer.ContainerHostname", 0, &s, e) ||
+      valid_enum(pc, "Mode", "PrimaryContainer.Mode", 0, modes, "SingleModel", &s, e) ||
       valid_object(pc, "Environment", "PrimaryContainer.Environment", 0, &env, e) ||
       model_check_environment(env, "PrimaryContainer.Environment", e) ||
       model_check_image(c, json_string_value(json_object_get(pc, "Image")),
@@ -364,7 +456,7 @@ static int create_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
     return -1;
   char arn[256];
   ctl_arn(c, "model", name, arn, sizeof arn);
-  if (ctl_find_model(c, name))
+  if (live_model(c, name))
     return api_fail(e, 400, "ValidationException", "Cannot create already existing model \"%s\".",
                     arn);
   json_t *doc = json_deep_copy(req);
@@ -383,7 +475,7 @@ static int create_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
 static int describe_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
   const char *name;
   if (valid_string(req, "ModelName", "ModelName", 1, 63, &name, e)) return -1;
-  json_t *doc = ctl_find_model(c, name);
+  json_t *doc = live_model(c, name);
   if (!doc) return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", name);
   *resp = doc_without(doc, internal_keys);
   valid_redact_environment(json_object_get(json_object_get(*resp, "PrimaryContainer"),
@@ -394,11 +486,23 @@ static int describe_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
 static int delete_model(ctl *c, json_t *req, json_t **resp, api_error *e) {
   const char *name;
   if (valid_string(req, "ModelName", "ModelName", 1, 63, &name, e)) return -1;
-  if (!ctl_find_model(c, name))
+  json_t *doc = live_model(c, name);
+  if (!doc)
     return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", name);
-  if (store_delete(c->db, "model", name))
-    return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
-  json_object_del(c->models, name);
+  if (model_in_use(c, name)) {
+    json_t *kept = json_deep_copy(doc);
+    json_object_set_new(kept, "Deleted", json_true());
+    if (store_put(c->db, "model", name, kept)) {
+      json_decref(kept);
+      return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
+    }
+    json_object_set_new(c->models, name, kept);
+  } else {
+    if (store_delete(c->db, "model", name))
+      return api_fail(e, 500, "InternalFailure", "could not commit the deletion to the store");
+    json_object_del(c->models, name);
+  }
+  sweep_models(c);
   *resp = json_object();
   return 0;
 }
@@ -408,6 +512,7 @@ static int list_models(ctl *c, json_t *req, json_t **resp, api_error *e) {
   const char *k;
   json_t *doc;
   json_object_foreach(c->models, k, doc) {
+    if (json_is_true(json_object_get(doc, "Deleted"))) continue;
     json_array_append_new(items, json_pack("{s:s,s:O,s:O}", "ModelName", k, "ModelArn",
                                            json_object_get(doc, "ModelArn"), "CreationTime",
                                            json_object_get(doc, "CreationTime")));
@@ -440,6 +545,10 @@ json_t *api_describe_ic(ctl *c, ic *x) {
                           x->created, "LastModifiedTime", x->modified,
                           "InferenceComponentStatus", ic_status_name(x->status));
   if (x->failure[0]) json_object_set_new(out, "FailureReason", json_string(x->failure));
+  else if (json_object_get(x->doc, "UpdateFailureReason"))
+    json_object_set(out, "FailureReason", json_object_get(x->doc, "UpdateFailureReason"));
+  if (json_object_get(x->doc, "LastDeploymentConfig"))
+    json_object_set(out, "LastDeploymentConfig", json_object_get(x->doc, "LastDeploymentConfig"));
   /* A Berth extension (SDKs ignore it): what a starting copy is waiting
    * for, e.g. its Image's pull. */
   for (const copy *cp = x->copies; cp; cp = cp->next)
@@ -468,7 +577,7 @@ static int create_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
                     "that is Creating or InService", ep->name, endpoint_status_name(ep->status));
   const char *model = json_string_value(
       json_object_get(json_object_get(req, "Specification"), "ModelName"));
-  if (model && !ctl_find_model(c, model))
+  if (model && !live_model(c, model))
     return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", model);
   ic *x = berth_xcalloc(1, sizeof *x);
   *x = tmp;
@@ -509,6 +618,7 @@ static int describe_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
 static int delete_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
   ic *x = ic_or_fail(c, req, e);
   if (!x) return -1;
+  if (adapter_ic_refuse_delete(c, x, e)) return -1; /* its adapters go first */
   if (!x->deleting) {
     x->deleting = 1;
     x->status = IC_DELETING;
@@ -535,10 +645,117 @@ static int update_ic_runtime_config(ctl *c, json_t *req, json_t **resp, api_erro
   if (x->deleting)
     return api_fail(e, 400, "ValidationException",
                     "Inference component \"%s\" is being deleted and cannot be updated", x->name);
+  if (x->base[0])
+    return api_fail(e, 400, "ValidationException",
+                    "Inference component \"%s\" is an adapter of \"%s\": it has no copies of "
+                    "its own (scale its base instead)", x->name, x->base);
   if (ic_set_desired(c, x, (int)n, "UpdateInferenceComponentRuntimeConfig"))
     return api_fail(e, 500, "InternalFailure", "could not commit the update to the store");
   char arn[256];
   ctl_arn(c, "inference-component", x->name, arn, sizeof arn);
+  *resp = json_pack("{s:s}", "InferenceComponentArn", arn);
+  return 0;
+}
+
+/* A Failed IC has no copies to keep serving: it takes the new document at
+ * once and is created again (a copy that cannot start fails it again). */
+static int replace_failed(ctl *c, ic *x, json_t *doc, const sched_need *need) {
+  json_t *old = x->doc;
+  x->doc = json_incref(doc);
+  x->rev++;
+  json_object_set_new(x->doc, "Revision", json_integer(x->rev));
+  x->need = *need;
+  x->failed_sticky = 0;
+  x->failure[0] = '\0';
+  x->status = IC_CREATING;
+  x->modified = ctl_now();
+  int rc = ic_save(c, x);
+  json_decref(old);
+  ctl_kick(c);
+  return rc;
+}
+
+/* A rolling update of x to doc, committed before it returns 0. */
+static int begin_rollout(ctl *c, ic *x, json_t *doc, const sched_need *need, json_t *dc) {
+  rollout_begin(x, doc, need, dc);
+  int rc = ic_save(c, x);
+  if (rc) rollout_undo(x); /* not committed: the IC stays as it was */
+  else ctl_kick(c);
+  return rc;
+}
+
+static int update_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
+  const char *name;
+  json_t *spec, *rc, *dc;
+  long long n = 0;
+  /* Input constraints first, then existence, as SageMaker orders them. */
+  if (valid_name(req, "InferenceComponentName", "InferenceComponentName", 1, &name, e) ||
+      valid_object(req, "Specification", "Specification", 0, &spec, e) ||
+      valid_object(req, "RuntimeConfig", "RuntimeConfig", 0, &rc, e) ||
+      (rc && valid_int(rc, "CopyCount", "RuntimeConfig.CopyCount", 1, 0, 10000, 0, &n, e)) ||
+      valid_object(req, "DeploymentConfig", "DeploymentConfig", 0, &dc, e) ||
+      rollout_check_config(dc, e))
+    return -1;
+  if (json_object_get(req, "Specifications"))
+    return api_fail(e, 400, "ValidationException",
+                    "Specifications (several specifications in one inference component) is not "
+                    "supported: give one Specification");
+  if (!spec && !rc)
+    return api_fail(e, 400, "ValidationException",
+                    "UpdateInferenceComponent needs a Specification or a RuntimeConfig (or both): "
+                    "the request changes nothing");
+  ic *x = ctl_find_ic(c, name);
+  if (!x)
+    return api_fail(e, 400, "ValidationException", "Could not find inference component \"%s\".",
+                    name);
+  char arn[256];
+  ctl_arn(c, "inference-component", x->name, arn, sizeof arn);
+  if (x->deleting || x->rollout || x->status == IC_CREATING)
+    return api_fail(e, 400, "ValidationException",
+                    "Cannot update in-progress inference component \"%s\": it is %s%s; wait until "
+                    "it is InService (or Failed), then update it", arn,
+                    ic_status_name(x->status),
+                    x->rollout ? (x->rollout->rolling_back ? " (rolling back an update)"
+                                                           : " (a rolling update is in progress)")
+                               : "");
+  endpoint *ep = ctl_find_endpoint(c, x->endpoint);
+  if (spec && ep && ep->status == ENDPOINT_UPDATING)
+    return api_fail(e, 400, "ValidationException",
+                    "Cannot update inference component \"%s\" while its endpoint \"%s\" is "
+                    "Updating: wait until the endpoint is InService", arn, x->endpoint);
+  if (spec && json_object_get(x->doc, "Specification") &&
+      json_object_get(json_object_get(x->doc, "Specification"), "BaseInferenceComponentName"))
+    return api_fail(e, 400, "ValidationException",
+                    "Inference component \"%s\" is an adapter: its Specification cannot be updated "
+                    "in place; create a new adapter and delete this one", arn);
+  /* The whole request the IC would have been created with, checked by the
+   * same rules as CreateInferenceComponent. */
+  json_t *doc = json_deep_copy(x->doc);
+  json_object_del(doc, "Rollout");
+  if (spec) json_object_set(doc, "Specification", spec);
+  if (rc) json_object_set_new(doc, "RuntimeConfig", json_pack("{s:I}", "CopyCount", (json_int_t)n));
+  ic tmp;
+  memset(&tmp, 0, sizeof tmp);
+  if (model_parse_ic(c, doc, &tmp, 1, e)) {
+    json_decref(doc);
+    return -1;
+  }
+  const char *model = json_string_value(json_object_get(spec, "ModelName"));
+  if (model && !ctl_find_model(c, model)) {
+    json_decref(doc);
+    return api_fail(e, 400, "ValidationException", "Could not find model \"%s\".", model);
+  }
+  int err = 0;
+  if (rc && !spec) {
+    err = ic_set_desired(c, x, (int)n, "UpdateInferenceComponent");
+  } else {
+    if (rc) x->desired = (int)n;
+    x->strategy = tmp.strategy;
+    err = x->status == IC_FAILED ? replace_failed(c, x, doc, &tmp.need)
+                                 : begin_rollout(c, x, doc, &tmp.need, dc);
+  }
+  json_decref(doc);
+  if (err) return api_fail(e, 500, "InternalFailure", "could not commit the update to the store");
   *resp = json_pack("{s:s}", "InferenceComponentArn", arn);
   return 0;
 }
@@ -661,6 +878,7 @@ static const api_operation operations[] = {
   {"DescribeEndpoint", describe_endpoint},
   {"DeleteEndpoint", delete_endpoint},
   {"ListEndpoints", list_endpoints},
+  {"UpdateEndpoint", endpoint_update_call},
   {"CreateModel", create_model},
   {"DescribeModel", describe_model},
   {"DeleteModel", delete_model},
@@ -670,6 +888,10 @@ static const api_operation operations[] = {
   {"DeleteInferenceComponent", delete_ic},
   {"ListInferenceComponents", list_ics},
   {"UpdateInferenceComponentRuntimeConfig", update_ic_runtime_config},
+  {"UpdateInferenceComponent", update_ic},
+  {"AddTags", tags_add},
+  {"ListTags", tags_list},
+  {"DeleteTags", tags_delete},
 };
 
 int api_sagemaker(ctl *c, const char *op, json_t *req, json_t **resp, api_error *e) {
@@ -729,7 +951,21 @@ typedef struct held_answer {
   json_t *resp;
   api_error e;
   int commit_rc;
+  int cloudwatch;               /* answer in CloudWatch's JSON 1.0 shape */
 } held_answer;
+
+/* A CloudWatch answer: JSON 1.0, errors with their query code. */
+static void respond_cloudwatch(berth_http_req *req, ctl *c, int rc, json_t *resp,
+                               const api_error *e) {
+  if (!rc) {
+    respond_json_as(req, c, 200, resp, NULL, "application/x-amz-json-1.0", NULL);
+    return;
+  }
+  json_t *err = json_pack("{s:s,s:s}", "__type", e->type, "message", e->message);
+  respond_json_as(req, c, e->status, err, e->type, "application/x-amz-json-1.0",
+                  cloudwatch_query_error(e));
+  json_decref(err);
+}
 
 static void on_held_client_gone(berth_http_req *req) {
   held_answer *h = req->user;
@@ -746,7 +982,14 @@ static void answer_held(void *ud) {
       api_fail(&e, 500, "InternalFailure",
                "the change was made but could not be committed to the state store (%s); "
                "it is lost when berthd restarts: see berthd's log", berth_err_name(rc));
-      respond_error(h->req, h->c, &e);
+      if (h->cloudwatch) {
+        snprintf(e.type, sizeof e.type, "InternalServiceFault");
+        respond_cloudwatch(h->req, h->c, -1, NULL, &e);
+      } else {
+        respond_error(h->req, h->c, &e);
+      }
+    } else if (h->cloudwatch) {
+      respond_cloudwatch(h->req, h->c, h->rc, h->resp, &h->e);
     } else if (h->rc) {
       respond_error(h->req, h->c, &h->e);
     } else {
@@ -765,8 +1008,8 @@ static void on_committed(void *ud, int rc) {
   routing_when_seen(h->c, answer_held, h);
 }
 
-static void answer_after_commit(berth_http_req *req, ctl *c, int rc, json_t *resp,
-                                const api_error *e) {
+static held_answer *answer_after_commit(berth_http_req *req, ctl *c, int rc, json_t *resp,
+                                        const api_error *e) {
   held_answer *h = berth_xcalloc(1, sizeof *h);
   h->req = req;
   h->c = c;
@@ -776,6 +1019,7 @@ static void answer_after_commit(berth_http_req *req, ctl *c, int rc, json_t *res
   req->user = h;
   req->on_abort = on_held_client_gone;
   store_sync(c->db, on_committed, h);
+  return h;
 }
 
 /* The services on the control port: their x-amz-target prefix, SigV4
@@ -822,6 +1066,12 @@ static int permitted(ctl *c, const service *svc, const char *op, const auth_key 
     named = 1;
     ctl_arn(c, keys[i][1], name, arn, sizeof arn);
     if (auth_permit(c, who, action, arn, svc->query, e)) return -1;
+  }
+  /* The tag operations name their resource by ARN. */
+  const char *rarn = json_string_value(json_object_get(body, "ResourceArn"));
+  if (rarn && strcmp(svc->action_prefix, "sagemaker") == 0) {
+    named = 1;
+    if (auth_permit(c, who, action, rarn, svc->query, e)) return -1;
   }
   const char *rid = json_string_value(json_object_get(body, "ResourceId"));
   if (rid) {
@@ -1008,17 +1258,17 @@ void api_on_request(berth_http_req *req, void *ud) {
   else if (strncmp(target, "AnyScaleFrontendService.", 24) == 0)
     rc = aas_call(c, target + 24, body, &resp, &e);
   else if (strncmp(target, "GraniteServiceVersion20100801.", 30) == 0) {
-    rc = cloudwatch_call(c, target + 30, body, &resp, &e);
+    /* Alarms first: alarms.c reads metrics through cloudwatch.c. */
+    rc = alarms_call(c, target + 30, body, &resp, &e);
+    if (rc == 1) rc = cloudwatch_call(c, target + 30, body, &resp, &e);
     json_decref(body);
-    if (rc) {
-      json_t *err = json_pack("{s:s,s:s}", "__type", e.type, "message", e.message);
-      respond_json_as(req, c, e.status, err, e.type, "application/x-amz-json-1.0",
-                      cloudwatch_query_error(&e));
-      json_decref(err);
-    } else {
-      respond_json_as(req, c, 200, resp, NULL, "application/x-amz-json-1.0", NULL);
-      json_decref(resp);
+    if (store_writes(c->db) != writes_before) {
+      /* An alarm changed: answered once it is durable. */
+      answer_after_commit(req, c, rc, resp, &e)->cloudwatch = 1;
+      return;
     }
+    respond_cloudwatch(req, c, rc, resp, &e);
+    json_decref(resp);
     return;
   } else
     rc = api_fail(&e, 400, "UnknownOperationException",

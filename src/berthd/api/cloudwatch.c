@@ -150,6 +150,9 @@ const char *cloudwatch_query_error(const api_error *e) {
     {"InvalidParameterCombinationException", "InvalidParameterCombination;Sender"},
     {"InvalidNextToken", "InvalidNextToken;Sender"},
     {"InternalServiceFault", "InternalServiceError;Receiver"},
+    {"ResourceNotFound", "ResourceNotFound;Sender"},
+    {"LimitExceededFault", "LimitExceeded;Sender"},
+    {"InvalidFormatFault", "InvalidFormat;Sender"},
   };
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
     if (strcmp(e->type, map[i][0]) == 0) return map[i][1];
@@ -700,6 +703,54 @@ static int list_metrics(ctl *c, json_t *req, json_t **resp, api_error *e) {
     json_object_set_new(*resp, "NextToken", json_string(next));
   }
   return 0;
+}
+
+/* ---- For alarms (alarms.c) ---- */
+
+int cloudwatch_param_error(api_error *e, json_t *obj, const char *key) {
+  return cw_error(e, obj, key);
+}
+
+int cloudwatch_check_dimensions(json_t *obj, const char *key, const char *path, api_error *e) {
+  dims d;
+  return parse_dims(obj, key, path, 0, &d, e);
+}
+
+int cloudwatch_datapoints(ctl *c, const char *ns, const char *metric, json_t *dimensions,
+                          long long period, const char *stat, double start, double end,
+                          double *ts, double *values, size_t max) {
+  int known = 0;
+  for (int k = 0; stat_names[k]; k++) known |= strcmp(stat_names[k], stat) == 0;
+  if (!known || period <= 0) return -1;
+  metric_query q;
+  memset(&q, 0, sizeof q);
+  q.ns = ns;
+  q.metric = metric;
+  q.period = period;
+  q.start = start;
+  q.end = end;
+  size_t i;
+  json_t *item;
+  json_array_foreach(dimensions, i, item) {
+    const char *name = json_string_value(json_object_get(item, "Name"));
+    const char *value = json_string_value(json_object_get(item, "Value"));
+    if (!name || !value || q.d.n == MAX_DIMENSIONS) return 0; /* selects nothing */
+    q.d.name[q.d.n] = name;
+    q.d.value[q.d.n] = value;
+    q.d.n++;
+  }
+  point pts[MAX_SLOTS];
+  const char *unit;
+  size_t np = series(c, &q, ctl_clock(), pts, &unit);
+  stat_kind sk = stat_of(stat);
+  size_t n = 0;
+  for (size_t k = 0; k < np && n < max; k++) {
+    if (pts[k].ts < floor(start / (double)period) * (double)period || pts[k].ts >= end) continue;
+    ts[n] = pts[k].ts;
+    values[n] = stat_value(&pts[k], sk);
+    n++;
+  }
+  return (int)n;
 }
 
 /* ---- Dispatch ---- */

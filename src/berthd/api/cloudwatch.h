@@ -20,4 +20,23 @@ int cloudwatch_call(ctl *c, const char *op, json_t *req, json_t **resp, api_erro
  * error code; NULL when the type has no query code. Static storage. */
 const char *cloudwatch_query_error(const api_error *e);
 
+/* Fills e for a bad obj[key] as CloudWatch names it after a valid_*
+ * validator refused it: MissingRequiredParameterException when the member
+ * is absent, InvalidParameterValueException otherwise. Returns -1. */
+int cloudwatch_param_error(api_error *e, json_t *obj, const char *key);
+/* Checks obj[key] as a metric's Dimensions ([{Name, Value}], at most 30,
+ * no name twice); path names it in messages. 0 or -1 with e filled. */
+int cloudwatch_check_dimensions(json_t *obj, const char *key, const char *path, api_error *e);
+/* The datapoints GetMetricData would answer for one metric: namespace ns,
+ * metric, dims (a JSON array [{Name, Value}] as cloudwatch_check_dimensions
+ * accepts, or NULL), period (seconds, a multiple of 10), stat (Sum,
+ * Average, Maximum, Minimum, SampleCount) over [start, end) in ctl_clock
+ * seconds. Writes at most max of them, ascending, to ts (period starts) and
+ * values; returns how many, or -1 when stat is not one of those. Periods
+ * without data are left out (CloudWatch's missing datapoints). Reads c
+ * only. */
+int cloudwatch_datapoints(ctl *c, const char *ns, const char *metric, json_t *dims,
+                          long long period, const char *stat, double start, double end,
+                          double *ts, double *values, size_t max);
+
 #endif

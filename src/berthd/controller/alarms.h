@@ -20,6 +20,10 @@ void alarms_evaluate(ctl *c);
 /* 1 when the alarm named is in state ALARM, 0 when it is in another state,
  * -1 when there is no such alarm. */
 int alarms_in_alarm(ctl *c, const char *name);
+/* Whether the alarm is in ALARM or went there at or after since (ctl_now):
+ * a rollout sees an ALARM that the next evaluation already ended
+ * (c->alarm_fired). */
+int alarms_fired(ctl *c, const char *name, double since);
 /* Frees them (shutdown). */
 void alarms_free(ctl *c);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "aas.h"
+#include "alarms.h"
 #include "ic.h"
 #include "metrics.h"
 
@@ -14,6 +15,7 @@ static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
   /* FAST reacts to the last ten seconds, not the last aligned bucket. */
   scale_window_decide(&x->metrics->window, &s->cfg, &s->st, now, x->desired, ready, &d);
   if (!d.changed || d.desired == x->desired) return;
+  if (!aas_dynamic_allowed(x, x->desired, d.desired)) return; /* SuspendedState */
   if (ic_set_desired(c, x, d.desired, d.cause) == 0) {
     char desc[128];
     snprintf(desc, sizeof desc, "Setting desired copy count to %d.", d.desired);
@@ -34,6 +36,8 @@ static void on_tick(uv_timer_t *t) {
     if (x->scaling && !x->deleting && !x->failed_sticky && !c->shutting_down)
       evaluate(c, x, now, ready);
   }
+  if (!c->shutting_down) aas_tick(c); /* scheduled actions, variant targets */
+  alarms_evaluate(c); /* after the buckets closed this second */
 }
 
 void autoscale_start(ctl *c) {
@@ -49,7 +53,7 @@ void autoscale_stop(ctl *c) {
 void autoscale_wake(ctl *c, ic *x) {
   if (!x->scaling || x->desired > 0) return;
   int n = scale_wake(&x->scaling->cfg);
-  if (n <= 0) return;
+  if (n <= 0 || !aas_dynamic_allowed(x, x->desired, n)) return;
   /* Counts as a scale-out, so scale-in waits its cooldown. */
   x->scaling->st.last_scale_out = ctl_clock();
   char cause[160];

@@ -9,14 +9,15 @@
 #include "agent.h"
 #include "artifact.h"
 #include "berth/converge.h"
-#include "local_agent.h"
 #include "metrics.h"
+#include "rollout.h"
 #include "store.h"
 
 /* SageMaker's default for both startup timeouts. */
 #define DEFAULT_STARTUP_TIMEOUT_S 600
 
 int ic_save(ctl *c, ic *x) {
+  rollout_persist(x);
   json_object_set_new(x->doc, "LastModifiedTime", json_real(x->modified));
   json_object_set_new(json_object_get(x->doc, "RuntimeConfig"), "CopyCount",
                       json_integer(x->desired));
@@ -111,6 +112,7 @@ static copy *new_copy(ctl *c, ic *x) {
   cp->ctl = c;
   cp->state = COPY_PENDING;
   cp->remove_when_stopped = 1;
+  ic_copy_revision(x, cp, x->rev);
   /* Append so older copies come first (they are the last to be removed). */
   copy **pp = &x->copies;
   while (*pp) pp = &(*pp)->next;
@@ -118,9 +120,11 @@ static copy *new_copy(ctl *c, ic *x) {
   return cp;
 }
 
-/* The IC's copies oldest first (the list's order) as converge's input.
- * Returns how many; *list, *in and *act are the caller's to free. */
-static size_t copies_for_plan(ic *x, copy ***list, converge_copy **in, converge_action **act) {
+/* The IC's copies oldest first (the list's order) as converge's input:
+ * all, or those of revision only_rev (>= 0). Returns how many; *list, *in
+ * and *act are the caller's to free. */
+static size_t copies_for_plan(ic *x, int only_rev, copy ***list, converge_copy **in,
+                              converge_action **act) {
   static const converge_state state_of[] = {
     [COPY_PENDING] = CONVERGE_PENDING, [COPY_STARTING] = CONVERGE_STARTING,
     [COPY_READY] = CONVERGE_READY, [COPY_DRAINING] = CONVERGE_DRAINING,
@@ -131,18 +135,19 @@ static size_t copies_for_plan(ic *x, copy ***list, converge_copy **in, converge_
   *in = berth_xmalloc((n ? n : 1) * sizeof **in);
   *act = berth_xmalloc((n ? n : 1) * sizeof **act);
   size_t k = 0;
-  for (copy *cp = x->copies; cp; cp = cp->next, k++) {
+  for (copy *cp = x->copies; cp; cp = cp->next) {
+    if (only_rev >= 0 && cp->rev != only_rev) continue;
     (*list)[k] = cp;
-    (*in)[k] = (converge_copy){state_of[cp->state], cp->moving};
+    (*in)[k++] = (converge_copy){state_of[cp->state], cp->moving};
   }
-  return n;
+  return k;
 }
 
 /* Whether one copy fits on an empty instance of the variant's type. */
 static int fits_empty_instance(ctl *c, const variant *v, const sched_need *need) {
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   if (!t) return 0;
-  sched_instance s = local_agent_capacity(c, t);
+  sched_instance s = ctl_instance_capacity(c, t);
   return sched_fits_empty(&s, need);
 }
 
@@ -170,12 +175,12 @@ static int place_pending(ctl *c, ic *x) {
     next = cp->next;
     if (cp->state != COPY_PENDING) continue;
     sched_assignment a;
-    if (sched_place(res, n, same, &x->need, x->strategy, &a) != 0) {
+    if (sched_place(res, n, same, &cp->need, x->strategy, &a) != 0) {
       unplaced++;
       continue;
     }
-    sched_reserve(&res[a.instance], &x->need, &a);
-    sched_reserve(&cand[a.instance]->res, &x->need, &a);
+    sched_reserve(&res[a.instance], &cp->need, &a);
+    sched_reserve(&cand[a.instance]->res, &cp->need, &a);
     same[a.instance]++;
     cp->inst = cand[a.instance];
     cp->assign = a;
@@ -184,9 +189,30 @@ static int place_pending(ctl *c, ic *x) {
   return unplaced;
 }
 
+void ic_copy_revision(ic *x, copy *cp, int rev) {
+  json_decref(cp->spec);
+  if (x->rollout && rev == x->rollout->old_rev) {
+    cp->spec = json_incref(x->rollout->old_doc);
+    cp->need = x->rollout->old_need;
+  } else {
+    cp->spec = json_incref(x->doc);
+    cp->need = x->need;
+    rev = x->rev;
+  }
+  cp->rev = rev;
+}
+
 void ic_copy_failed(ctl *c, copy *cp, const char *why) {
   ic *x = cp->owner;
-  if (x->status != IC_CREATING || x->deleting) return;
+  if (x->deleting) return;
+  if (x->rollout) {
+    if (cp->rev == x->rev && rollout_copy_failed(x, why)) {
+      ic_save(c, x);
+      ctl_kick(c);
+    }
+    return;
+  }
+  if (x->status != IC_CREATING) return;
   /* A model that cannot start the first time will not start by retrying:
    * fail the IC with the reason, as SageMaker does, and stop its copies. */
   snprintf(x->failure, sizeof x->failure, "%s", why);
@@ -237,6 +263,111 @@ static void preempt_for(ctl *c, ic *x) {
   }
 }
 
+/* Whether x's unplaced copies will get no room: no instance can be added
+ * for them. */
+static int no_room_coming(ctl *c, ic *x) {
+  endpoint *ep = ctl_find_endpoint(c, x->endpoint);
+  const variant *v = ep ? ctl_endpoint_variant(ep, x->variant) : NULL;
+  return !(v && v->managed_scaling && !ep->blocked[v - ep->cfg.variants] &&
+           fits_empty_instance(c, v, &x->need));
+}
+
+/* A rolling update (rollout.h): the current revision's copies converge to
+ * what the rollout asks for; the other revision's ready copies drain as
+ * it allows, and those that do not serve stop at once. Returns how many
+ * copies stayed unplaced. */
+static int reconcile_rollout(ctl *c, ic *x) {
+  int cur_ready = 0, prev_active = 0;
+  for (copy *cp = x->copies; cp; cp = cp->next) {
+    if (cp->rev == x->rev) {
+      cur_ready += cp->state == COPY_READY && !cp->moving;
+    } else {
+      prev_active += copy_active(cp);
+    }
+  }
+  int want, keep;
+  rollout_verdict v = rollout_step(c, x, cur_ready, prev_active, &want, &keep);
+  if (v != ROLLOUT_PLAN) ic_save(c, x);
+  if (v == ROLLOUT_CHANGED) {
+    ctl_kick(c); /* the next pass plans by the new roles */
+    return 0;
+  }
+  copy *next;
+  for (copy *cp = x->copies; cp; cp = next) {
+    next = cp->next;
+    if (cp->rev == x->rev || !copy_active(cp)) continue;
+    if (cp->state == COPY_READY && keep > 0) {
+      keep--;
+    } else if (cp->state == COPY_PENDING || cp->state == COPY_BACKOFF) {
+      agent_forget(c, cp);
+    } else {
+      agent_stop(c, cp);
+    }
+  }
+  copy **list;
+  converge_copy *in;
+  converge_action *act;
+  size_t n = copies_for_plan(x, x->rev, &list, &in, &act);
+  int add = converge_plan(in, n, want, act);
+  for (size_t k = 0; k < n; k++)
+    if (act[k] == CONVERGE_STOP) agent_stop(c, list[k]);
+  free(list);
+  free(in);
+  free(act);
+  for (int i = 0; i < add; i++) new_copy(c, x);
+  int unplaced = place_pending(c, x);
+  if (x->rollout) x->rollout->blocked = unplaced && no_room_coming(c, x) ? unplaced : 0;
+  return unplaced;
+}
+
+/* Converges x's copies to its desired count, replacing moving copies
+ * make before break. Returns how many copies stayed unplaced. */
+static int reconcile_count(ctl *c, ic *x, int moving) {
+  copy **list;
+  converge_copy *in;
+  converge_action *act;
+  size_t n = copies_for_plan(x, -1, &list, &in, &act);
+  int add = converge_plan(in, n, x->desired, act);
+  for (size_t k = 0; k < n; k++) {
+    if (act[k] != CONVERGE_STOP) continue;
+    if (list[k]->state == COPY_PENDING || list[k]->state == COPY_BACKOFF)
+      agent_forget(c, list[k]);
+    else
+      agent_stop(c, list[k]);
+  }
+  free(list);
+  free(in);
+  free(act);
+  for (int k = 0; k < add; k++) new_copy(c, x);
+  int unplaced = place_pending(c, x);
+  if (unplaced && placed_copies(x) < minimum(x)) {
+    endpoint *e = ctl_find_endpoint(c, x->endpoint);
+    const variant *vv = e ? ctl_endpoint_variant(e, x->variant) : NULL;
+    /* Only when no instance can be added for it. */
+    if (vv && (!vv->managed_scaling || e->blocked[vv - e->cfg.variants])) preempt_for(c, x);
+  }
+  if (moving) {
+    /* Make before break: a moving copy stops once its replacements serve,
+     * or stays when a replacement found no room. */
+    n = copies_for_plan(x, -1, &list, &in, &act);
+    converge_moves(in, n, x->desired, unplaced, act);
+    for (size_t k = 0; k < n; k++) {
+      copy *cp = list[k];
+      if (act[k] == CONVERGE_STOP) {
+        agent_stop(c, cp);
+      } else if (act[k] == CONVERGE_UNMOVE) {
+        cp->moving = 0;
+        cp->inst->evacuating = 0;
+        cp->inst->res.accepting = 1;
+      }
+    }
+    free(list);
+    free(in);
+    free(act);
+  }
+  return unplaced;
+}
+
 int ic_reconcile(ctl *c, ic *x) {
   if (x->deleting || x->failed_sticky || c->shutting_down) {
     copy *next;
@@ -260,50 +391,9 @@ int ic_reconcile(ctl *c, ic *x) {
       cp->moving = 1;
     moving += cp->moving && cp->state != COPY_DRAINING && cp->state != COPY_STOPPING;
   }
-  copy **list;
-  converge_copy *in;
-  converge_action *act;
-  size_t n = copies_for_plan(x, &list, &in, &act);
-  int add = converge_plan(in, n, x->desired, act);
-  for (size_t k = 0; k < n; k++) {
-    if (act[k] != CONVERGE_STOP) continue;
-    if (list[k]->state == COPY_PENDING || list[k]->state == COPY_BACKOFF)
-      agent_forget(c, list[k]);
-    else
-      agent_stop(c, list[k]);
-  }
-  free(list);
-  free(in);
-  free(act);
-  for (int k = 0; k < add; k++) new_copy(c, x);
-  int unplaced = place_pending(c, x);
-  if (unplaced && placed_copies(x) < minimum(x)) {
-    endpoint *e = ctl_find_endpoint(c, x->endpoint);
-    const variant *vv = e ? ctl_endpoint_variant(e, x->variant) : NULL;
-    /* Only when no instance can be added for it. */
-    if (vv && (!vv->managed_scaling || e->blocked[vv - e->cfg.variants])) preempt_for(c, x);
-  }
+  int unplaced = x->rollout ? reconcile_rollout(c, x) : reconcile_count(c, x, moving);
   int ready = 0;
   for (copy *cp = x->copies; cp; cp = cp->next) ready += cp->state == COPY_READY && !cp->moving;
-  if (moving) {
-    /* Make before break: a moving copy stops once its replacements serve,
-     * or stays when a replacement found no room. */
-    n = copies_for_plan(x, &list, &in, &act);
-    converge_moves(in, n, x->desired, unplaced, act);
-    for (size_t k = 0; k < n; k++) {
-      copy *cp = list[k];
-      if (act[k] == CONVERGE_STOP) {
-        agent_stop(c, cp);
-      } else if (act[k] == CONVERGE_UNMOVE) {
-        cp->moving = 0;
-        cp->inst->evacuating = 0;
-        cp->inst->res.accepting = 1;
-      }
-    }
-    free(list);
-    free(in);
-    free(act);
-  }
   endpoint *ep = ctl_find_endpoint(c, x->endpoint);
   const variant *v = ep ? ctl_endpoint_variant(ep, x->variant) : NULL;
   if (unplaced && v && v->managed_scaling && !ep->blocked[v - ep->cfg.variants] &&
@@ -321,7 +411,7 @@ int ic_reconcile(ctl *c, ic *x) {
   } else if (strncmp(x->failure, NO_CAPACITY_REASON, strlen(NO_CAPACITY_REASON)) == 0) {
     x->failure[0] = '\0';
   }
-  if (ready >= x->desired && !unplaced) {
+  if (!x->rollout && ready >= x->desired && !unplaced) {
     int settled = 1;
     for (copy *cp = x->copies; cp; cp = cp->next)
       if (cp->state == COPY_STARTING || cp->state == COPY_PENDING) settled = 0;
@@ -338,6 +428,8 @@ void ic_free(ic *x) {
   free(x->scaling);
   metrics_free(x->metrics);
   json_decref(x->doc);
+  json_decref(x->adapter_loads);
+  rollout_free(x->rollout);
   free(x);
 }
 

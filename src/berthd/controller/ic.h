@@ -25,6 +25,9 @@ int ic_desired_instances(ctl *c, const endpoint *ep, const variant *v);
 int ic_below_minimum(const ic *x);
 /* One reconciliation pass over an IC. Returns 1 when it may be freed. */
 int ic_reconcile(ctl *c, ic *x);
+/* Gives cp what revision rev of x runs (its document and reservation):
+ * the rollout's old one, else x's current one. */
+void ic_copy_revision(ic *x, copy *cp, int rev);
 /* A copy failed to start (exited or missed its health check deadline). */
 void ic_copy_failed(ctl *c, copy *cp, const char *why);
 /* Frees an IC that has no copies left. */

@@ -331,17 +331,6 @@ static void clamp_device_memory(const ctl *c, instance *in) {
   if (real > 0 && real < in->res.dev_mem_mb) in->res.dev_mem_mb = real;
 }
 
-sched_instance local_agent_capacity(const ctl *c, const berth_instance_type *t) {
-  sched_instance s = sched_capacity(t);
-  const berth_devices *h = c->host_devices;
-  if (!h || h->n == 0 || t->accelerators == 0) return s;
-  long smallest = 0;
-  for (int i = 0; i < h->n; i++)
-    if (smallest == 0 || h->dev[i].memory_mib < smallest) smallest = h->dev[i].memory_mib;
-  if (smallest < s.dev_mem_mb) s.dev_mem_mb = smallest;
-  return s;
-}
-
 /* Marks in taken[] (indexed like c->host_devices->dev) the devices local
  * instances hold, skipping `except`. */
 static void devices_taken(const ctl *c, const instance *except, unsigned char *taken) {

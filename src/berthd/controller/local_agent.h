@@ -35,10 +35,6 @@ typedef struct local_agent local_agent;
  * the devices it needs, which are free and who holds the rest). */
 instance *local_agent_launch(ctl *c, const char *ep, const char *variant_name,
                              const berth_instance_type *t, char *why, size_t whysz);
-/* What an empty local instance of type t offers on this host: the type's
- * capacity with each device's memory no more than this host's smallest
- * device has (the fleet plans with it). */
-sched_instance local_agent_capacity(const ctl *c, const berth_instance_type *t);
 /* The instance goes away (it holds no copies): its agent is stopped and
  * its record deleted. Frees in. */
 void local_agent_release(ctl *c, instance *in);

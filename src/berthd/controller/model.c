@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "adapter_ic.h"
 #include "container.h"
+#include "instance_enum.h"
+#include "tags.h"
 
 /* POWER_OF_TWO_CHOICES is an extension (a new value, no changed meaning). */
 static const char *const routing_values[] = {"LEAST_OUTSTANDING_REQUESTS", "RANDOM",
@@ -22,8 +25,10 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
   json_t *pvs;
   if (valid_name(req, "EndpointConfigName", "EndpointConfigName", 1, &name, e)) return -1;
   if (valid_array(req, "ProductionVariants", "ProductionVariants", 1, 1, 10, &pvs, e)) return -1;
-  json_t *tags;
-  if (valid_array(req, "Tags", "Tags", 0, 0, 50, &tags, e)) return -1;
+  if (tags_check(req, "Tags", "Tags", e) ||
+      valid_role_arn(req, "ExecutionRoleArn", "ExecutionRoleArn", e) ||
+      valid_kms_key(req, "KmsKeyId", "KmsKeyId", e))
+    return -1;
   snprintf(cfg->name, sizeof cfg->name, "%s", name);
   cfg->n_variants = 0;
   size_t i;
@@ -49,12 +54,22 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
     snprintf(v->name, sizeof v->name, "%s", vname);
     snprintf(p2, sizeof p2, "%s.InstanceType", path);
     if (valid_string(pv, "InstanceType", p2, 1, 63, &itype, e)) return -1;
+    /* SageMaker's enum or the catalog's; an enum type runs only when the
+     * catalog says what it has. */
+    if (!berth_catalog_find(&c->catalog, itype) && instance_enum_has(itype))
+      return api_fail(e, 400, "ValidationException",
+                      "Value '%s' at '%s' is a SageMaker instance type that Berth's catalog %s "
+                      "does not describe (cores, memory, accelerators): add it there, or use "
+                      "one it has (for example ml.m5.xlarge, ml.g5.2xlarge or local)",
+                      itype, p2, berth_catalog_default_path());
     if (!berth_catalog_find(&c->catalog, itype))
       return api_fail(e, 400, "ValidationException",
                       "1 validation error detected: Value '%s' at '%s' failed to satisfy "
-                      "constraint: Member must be an instance type of the catalog %s "
-                      "(for example ml.m5.xlarge, ml.g5.2xlarge or local)",
-                      itype, p2, berth_catalog_default_path());
+                      "constraint: Member must satisfy enum value set: [ml.t2.medium, "
+                      "ml.m5.xlarge, ml.g5.2xlarge, ... (the service model's %s)] or be an "
+                      "instance type of the catalog %s (for example ml.m5.xlarge, "
+                      "ml.g5.2xlarge or local)",
+                      itype, p2, "ProductionVariantInstanceType", berth_catalog_default_path());
     snprintf(v->instance_type, sizeof v->instance_type, "%s", itype);
     snprintf(p2, sizeof p2, "%s.InitialInstanceCount", path);
     if (valid_int(pv, "InitialInstanceCount", p2, 1, 1, 1000, 1, &n, e)) return -1;
@@ -62,6 +77,13 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
     snprintf(p2, sizeof p2, "%s.InitialVariantWeight", path);
     double w;
     if (valid_number(pv, "InitialVariantWeight", p2, 0, 0, 1e6, 1, &w, e)) return -1;
+    snprintf(p2, sizeof p2, "%s.VolumeSizeInGB", path);
+    if (valid_int(pv, "VolumeSizeInGB", p2, 0, 1, 512, 0, &n, e)) return -1;
+    snprintf(p2, sizeof p2, "%s.VariantInstanceProvisionTimeoutInSeconds", path);
+    if (valid_int(pv, "VariantInstanceProvisionTimeoutInSeconds", p2, 0, 300, 3600, 0, &n, e))
+      return -1;
+    snprintf(p2, sizeof p2, "%s.ModelName", path);
+    if (valid_name(pv, "ModelName", p2, 0, &s, e)) return -1;
     snprintf(p2, sizeof p2, "%s.ModelDataDownloadTimeoutInSeconds", path);
     if (valid_int(pv, "ModelDataDownloadTimeoutInSeconds", p2, 0, 60, 3600, 600, &n, e)) return -1;
     snprintf(p2, sizeof p2, "%s.ContainerStartupHealthCheckTimeoutInSeconds", path);
@@ -94,7 +116,7 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
       if (sip) {
         char p4[320];
         snprintf(p4, sizeof p4, "%s.Strategy", p3);
-        if (valid_enum(sip, "Strategy", p4, 0, scale_in_values, "IDLE_RELEASE", &s, e)) return -1;
+        if (valid_enum(sip, "Strategy", p4, 1, scale_in_values, "IDLE_RELEASE", &s, e)) return -1;
         v->consolidation = strcmp(s, "CONSOLIDATION") == 0;
         snprintf(p4, sizeof p4, "%s.MaximumStepSize", p3);
         if (valid_int(sip, "MaximumStepSize", p4, 0, 1, 100, 1, &n, e)) return -1;
@@ -178,6 +200,11 @@ int model_check_environment(json_t *env, const char *field, api_error *e) {
       return api_fail(e, 400, "ValidationException",
                       "1 validation error detected: Value at '%s.%s' failed to satisfy "
                       "constraint: Member must be a string", field, k);
+    if (json_string_length(val) > 1024)
+      return api_fail(e, 400, "ValidationException",
+                      "1 validation error detected: Value at '%s.%s' failed to satisfy "
+                      "constraint: Map value must have length less than or equal to 1024 "
+                      "(it has %zu)", field, k, json_string_length(val));
   }
   return 0;
 }
@@ -219,22 +246,22 @@ int model_parse_ic(ctl *c, json_t *req, ic *out, int check_endpoint, api_error *
   long long n;
   if (valid_name(req, "InferenceComponentName", "InferenceComponentName", 1, &name, e)) return -1;
   if (valid_name(req, "EndpointName", "EndpointName", 1, &epname, e)) return -1;
+  /* An adapter (LoRA) has a shape of its own: no copies, no resources. */
+  if (adapter_ic_is(req)) return adapter_ic_parse(c, req, out, check_endpoint, e);
   if (valid_name(req, "VariantName", "VariantName", 1, &vname, e)) return -1;
   if (valid_object(req, "Specification", "Specification", 1, &spec, e)) return -1;
   if (valid_object(req, "RuntimeConfig", "RuntimeConfig", 1, &rt, e)) return -1;
   if (valid_int(rt, "CopyCount", "RuntimeConfig.CopyCount", 1, 0, 10000, 1, &n, e)) return -1;
-  json_t *tags;
-  if (valid_array(req, "Tags", "Tags", 0, 0, 50, &tags, e)) return -1;
+  if (tags_check(req, "Tags", "Tags", e)) return -1;
   if (valid_object(spec, "Container", "Specification.Container", 0, &container, e)) return -1;
-  if (valid_string(spec, "ModelName", "Specification.ModelName", 0, 63, &s, e)) return -1;
+  if (valid_name(spec, "ModelName", "Specification.ModelName", 0, &s, e)) return -1;
   if (!container && !s)
     return api_fail(e, 400, "ValidationException",
                     "Specification must name a Container (with an Image) or a ModelName");
   if (container) {
     if (valid_string(container, "Image", "Specification.Container.Image", !s, 255, &s, e)) return -1;
     if (check_endpoint && model_check_image(c, s, "Specification.Container.Image", e)) return -1;
-    if (valid_string(container, "ArtifactUrl", "Specification.Container.ArtifactUrl", 0, 1024, &s, e))
-      return -1;
+    if (valid_url(container, "ArtifactUrl", "Specification.Container.ArtifactUrl", e)) return -1;
     json_t *env;
     if (valid_object(container, "Environment", "Specification.Container.Environment", 0, &env, e))
       return -1;
@@ -257,8 +284,8 @@ int model_parse_ic(ctl *c, json_t *req, ic *out, int check_endpoint, api_error *
   out->startup_timeout_s = (int)t;
   if (valid_object(req, "SchedulingConfig", "SchedulingConfig", 0, &sc, e)) return -1;
   if (!sc) valid_object(spec, "SchedulingConfig", "Specification.SchedulingConfig", 0, &sc, e);
-  if (valid_enum(sc, "PlacementStrategy", "SchedulingConfig.PlacementStrategy", 0, placement_values,
-                 "SPREAD", &s, e))
+  if (valid_enum(sc, "PlacementStrategy", "SchedulingConfig.PlacementStrategy", sc != NULL,
+                 placement_values, "SPREAD", &s, e))
     return -1;
   out->strategy = strcmp(s, "BINPACK") == 0 ? SCHED_BINPACK : SCHED_SPREAD;
   if (check_endpoint) {

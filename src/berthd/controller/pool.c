@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter_ic.h"
 #include "agent.h"
 #include "agent_tokens.h"
 #include "longpoll.h"
 #include "berth/secret.h"
 #include "ic.h"
+#include "rollout.h"
 #include "metrics.h"
 #include "valid.h"
 #include "store.h"
@@ -97,7 +99,7 @@ static void drop_copies(ctl *c, instance *in) {
     for (copy *cp = x->copies; cp; cp = next) {
       next = cp->next;
       if (cp->inst != in) continue;
-      sched_release(&in->res, &x->need, &cp->assign);
+      sched_release(&in->res, &cp->need, &cp->assign);
       cp->inst = NULL;
       cp->state = COPY_STOPPING;
       if (cp->inflight == 0) agent_forget(c, cp);
@@ -203,9 +205,12 @@ static void adopt(ctl *c, instance *in, json_t *r) {
   cp->ctl = c;
   cp->inst = in;
   cp->remove_when_stopped = 1;
+  /* The revision it runs, as its agent was told (absent: the current). */
+  json_t *rev = json_object_get(r, "rev");
+  ic_copy_revision(x, cp, json_is_integer(rev) ? (int)json_integer_value(rev) : x->rev);
   ctl_assignment_parse(r, &cp->assign);
   cp->assign.instance = 0;
-  sched_reserve(&in->res, &x->need, &cp->assign);
+  sched_reserve(&in->res, &cp->need, &cp->assign);
   cp->port = (int)json_integer_value(json_object_get(r, "port"));
   cp->state = COPY_STARTING;
   cp->started_ms = uv_now(c->loop);
@@ -280,15 +285,22 @@ static json_t *wanted(ctl *c, instance *in) {
     for (copy *cp = x->copies; cp; cp = cp->next) {
       if (cp->inst != in || cp->state == COPY_STOPPING) continue;
       json_t *devs = ctl_devices_json(&cp->assign);
-      json_t *spec = json_object_get(x->doc, "Specification");
+      /* Its own revision's document: a rolling update runs two. */
+      json_t *doc = copy_doc(cp);
+      json_t *spec = json_object_get(doc, "Specification");
       const char *model = json_string_value(json_object_get(spec, "ModelName"));
-      json_t *w = json_pack("{s:I,s:s,s:s,s:s,s:O,s:i,s:I,s:o,s:i}", "id", (json_int_t)cp->id,
+      json_t *w = json_pack("{s:I,s:s,s:s,s:s,s:O,s:i,s:I,s:o,s:i,s:i}", "id", (json_int_t)cp->id,
                             "ic", x->name, "endpoint", x->endpoint, "status", ic_status_name(x->status), "doc",
-                            x->doc, "startup_timeout_s", x->startup_timeout_s, "cpu_milli",
-                            (json_int_t)x->need.cpu_milli, "devices", devs, "dev_milli_each",
-                            cp->assign.dev_milli_each);
+                            doc, "startup_timeout_s", x->startup_timeout_s, "cpu_milli",
+                            (json_int_t)cp->need.cpu_milli, "devices", devs, "dev_milli_each",
+                            cp->assign.dev_milli_each, "rev", cp->rev);
       json_object_set_new(w, "download_timeout_s", json_integer(ic_download_timeout_s(c, x)));
-      json_object_set_new(w, "dev_mem_mb", json_integer(x->need.dev_mem_mb));
+      json_object_set_new(w, "dev_mem_mb", json_integer(cp->need.dev_mem_mb));
+      /* A copy that cannot start the first time fails (SageMaker's rule)
+       * while its IC is created and while a rollout tries a new revision. */
+      int fresh = x->status == IC_CREATING ||
+                  (x->rollout && !x->rollout->rolling_back && cp->rev == x->rev);
+      json_object_set_new(w, "fail_fast", json_boolean(fresh));
       if (model && ctl_find_model(c, model))
         json_object_set(w, "model", ctl_find_model(c, model));
       json_array_append_new(out, w);
@@ -304,10 +316,12 @@ static json_t *wanted(ctl *c, instance *in) {
 /* The answer for in: its copies, with a version that changes when they do. */
 static json_t *answer(ctl *c, instance *in) {
   json_t *w = wanted(c, in);
+  json_t *adapters = adapter_ic_wanted(c, in); /* what its base copies load */
   char v[32];
-  snprintf(v, sizeof v, "%016llx", (unsigned long long)longpoll_hash(w));
-  return json_pack("{s:I,s:s,s:o,s:s}", "instance_id", (json_int_t)in->id, "endpoint",
-                   in->endpoint, "copies", w, "version", v);
+  snprintf(v, sizeof v, "%016llx",
+           (unsigned long long)(longpoll_hash(w) + 31 * longpoll_hash(adapters)));
+  return json_pack("{s:I,s:s,s:o,s:o,s:s}", "instance_id", (json_int_t)in->id, "endpoint",
+                   in->endpoint, "copies", w, "adapters", adapters, "version", v);
 }
 
 static int sync_parked(ctl *c, const instance *in) {
@@ -429,6 +443,7 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
     ctl_kick(c); /* maybe the last one the adoption waits for */
   }
   apply_reports(c, in, json_object_get(body, "copies"), json_object_get(body, "failures"));
+  adapter_ic_apply_report(c, in, json_object_get(body, "adapters"));
   if (s == WHO_JOIN && agent_tokens_issue(c, in->agent_id, token) == 0) {
     json_t *resp = answer(c, in);
     json_object_set_new(resp, "agent_token", json_string(token));

@@ -10,14 +10,18 @@
 #include <string.h>
 
 #include "aas.h"
+#include "alarms.h"
+#include "adapter_ic.h"
 #include "agent.h"
 #include "berth/fleet.h"
+#include "endpoint_update.h"
 #include "berth/log.h"
 #include "ic.h"
 #include "local_agent.h"
 #include "metrics.h"
 #include "model.h"
 #include "pool.h"
+#include "rollout.h"
 #include "routing.h"
 #include "store.h"
 
@@ -68,8 +72,13 @@ static int load_endpoint(const char *name, json_t *doc, void *ud) {
   ep->status = status && strcmp(status, "Deleting") == 0 ? ENDPOINT_DELETING : ENDPOINT_CREATING;
   const char *fr = json_string_value(json_object_get(doc, "FailureReason"));
   if (fr) snprintf(ep->failure, sizeof ep->failure, "%s", fr);
+  /* An UpdateEndpoint in progress goes on (or on rolling back). */
+  ep->update = json_deep_copy(json_object_get(doc, "Update"));
+  if (ep->update && ep->status != ENDPOINT_DELETING) ep->status = ENDPOINT_UPDATING;
+  ep->last_deployment = json_deep_copy(json_object_get(doc, "LastDeploymentConfig"));
   ep->created = json_number_value(json_object_get(doc, "CreationTime"));
   ep->modified = json_number_value(json_object_get(doc, "LastModifiedTime"));
+  ep->tags = json_incref(json_object_get(doc, "Tags"));
   ep->next = c->endpoints;
   c->endpoints = ep;
   return 0;
@@ -95,6 +104,13 @@ static int load_ic(const char *name, json_t *doc, void *ud) {
   if (fr) snprintf(x->failure, sizeof x->failure, "%s", fr);
   x->deleting = status && strcmp(status, "Deleting") == 0;
   x->failed_sticky = status && strcmp(status, "Failed") == 0;
+  /* Its revision, and a rolling update in progress (it goes on). */
+  rollout_load(x);
+  ic old;
+  memset(&old, 0, sizeof old);
+  if (x->rollout && model_parse_ic(c, x->rollout->old_doc, &old, 0, &e) == 0)
+    x->rollout->old_need = old.need;
+  if (x->rollout && !x->deleting) x->status = IC_UPDATING;
   /* Keep the store's order: append. */
   ic **pp = &c->ics;
   while (*pp) pp = &(*pp)->next;
@@ -110,6 +126,7 @@ int ctl_load(ctl *c) {
   if (!rc) rc = store_each(c->db, "endpoint", load_endpoint, c);
   if (!rc) rc = store_each(c->db, "inference-component", load_ic, c);
   if (!rc) rc = aas_load(c);
+  if (!rc) rc = alarms_load(c);
   if (!rc && !c->pool) rc = local_agent_load(c);
   if (!rc && c->pool) rc = agent_tokens_load(c);
   /* Agents report the copies that survived us before anything is placed:
@@ -170,6 +187,9 @@ static int release_instances(ctl *c, endpoint *ep) {
 
 static void endpoint_free(endpoint *ep) {
   json_decref(ep->cfg.doc);
+  json_decref(ep->update);
+  json_decref(ep->last_deployment);
+  json_decref(ep->tags);
   free(ep);
 }
 
@@ -227,13 +247,13 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
     if (strcmp(x->endpoint, ep->name) != 0 || strcmp(x->variant, v->name) != 0) continue;
     for (copy *cp = x->copies; cp; cp = cp->next) {
       if (cp->state == COPY_PENDING && !cp->inst && npend < MAX_FLEET_COPIES) {
-        pending[npend] = x->need;
+        pending[npend] = cp->need;
         pstrat[npend++] = x->strategy;
       } else if (cp->inst && np < MAX_FLEET_COPIES) {
         for (size_t i = 0; i < n; i++)
           if (list[i] == cp->inst) {
             placed[np].instance = i;
-            placed[np].need = x->need;
+            placed[np].need = cp->need;
             placed[np].strategy = x->strategy;
             np++;
           }
@@ -243,10 +263,13 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
   fleet_input in = {.instances = fi, .n_instances = n, .copies = placed, .n_copies = np,
                     .pending = pending, .pending_strategy = pstrat, .n_pending = npend};
-  if (t) in.template_instance = local_agent_capacity(c, t);
+  if (t) in.template_instance = ctl_instance_capacity(c, t);
   in.now = now;
   in.last_scale_in = ep->last_scale_in[vi];
-  fleet_policy p = {1, v->min_instances, v->max_instances,
+  /* A variant scalable target's DesiredInstanceCount is a floor here:
+   * managed scaling still adds what pending copies need. */
+  int floor_n = aas_variant_instances(c, ep, vi, v->min_instances);
+  fleet_policy p = {1, floor_n > v->min_instances ? floor_n : v->min_instances, v->max_instances,
                     v->consolidation ? FLEET_CONSOLIDATION : FLEET_IDLE_RELEASE, v->max_step,
                     c->instance_cooldown_s > 0 ? c->instance_cooldown_s : v->cooldown_min * 60.0};
   fleet_actions a;
@@ -278,7 +301,30 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   free(pstrat);
 }
 
+/* A variant scalable target lowered the count (no managed scaling): running
+ * instances above `want` go once they hold no copies; copies are never
+ * stopped for it. */
+static void release_extra(ctl *c, endpoint *ep, const variant *v, int want) {
+  int running = 0;
+  for (instance *in = c->instances; in; in = in->next)
+    running += strcmp(in->endpoint, ep->name) == 0 && strcmp(in->variant, v->name) == 0 &&
+               in->state == INSTANCE_RUNNING;
+  instance *next;
+  for (instance *in = c->instances; in && running > want; in = next) {
+    next = in->next;
+    if (strcmp(in->endpoint, ep->name) != 0 || strcmp(in->variant, v->name) != 0 ||
+        in->state != INSTANCE_RUNNING || instance_in_use(c, in))
+      continue;
+    release_instance(c, in);
+    running--;
+  }
+}
+
 static void reconcile_endpoint(ctl *c, endpoint *ep) {
+  if (ep->update) {
+    endpoint_update_step(c, ep); /* sizes and replaces instances itself */
+    return;
+  }
   for (int i = 0; i < ep->cfg.n_variants; i++) {
     const variant *v = &ep->cfg.variants[i];
     int have = 0;
@@ -286,7 +332,7 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
       if (strcmp(in->endpoint, ep->name) == 0 && strcmp(in->variant, v->name) == 0) have++;
     if (v->managed_scaling && ep->started[i]) continue; /* the fleet step sizes it */
     ep->started[i] = 1;
-    int want = v->initial_instances;
+    int want = aas_variant_instances(c, ep, i, v->initial_instances); /* a scalable target's */
     if (v->managed_scaling)
       want = want < v->min_instances ? v->min_instances
            : want > v->max_instances ? v->max_instances : want;
@@ -310,6 +356,7 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
         ctl_save_endpoint(c, ep);
         return;
       }
+    if (!v->managed_scaling) release_extra(c, ep, v, want);
   }
   if (ep->status == ENDPOINT_CREATING || ep->status == ENDPOINT_UPDATING) {
     ep->failure[0] = '\0';
@@ -339,7 +386,8 @@ static void reconcile(ctl *c) {
   ic **pp = &c->ics;
   while (*pp) {
     ic *x = *pp;
-    if (ic_reconcile(c, x)) {
+    /* An adapter is never placed: it lives in its base's copies. */
+    if (x->base[0] ? adapter_ic_reconcile(c, x) : ic_reconcile(c, x)) {
       *pp = x->next;
       store_delete(c->db, "scaling", x->name);
       if (store_delete(c->db, "inference-component", x->name) == 0) {
@@ -433,7 +481,7 @@ void ctl_free_state(ctl *c) {
     while (x->copies) {
       copy *cp = x->copies;
       x->copies = cp->next;
-      free(cp);
+      copy_free(cp);
     }
     ic_free(x);
   }
@@ -443,8 +491,10 @@ void ctl_free_state(ctl *c) {
     free(x);
   }
   local_agent_free_all(c);
+  alarms_free(c);
   json_decref(c->models);
   c->models = NULL;
+  aas_free(c);
   json_decref(c->activities);
   c->activities = NULL;
   berth_catalog_free(&c->catalog);

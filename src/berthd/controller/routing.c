@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter_ic.h"
 #include "agent.h"
 #include "auth.h"
 #include "longpoll.h"
@@ -67,6 +68,7 @@ static json_t *snapshot(ctl *c) {
                                          "deleting", x->deleting,
                                          "failed", x->failed_sticky, "wakes", x->scaling != NULL,
                                          "copies", copies));
+    adapter_ic_route(c, x, json_array_get(ics, json_array_size(ics) - 1));
   }
   /* The access keys too: routers check the runtime API's signatures
    * themselves, so invocations never wait on the controller. */
@@ -226,7 +228,8 @@ void routing_on_report(ctl *c, berth_http_req *req) {
   json_array_foreach(json_object_get(body, "copies"), i, r) {
     copy *cp = find_copy(c, (int64_t)json_integer_value(json_array_get(r, 0)));
     json_int_t n = json_integer_value(json_array_get(r, 1));
-    if (cp && n > 0 && n < 1000000) cp->inflight = (uint32_t)n;
+    /* A copy serves its IC and its adapters: the router counts each apart. */
+    if (cp && n > 0 && n < 1000000) cp->inflight += (uint32_t)n;
   }
   json_decref(body);
   json_decref(snapshot(c)); /* is the router's snapshot the current one? */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "berth/devices.h"
 #include "store.h"
 
 
@@ -166,4 +167,24 @@ size_t ctl_read_cmdline(int pid, char *buf, size_t bufsz) {
   fclose(f);
   buf[n] = '\0';
   return n;
+}
+
+json_t *copy_doc(const copy *cp) {
+  return cp->spec ? cp->spec : cp->owner->doc;
+}
+
+void copy_free(copy *cp) {
+  json_decref(cp->spec);
+  free(cp);
+}
+
+sched_instance ctl_instance_capacity(const ctl *c, const berth_instance_type *t) {
+  sched_instance s = sched_capacity(t);
+  const berth_devices *h = c->host_devices;
+  if (!h || h->n == 0 || t->accelerators == 0) return s;
+  long smallest = 0;
+  for (int i = 0; i < h->n; i++)
+    if (smallest == 0 || h->dev[i].memory_mib < smallest) smallest = h->dev[i].memory_mib;
+  if (smallest < s.dev_mem_mb) s.dev_mem_mb = smallest;
+  return s;
 }

@@ -90,6 +90,9 @@ typedef struct instance {
   double created;
   double idle_since;            /* when it last became empty (ctl_clock); 0 while busy */
   int evacuating;               /* consolidation is moving its copies away */
+  int leaving;                  /* an UpdateEndpoint replaces it: marked
+                                   evacuating by endpoint_update.c (so a move
+                                   called off for lack of room is seen) */
   /* pool instances: an agent on another host (berthd agent --join) */
   int remote;
   char agent_id[64];
@@ -140,6 +143,7 @@ typedef struct endpoint {
   double created, modified;
   endpoint_config cfg;          /* the config as it was at CreateEndpoint;
                                    cfg.doc is owned by the endpoint */
+  json_t *tags;                 /* its Tags (tags.h), owned; NULL: none */
   int desired_instances[MAX_VARIANTS];
   int started[MAX_VARIANTS];    /* initial instances created */
   int blocked[MAX_VARIANTS];    /* pending copies held back by MaxInstanceCount
@@ -148,6 +152,10 @@ typedef struct endpoint {
                                    instance (local_agent_launch); "" */
   double last_scale_in[MAX_VARIANTS];
   int mark;                     /* router: in the snapshot being applied */
+  json_t *update;               /* UpdateEndpoint in progress, stored as the
+                                   endpoint's "Update" (endpoint_update.h);
+                                   NULL when none. Owned. */
+  json_t *last_deployment;      /* LastDeploymentConfig; NULL when none. Owned. */
 } endpoint;
 
 typedef enum {
@@ -204,7 +212,25 @@ typedef struct copy {
   int download_timeout_s;       /* agent: ModelDataDownloadTimeoutInSeconds */
   char detail[160];             /* controller: what its agent says it is doing
                                    while it starts ("pulling ...") */
+  /* What it runs: its IC's document at the revision it was started with
+   * (a rolling update runs two side by side; rollout.h) and what that
+   * reserves. spec is a reference; NULL: its IC's current doc. */
+  json_t *spec;
+  int rev;
+  sched_need need;
+  int fail_fast;                /* agent: exiting before its first health
+                                   check fails it (no restart): its IC is
+                                   Creating, or it is a rollout's new copy */
 } copy;
+
+/* What an empty instance of type t offers on this host: the type's
+ * capacity with each device's memory no more than this host's smallest
+ * device has (the fleet plans with it). */
+sched_instance ctl_instance_capacity(const ctl *c, const berth_instance_type *t);
+/* The document a copy runs (its own revision's, else its IC's). */
+json_t *copy_doc(const copy *cp);
+/* Frees a copy's own memory (its handles are closed). */
+void copy_free(copy *cp);
 
 struct ic {
   struct ic *next;
@@ -215,6 +241,9 @@ struct ic {
   char failure[2048];
   double created, modified;
   json_t *doc;                  /* the stored request (Specification etc.) */
+  int rev;                      /* its Specification's revision: each
+                                   UpdateInferenceComponent adds one */
+  struct rollout *rollout;      /* an update in progress (rollout.h) */
   int desired;
   sched_need need;
   sched_strategy strategy;
@@ -234,6 +263,11 @@ struct ic {
   int coming;                   /* router: copies placed, not yet ready */
   int wake_pending;             /* router: tell the controller to wake it */
   int unlinked;                 /* deleted from ctl's list; freed at refs 0 */
+  /* An adapter IC (Specification.BaseInferenceComponentName) has no copies
+   * of its own: it is loaded into its base's (adapters.h). */
+  char base[NAME_MAX_LEN + 1];  /* its base IC; "" for an ordinary IC */
+  json_t *adapter_loads;        /* controller: base copy id -> {"state",
+                                   "message"} as agents report them */
 };
 
 struct ctl {
@@ -303,6 +337,10 @@ struct ctl {
   struct longpoll *polls;       /* router polls held */
   int router_mode;              /* this process is `berthd router` */
   void (*on_wake)(ctl *c, ic *x); /* router: a held request wants a copy */
+  /* controller: whether the CloudWatch alarm named is in ALARM or went
+   * there since `since` (ctl_now); set by main to alarms.c's (rollout.h
+   * asks it, below alarms in the module graph) */
+  int (*alarm_fired)(ctl *c, const char *name, double since);
   char agent_token[256];        /* agents must present it */
   int agent_mode;               /* this process is `berthd agent` */
   void (*on_kick)(ctl *c);      /* what ctl_kick does: the controller plans
@@ -312,6 +350,7 @@ struct ctl {
   copy_policy policy;           /* --allow-exec, --copy-user (copy_policy.h) */
   json_t *failed_reports;       /* agent mode: copy failures not yet reported */
   json_t *activities;           /* recent scaling activities, newest last */
+  struct aas_state *aas;        /* variant targets, scheduled actions (aas.c) */
   struct alarm *alarms;         /* CloudWatch metric alarms (alarms.h) */
   uv_timer_t autoscale_tick;
 };

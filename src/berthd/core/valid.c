@@ -83,9 +83,71 @@ int valid_name(json_t *obj, const char *key, const char *path, int required,
     return constraint(e, v, path, "Member must have length less than or equal to 63");
   if (!valid_is_name(*out))
     return constraint(e, v, path,
-                      strcmp(key, "InferenceComponentName") == 0
+                      strcmp(key, "InferenceComponentName") == 0 ||
+                              strcmp(key, "ModelName") == 0 ||
+                              strcmp(key, "BaseInferenceComponentName") == 0
                           ? "Member must satisfy regular expression pattern: " IC_NAME_PATTERN
                           : "Member must satisfy regular expression pattern: " NAME_PATTERN);
+  return 0;
+}
+
+static int ascii_in(const char *s, size_t n, const char *extra) {
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && !strchr(extra, s[i])) return 0;
+  return 1;
+}
+
+#define ROLE_PATTERN "arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+
+int valid_role_arn(json_t *obj, const char *key, const char *path, api_error *e) {
+  const char *s;
+  if (valid_string(obj, key, path, 0, 2048, &s, e)) return -1;
+  if (!s) return 0;
+  json_t *v = field(obj, key);
+  if (strlen(s) < 20)
+    return constraint(e, v, path, "Member must have length greater than or equal to 20");
+  const char *p = s;
+  int ok = strncmp(p, "arn:aws", 7) == 0;
+  if (ok) {
+    p += 7;
+    p += strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+    ok = strncmp(p, ":iam::", 6) == 0;
+  }
+  if (ok) {
+    p += 6;
+    ok = strspn(p, "0123456789") == 12 && strncmp(p + 12, ":role", 5) == 0;
+  }
+  if (ok) {
+    p += 17;
+    if (*p == '/') p++;
+    ok = *p && ascii_in(p, strlen(p), "_+=,.@-/");
+  }
+  return ok ? 0
+            : constraint(e, v, path, "Member must satisfy regular expression pattern: " ROLE_PATTERN);
+}
+
+int valid_url(json_t *obj, const char *key, const char *path, api_error *e) {
+  const char *s;
+  if (valid_string(obj, key, path, 0, 1024, &s, e)) return -1;
+  if (!s) return 0;
+  const char *host = strncmp(s, "s3://", 5) == 0    ? s + 5
+                   : strncmp(s, "https://", 8) == 0 ? s + 8
+                   : strncmp(s, "http://", 7) == 0  ? s + 7
+                                                    : NULL;
+  if ((host && host[0] && host[0] != '/') || s[0] == '/' ||
+      (strncmp(s, "file://", 7) == 0 && s[7] == '/'))
+    return 0;
+  return constraint(e, field(obj, key), path,
+                    "Member must satisfy regular expression pattern: (https|s3)://([^/]+)/?(.*) "
+                    "(Berth also takes http://, file:// and absolute paths)");
+}
+
+int valid_kms_key(json_t *obj, const char *key, const char *path, api_error *e) {
+  const char *s;
+  if (valid_string(obj, key, path, 0, 2048, &s, e)) return -1;
+  if (s && !ascii_in(s, strlen(s), ":/_-"))
+    return constraint(e, field(obj, key), path,
+                      "Member must satisfy regular expression pattern: [a-zA-Z0-9:/_-]*");
   return 0;
 }
 

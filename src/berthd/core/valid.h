@@ -58,6 +58,18 @@ int valid_secret_name(const char *name);
  * (may be NULL) with "****": what Describe answers show. */
 void valid_redact_environment(json_t *env);
 
+/* Optional IAM role ARN (ExecutionRoleArn): 20..2048 characters of
+ * arn:aws[a-z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@-/]+. Berth keeps it and
+ * assumes no role. */
+int valid_role_arn(json_t *obj, const char *key, const char *path, api_error *e);
+/* Optional model artifact location (ArtifactUrl, ModelDataUrl): at most
+ * 1024 characters of SageMaker's (https|s3)://([^/]+)/?(.*), or, as Berth
+ * extensions, http://HOST/..., file://PATH or an absolute path. */
+int valid_url(json_t *obj, const char *key, const char *path, api_error *e);
+/* Optional KmsKeyId: at most 2048 of [a-zA-Z0-9:/_-]. Berth encrypts with
+ * no KMS key and only keeps it. */
+int valid_kms_key(json_t *obj, const char *key, const char *path, api_error *e);
+
 /* The SageMaker name rule: 1..63 of [a-zA-Z0-9-], starting and ending with
  * a letter or digit. */
 int valid_is_name(const char *s);

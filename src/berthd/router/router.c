@@ -430,6 +430,10 @@ static int forward(invocation *inv) {
   if (accept) h[n++] = (berth_http_header){"accept", accept};
   if (!berth_http_req_header(inv->req, "content-type"))
     h[n++] = (berth_http_header){"content-type", "application/octet-stream"};
+  /* An adapter IC is served by its base's copy, told which adapter by the
+   * header SageMaker sends model servers. */
+  if (inv->x->base[0])
+    h[n++] = (berth_http_header){"x-amzn-sagemaker-adapter-identifier", inv->x->name};
   uint64_t silence = ROUTER_MODEL_TIMEOUT_MS;
   berth_http_request_opts o = {.host = cp->inst && cp->inst->remote ? cp->inst->address
                                                                      : "127.0.0.1",
