@@ -19,6 +19,7 @@ import {
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 
 import { childrenRunning, modelContainer, rejection, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { steadyLoad } from '../lib/fixtures.mjs';
 
 const STEP = { timeout: 240_000 };
 const EP = 'roll-ep';
@@ -48,37 +49,7 @@ after(async () => {
 
 const describeIc = () => sm.send(new DescribeInferenceComponentCommand({ InferenceComponentName: IC }));
 
-/** Steady traffic: `workers` loops of InvokeEndpoint, each answer's model id
- *  recorded in order; stop() resolves to what happened. */
-function load(workers = 4) {
-  const answers = [];
-  const failures = [];
-  let running = true;
-  const started = Date.now();
-  const loop = async () => {
-    while (running) {
-      try {
-        const out = await rt.send(new InvokeEndpointCommand({
-          EndpointName: EP, InferenceComponentName: IC, ContentType: 'application/json',
-          Body: JSON.stringify({ inputs: 'hello' }),
-        }));
-        answers.push(JSON.parse(Buffer.from(out.Body).toString('utf8')).model_id);
-      } catch (err) {
-        failures.push(`${err.name}: ${err.message}`);
-      }
-    }
-  };
-  const all = Array.from({ length: workers }, loop);
-  return {
-    answers,
-    async stop() {
-      running = false;
-      await Promise.all(all);
-      const seconds = (Date.now() - started) / 1000;
-      return { answers, failures, rate: answers.length / seconds };
-    },
-  };
-}
+const load = () => steadyLoad(rt, InvokeEndpointCommand, { EndpointName: EP, InferenceComponentName: IC });
 
 function waitSettled(what, until) {
   return waitFor(describeIc, {

@@ -16,8 +16,9 @@ import {
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 
 import {
-  control, modelContainer, rejection, rolePids, sleep, startBerthd, stopAll, waitFor,
+  control, modelContainer, rejection, rolePids, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
+import { steadyLoad } from '../lib/fixtures.mjs';
 
 const STEP = { timeout: 120_000 };
 const EP = 'upd-ep';
@@ -70,42 +71,19 @@ function waitInService(what) {
   });
 }
 
-/** Steady invocations from 4 workers until stop(); counts and the first errors. */
-function load() {
-  const stats = { ok: 0, failed: 0, errors: [], started: Date.now(), stopped: 0 };
-  let running = true;
-  const worker = async (w) => {
-    let i = 0;
-    while (running) {
-      try {
-        const out = await rt.send(new InvokeEndpointCommand({
-          EndpointName: EP, InferenceComponentName: IC, ContentType: 'application/json',
-          Body: Buffer.from(JSON.stringify({ inputs: `w${w}-${i++}` })),
-        }));
-        const answer = JSON.parse(Buffer.from(out.Body).toString('utf8'));
-        if (answer.model_id !== 'v1') throw new Error(`answered by ${JSON.stringify(answer)}`);
-        stats.ok++;
-      } catch (err) {
-        stats.failed++;
-        if (stats.errors.length < 5) stats.errors.push(`${err.name}: ${err.message}`);
-      }
-      await sleep(40);
-    }
-  };
-  const done = Promise.all([0, 1, 2, 3].map(worker));
-  stats.stop = async () => {
-    running = false;
-    await done;
-    stats.stopped = Date.now();
-    return stats;
-  };
-  return stats;
+const load = () => steadyLoad(rt, InvokeEndpointCommand, { EndpointName: EP, InferenceComponentName: IC },
+  { pauseMs: 40 });
+
+/** Waits until the traffic has had n answers. */
+function flowing(traffic, n, what) {
+  return waitFor(async () => traffic.answers.length, { timeoutMs: 30_000, intervalMs: 50, what, until: (k) => k >= n });
 }
 
 function assertClean(s, what) {
-  const secs = (s.stopped - s.started) / 1000;
-  assert.equal(s.failed, 0, `${what}: ${s.failed} failed invocations of ${s.ok + s.failed}: ${s.errors.join(' | ')}`);
-  assert.ok(s.ok / secs >= 20, `${what}: only ${(s.ok / secs).toFixed(1)} requests/s (${s.ok} in ${secs}s)`);
+  assert.deepEqual(s.failures, [], `${what}: failed invocations: ${s.failures.slice(0, 5).join(' | ')}`);
+  assert.ok(s.rate >= 20, `${what}: only ${s.rate.toFixed(1)} requests/s`);
+  const others = s.answers.filter((m) => m !== 'v1');
+  assert.deepEqual(others, [], `${what}: answered by another model`);
 }
 
 test('an endpoint of 1 x ml.m5.xlarge serves one copy', STEP, async () => {
@@ -158,7 +136,7 @@ test('invalid UpdateEndpoint requests get ValidationException naming the problem
 
 test('1 x ml.m5.xlarge -> 2 x ml.m5.2xlarge under load: zero failed invocations', STEP, async () => {
   const traffic = load();
-  await sleep(1000);
+  await flowing(traffic, 20, 'traffic before the update');
   const dc = { RollingUpdatePolicy: { MaximumBatchSize: { Type: 'INSTANCE_COUNT', Value: 1 }, WaitIntervalInSeconds: 0 } };
   const out = await sm.send(new UpdateEndpointCommand({ EndpointName: EP, EndpointConfigName: 'upd-cfg2', DeploymentConfig: dc }));
   assert.match(out.EndpointArn ?? '', /:endpoint\/upd-ep$/);
@@ -169,7 +147,7 @@ test('1 x ml.m5.xlarge -> 2 x ml.m5.2xlarge under load: zero failed invocations'
   assert.equal(again.name, 'ValidationException');
   assert.match(again.message, /Cannot update in-progress endpoint/);
   const d = await waitInService('the update to finish');
-  await sleep(1000); // traffic on the new instances alone
+  await flowing(traffic, traffic.answers.length + 20, 'traffic on the new instances alone');
   assertClean(await traffic.stop(), 'update');
   assert.equal(d.EndpointConfigName, 'upd-cfg2');
   assert.equal(d.FailureReason, undefined);
@@ -208,7 +186,7 @@ test('an update whose copies do not all fit the new instances moves them back, z
   });
   const before = (await instances()).map((i) => i.InstanceId).sort();
   const traffic = load();
-  await sleep(500);
+  await flowing(traffic, 20, 'traffic before the update');
   // One ml.m5.large holds one 6000 MB copy: the second finds no room.
   await sm.send(new UpdateEndpointCommand({ EndpointName: EP, EndpointConfigName: 'upd-small' }));
   const d = await waitInService('the rollback');

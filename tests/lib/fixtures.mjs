@@ -89,3 +89,36 @@ export function runtimeErrorType(r) {
 export function errorMessage(r) {
   return r.json?.message ?? r.json?.Message ?? '';
 }
+
+/** Steady InvokeEndpoint traffic through an SDK runtime client `rt`:
+ *  `workers` loops, each pausing `pauseMs` between calls, every answer's
+ *  model_id recorded in order and every failure kept. stop() resolves to
+ *  {answers, failures, rate} (rate: answers per second). */
+export function steadyLoad(rt, InvokeEndpointCommand, target, { workers = 4, pauseMs = 0 } = {}) {
+  const answers = [];
+  const failures = [];
+  let running = true;
+  const started = Date.now();
+  const loop = async (w) => {
+    for (let i = 0; running; i++) {
+      try {
+        const out = await rt.send(new InvokeEndpointCommand({
+          ...target, ContentType: 'application/json', Body: JSON.stringify({ inputs: `w${w}-${i}` }),
+        }));
+        answers.push(JSON.parse(Buffer.from(out.Body).toString('utf8')).model_id);
+      } catch (err) {
+        failures.push(`${err.name}: ${err.message}`);
+      }
+      if (pauseMs) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  };
+  const all = Array.from({ length: workers }, (_, w) => loop(w));
+  return {
+    answers,
+    async stop() {
+      running = false;
+      await Promise.all(all);
+      return { answers, failures, rate: answers.length / ((Date.now() - started) / 1000) };
+    },
+  };
+}
