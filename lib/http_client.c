@@ -29,6 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#ifdef __linux__
+#include <linux/sockios.h> /* SIOCOUTQ */
+#endif
 
 #include "berth/buf.h"
 
@@ -103,6 +108,7 @@ struct berth_http_call {
   int canceled;
   int keep_alive;       /* the final response allows reuse */
   int got_byte;         /* a response byte arrived on the current conn */
+  int unreceived;       /* the server provably never got the request (conn_unreceived) */
   int reused;           /* current conn came from the pool */
   int retried;
   int paused;           /* reading stopped by berth_http_call_pause */
@@ -122,6 +128,7 @@ static int call_start_conn(berth_http_call *call, int allow_pool);
 static void on_call_timer(uv_timer_t *t);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
+static int conn_unreceived(cconn *c, int status);
 
 /* Restarts the silence timeout (connect, then each received byte), never
  * past the call's total deadline. A paused call is not silent: only its
@@ -269,14 +276,38 @@ static void conn_eof(cconn *c, int status) {
     call_response_done(call, c, 1);
     return;
   }
-  int may_retry = !call->got_byte && (!call->write_done || call->idempotent) && call->reused &&
-                  !call->retried;
+  if (!call->got_byte && conn_unreceived(c, status)) call->unreceived = 1;
+  int may_retry = !call->got_byte &&
+                  (!call->write_done || call->idempotent || call->unreceived) &&
+                  call->reused && !call->retried;
   conn_close(c);
   if (may_retry) {
     call->retried = 1;
     if (call_start_conn(call, 0) == 0) return;
   }
   call_finish(call, status == UV_EOF ? UV_ECONNRESET : status);
+}
+
+/* Whether the server of a connection that ended (status: how) before any
+ * answer byte provably never got the request. Either it reset the
+ * connection: a host resets a connection closed with bytes still unread
+ * (a killed process, one that closed an idle connection just as the
+ * request came), while a server that read the request and closed sends a
+ * FIN (UV_EOF). Or it closed (FIN) with request bytes its TCP never
+ * acknowledged: it closed before they arrived, since a server that read
+ * them had acknowledged them by its FIN at the latest. */
+static int conn_unreceived(cconn *c, int status) {
+  if (status == UV_ECONNRESET || status == UV_EPIPE) return 1;
+#ifdef SIOCOUTQ
+  uv_os_fd_t fd;
+  int unacked = 0;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &unacked) == 0 &&
+      unacked > 0)
+    return 1;
+#else
+  (void)c;
+#endif
+  return 0;
 }
 
 /* Response bytes (plaintext) for the conn's call; data stays valid for the
@@ -537,10 +568,25 @@ static void on_connect(uv_connect_t *r, int status) {
   }
 }
 
+/* Whether an idle pooled connection still looks usable: nothing to read
+ * (a server's FIN, or stray bytes) is waiting on its socket. Its own read
+ * callback would close it on the next loop turn, but a request picked in
+ * this turn would be written into a connection the server has closed, and
+ * could then not be told apart from one the server read (curl checks the
+ * same way before reusing a connection). One recv(2) per reuse. */
+static int conn_alive(cconn *c) {
+  uv_os_fd_t fd;
+  if (c->eof_seen || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return 0;
+  char b;
+  ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 /* Attaches a connection to call: pooled if allowed and available, else new. */
 static int call_start_conn(berth_http_call *call, int allow_pool) {
   berth_http_client *cl = call->cl;
   call->got_byte = 0;
+  call->unreceived = 0;
   call->interim = 0;
   call->complete = 0;
   call->write_done = 0;
@@ -548,7 +594,7 @@ static int call_start_conn(berth_http_call *call, int allow_pool) {
     for (cconn *c = cl->idle, *next; c; c = next) {
       next = c->next;
       if (!conn_fits(c, call)) continue;
-      if (uv_now(cl->loop) - c->idle_since > POOL_IDLE_MAX_MS) {
+      if (uv_now(cl->loop) - c->idle_since > POOL_IDLE_MAX_MS || !conn_alive(c)) {
         conn_close(c);
         continue;
       }
@@ -727,7 +773,7 @@ void berth_http_call_cancel(berth_http_call *call) {
 }
 
 int berth_http_call_delivered(const berth_http_call *call) {
-  return call->write_done || call->got_byte;
+  return call->got_byte || (call->write_done && !call->unreceived);
 }
 
 const char *berth_http_call_error(const berth_http_call *call) {

@@ -5,9 +5,11 @@
  * A call's callbacks run on the loop. on_done runs exactly once per call
  * (also after berth_http_call_cancel, with UV_ECANCELED), and the call is
  * freed right after it returns. A pooled connection that fails before the
- * whole request was written (the server closed it while it sat idle) is
- * retried once on a new connection; a request that was fully written is
- * never sent again, since the server may have acted on it.
+ * whole request was written, or before the server got it (see
+ * berth_http_call_delivered: it closed the connection while it sat idle),
+ * is retried once on a new connection; a request the server may have read
+ * is never sent again, since the server may have acted on it. A pooled
+ * connection with a FIN or stray bytes waiting on it is not reused.
  *
  * https: a call whose options name a TLS client context (berth/tls.h)
  * verifies the server's certificate and name during the handshake, then
@@ -72,9 +74,16 @@ void berth_http_client_free(berth_http_client *cl);
 
 int berth_http_request(berth_http_client *cl, const berth_http_request_opts *opts,
                        const berth_http_call_cb *cb, void *ud, berth_http_call **out);
-/* During on_done: whether the request may have reached the server (it was
- * written whole, or an answer byte arrived). A caller may send a failed
- * request elsewhere only when this is 0. */
+/* During on_done: whether the request may have reached the server: an
+ * answer byte arrived, or it was written whole and the server's end did not
+ * show it never got it. A caller may send a failed request elsewhere only
+ * when this is 0. Shown never to have got it, with no answer byte: a reset
+ * (a host resets a connection closed with bytes still unread: a killed
+ * process, an idle connection closed as the request came), or a close with
+ * request bytes the server's TCP never acknowledged (Linux: SIOCOUTQ).
+ * A server that read the request and closed sends a FIN after
+ * acknowledging it: delivered. A server that aborts on purpose (SO_LINGER
+ * 0) after reading a request would be taken for one that never got it. */
 int berth_http_call_delivered(const berth_http_call *call);
 /* During on_done: why the call failed, when more is known than the code
  * ("TLS handshake with 10.0.0.5:8443 failed: certificate verify failed:

@@ -15,8 +15,11 @@ typedef enum {
   BERTH_ROUTE_RANDOM = 0,             /* SageMaker's RANDOM: uniform */
   BERTH_ROUTE_LEAST_OUTSTANDING = 1,  /* LEAST_OUTSTANDING_REQUESTS: fewest in
                                          flight, ties at random */
-  BERTH_ROUTE_P2C = 2                 /* extension: the less loaded of two
+  BERTH_ROUTE_P2C = 2,                /* extension: the less loaded of two
                                          picked at random */
+  BERTH_ROUTE_PREFIX_AWARE = 3        /* PREFIX_AWARE: decided by prefix.h,
+                                         which needs the request's body;
+                                         here it is LEAST_OUTSTANDING */
 } berth_route_strategy;
 
 /* Picks one of n targets. load[i]: requests in flight at target i (or

@@ -16,6 +16,9 @@
 
 #include "berth/buf.h"
 #include "berth/http_server.h"
+#include "faults.h"
+#include "model_openai.h"
+#include "sessions.h"
 
 #define DEFAULT_TOKENS 8
 #define MAX_TOKENS 4096
@@ -36,10 +39,15 @@ static struct {
   int port;
   char model_id[256];
   const char *copy_id;
-  uint64_t token_delay_ms;
   uint64_t startup_delay_ms;
   uint64_t ready_at;       /* uv_now after which /ping answers 200 */
   int fail_status;         /* 0: none */
+  long session_ttl_s;      /* BERTH_MODEL_SESSION_TTL_S: a new session's life */
+  model_faults faults;     /* the environment's failures on purpose (faults.h) */
+  long jobs;               /* answers in progress (GET /stats) */
+  long aborted;            /* answers whose client went before the end */
+  long died;               /* answers cut on purpose (die_after_tokens) */
+  uint64_t last_abort_ms;  /* wall-clock ms of the latest client gone (0: none) */
   char *memory;            /* BERTH_MODEL_MEMORY_MB, held until exit */
   berth_http_server *server;
   uv_signal_t sigterm, sigint;
@@ -65,13 +73,22 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: berth-model [serve] [--port N] [--host ADDR]\n"
           "Serves GET /ping and POST /invocations on ADDR (127.0.0.1) and the port from\n"
-          "--port, SAGEMAKER_BIND_TO_PORT or BERTH_PORT.\n"
+          "--port, SAGEMAKER_BIND_TO_PORT or BERTH_PORT; also OpenAI's POST\n"
+          "/v1/chat/completions and /v1/completions (\"stream\": true: server-sent events).\n"
           "Environment: BERTH_MODEL_ID, BERTH_COPY_ID, BERTH_MODEL_TOKEN_DELAY_MS,\n"
           "BERTH_MODEL_STARTUP_DELAY_MS, BERTH_MODEL_MEMORY_MB, BERTH_MODEL_FAIL_STATUS,\n"
           "BERTH_MODEL_EXIT_AT_START, SM_MODEL_DIR (berth-model.json may set model_id).\n"
+          "Failures on purpose: BERTH_MODEL_DIE_AFTER_TOKENS=N (close the connection after\n"
+          "N tokens), BERTH_MODEL_STALL_AFTER_TOKENS=N (send nothing more after N tokens);\n"
+          "a request's parameters.die_after_tokens, .stall_after_tokens and\n"
+          ".token_delay_ms override them. GET /stats: {inflight, aborted, died,\n"
+          "last_abort_ms} (answers in progress, clients gone, cut on purpose).\n"
           "Adapters: POST /adapters {\"name\", \"src\" (or \"path\")}, DELETE /adapters/NAME,\n"
           "and vLLM's POST /v1/load_lora_adapter, /v1/unload_lora_adapter; an invocation\n"
-          "with X-Amzn-SageMaker-Adapter-Identifier answers as that adapter.\n");
+          "with X-Amzn-SageMaker-Adapter-Identifier answers as that adapter.\n"
+          "Sessions: X-Amzn-SageMaker-Session-Id: NEW_SESSION opens one (for\n"
+          "BERTH_MODEL_SESSION_TTL_S, 1200 s); its id counts turns (\"session_turn\");\n"
+          "a body with \"close_session\": true closes it.\n");
 }
 
 /* Parses a whole decimal integer in [lo, hi]. */
@@ -127,39 +144,65 @@ typedef struct job {
   int finished;          /* answered or aborted: only the timer close is left */
   berth_buf text;        /* generated_text so far */
   berth_buf pending;     /* a stream event refused with -ENOBUFS */
-  berth_http_header hdrs[3];
+  berth_http_header hdrs[4];
   size_t n_hdrs;
+  model_session_result session; /* its sticky session (sessions.h) */
   char model_id[sizeof cfg.model_id + 200]; /* with the adapter's prefix */
   const char *adapter_via; /* a static string; NULL without an adapter */
+  model_openai *oa;        /* the OpenAI routes' shapes; NULL for /invocations */
+  model_faults faults;     /* failures on purpose (faults.h) */
 } job;
 
 static void on_job_closed(uv_handle_t *h) {
   job *j = h->data;
   berth_buf_free(&j->text);
   berth_buf_free(&j->pending);
+  free(j->oa);
   free(j);
 }
 
 static void job_end(job *j) {
   j->finished = 1;
+  cfg.jobs--;
   uv_timer_stop(&j->timer);
   uv_close((uv_handle_t *)&j->timer, on_job_closed);
+}
+
+/* Wall-clock milliseconds: GET /stats's times compare with a client's. */
+static uint64_t wall_ms(void) {
+  uv_timeval64_t tv;
+  if (uv_gettimeofday(&tv) != 0) return 0;
+  return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 static void on_job_abort(berth_http_req *req) {
   job *j = req->user;
   j->req = NULL;
-  if (!j->finished) job_end(j);
+  if (j->finished) return;
+  cfg.aborted++;
+  cfg.last_abort_ms = wall_ms();
+  job_end(j);
+}
+
+/* die_after_tokens: the connection goes without the rest of the answer. */
+static void job_die(job *j) {
+  berth_http_req *req = j->req;
+  j->req = NULL;
+  req->on_abort = NULL;
+  req->on_drain = NULL;
+  cfg.died++;
+  berth_http_stream_abort(req);
+  job_end(j);
 }
 
 static void respond_json(berth_http_req *req, int status, const berth_http_header *h, size_t n,
                          json_t *obj) {
   char *s = json_dumps(obj, JSON_COMPACT);
-  berth_http_header hs[4];
+  berth_http_header hs[5];
   size_t k = 0;
   hs[k].name = "Content-Type";
   hs[k++].value = "application/json";
-  for (size_t i = 0; i < n && k < 4; i++) hs[k++] = h[i];
+  for (size_t i = 0; i < n && k < 5; i++) hs[k++] = h[i];
   berth_http_respond(req, status, hs, k, s, s ? strlen(s) : 0);
   free(s);
   json_decref(obj);
@@ -190,6 +233,11 @@ static void on_job_drain(berth_http_req *req) {
 static void job_step(job *j) {
   while (!j->finished && j->done_tokens < j->n_tokens) {
     if (j->pending.len) return; /* waiting for on_drain */
+    if (j->done_tokens == j->faults.stall_after_tokens) return; /* until the client goes */
+    if (j->done_tokens == j->faults.die_after_tokens) {
+      job_die(j);
+      return;
+    }
     size_t w = (size_t)(next_rand(&j->rng) % N_WORDS);
     int id = (int)w;
     berth_buf_printf(&j->text, "%s ", words[w]);
@@ -198,11 +246,17 @@ static void job_step(job *j) {
       int last = j->done_tokens == j->n_tokens;
       berth_buf ev;
       berth_buf_init(&ev, 0);
-      /* Words and ids need no JSON escaping. */
-      berth_buf_printf(&ev, "data:{\"token\":{\"id\":%d,\"text\":\"%s \"},\"generated_text\":", id,
-                       words[w]);
-      if (last) berth_buf_printf(&ev, "\"%s\"}\n\n", j->text.data);
-      else berth_buf_appends(&ev, "null}\n\n");
+      if (j->oa) {
+        char text[32];
+        snprintf(text, sizeof text, "%s ", words[w]);
+        model_openai_chunk(&ev, j->oa, text, j->done_tokens, last);
+      } else {
+        /* Words and ids need no JSON escaping. */
+        berth_buf_printf(&ev, "data:{\"token\":{\"id\":%d,\"text\":\"%s \"},\"generated_text\":",
+                         id, words[w]);
+        if (last) berth_buf_printf(&ev, "\"%s\"}\n\n", j->text.data);
+        else berth_buf_appends(&ev, "null}\n\n");
+      }
       int rc = berth_http_stream_write(j->req, ev.data, ev.len);
       if (rc == -ENOBUFS) {
         berth_buf_append(&j->pending, ev.data, ev.len);
@@ -212,8 +266,8 @@ static void job_step(job *j) {
       berth_buf_free(&ev);
       if (rc < 0) return; /* connection gone: on_abort ends the job */
     }
-    if (cfg.token_delay_ms && j->done_tokens < j->n_tokens) {
-      uv_timer_start(&j->timer, on_job_timer, cfg.token_delay_ms, 0);
+    if (j->faults.token_delay_ms && j->done_tokens < j->n_tokens) {
+      uv_timer_start(&j->timer, on_job_timer, (uint64_t)j->faults.token_delay_ms, 0);
       return;
     }
   }
@@ -225,9 +279,16 @@ static void job_step(job *j) {
   if (j->stream) {
     berth_http_stream_end(req);
   } else {
-    json_t *out = json_pack("{s:s, s:s, s:s}", "generated_text", j->text.data ? j->text.data : "",
-                            "model_id", j->model_id, "copy_id", cfg.copy_id);
+    json_t *out = j->oa ? model_openai_answer(j->oa, j->text.data ? j->text.data : "",
+                                              j->done_tokens, cfg.copy_id)
+                        : json_pack("{s:s, s:s, s:s}", "generated_text",
+                                    j->text.data ? j->text.data : "", "model_id", j->model_id,
+                                    "copy_id", cfg.copy_id);
     if (j->adapter_via) json_object_set_new(out, "adapter_loaded_by", json_string(j->adapter_via));
+    if (j->session.id[0]) {
+      json_object_set_new(out, "session_id", json_string(j->session.id));
+      json_object_set_new(out, "session_turn", json_integer(j->session.turn));
+    }
     respond_json(req, 200, j->hdrs, j->n_hdrs, out);
   }
   job_end(j);
@@ -362,6 +423,10 @@ static int adapter_routes(berth_http_req *req) {
   return 1;
 }
 
+static void start_job(berth_http_req *req, const char *seed, size_t seed_len, long n_tokens,
+                      int stream, const adapter *ad, const model_session_result *sess,
+                      model_openai *oa, const model_faults *faults);
+
 static void invocations(berth_http_req *req) {
   if (strcmp(req->method, "POST")) {
     respond_error(req, 405, "use POST for /invocations");
@@ -410,10 +475,42 @@ static void invocations(berth_http_req *req) {
     respond_error(req, 404, msg);
     return;
   }
-  json_t *stream = json_object_get(in, "stream");
+  /* Sticky sessions (sessions.h): open, continue or close one. */
+  model_session_result sess;
+  char smsg[400];
+  int sst = model_session_apply(berth_http_req_header(req, "x-amzn-sagemaker-session-id"),
+                                json_is_true(json_object_get(in, "close_session")),
+                                cfg.session_ttl_s, &sess, smsg, sizeof smsg);
+  if (sst) {
+    json_decref(in);
+    respond_error(req, sst, smsg);
+    return;
+  }
+  /* Failures on purpose, per request (faults.h). */
+  model_faults faults;
+  if (model_faults_for_request(&cfg.faults, params, &faults, smsg, sizeof smsg)) {
+    json_decref(in);
+    respond_error(req, 400, smsg);
+    return;
+  }
+  start_job(req, json_string_value(inputs), json_string_length(inputs), n_tokens,
+            json_is_true(json_object_get(in, "stream")), ad, &sess, NULL, &faults);
+  json_decref(in);
+}
+
+/* Generates n_tokens for seed (with the model id and adapter ad) and
+ * answers or streams them, in OpenAI's shapes when oa is set (taken),
+ * failing as faults say (NULL: the copy's defaults; faults.h). */
+static void start_job(berth_http_req *req, const char *seed, size_t seed_len, long n_tokens,
+                      int stream, const adapter *ad, const model_session_result *sess,
+                      model_openai *oa, const model_faults *faults) {
   job *j = berth_xcalloc(1, sizeof *j);
+  j->faults = faults ? *faults : cfg.faults;
+  cfg.jobs++;
+  j->session = *sess;
   j->req = req;
-  j->stream = json_is_true(stream);
+  j->stream = stream;
+  j->oa = oa;
   j->n_tokens = (int)n_tokens;
   /* An adapter's answers differ from the base's: its name and tag prefix
    * the model id, which seeds the generator. */
@@ -425,8 +522,7 @@ static void invocations(berth_http_req *req) {
     snprintf(j->model_id, sizeof j->model_id, "%s", cfg.model_id);
   j->adapter_via = ad ? ad->via : NULL;
   uint64_t h = fnv1a(1469598103934665603ULL, j->model_id, strlen(j->model_id) + 1);
-  j->rng = fnv1a(h, json_string_value(inputs), json_string_length(inputs));
-  json_decref(in);
+  j->rng = fnv1a(h, seed, seed_len);
   berth_buf_init(&j->text, 0);
   berth_buf_init(&j->pending, 0);
   j->hdrs[j->n_hdrs].name = "X-Berth-Copy";
@@ -437,13 +533,17 @@ static void invocations(berth_http_req *req) {
     j->hdrs[j->n_hdrs].name = "X-Amzn-SageMaker-Custom-Attributes";
     j->hdrs[j->n_hdrs++].value = attrs;
   }
+  if (j->session.header) {
+    j->hdrs[j->n_hdrs].name = j->session.header;
+    j->hdrs[j->n_hdrs++].value = j->session.value;
+  }
   uv_timer_init(cfg.loop, &j->timer);
   j->timer.data = j;
   req->user = j;
   req->on_abort = on_job_abort;
   req->on_drain = on_job_drain;
   if (j->stream) {
-    berth_http_header hs[4];
+    berth_http_header hs[5];
     size_t k = 0;
     hs[k].name = "Content-Type";
     hs[k++].value = "text/event-stream";
@@ -451,6 +551,57 @@ static void invocations(berth_http_req *req) {
     if (berth_http_stream_begin(req, 200, hs, k) < 0) return; /* on_abort follows */
   }
   job_step(j);
+}
+
+/* POST /v1/chat/completions (chat) and /v1/completions: the generator of
+ * /invocations answering in OpenAI's shapes (model_openai.h); adapters and
+ * sessions as there. */
+static void openai_completions(berth_http_req *req, int chat) {
+  char why[400];
+  if (strcmp(req->method, "POST")) {
+    respond_json(req, 405, NULL, 0, model_openai_error(405, "use POST"));
+    return;
+  }
+  if (cfg.fail_status) {
+    respond_json(req, cfg.fail_status, NULL, 0,
+                 model_openai_error(cfg.fail_status, "injected failure"));
+    return;
+  }
+  json_error_t jerr;
+  json_t *in = json_loadb(req->body, req->body_len, 0, &jerr);
+  if (!json_is_object(in)) {
+    snprintf(why, sizeof why, "the body is not a JSON object: %s",
+             in ? "not an object" : jerr.text);
+    json_decref(in);
+    respond_json(req, 400, NULL, 0, model_openai_error(400, why));
+    return;
+  }
+  model_openai *oa = berth_xcalloc(1, sizeof *oa);
+  berth_buf seed;
+  berth_buf_init(&seed, 0);
+  long n_tokens = DEFAULT_TOKENS;
+  int stream = 0, status = 0;
+  const char *aname = berth_http_req_header(req, "x-amzn-sagemaker-adapter-identifier");
+  const adapter *ad = aname ? find_adapter(aname) : NULL;
+  model_session_result sess;
+  if (model_openai_parse(in, chat, MAX_TOKENS, oa, &seed, &n_tokens, &stream, why, sizeof why)) {
+    status = 400;
+  } else if (aname && !ad) {
+    status = 404;
+    snprintf(why, sizeof why, "adapter \"%.63s\" is not loaded (POST /adapters first)", aname);
+  } else {
+    status = model_session_apply(berth_http_req_header(req, "x-amzn-sagemaker-session-id"),
+                                 json_is_true(json_object_get(in, "close_session")),
+                                 cfg.session_ttl_s, &sess, why, sizeof why);
+  }
+  if (status) {
+    respond_json(req, status, NULL, 0, model_openai_error(status, why));
+    free(oa);
+  } else {
+    start_job(req, seed.data ? seed.data : "", seed.len, n_tokens, stream, ad, &sess, oa, NULL);
+  }
+  berth_buf_free(&seed);
+  json_decref(in);
 }
 
 static void handler(berth_http_req *req, void *ud) {
@@ -467,6 +618,18 @@ static void handler(berth_http_req *req, void *ud) {
   }
   if (!strcmp(req->path, "/invocations")) {
     invocations(req);
+    return;
+  }
+  if (!strcmp(req->path, "/stats") && !strcmp(req->method, "GET")) {
+    /* What a test needs to see that a router let go of a request. */
+    respond_json(req, 200, NULL, 0,
+                 json_pack("{s:I,s:I,s:I,s:I}", "inflight", (json_int_t)cfg.jobs, "aborted",
+                           (json_int_t)cfg.aborted, "died", (json_int_t)cfg.died,
+                           "last_abort_ms", (json_int_t)cfg.last_abort_ms));
+    return;
+  }
+  if (!strcmp(req->path, "/v1/chat/completions") || !strcmp(req->path, "/v1/completions")) {
+    openai_completions(req, !strcmp(req->path, "/v1/chat/completions"));
     return;
   }
   if (adapter_routes(req)) return;
@@ -595,9 +758,14 @@ int main(int argc, char **argv) {
                                         getenv(device_vars[i]));
   cfg.copy_id = getenv("BERTH_COPY_ID");
   if (!cfg.copy_id) cfg.copy_id = "";
-  cfg.token_delay_ms = (uint64_t)env_int("BERTH_MODEL_TOKEN_DELAY_MS", 0, 600000, 0);
+  char why[200];
+  if (model_faults_from_env(&cfg.faults, why, sizeof why)) {
+    fprintf(stderr, "berth-model: %s\n", why);
+    return 2;
+  }
   cfg.startup_delay_ms = (uint64_t)env_int("BERTH_MODEL_STARTUP_DELAY_MS", 0, 3600000, 0);
   cfg.fail_status = (int)env_int("BERTH_MODEL_FAIL_STATUS", 0, 599, 0);
+  cfg.session_ttl_s = env_int("BERTH_MODEL_SESSION_TTL_S", 1, 86400, 1200);
   if (cfg.fail_status && cfg.fail_status < 200) {
     fprintf(stderr, "berth-model: BERTH_MODEL_FAIL_STATUS=%d must be a final status (200-599)\n",
             cfg.fail_status);

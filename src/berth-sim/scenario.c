@@ -141,6 +141,7 @@ const char *route_policy_name(route_policy p) {
   case BERTH_ROUTE_RANDOM: return "RANDOM";
   case BERTH_ROUTE_LEAST_OUTSTANDING: return "LEAST_OUTSTANDING_REQUESTS";
   case BERTH_ROUTE_P2C: return "POWER_OF_TWO_CHOICES";
+  case BERTH_ROUTE_PREFIX_AWARE: return "PREFIX_AWARE"; /* not in scenarios: no bodies */
   }
   return "?";
 }

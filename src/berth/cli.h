@@ -33,5 +33,6 @@ int berth__cmd_invoke(berth_cli *cli, int argc, char **argv);
 int berth__cmd_delete(berth_cli *cli, int argc, char **argv);
 int berth__cmd_instances(berth_cli *cli, int argc, char **argv);
 int berth__cmd_keys(berth_cli *cli, int argc, char **argv);
+int berth__cmd_token(berth_cli *cli, int argc, char **argv);
 
 #endif

@@ -35,6 +35,7 @@ static const command commands[] = {
   {"scale", berth__cmd_scale, "set an inference component's copy count"},
   {"delete", berth__cmd_delete, "delete inference components or an endpoint"},
   {"keys", berth__cmd_keys, "create, list and delete access keys"},
+  {"token", berth__cmd_token, "print a bearer token of the signing key (OpenAI clients)"},
 };
 
 static void usage(FILE *f) {

@@ -26,6 +26,7 @@
 #include "model.h"
 #include "store.h"
 #include "tags.h"
+#include "tokens.h"
 
 static json_t *doc_without(json_t *doc, const char *const *drop) {
   json_t *out = json_deep_copy(doc);
@@ -1053,6 +1054,9 @@ static int permitted(ctl *c, const service *svc, const char *op, const auth_key 
                      json_t *body, api_error *e) {
   char action[200], arn[400];
   snprintf(action, sizeof action, "%s:%.150s", svc->action_prefix, op);
+  /* A key may always mint its own bearer tokens (as STS GetSessionToken
+   * needs no permission): a token does no more than its key (tokens.h). */
+  if (strcmp(action, "berth:CreateToken") == 0) return 0;
   if (svc->query || strcmp(svc->action_prefix, "berth") == 0 || strncmp(op, "List", 4) == 0)
     return auth_permit(c, who, action, "*", svc->query, e);
   static const char *const keys[][2] = {{"InferenceComponentName", "inference-component"},
@@ -1253,6 +1257,11 @@ void api_on_request(berth_http_req *req, void *ud) {
     rc = json_is_object(body) ? pool_revoke_call(c, body, &resp, &e)
                               : api_fail(&e, 400, "SerializationException",
                                          "the request body must be a JSON object");
+  else if (strcmp(target, "Berth.CreateToken") == 0)
+    rc = json_is_object(body) ? tokens_create_call(c, who->name, who->id, who->secret, body,
+                                                   &resp, &e)
+                              : api_fail(&e, 400, "SerializationException",
+                                         "the request body must be a JSON object");
   else if (strncmp(target, "Berth.", 6) == 0 && (rc = keys_call(c, op, body, &resp, &e)) != 1)
     ;
   else if (strncmp(target, "AnyScaleFrontendService.", 24) == 0)
@@ -1273,7 +1282,8 @@ void api_on_request(berth_http_req *req, void *ud) {
   } else
     rc = api_fail(&e, 400, "UnknownOperationException",
                   "Berth.%.100s is not an operation of Berth's own API (DescribeInstances, "
-                  "RevokeAgent, CreateAccessKey, ListAccessKeys, DeleteAccessKey)", op);
+                  "RevokeAgent, CreateAccessKey, ListAccessKeys, DeleteAccessKey, "
+                  "CreateToken)", op);
   json_decref(body);
   if (store_writes(c->db) != writes_before) {
     ctl_kick(c); /* agents and routers hear of it now */

@@ -430,6 +430,7 @@ void ic_free(ic *x) {
   json_decref(x->doc);
   json_decref(x->adapter_loads);
   rollout_free(x->rollout);
+  berth_prefix_table_free(x->prefixes);
   free(x);
 }
 

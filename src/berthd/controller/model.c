@@ -15,10 +15,37 @@
 
 /* POWER_OF_TWO_CHOICES is an extension (a new value, no changed meaning). */
 static const char *const routing_values[] = {"LEAST_OUTSTANDING_REQUESTS", "RANDOM",
-                                             "POWER_OF_TWO_CHOICES", NULL};
+                                             "PREFIX_AWARE", "POWER_OF_TWO_CHOICES", NULL};
 static const char *const status_values[] = {"ENABLED", "DISABLED", NULL};
 static const char *const scale_in_values[] = {"IDLE_RELEASE", "CONSOLIDATION", NULL};
 static const char *const placement_values[] = {"SPREAD", "BINPACK", NULL};
+
+/* RoutingConfig.PrefixAwareRoutingConfig: required with PREFIX_AWARE (both
+ * members too: SageMaker names no defaults), refused with any other
+ * strategy, as SageMaker documents it. path: the RoutingConfig's. */
+static int parse_prefix_aware(json_t *rc, const char *path, variant *v, api_error *e) {
+  char p3[256], p4[320];
+  json_t *pa;
+  long long n;
+  int prefix = v->routing == BERTH_ROUTE_PREFIX_AWARE;
+  snprintf(p3, sizeof p3, "%s.PrefixAwareRoutingConfig", path);
+  if (valid_object(rc, "PrefixAwareRoutingConfig", p3, prefix, &pa, e)) return -1;
+  if (!prefix) {
+    if (pa)
+      return api_fail(e, 400, "ValidationException",
+                      "%s may be specified only when %s.RoutingStrategy is PREFIX_AWARE (it is "
+                      "%s): remove it or set RoutingStrategy to PREFIX_AWARE",
+                      p3, path, json_string_value(json_object_get(rc, "RoutingStrategy")));
+    return 0;
+  }
+  snprintf(p4, sizeof p4, "%s.PrefixLength", p3);
+  if (valid_int(pa, "PrefixLength", p4, 1, 1024, 65536, 0, &n, e)) return -1;
+  v->prefix.length = (uint32_t)n;
+  snprintf(p4, sizeof p4, "%s.ConcurrencyThreshold", p3);
+  if (valid_int(pa, "ConcurrencyThreshold", p4, 1, 1, 1024, 0, &n, e)) return -1;
+  v->prefix.threshold = (uint32_t)n;
+  return 0;
+}
 
 int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) {
   const char *name;
@@ -137,6 +164,8 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
       if (valid_enum(rc, "RoutingStrategy", p3, 1, routing_values, NULL, &s, e)) return -1;
       if (strcmp(s, "LEAST_OUTSTANDING_REQUESTS") == 0) v->routing = BERTH_ROUTE_LEAST_OUTSTANDING;
       if (strcmp(s, "POWER_OF_TWO_CHOICES") == 0) v->routing = BERTH_ROUTE_P2C;
+      if (strcmp(s, "PREFIX_AWARE") == 0) v->routing = BERTH_ROUTE_PREFIX_AWARE;
+      if (parse_prefix_aware(rc, p2, v, e)) return -1;
     }
     cfg->n_variants++;
   }

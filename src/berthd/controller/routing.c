@@ -45,8 +45,11 @@ static json_t *snapshot(ctl *c) {
   for (endpoint *ep = c->endpoints; ep; ep = ep->next) {
     json_t *vs = json_array();
     for (int i = 0; i < ep->cfg.n_variants; i++)
-      json_array_append_new(vs, json_pack("{s:s,s:i}", "name", ep->cfg.variants[i].name,
-                                          "routing", (int)ep->cfg.variants[i].routing));
+      json_array_append_new(vs, json_pack("{s:s,s:i,s:i,s:i}", "name", ep->cfg.variants[i].name,
+                                          "routing", (int)ep->cfg.variants[i].routing,
+                                          "prefix_length", (int)ep->cfg.variants[i].prefix.length,
+                                          "prefix_threshold",
+                                          (int)ep->cfg.variants[i].prefix.threshold));
     json_array_append_new(eps, json_pack("{s:s,s:i,s:o}", "name", ep->name, "status",
                                          (int)ep->status, "variants", vs));
   }
@@ -69,6 +72,9 @@ static json_t *snapshot(ctl *c) {
                                          "failed", x->failed_sticky, "wakes", x->scaling != NULL,
                                          "copies", copies));
     adapter_ic_route(c, x, json_array_get(ics, json_array_size(ics) - 1));
+    /* Its creation time: the OpenAI API's model list shows it (openai.c). */
+    json_object_set_new(json_array_get(ics, json_array_size(ics) - 1), "created",
+                        json_integer((json_int_t)x->created));
   }
   /* The access keys too: routers check the runtime API's signatures
    * themselves, so invocations never wait on the controller. */

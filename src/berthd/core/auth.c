@@ -13,6 +13,7 @@
 #include "berth/secret.h"
 #include "berth/sigv4.h"
 #include "ctl.h"
+#include "tokens.h"
 
 /* JSON services' names and CloudWatch's query-protocol ones. */
 enum { MISSING, INCOMPLETE, INVALID, UNKNOWN_KEY, DENIED, BODY_HASH };
@@ -167,6 +168,56 @@ int auth_verify(struct ctl *c, const berth_http_req *req, const char *service, i
   if (claimed && strcmp(claimed, body_hash) != 0)
     return fail(e, BODY_HASH, query, "The provided 'x-amz-content-sha256' header does not match "
                 "what was computed (the body must be signed: UNSIGNED-PAYLOAD is not accepted).");
+  *who = k;
+  return 0;
+}
+
+int auth_verify_bearer(struct ctl *c, const char *token, const auth_key **who, api_error *e) {
+  if (c->auth_off) {
+    *who = &open_key;
+    return 0;
+  }
+  char id[40], when[32];
+  long long expiry;
+  e->status = 401;
+  if (tokens_parse(token, id, sizeof id, &expiry)) {
+    snprintf(e->type, sizeof e->type, "InvalidBearerToken");
+    snprintf(e->message, sizeof e->message, "The bearer token is not a Berth token ("
+             TOKENS_PREFIX ".<access key id>.<expiry>.<signature>): mint one with `berth token` "
+             "or Berth.CreateToken");
+    return -1;
+  }
+  auth_key *k = find_id(c, id);
+  if (!k) {
+    snprintf(e->type, sizeof e->type, "UnrecognizedClientException");
+    snprintf(e->message, sizeof e->message, "The bearer token was minted from access key %s, "
+             "which is not one of this Berth's keys (deleted keys' tokens die with them)", id);
+    return -1;
+  }
+  if (!tokens_mac_ok(token, k->secret)) {
+    snprintf(e->type, sizeof e->type, "InvalidBearerToken");
+    snprintf(e->message, sizeof e->message, "The bearer token's signature does not match "
+             "access key %s: the token was altered or cut; mint a new one", id);
+    return -1;
+  }
+  long long now = (long long)ctl_now();
+  time_t tt = (time_t)expiry;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (now > expiry + TOKENS_SKEW_S) {
+    snprintf(e->type, sizeof e->type, "ExpiredBearerToken");
+    snprintf(e->message, sizeof e->message, "The bearer token of access key %s expired at %s "
+             "(%lld s ago): mint a new one with `berth token`", id, when, now - expiry);
+    return -1;
+  }
+  if (expiry > now + TOKENS_MAX_LIFETIME_S + TOKENS_SKEW_S) {
+    snprintf(e->type, sizeof e->type, "InvalidBearerToken");
+    snprintf(e->message, sizeof e->message, "The bearer token of access key %s expires at %s, "
+             "past the longest lifetime of %d s from now: mint a new one", id, when,
+             TOKENS_MAX_LIFETIME_S);
+    return -1;
+  }
   *who = k;
   return 0;
 }

@@ -37,6 +37,12 @@ struct ctl;
 int auth_verify(struct ctl *c, const berth_http_req *req, const char *service, int query,
                 const auth_key **who, api_error *e);
 
+/* Checks a bearer token (tokens.h; the text after "Bearer "): 0 with *who
+ * its key, or -1 with e filled, status 401 (InvalidBearerToken,
+ * ExpiredBearerToken, UnrecognizedClientException). Messages name the key
+ * and the expiry, never the token. With --auth none any token passes. */
+int auth_verify_bearer(struct ctl *c, const char *token, const auth_key **who, api_error *e);
+
 /* The key whose id and secret these are (HTTP Basic, for Prometheus), or
  * NULL. */
 const auth_key *auth_basic(struct ctl *c, const char *id, const char *secret);

@@ -19,6 +19,7 @@
 #include "berth/catalog.h"
 #include "berth/http_client.h"
 #include "berth/http_server.h"
+#include "berth/prefix.h"
 #include "berth/route.h"
 #include "berth/sched.h"
 #include "berth/scale.h"
@@ -63,6 +64,8 @@ typedef struct variant {
   int max_step;                 /* ScaleInPolicy.MaximumStepSize */
   int cooldown_min;             /* ScaleInPolicy.CooldownInMinutes */
   berth_route_strategy routing;
+  berth_prefix_config prefix;   /* RoutingConfig.PrefixAwareRoutingConfig
+                                   (PREFIX_AWARE only; else zeros) */
 } variant;
 
 typedef struct endpoint_config {
@@ -251,6 +254,8 @@ struct ic {
   copy *copies;
   int64_t next_copy_seq;
   uint64_t rr;                  /* routing state for RANDOM */
+  berth_prefix_table *prefixes; /* router: PREFIX_AWARE's prefix -> copy
+                                   table (prefix.h), made on first use */
   int deleting;
   int failed_sticky;            /* a copy failed to start: stay Failed */
   ic_metrics *metrics;
@@ -328,6 +333,7 @@ struct ctl {
                                    (agents report what runs first) */
   struct longpoll *parked;      /* agent syncs held (longpoll.h) */
   char router_token[128];       /* routers must present it (routing.h) */
+  struct router_sessions *sessions; /* router: sticky sessions (sessions.h) */
   struct auth_key *keys;        /* access keys (auth.h) */
   int auth_off;                 /* --auth none: loopback development only */
   char snapshot_version[32];    /* the routing snapshot's, as last built */

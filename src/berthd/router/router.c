@@ -7,7 +7,8 @@
  * backpressure (the model's connection stops being read while the client's
  * output is full). A request is sent again, once and to another copy, only
  * when it provably never reached a model (connection refused, or reset
- * before it was written whole): a model that read it may have acted on it.
+ * before it was written whole or before any answer byte): a model that
+ * read it may have acted on it (router_failure.h).
  *
  * Lifetimes: an invocation holds its IC (ic_hold) and its copy (inflight)
  * until it is freed, so deleting either meanwhile never frees memory a
@@ -23,6 +24,10 @@
 #include "auth.h"
 #include "ic.h"
 #include "metrics.h"
+#include "openai.h"
+#include "router_failure.h"
+#include "router_pick.h"
+#include "sessions.h"
 #include "berth/eventstream.h"
 
 struct invocation {
@@ -32,6 +37,7 @@ struct invocation {
   copy *cp;
   berth_http_call *call;
   berth_route_strategy routing; /* its variant's RoutingConfig */
+  berth_prefix_config prefix;   /* and its PrefixAwareRoutingConfig */
   char variant_name[NAME_MAX_LEN + 1]; /* copied: the endpoint may go first */
   int status;
   int got_bytes;
@@ -41,6 +47,8 @@ struct invocation {
   int paused;                   /* the model is paused for the client's output */
   int stream;                   /* InvokeEndpointWithResponseStream */
   int streaming;                /* the event stream answer has begun */
+  const char *target;           /* the model server's path (static storage) */
+  router_session_call session;  /* its sticky session, if any (sessions.h) */
   berth_buf body;
   char content_type[128];
   char custom_attributes[1100];
@@ -61,23 +69,36 @@ static uint64_t next_random(ctl *c) {
   return z ^ (z >> 31);
 }
 
-static int routable(const copy *cp, int64_t exclude) {
-  return cp->state == COPY_READY && !cp->unhealthy && cp->id != exclude;
-}
 
-copy *router_choose(ic *x, berth_route_strategy strategy, uint64_t rnd, int64_t exclude) {
-  /* The choice considers an IC's first ROUTER_MAX_CHOICE copies. */
-  copy *cand[ROUTER_MAX_CHOICE];
-  uint32_t load[ROUTER_MAX_CHOICE];
-  unsigned char skip[ROUTER_MAX_CHOICE];
-  size_t n = 0;
-  for (copy *cp = x->copies; cp && n < ROUTER_MAX_CHOICE; cp = cp->next, n++) {
-    cand[n] = cp;
-    load[n] = cp->inflight;
-    skip[n] = !routable(cp, exclude);
+/* request_id: the id the invocation was given (its answer would have
+ * carried it); NULL for errors before there is one: a new id. */
+static void reply_error_v(berth_http_req *req, ctl *c, const char *request_id, int status,
+                          const char *type, json_t *extra, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+
+static void reply_error_v(berth_http_req *req, ctl *c, const char *request_id, int status,
+                          const char *type, json_t *extra, const char *fmt, va_list ap) {
+  char msg[1200];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  /* OpenAI-compatible routes answer in OpenAI's error shape (openai.h). */
+  if (openai_route(req->path)) {
+    openai_reply_error(req, status, type, extra, msg);
+    return;
   }
-  int i = berth_route_choose(strategy, load, skip, n, rnd);
-  return i < 0 ? NULL : cand[i];
+  json_t *body = extra ? extra : json_object();
+  json_object_set_new(body, "message", json_string(msg));
+  char *text = json_dumps(body, JSON_COMPACT);
+  char reqid[64];
+  if (request_id)
+    snprintf(reqid, sizeof reqid, "%s", request_id);
+  else
+    snprintf(reqid, sizeof reqid, "%016llx", (unsigned long long)next_random(c));
+  berth_http_header h[] = {{"content-type", "application/json"},
+                           {"x-amzn-errortype", type},
+                           {"x-amzn-requestid", reqid}};
+  berth_http_respond(req, status, h, 3, text, strlen(text));
+  free(text);
+  json_decref(body);
 }
 
 static void reply_error(berth_http_req *req, ctl *c, int status, const char *type, json_t *extra,
@@ -85,22 +106,22 @@ static void reply_error(berth_http_req *req, ctl *c, int status, const char *typ
 
 static void reply_error(berth_http_req *req, ctl *c, int status, const char *type, json_t *extra,
                         const char *fmt, ...) {
-  char msg[1200];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  reply_error_v(req, c, NULL, status, type, extra, fmt, ap);
   va_end(ap);
-  json_t *body = extra ? extra : json_object();
-  json_object_set_new(body, "message", json_string(msg));
-  char *text = json_dumps(body, JSON_COMPACT);
-  char reqid[64];
-  snprintf(reqid, sizeof reqid, "%016llx", (unsigned long long)next_random(c));
-  berth_http_header h[] = {{"content-type", "application/json"},
-                           {"x-amzn-errortype", type},
-                           {"x-amzn-requestid", reqid}};
-  berth_http_respond(req, status, h, 3, text, strlen(text));
-  free(text);
-  json_decref(body);
+}
+
+/* The error answer of invocation inv, with its own request id. */
+static void reply_failed(const invocation *inv, berth_http_req *req, int status, const char *type,
+                         json_t *extra, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void reply_failed(const invocation *inv, berth_http_req *req, int status, const char *type,
+                         json_t *extra, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  reply_error_v(req, inv->c, inv->request_id, status, type, extra, fmt, ap);
+  va_end(ap);
 }
 
 void router_format_error(int status, const char *message, void *body, const char **content_type,
@@ -150,7 +171,7 @@ static void on_client_gone(berth_http_req *req) {
   if (inv->call) berth_http_call_cancel(inv->call);
 }
 
-/* The headers of a successful answer (out has room for 5). */
+/* The headers of a successful answer (out has room for 7). */
 static size_t answer_headers(const invocation *inv, berth_http_header *out) {
   size_t k = 0;
   const char *ct = inv->content_type[0] ? inv->content_type : "application/octet-stream";
@@ -164,6 +185,7 @@ static size_t answer_headers(const invocation *inv, berth_http_header *out) {
   out[k++] = (berth_http_header){"x-amzn-requestid", inv->request_id};
   if (inv->custom_attributes[0])
     out[k++] = (berth_http_header){"x-amzn-sagemaker-custom-attributes", inv->custom_attributes};
+  k += router_session_headers(&inv->session, out + k);
   return k;
 }
 
@@ -185,10 +207,12 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
     else if (strcmp(h[i].name, "transfer-encoding") == 0)
       chunked = 1;
   }
+  /* Sticky sessions: a session the model opened or closed (sessions.h). */
+  if (inv->cp) router_session_answer(inv->c, inv->x, inv->cp->id, &inv->session, status, h, n);
   /* A streaming route always streams; a model that streams (chunked) is
    * passed on as it comes instead of holding the whole answer. */
   if ((inv->stream || chunked) && inv->req && status >= 200 && status <= 299) {
-    berth_http_header out[5];
+    berth_http_header out[7];
     size_t k = answer_headers(inv, out);
     if (berth_http_stream_begin(inv->req, 200, out, k) == 0) inv->streaming = 1;
   }
@@ -289,7 +313,8 @@ static void stream_failed(invocation *inv, berth_http_req *req, int err, uint64_
     snprintf(msg, sizeof msg, "the model did not finish its answer within %llu s (--stream-timeout)",
              (unsigned long long)(inv->deadline_ms / 1000));
   else if (timeout)
-    snprintf(msg, sizeof msg, "the model stopped sending for %d s", ROUTER_MODEL_TIMEOUT_MS / 1000);
+    snprintf(msg, sizeof msg, "the model stopped sending for %llu s",
+             (unsigned long long)(router_silence_ms(inv->c) / 1000));
   else
     snprintf(msg, sizeof msg, "the model server closed the stream early (%s)", uv_strerror(err));
   berth_buf ev;
@@ -311,12 +336,10 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
   inv->call = NULL;
   copy *cp = inv->cp;
   inv->cp = NULL;
-  if (err && !delivered && !cp->dead && cp->state == COPY_READY && cp->inst &&
-      cp->inst->remote && err != UV_ECANCELED && err != UV_ETIMEDOUT) {
-    /* Its host refused: stop routing to it until its agent reports it
-     * ready again (or the agent is declared lost). */
-    cp->state = COPY_STARTING;
-  }
+  /* Retries and refusing copies: router_failure.h. */
+  router_try where;
+  router_try_note(&where, cp);
+  router_copy_refused(cp, err, delivered);
   agent_request_done(c, cp); /* cp may be gone after this */
   /* The deadline passed while the model waited for the client to read: the
    * client was too slow, not the model. */
@@ -326,11 +349,16 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
     invocation_free(inv);
     return;
   }
-  if (err && err != UV_ECANCELED && !delivered && !inv->streaming && inv->tries < 2 &&
+  if (router_may_retry(err, delivered) && !inv->streaming && inv->tries < 2 &&
       !c->shutting_down) {
     /* It never reached the model: another copy may take it. */
-    if (forward(inv) == 0) return;
+    if (forward(inv) == 0) {
+      router_log_failure(inv->request_id, inv->x->name, &where, err, delivered, 1);
+      return;
+    }
   }
+  if (err && err != UV_ECANCELED)
+    router_log_failure(inv->request_id, inv->x->name, &where, err, delivered, 0);
   req->on_abort = NULL;
   req->on_drain = NULL;
   uint64_t done_ns = uv_hrtime();
@@ -345,7 +373,7 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
     else
       berth_http_stream_end(req);
   } else if (inv->status == -413) {
-    reply_error(req, c, 424, "ModelError", NULL,
+    reply_failed(inv, req, 424, "ModelError", NULL,
                 "Received a response from the model larger than the limit of %d bytes",
                 ROUTER_MAX_BODY);
   } else if (err == UV_ETIMEDOUT) {
@@ -354,13 +382,28 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
       snprintf(why, sizeof why, "no complete answer within %llu s",
                (unsigned long long)(inv->deadline_ms / 1000));
     else
-      snprintf(why, sizeof why, "no byte for %d s", ROUTER_MODEL_TIMEOUT_MS / 1000);
-    reply_error(req, c, 424, "ModelError",
-                json_pack("{s:i,s:s}", "OriginalStatusCode", 0, "OriginalMessage", ""),
-                "Your invocation timed out while waiting for a response from inference "
-                "component %s (%s).", inv->x->name, why);
+      snprintf(why, sizeof why, "no byte for %llu s",
+               (unsigned long long)(router_silence_ms(c) / 1000));
+    if (inv->stream)
+      /* The streaming route's own error for a model out of time, as the
+       * stream's last event would name it had the stream begun. */
+      reply_failed(inv, req, 424, "ModelStreamError",
+                   json_pack("{s:s}", "ErrorCode", "ModelInvocationTimeExceeded"),
+                   "Your invocation timed out while waiting for a response from inference "
+                   "component %s (%s).", inv->x->name, why);
+    else
+      reply_failed(inv, req, 424, "ModelError",
+                   json_pack("{s:i,s:s}", "OriginalStatusCode", 0, "OriginalMessage", ""),
+                   "Your invocation timed out while waiting for a response from inference "
+                   "component %s (%s).", inv->x->name, why);
+  } else if (err && inv->stream && delivered && err != UV_ECANCELED) {
+    /* The model had the request and its connection broke before it
+     * answered: on the streaming route that is a broken stream. */
+    reply_failed(inv, req, 424, "ModelStreamError", json_pack("{s:s}", "ErrorCode", "StreamBroken"),
+                 "The model server of inference component %s closed the stream before it "
+                 "answered: %s", inv->x->name, uv_strerror(err));
   } else if (err) {
-    reply_error(req, c, 424, "ModelError",
+    reply_failed(inv, req, 424, "ModelError",
                 json_pack("{s:i,s:s}", "OriginalStatusCode", 0, "OriginalMessage", ""),
                 "The model server of inference component %s failed before it answered: %s",
                 inv->x->name, uv_strerror(err));
@@ -374,7 +417,7 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
     /* The message quotes at most 512 bytes, cut on a character boundary. */
     size_t quoted = text.len > 512 ? 512 : text.len;
     while (quoted < text.len && (text.data[quoted] & 0xC0) == 0x80) quoted--;
-    reply_error(req, c, 424, "ModelError",
+    reply_failed(inv, req, 424, "ModelError",
                 json_pack("{s:i,s:s%,s:s}", "OriginalStatusCode", inv->status, "OriginalMessage",
                           text.data, text.len, "LogStreamArn", arn),
                 "Received %s error (%d) from model of inference component %s with message \"%.*s\". "
@@ -383,7 +426,7 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
                 (int)quoted, text.data, arn);
     berth_buf_free(&text);
   } else {
-    berth_http_header h[5];
+    berth_http_header h[7];
     size_t n = answer_headers(inv, h);
     berth_http_respond(req, 200, h, n, inv->body.data ? inv->body.data : "", inv->body.len);
   }
@@ -408,7 +451,14 @@ static const char *const passed_headers[][2] = {
  * 0 when on its way, -1 when no copy is ready (the caller answers). */
 static int forward(invocation *inv) {
   ctl *c = inv->c;
-  copy *cp = router_choose(inv->x, inv->routing, next_random(c), inv->tries ? inv->tried_copy : -1);
+  /* A known sticky session goes to its copy only (sessions.h). */
+  copy *cp = inv->session.copy_id >= 0
+                 ? router_session_copy(inv->x, &inv->session, inv->tries ? inv->tried_copy : -1)
+             : inv->routing == BERTH_ROUTE_PREFIX_AWARE && inv->req
+                 ? router_prefix_choose(inv->x, &inv->prefix, inv->req->body, inv->req->body_len,
+                                        next_random(c), inv->tries ? inv->tried_copy : -1)
+                 : router_choose(inv->x, inv->routing, next_random(c),
+                                 inv->tries ? inv->tried_copy : -1);
   if (!cp) return -1;
   uint64_t now = uv_now(c->loop);
   if (!inv->tries) inv->first_sent_ms = now;
@@ -434,11 +484,11 @@ static int forward(invocation *inv) {
    * header SageMaker sends model servers. */
   if (inv->x->base[0])
     h[n++] = (berth_http_header){"x-amzn-sagemaker-adapter-identifier", inv->x->name};
-  uint64_t silence = ROUTER_MODEL_TIMEOUT_MS;
+  uint64_t silence = router_silence_ms(c); /* a stalled stream ends in time (router_failure.h) */
   berth_http_request_opts o = {.host = cp->inst && cp->inst->remote ? cp->inst->address
                                                                      : "127.0.0.1",
                                .port = cp->port, .method = "POST",
-                               .target = "/invocations", .headers = h, .n_headers = n,
+                               .target = inv->target, .headers = h, .n_headers = n,
                                .body = inv->req->body, .body_len = inv->req->body_len,
                                .borrow_body = 1, .timeout_ms = silence,
                                .deadline_ms = inv->deadline_ms - used};
@@ -472,12 +522,24 @@ static int parse_path(const char *path, char *name, size_t namesz) {
   return stream;
 }
 
+/* openai.c's way on to a copy: the body as is, to path on the model server. */
+static void openai_send(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const char *path,
+                        int streams) {
+  router_target t = {path, 0, streams};
+  router_invoke(c, req, ep, x, &t);
+}
+
 void router_on_request(berth_http_req *req, void *ud) {
   ctl *c = ud;
   if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
       (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
     berth_http_header h[1] = {{"content-type", "text/plain"}};
     berth_http_respond(req, 200, h, 1, "ok\n", 3);
+    return;
+  }
+  /* /endpoints/{name}/openai/v1/...: the OpenAI-compatible API (openai.c). */
+  if (openai_route(req->path)) {
+    openai_on_request(c, req, openai_send);
     return;
   }
   char name[256];
@@ -542,16 +604,32 @@ void router_on_request(berth_http_req *req, void *ud) {
                 strlen(ca));
     return;
   }
+  static const router_target plain = {"/invocations", 0, 0};
+  static const router_target event_stream = {"/invocations", 1, 1};
+  router_invoke(c, req, ep, x, stream ? &event_stream : &plain);
+}
+
+void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const router_target *t) {
   invocation *inv = berth_xcalloc(1, sizeof *inv);
   inv->c = c;
-  inv->stream = stream;
+  inv->stream = t->event_stream;
+  inv->target = t->path;
   inv->req = req;
   inv->x = x;
   ic_hold(x);
+  /* Sticky sessions: check the session id, find its copy (sessions.h). */
+  api_error se = {0};
+  if (router_session_begin(c, x, req, t->event_stream, &inv->session, &se) != 0) {
+    invocation_free(inv);
+    reply_error(req, c, se.status, se.type, NULL, "%s", se.message);
+    return;
+  }
   const variant *v = ctl_endpoint_variant(ep, x->variant);
   inv->routing = v ? v->routing : BERTH_ROUTE_RANDOM;
+  if (v) inv->prefix = v->prefix;
   snprintf(inv->variant_name, sizeof inv->variant_name, "%s", x->variant);
-  inv->deadline_ms = (uint64_t)((stream ? c->stream_timeout_s : c->invocation_timeout_s) * 1000);
+  inv->deadline_ms = (uint64_t)((t->streams ? c->stream_timeout_s : c->invocation_timeout_s) *
+                                1000);
   berth_buf_init(&inv->body, ROUTER_MAX_BODY);
   snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
            (unsigned long long)next_random(c), (unsigned long long)req->start_ms);
@@ -559,16 +637,24 @@ void router_on_request(berth_http_req *req, void *ud) {
   req->user = inv;
   req->on_abort = on_client_gone;
   if (forward(inv) == 0) return;
+  if (inv->session.copy_id >= 0) {
+    /* A session's request waits for no other copy: its state is on its own. */
+    router_session_gone(x, &inv->session, &se);
+    req->on_abort = NULL;
+    invocation_free(inv);
+    reply_error(req, c, se.status, se.type, NULL, "%s", se.message);
+    return;
+  }
   /* Hold the request while a copy starts instead of failing it: one that
    * scaling wakes, or one on its way (placed and starting or restarting). */
   if ((x->wakes || (x->coming > 0 && x->status != IC_FAILED)) && !c->shutting_down) {
     if (x->n_waiting >= c->wake_queue_max) {
       req->on_abort = NULL;
+      reply_failed(inv, req, 429, "ModelNotReadyException", NULL,
+                   "Inference component %s has no ready copy yet and %d requests are already "
+                   "waiting for one (the limit, --wake-queue); retry shortly.",
+                   x->name, c->wake_queue_max);
       invocation_free(inv);
-      reply_error(req, c, 429, "ModelNotReadyException", NULL,
-                  "Inference component %s has no ready copy yet and %d requests are already "
-                  "waiting for one (the limit, --wake-queue); retry shortly.",
-                  x->name, c->wake_queue_max);
       return;
     }
     inv->wait_start_ms = uv_now(c->loop);
@@ -584,11 +670,11 @@ void router_on_request(berth_http_req *req, void *ud) {
   req->on_abort = NULL;
   metrics_no_capacity(x->metrics);
   {
+    reply_failed(inv, req, 400, "ValidationError", NULL,
+                 "Inference Component has no capacity to process this request. "
+                 "ApplicationAutoScaling may be in-progress (if configured) or try to increase "
+                 "the capacity by invoking UpdateInferenceComponentRuntimeConfig API.");
     invocation_free(inv);
-    reply_error(req, c, 400, "ValidationError", NULL,
-                "Inference Component has no capacity to process this request. "
-                "ApplicationAutoScaling may be in-progress (if configured) or try to increase "
-                "the capacity by invoking UpdateInferenceComponentRuntimeConfig API.");
   }
 }
 
@@ -621,19 +707,19 @@ void router_expire_waiting(ctl *c, ic *x) {
     unlink_waiting(inv);
     req->on_abort = NULL;
     if (x->failed_sticky)
-      reply_error(req, c, 424, "ModelError", NULL,
-                  "Inference component %s failed to start a copy: %s", x->name, x->failure);
+      reply_failed(inv, req, 424, "ModelError", NULL,
+                   "Inference component %s failed to start a copy: %s", x->name, x->failure);
     else if (c->shutting_down && !x->deleting)
-      reply_error(req, c, 503, "ServiceUnavailable", NULL,
-                  "Berth is shutting down before inference component %s had a ready copy; "
-                  "retry shortly.", x->name);
+      reply_failed(inv, req, 503, "ServiceUnavailable", NULL,
+                   "Berth is shutting down before inference component %s had a ready copy; "
+                   "retry shortly.", x->name);
     else if (gone)
-      reply_error(req, c, 400, "ValidationError", NULL,
-                  "Inference Component %s is being deleted.", x->name);
+      reply_failed(inv, req, 400, "ValidationError", NULL,
+                   "Inference Component %s is being deleted.", x->name);
     else
-      reply_error(req, c, 429, "ModelNotReadyException", NULL,
-                  "Inference component %s did not get a ready copy within %.0f s (--wake-timeout); "
-                  "retry later.", x->name, c->wake_timeout_s);
+      reply_failed(inv, req, 429, "ModelNotReadyException", NULL,
+                   "Inference component %s did not get a ready copy within %.0f s "
+                   "(--wake-timeout); retry later.", x->name, c->wake_timeout_s);
     invocation_free(inv);
   }
 }

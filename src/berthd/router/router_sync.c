@@ -78,6 +78,8 @@ static void apply_endpoints(ctl *c, json_t *list) {
       variant *var = &ep->cfg.variants[ep->cfg.n_variants++];
       snprintf(var->name, sizeof var->name, "%s", json_string_value(json_object_get(v, "name")) ?: "");
       var->routing = (berth_route_strategy)json_integer_value(json_object_get(v, "routing"));
+      var->prefix.length = (uint32_t)json_integer_value(json_object_get(v, "prefix_length"));
+      var->prefix.threshold = (uint32_t)json_integer_value(json_object_get(v, "prefix_threshold"));
     }
   }
   /* Endpoints gone from the snapshot go (requests keep only a copy of
@@ -173,6 +175,7 @@ static void apply(ctl *c, json_t *snap) {
     x->failed_sticky = json_is_true(json_object_get(e, "failed"));
     x->wakes = json_is_true(json_object_get(e, "wakes"));
     x->coming = (int)json_integer_value(json_object_get(e, "coming"));
+    x->created = (double)json_integer_value(json_object_get(e, "created"));
     snprintf(x->base, sizeof x->base, "%s", json_string_value(json_object_get(e, "base")) ?: "");
     if (apply_copies(c, x, json_object_get(e, "copies")) && x->wait_head) router_copy_ready(c, x);
     if (x->wait_head) router_expire_waiting(c, x); /* failed or deleting: answer now */

@@ -1,0 +1,43 @@
+/* router_pick: see router_pick.h. */
+#include "router_pick.h"
+
+int router_routable(const copy *cp, int64_t exclude) {
+  return cp->state == COPY_READY && !cp->unhealthy && cp->id != exclude;
+}
+
+copy *router_choose(ic *x, berth_route_strategy strategy, uint64_t rnd, int64_t exclude) {
+  copy *cand[ROUTER_MAX_CHOICE];
+  uint32_t load[ROUTER_MAX_CHOICE];
+  unsigned char skip[ROUTER_MAX_CHOICE];
+  size_t n = 0;
+  for (copy *cp = x->copies; cp && n < ROUTER_MAX_CHOICE; cp = cp->next, n++) {
+    cand[n] = cp;
+    load[n] = cp->inflight;
+    skip[n] = !router_routable(cp, exclude);
+  }
+  int i = berth_route_choose(strategy, load, skip, n, rnd);
+  return i < 0 ? NULL : cand[i];
+}
+
+/* The prefix table is per IC, in the router's memory only: after a router
+ * restart prefixes are learned again (the first request of each goes to
+ * the least loaded copy), which costs a cache miss, never a wrong answer. */
+copy *router_prefix_choose(ic *x, const berth_prefix_config *cfg, const char *body, size_t len,
+                           uint64_t rnd, int64_t exclude) {
+  /* The same candidates as router_choose: the first ROUTER_MAX_CHOICE. */
+  copy *cand[ROUTER_MAX_CHOICE];
+  int64_t ids[ROUTER_MAX_CHOICE];
+  uint32_t load[ROUTER_MAX_CHOICE];
+  unsigned char skip[ROUTER_MAX_CHOICE];
+  size_t n = 0;
+  for (copy *cp = x->copies; cp && n < ROUTER_MAX_CHOICE; cp = cp->next, n++) {
+    cand[n] = cp;
+    ids[n] = cp->id;
+    load[n] = cp->inflight;
+    skip[n] = !router_routable(cp, exclude);
+  }
+  if (!x->prefixes) x->prefixes = berth_prefix_table_new(BERTH_PREFIX_ENTRIES);
+  uint64_t key = berth_prefix_key(body, len, cfg->length);
+  int i = berth_prefix_choose(x->prefixes, cfg, key, ids, load, skip, n, rnd, NULL);
+  return i < 0 ? NULL : cand[i];
+}
