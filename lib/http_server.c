@@ -534,26 +534,41 @@ void berth_http_respond(berth_http_req *req, int status, const berth_http_header
   if (c->writes_pending == 0) request_release(c);
 }
 
-int berth_http_stream_begin(berth_http_req *req, int status, const berth_http_header *headers,
-                            size_t n_headers) {
+/* length < 0: chunked (or, for HTTP/1.0, ended by the close). */
+static int stream_begin(berth_http_req *req, int status, const berth_http_header *headers,
+                        size_t n_headers, int64_t length) {
   conn *c;
   req_server(req, &c);
   if (!c->req_held || c->resp_started) return -EINVAL;
   if (c->closing) return -EPIPE;
   c->resp_started = 1;
   /* HTTP/1.0 has no chunked coding: the body then ends when we close. */
-  if (c->req_minor == 0) c->close_after = 1;
-  c->resp_stream_chunked = c->req_minor >= 1;
+  if (c->req_minor == 0 && length < 0) c->close_after = 1;
+  c->resp_stream_chunked = c->req_minor >= 1 && length < 0;
   berth_buf head;
   berth_buf_init(&head, 0);
   build_head(c, &head, status, headers, n_headers);
-  if (c->resp_stream_chunked && !c->resp_no_body)
+  if (length >= 0 && !c->resp_no_body)
+    berth_buf_printf(&head, "Content-Length: %lld\r\n", (long long)length);
+  else if (c->resp_stream_chunked && !c->resp_no_body)
     berth_buf_appends(&head, "Transfer-Encoding: chunked\r\n");
   berth_buf_appends(&head, "\r\n");
   uv_buf_t b = uv_buf_init(head.data, (unsigned)head.len);
   int rc = conn_write(c, &b, 1);
   berth_buf_free(&head);
   return rc < 0 ? -EPIPE : 0;
+}
+
+int berth_http_stream_begin(berth_http_req *req, int status, const berth_http_header *headers,
+                            size_t n_headers) {
+  return stream_begin(req, status, headers, n_headers, -1);
+}
+
+int berth_http_stream_begin_sized(berth_http_req *req, int status,
+                                  const berth_http_header *headers, size_t n_headers,
+                                  uint64_t length) {
+  if (length > INT64_MAX) return -EINVAL;
+  return stream_begin(req, status, headers, n_headers, (int64_t)length);
 }
 
 static int stream_write(berth_http_req *req, const void *data, size_t len, int force) {

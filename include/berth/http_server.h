@@ -125,6 +125,12 @@ void berth_http_respond(berth_http_req *req, int status,
  * berth_http_stream_end or stop using req after on_abort. */
 int berth_http_stream_begin(berth_http_req *req, int status,
                             const berth_http_header *headers, size_t n_headers);
+/* A stream whose body has exactly length bytes (Content-Length, no chunks):
+ * a body passed on as it comes from a source that said its length. Ending
+ * it short is berth_http_stream_abort (the client sees a short body). */
+int berth_http_stream_begin_sized(berth_http_req *req, int status,
+                                  const berth_http_header *headers, size_t n_headers,
+                                  uint64_t length);
 int berth_http_stream_write(berth_http_req *req, const void *data, size_t len);
 /* Like stream_write but queues data even past max_stream_buffer: for bytes
  * already in hand when the caller stops its source (the rest of a read,

@@ -26,6 +26,7 @@
 //   stream-ok         200 chunked, 5 chunks ~50 ms apart, then ends normally
 //   flood             200 chunked, `bytes` (32 MiB) as fast as the reader takes
 //                     them; ${dir}/flood-${id} holds the bytes written so far
+//   flood-fixed       the same with Content-Length `bytes` instead of chunks
 //   hog               allocates and touches `mb` (600) MiB, holds it, then 200
 //                     (a memory limit kills it first: copy_limits.test.mjs)
 //
@@ -170,14 +171,16 @@ function onInvocation(req, res, body) {
       res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
       writeChunks(res, 5, 50, () => res.end());
       return;
-    case 'flood': {
-      // `bytes` (default 32 MiB) chunked as fast as the reader takes them,
-      // honouring backpressure; ${dir}/flood-${id} says how much is written.
+    case 'flood':
+    case 'flood-fixed': {
+      // `bytes` (default 32 MiB) as fast as the reader takes them, honouring
+      // backpressure; ${dir}/flood-${id} says how much is written.
       const total = Number(msg.bytes ?? 32 << 20);
       const piece = Buffer.alloc(64 << 10, 'f');
       let sent = 0;
       const note = () => { if (stateDir && id) fs.writeFileSync(path.join(stateDir, `flood-${id}`), String(sent)); };
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' });
+      res.writeHead(200, mode === 'flood' ? { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' }
+        : { 'content-type': 'application/octet-stream', 'content-length': String(total) });
       const pump = () => {
         while (sent < total) {
           const n = Math.min(piece.length, total - sent);

@@ -1,11 +1,13 @@
 /* router: SageMaker Runtime InvokeEndpoint over the copies of an IC.
  *
  * DESIGN: the request body is already in memory (bounded at 6 MiB by the
- * server) and is lent to the call, not copied. A fixed-length answer is
- * buffered, bounded the same way, so that a model error can be turned into
- * SageMaker's ModelError shape; a chunked one is passed on as it comes, with
- * backpressure (the model's connection stops being read while the client's
- * output is full). A request is sent again, once and to another copy, only
+ * server) and is lent to the call, not copied. A success (2xx, known from
+ * the status line before any body byte) is passed on as it comes, with its
+ * Content-Length or chunked as the model sent it, with backpressure (the
+ * model's connection stops being read while the client's output is full),
+ * so an answer of any size costs the router its output bound, not its
+ * size; only an error answer is buffered (bounded at 6 MiB) to become
+ * SageMaker's ModelError. A request is sent again, once and to another copy, only
  * when it provably never reached a model (connection refused, or reset
  * before it was written whole or before any answer byte): a model that
  * read it may have acted on it (router_failure.h).
@@ -196,6 +198,7 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
   inv->status = status;
   inv->got_bytes = 1;
   int chunked = 0;
+  long long length = -1;
   for (size_t i = 0; i < n; i++) {
     if (strcmp(h[i].name, "content-type") == 0)
       snprintf(inv->content_type, sizeof inv->content_type, "%s", h[i].value);
@@ -206,15 +209,22 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
       snprintf(inv->custom_attributes, sizeof inv->custom_attributes, "%s", h[i].value);
     else if (strcmp(h[i].name, "transfer-encoding") == 0)
       chunked = 1;
+    else if (strcmp(h[i].name, "content-length") == 0)
+      length = strtoll(h[i].value, NULL, 10);
   }
   /* Sticky sessions: a session the model opened or closed (sessions.h). */
   if (inv->cp) router_session_answer(inv->c, inv->x, inv->cp->id, &inv->session, status, h, n);
-  /* A streaming route always streams; a model that streams (chunked) is
-   * passed on as it comes instead of holding the whole answer. */
-  if ((inv->stream || chunked) && inv->req && status >= 200 && status <= 299) {
+  /* A success is passed on as it comes, never held whole (only an error
+   * is buffered, to become ModelError): a streaming route as events, a
+   * chunked answer chunked, one of known length with that length. A slow
+   * client slows the model (stream_out), so memory stays bounded. */
+  if (inv->req && status >= 200 && status <= 299) {
     berth_http_header out[7];
     size_t k = answer_headers(inv, out);
-    if (berth_http_stream_begin(inv->req, 200, out, k) == 0) inv->streaming = 1;
+    int rc = inv->stream || chunked || length < 0
+                 ? berth_http_stream_begin(inv->req, 200, out, k)
+                 : berth_http_stream_begin_sized(inv->req, 200, out, k, (uint64_t)length);
+    if (rc == 0) inv->streaming = 1;
   }
 }
 
