@@ -219,16 +219,35 @@ static void hmac(const void *key, size_t keylen, const char *msg, size_t len, un
   HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, len, out, &n);
 }
 
-void berth_sigv4_sign(const char *secret, const char *date, const char *region,
-                      const char *service, const char *amz_date, const char *canonical,
-                      size_t canonical_len, char out[65]) {
+void berth_sigv4_signing_key(const char *secret, const char *date, const char *region,
+                             const char *service, unsigned char out[32]) {
   char k0[300];
   snprintf(k0, sizeof k0, "AWS4%s", secret);
-  unsigned char k1[32], k2[32], k3[32], k4[32], sig[32];
+  unsigned char k1[32], k2[32], k3[32];
   hmac(k0, strlen(k0), date, strlen(date), k1);
   hmac(k1, 32, region, strlen(region), k2);
   hmac(k2, 32, service, strlen(service), k3);
-  hmac(k3, 32, "aws4_request", 12, k4);
+  hmac(k3, 32, "aws4_request", 12, out);
+  /* The key material goes. */
+  memset(k0, 0, sizeof k0);
+  memset(k1, 0, sizeof k1);
+  memset(k2, 0, sizeof k2);
+  memset(k3, 0, sizeof k3);
+}
+
+void berth_sigv4_sign(const char *secret, const char *date, const char *region,
+                      const char *service, const char *amz_date, const char *canonical,
+                      size_t canonical_len, char out[65]) {
+  unsigned char key[32];
+  berth_sigv4_signing_key(secret, date, region, service, key);
+  berth_sigv4_sign_key(key, date, region, service, amz_date, canonical, canonical_len, out);
+  memset(key, 0, sizeof key);
+}
+
+void berth_sigv4_sign_key(const unsigned char k4[32], const char *date, const char *region,
+                          const char *service, const char *amz_date, const char *canonical,
+                          size_t canonical_len, char out[65]) {
+  unsigned char sig[32];
   char creq_hash[65];
   berth_sha256_hex(canonical, canonical_len, creq_hash);
   char sts[600];
@@ -236,7 +255,4 @@ void berth_sigv4_sign(const char *secret, const char *date, const char *region,
                      date, region, service, creq_hash);
   hmac(k4, 32, sts, (size_t)len, sig);
   hex(sig, 32, out);
-  /* The key material goes. */
-  memset(k0, 0, sizeof k0);
-  memset(k4, 0, sizeof k4);
 }

@@ -41,6 +41,15 @@ void berth_sigv4_sign(const char *secret, const char *date, const char *region,
                       const char *service, const char *amz_date, const char *canonical,
                       size_t canonical_len, char out[65]);
 
+/* The same in two steps: the signing key of a credential scope (four
+ * HMACs, the same all day for one key, region and service: a verifier
+ * keeps it), then the signature with it (one HMAC). */
+void berth_sigv4_signing_key(const char *secret, const char *date, const char *region,
+                             const char *service, unsigned char out[32]);
+void berth_sigv4_sign_key(const unsigned char key[32], const char *date, const char *region,
+                          const char *service, const char *amz_date, const char *canonical,
+                          size_t canonical_len, char out[65]);
+
 /* Hex SHA-256 of data (the payload hash). */
 void berth_sha256_hex(const void *data, size_t len, char out[65]);
 

@@ -232,8 +232,13 @@ static int scan_cache(ctl *c, int at_start) {
 }
 
 int artifact_open(ctl *c, const char *dir, double max_mb, const char *ca_file) {
+  size_t len = strlen(dir);
   struct artifact_cache *ac = berth_xcalloc(1, sizeof *ac);
-  snprintf(ac->root, sizeof ac->root, "%s", dir);
+  if (len >= sizeof ac->root) {
+    free(ac);
+    return -ENAMETOOLONG; /* a cut path would be another directory */
+  }
+  memcpy(ac->root, dir, len + 1);
   ac->max_bytes = (uint64_t)((max_mb > 0 ? max_mb : ARTIFACT_CACHE_DEFAULT_MB) * 1048576.0);
   if (ca_file) snprintf(ac->ca_file, sizeof ac->ca_file, "%s", ca_file);
   c->artifact_cache = ac;

@@ -272,7 +272,8 @@ static void remove_below(const char *dir, int depth) {
   char sub[CGROUP_PATH_MAX + 256];
   while ((e = readdir(d)))
     if (e->d_type == DT_DIR && e->d_name[0] != '.') {
-      snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+      int n = snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+      if (n < 0 || (size_t)n >= sizeof sub) continue; /* cut: another group's name */
       remove_below(sub, depth + 1);
       rmdir(sub);
     }

@@ -201,14 +201,16 @@ static void roll_back(ic *x, const char *why) {
   r->rolling_back = 1;
   r->baking = 0;
   r->asked = -1; /* worked out at the next step, from what still serves */
-  snprintf(r->reason, sizeof r->reason, "%s", why);
+  /* The start of a long reason is what names it (the copy's own output
+   * follows): keep that much. */
+  snprintf(r->reason, sizeof r->reason, "%.511s", why);
   x->modified = ctl_now();
 }
 
 int rollout_copy_failed(ic *x, const char *why) {
   if (!x->rollout || x->rollout->rolling_back) return 0;
   char msg[600];
-  snprintf(msg, sizeof msg, "a copy of the new specification failed to start: %s", why);
+  snprintf(msg, sizeof msg, "a copy of the new specification failed to start: %.520s", why);
   roll_back(x, msg);
   return 1;
 }

@@ -152,9 +152,14 @@ int auth_verify(struct ctl *c, const berth_http_req *req, const char *service, i
     return fail(e, INCOMPLETE, query, "a header named in SignedHeaders (%.200s) is missing from "
                 "the request", a.signed_headers);
   }
-  char expect[65];
-  berth_sigv4_sign(k->secret, a.date, a.region, a.service, amz_date, creq.data ? creq.data : "",
-                   creq.len, expect);
+  char expect[65], scope[sizeof k->scope];
+  snprintf(scope, sizeof scope, "%s/%s/%s", a.date, a.region, a.service);
+  if (strcmp(scope, k->scope) != 0) {
+    berth_sigv4_signing_key(k->secret, a.date, a.region, a.service, k->signing_key);
+    memcpy(k->scope, scope, sizeof scope);
+  }
+  berth_sigv4_sign_key(k->signing_key, a.date, a.region, a.service, amz_date,
+                       creq.data ? creq.data : "", creq.len, expect);
   berth_buf_free(&creq);
   if (!berth_secret_equal(expect, a.signature))
     return fail(e, INVALID, query, "The request signature we calculated does not match the "
@@ -280,6 +285,7 @@ static void key_free(auth_key *k) {
   json_decref(k->allow);
   json_decref(k->resources);
   berth_secret_wipe(k->secret, sizeof k->secret);
+  berth_secret_wipe(k->signing_key, sizeof k->signing_key);
   free(k);
 }
 

@@ -24,6 +24,11 @@ typedef struct auth_key {
   char name[65];
   char id[33];                  /* the access key id */
   char secret[65];
+  /* The SigV4 signing key of the scope last verified ("date/region/
+   * service"): four of a request's five HMACs, done once a day. A secret
+   * too. */
+  char scope[112];
+  unsigned char signing_key[32];
   json_t *allow;                /* array of action patterns */
   json_t *resources;            /* array of ARN patterns */
 } auth_key;
