@@ -227,8 +227,22 @@ test('with no room beside the old copies, the batch shrinks: an old copy drains 
   await sm.send(new DeleteInferenceComponentCommand({ InferenceComponentName: 'roll-fill' }));
 });
 
+test('an update without DeploymentConfig rolls one copy at a time by the default policy', STEP, async () => {
+  const traffic = load();
+  await waitFor(async () => traffic.answers.length, { timeoutMs: 30_000, what: 'traffic flowing', until: (n) => n >= 20 });
+  await update('v7', {}, undefined);
+  const d = await waitSettled('IC InService at v7', (x) => x.Specification?.Container?.Environment?.BERTH_MODEL_ID === 'v7'
+    && x.RuntimeConfig?.CurrentCopyCount === 2);
+  const { failures } = await traffic.stop();
+  assert.deepEqual(failures, [], `failed invocations: ${failures.slice(0, 5).join(' | ')}`);
+  const rup = d.LastDeploymentConfig?.RollingUpdatePolicy;
+  assert.deepEqual(rup?.MaximumBatchSize, { Type: 'COPY_COUNT', Value: 1 }, JSON.stringify(d.LastDeploymentConfig));
+  assert.equal(rup?.WaitIntervalInSeconds, 0);
+  assert.equal(rup?.MaximumExecutionTimeoutInSeconds, 28800);
+});
+
 test('RuntimeConfig alone changes the copy count without a rollout', STEP, async () => {
   await sm.send(new UpdateInferenceComponentCommand({ InferenceComponentName: IC, RuntimeConfig: { CopyCount: 1 } }));
   const d = await waitSettled('IC at 1 copy', (x) => x.RuntimeConfig?.CurrentCopyCount === 1 && x.RuntimeConfig?.DesiredCopyCount === 1);
-  assert.equal(d.Specification.Container.Environment.BERTH_MODEL_ID, 'v6');
+  assert.equal(d.Specification.Container.Environment.BERTH_MODEL_ID, 'v7');
 });
