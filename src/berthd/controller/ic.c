@@ -396,8 +396,7 @@ int ic_reconcile(ctl *c, ic *x) {
   for (copy *cp = x->copies; cp; cp = cp->next) ready += cp->state == COPY_READY && !cp->moving;
   endpoint *ep = ctl_find_endpoint(c, x->endpoint);
   const variant *v = ep ? ctl_endpoint_variant(ep, x->variant) : NULL;
-  if (unplaced && v && v->managed_scaling && !ep->blocked[v - ep->cfg.variants] &&
-      fits_empty_instance(c, v, &x->need)) {
+  if (unplaced && !no_room_coming(c, x)) {
     /* The fleet is adding an instance for it: not a failure (yet). */
   } else if (unplaced) {
     if (v && v->managed_scaling && ep->blocked[v - ep->cfg.variants] && ep->launch_failure[0])
