@@ -730,7 +730,11 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
     if (!header_ok(h) || name_is(h->name, "host") || name_is(h->name, "content-length") ||
         name_is(h->name, "transfer-encoding"))
       continue;
-    berth_buf_printf(&call->req, "%s: %s\r\n", h->name, h->value);
+    /* Appends, not printf: the router sends one of these per request. */
+    berth_buf_appends(&call->req, h->name);
+    berth_buf_append(&call->req, ": ", 2);
+    berth_buf_appends(&call->req, h->value);
+    berth_buf_append(&call->req, "\r\n", 2);
   }
   int bodyless = (name_is(o->method, "GET") || name_is(o->method, "HEAD") ||
                   name_is(o->method, "DELETE") || name_is(o->method, "OPTIONS")) &&

@@ -26,6 +26,7 @@
 #include "berth/http_server.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 
 #include "berth/buf.h"
 #include "berth/log.h"
+#include "http_head.h"
 
 /* Pipelined input kept while a request is answered; past it we stop reading. */
 #define PIPELINE_MAX (64 * 1024)
@@ -145,18 +147,41 @@ static const char *date_header(berth_http_server *s) {
 
 /* A header from a handler that contains CR, LF or NUL would split the
  * response; such headers are dropped. */
-static int header_safe(const berth_http_header *h) {
+static int header_safe(const berth_http_header *h, size_t *name_len, size_t *value_len) {
   if (!h->name || !h->value || !h->name[0]) return 0;
-  for (const char *p = h->name; *p; p++)
+  const char *p;
+  for (p = h->name; *p; p++)
     if (*p == '\r' || *p == '\n' || *p == ':' || *p == ' ') return 0;
-  for (const char *p = h->value; *p; p++)
+  *name_len = (size_t)(p - h->name);
+  for (p = h->value; *p; p++)
     if (*p == '\r' || *p == '\n') return 0;
+  *value_len = (size_t)(p - h->value);
   return 1;
 }
 
 static int reserved_header(const char *name) {
-  return !strcasecmp(name, "content-length") || !strcasecmp(name, "connection") ||
-         !strcasecmp(name, "date") || !strcasecmp(name, "transfer-encoding");
+  /* The first letter rules out most names without a strcasecmp. */
+  switch (name[0] | 0x20) {
+  case 'c': return !strcasecmp(name, "content-length") || !strcasecmp(name, "connection");
+  case 'd': return !strcasecmp(name, "date");
+  case 't': return !strcasecmp(name, "transfer-encoding");
+  default: return 0;
+  }
+}
+
+/* Appends "Content-Length: N\r\n" without printf (every answer has one). */
+static void append_content_length(berth_buf *h, uint64_t n) {
+  char s[40] = "Content-Length: ";
+  char digits[20];
+  size_t k = 0, len = 16;
+  do {
+    digits[k++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n);
+  while (k) s[len++] = digits[--k];
+  s[len++] = '\r';
+  s[len++] = '\n';
+  berth_buf_append(h, s, len);
 }
 
 static void timer_set(conn *c, int kind, uint64_t ms);
@@ -441,16 +466,41 @@ static int conn_keeps_alive(conn *c) {
   return c->req_keep_alive && !c->close_after && !c->srv->closing;
 }
 
+void berth__http_response_head(berth_buf *h, int status, const char *date,
+                               const berth_http_header *headers, size_t n_headers,
+                               const char *conn_line) {
+  /* Appends, not printf: this runs for every answer, and vfprintf's setup
+   * cost more than the copying. */
+  if (status >= 100 && status <= 999) {
+    char line[] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    berth_buf_append(h, line, sizeof line - 1);
+  } else {
+    berth_buf_printf(h, "HTTP/1.1 %d ", status);
+  }
+  berth_buf_appends(h, berth_http_reason(status));
+  berth_buf_append(h, "\r\nDate: ", 8);
+  berth_buf_appends(h, date);
+  berth_buf_append(h, "\r\n", 2);
+  for (size_t i = 0; i < n_headers; i++) {
+    size_t nl, vl;
+    if (!header_safe(&headers[i], &nl, &vl) || reserved_header(headers[i].name)) continue;
+    berth_buf_append(h, headers[i].name, nl);
+    berth_buf_append(h, ": ", 2);
+    berth_buf_append(h, headers[i].value, vl);
+    berth_buf_append(h, "\r\n", 2);
+  }
+  if (conn_line) berth_buf_appends(h, conn_line);
+}
+
 static void build_head(conn *c, berth_buf *h, int status, const berth_http_header *headers,
                        size_t n_headers) {
-  berth_buf_printf(h, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, berth_http_reason(status),
-                   date_header(c->srv));
-  for (size_t i = 0; i < n_headers; i++) {
-    if (!header_safe(&headers[i]) || reserved_header(headers[i].name)) continue;
-    berth_buf_printf(h, "%s: %s\r\n", headers[i].name, headers[i].value);
-  }
-  if (!conn_keeps_alive(c)) berth_buf_appends(h, "Connection: close\r\n");
-  else if (c->req_minor == 0) berth_buf_appends(h, "Connection: keep-alive\r\n");
+  const char *conn_line = !conn_keeps_alive(c) ? "Connection: close\r\n"
+                          : c->req_minor == 0  ? "Connection: keep-alive\r\n"
+                                               : NULL;
+  berth__http_response_head(h, status, date_header(c->srv), headers, n_headers, conn_line);
 }
 
 static void error_body(berth_http_server *s, int status, const char *message, berth_buf *body,
@@ -520,7 +570,7 @@ void berth_http_respond(berth_http_req *req, int status, const berth_http_header
   berth_buf head;
   berth_buf_init(&head, 0);
   build_head(c, &head, status, headers, n_headers);
-  if (!no_body) berth_buf_printf(&head, "Content-Length: %zu\r\n", len);
+  if (!no_body) append_content_length(&head, len);
   berth_buf_appends(&head, "\r\n");
   uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
                       uv_buf_init((char *)(body ? body : ""), (unsigned)len)};
@@ -549,7 +599,7 @@ static int stream_begin(berth_http_req *req, int status, const berth_http_header
   berth_buf_init(&head, 0);
   build_head(c, &head, status, headers, n_headers);
   if (length >= 0 && !c->resp_no_body)
-    berth_buf_printf(&head, "Content-Length: %lld\r\n", (long long)length);
+    append_content_length(&head, (uint64_t)length);
   else if (c->resp_stream_chunked && !c->resp_no_body)
     berth_buf_appends(&head, "Transfer-Encoding: chunked\r\n");
   berth_buf_appends(&head, "\r\n");
@@ -632,8 +682,14 @@ void berth_http_stream_end(berth_http_req *req) {
 }
 
 const char *berth_http_req_header(const berth_http_req *req, const char *lname) {
-  for (size_t i = 0; i < req->n_headers; i++)
-    if (!strcasecmp(req->headers[i].name, lname)) return req->headers[i].value;
+  /* The router looks up about ten names per request among about ten
+   * headers: comparing the first letter first skips most strcasecmp calls. */
+  int first = lname[0] >= 'A' && lname[0] <= 'Z' ? lname[0] + 32 : lname[0];
+  for (size_t i = 0; i < req->n_headers; i++) {
+    const char *name = req->headers[i].name;
+    int c = name[0] >= 'A' && name[0] <= 'Z' ? name[0] + 32 : name[0];
+    if (c == first && !strcasecmp(name, lname)) return req->headers[i].value;
+  }
   return NULL;
 }
 
@@ -1013,9 +1069,21 @@ int berth_http_server_listen(uv_loop_t *loop, const char *host, int port,
   if (!s->cfg.max_connections) s->cfg.max_connections = 4096;
   if (!s->cfg.max_stream_buffer) s->cfg.max_stream_buffer = 4 << 20;
   if (!s->cfg.body_timeout_ms) s->cfg.body_timeout_ms = 60000;
-  uv_tcp_init(loop, &s->listener);
+  /* With reuse_port the socket is made now, so the option is set before
+   * bind (this libuv has no flag for it). */
+  int rc = uv_tcp_init_ex(loop, &s->listener, cfg->reuse_port ? addr.ss_family : AF_UNSPEC);
+  if (rc < 0) {
+    free(s);
+    return rc;
+  }
   s->listener.data = s;
-  int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  if (cfg->reuse_port) {
+    uv_os_fd_t fd;
+    int one = 1;
+    rc = uv_fileno((uv_handle_t *)&s->listener, &fd);
+    if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) rc = -errno;
+  }
+  if (rc == 0) rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
   if (rc < 0) {
     /* The handle is initialised: it must be closed, and s freed after. */

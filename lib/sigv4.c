@@ -1,11 +1,22 @@
 /* sigv4: see sigv4.h. The rules are AWS's "Create a canonical request for
  * Signature Version 4"; the values are checked against the SDK's signer in
- * tests/unit/test_sigv4.c. */
+ * tests/unit/test_sigv4.c.
+ *
+ * DESIGN (cost per request): a verifier hashes the body and the canonical
+ * request and computes one HMAC for every request. With OpenSSL 3,
+ * EVP_sha256() and the one-shot HMAC() look the algorithm up in the
+ * provider store under a lock, and HMAC() builds and frees a MAC context
+ * with three digest contexts each call: most of a verification's time
+ * (bench/http_hot.c). So SHA-256 is fetched once per process, each thread
+ * keeps one digest context that every hash reuses (freed when the thread
+ * exits), and HMAC is written out over it (RFC 2104). Nothing here is
+ * shared between threads but the fetched, immutable EVP_MD. */
 #include "berth/sigv4.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +30,42 @@ static void hex(const unsigned char *b, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha_md;        /* written once under sha_once, then read-only */
+static pthread_key_t sha_key; /* frees a thread's context when it exits */
+static _Thread_local EVP_MD_CTX *sha_ctx;
+
+static void sha_ctx_free(void *ctx) {
+  EVP_MD_CTX_free(ctx);
+}
+
+static void sha_setup(void) {
+  sha_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* NULL: EVP_sha256() below */
+  if (pthread_key_create(&sha_key, sha_ctx_free) != 0) abort();
+}
+
+/* SHA-256 of a then b (b may be empty) into out, on this thread's context.
+ * A failure here is OpenSSL failing to allocate: abort, as for our own
+ * allocations, rather than compare a signature against garbage. */
+static void sha256_2(const void *a, size_t alen, const void *b, size_t blen,
+                     unsigned char out[32]) {
+  if (!sha_ctx) {
+    pthread_once(&sha_once, sha_setup);
+    sha_ctx = EVP_MD_CTX_new();
+    if (!sha_ctx || pthread_setspecific(sha_key, sha_ctx) != 0) abort();
+  }
+  unsigned int n = 0;
+  if (!EVP_DigestInit_ex(sha_ctx, sha_md ? sha_md : EVP_sha256(), NULL) ||
+      !EVP_DigestUpdate(sha_ctx, a, alen) || (blen && !EVP_DigestUpdate(sha_ctx, b, blen)) ||
+      !EVP_DigestFinal_ex(sha_ctx, out, &n) || n != 32) {
+    fprintf(stderr, "berth: SHA-256 failed in OpenSSL\n");
+    abort();
+  }
+}
+
 void berth_sha256_hex(const void *data, size_t len, char out[65]) {
   unsigned char md[32];
-  unsigned int n = 0;
-  EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+  sha256_2(data, len, NULL, 0, md);
   hex(md, 32, out);
 }
 
@@ -86,12 +129,17 @@ static int unreserved(unsigned char c) {
 /* AWS's UriEncode: every byte but the unreserved ones as %XX (upper case),
  * '/' kept when keep_slash. */
 static void uri_encode(berth_buf *out, const char *s, size_t n, int keep_slash) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (unreserved(c) || (keep_slash && c == '/'))
-      berth_buf_append(out, (const char *)&c, 1);
-    else
-      berth_buf_printf(out, "%%%02X", c);
+  static const char digits[] = "0123456789ABCDEF";
+  for (size_t i = 0; i < n;) {
+    /* Runs of bytes kept as they are go in with one append. */
+    size_t j = i;
+    while (j < n && (unreserved((unsigned char)s[j]) || (keep_slash && s[j] == '/'))) j++;
+    if (j > i) berth_buf_append(out, s + i, j - i);
+    if (j == n) break;
+    unsigned char c = (unsigned char)s[j];
+    char esc[3] = {'%', digits[c >> 4], digits[c & 15]};
+    berth_buf_append(out, esc, 3);
+    i = j + 1;
   }
 }
 
@@ -170,22 +218,23 @@ static void canonical_value(berth_buf *out, const char *v) {
   while (*v == ' ' || *v == '\t') v++;
   size_t n = strlen(v);
   while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
-  int space = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] == ' ' || v[i] == '\t') {
-      space = 1;
-      continue;
-    }
-    if (space) berth_buf_append(out, " ", 1);
-    space = 0;
-    berth_buf_append(out, v + i, 1);
+  /* v[0] and v[n-1] are not blank: runs of words, each blank run one space. */
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && v[j] != ' ' && v[j] != '\t') j++;
+    berth_buf_append(out, v + i, j - i);
+    if (j == n) break;
+    while (v[j] == ' ' || v[j] == '\t') j++; /* stops before n: v[n-1] is not blank */
+    berth_buf_append(out, " ", 1);
+    i = j;
   }
 }
 
 int berth_sigv4_canonical(berth_buf *out, const char *method, const char *path,
                           const char *query, const berth_http_header *h, size_t n,
                           const char *signed_headers, const char *payload_sha256, int s3) {
-  berth_buf_printf(out, "%s\n", method);
+  berth_buf_appends(out, method);
+  berth_buf_append(out, "\n", 1);
   if (!path || !*path) path = "/";
   if (s3)
     berth_buf_appends(out, path);
@@ -199,9 +248,16 @@ int berth_sigv4_canonical(berth_buf *out, const char *method, const char *path,
     size_t len = strcspn(p, ";");
     int found = 0;
     for (size_t i = 0; i < n; i++) {
-      if (strlen(h[i].name) != len || strncmp(h[i].name, p, len) != 0) continue;
-      if (!found) berth_buf_printf(out, "%.*s:", (int)len, p);
-      else berth_buf_append(out, ",", 1);
+      /* The first letter first: most pairs differ there. */
+      if ((len && h[i].name[0] != p[0]) || strncmp(h[i].name, p, len) != 0 ||
+          h[i].name[len] != '\0')
+        continue;
+      if (!found) {
+        berth_buf_append(out, p, len);
+        berth_buf_append(out, ":", 1);
+      } else {
+        berth_buf_append(out, ",", 1);
+      }
       canonical_value(out, h[i].value);
       found = 1;
     }
@@ -210,13 +266,29 @@ int berth_sigv4_canonical(berth_buf *out, const char *method, const char *path,
     p += len;
     if (*p == ';') p++;
   }
-  berth_buf_printf(out, "\n%s\n%s", signed_headers, payload_sha256);
+  berth_buf_append(out, "\n", 1);
+  berth_buf_appends(out, signed_headers);
+  berth_buf_append(out, "\n", 1);
+  berth_buf_appends(out, payload_sha256);
   return 0;
 }
 
+/* HMAC-SHA256 (RFC 2104): H((K ^ opad) || H((K ^ ipad) || msg)), K the key
+ * padded to the 64-byte block, or its hash when longer. */
 static void hmac(const void *key, size_t keylen, const char *msg, size_t len, unsigned char out[32]) {
-  unsigned int n = 32;
-  HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, len, out, &n);
+  unsigned char k[64] = {0}, pad[64], inner[32];
+  if (keylen > sizeof k)
+    sha256_2(key, keylen, NULL, 0, k);
+  else
+    memcpy(k, key, keylen);
+  for (size_t i = 0; i < sizeof k; i++) pad[i] = k[i] ^ 0x36;
+  sha256_2(pad, sizeof pad, msg, len, inner);
+  for (size_t i = 0; i < sizeof k; i++) pad[i] = k[i] ^ 0x5c;
+  sha256_2(pad, sizeof pad, inner, sizeof inner, out);
+  /* The key material goes. */
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(pad, sizeof pad);
+  OPENSSL_cleanse(inner, sizeof inner);
 }
 
 void berth_sigv4_signing_key(const char *secret, const char *date, const char *region,

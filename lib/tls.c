@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,10 @@
 #define TLS_ERR_MAX 256
 #define TLS_NAME_MAX 253 /* longest DNS name */
 
+/* One context may serve listeners on several threads (the router's): the
+ * lock keeps a reload from freeing it under a thread's SSL_new. */
 struct berth_tls_server {
+  pthread_mutex_t lock;
   SSL_CTX *ctx; /* for new sessions; open ones hold their own reference */
   char *cert_file;
   char *key_file;
@@ -151,6 +155,7 @@ int berth_tls_server_new(const char *cert_file, const char *key_file, berth_tls_
   SSL_CTX *ctx = server_ctx_load(cert_file, key_file, err, errlen);
   if (!ctx) return -EPROTO;
   berth_tls_server *s = berth_xcalloc(1, sizeof *s);
+  pthread_mutex_init(&s->lock, NULL);
   s->ctx = ctx;
   s->cert_file = berth_xstrdup(cert_file);
   s->key_file = berth_xstrdup(key_file);
@@ -164,19 +169,22 @@ int berth_tls_server_reload(berth_tls_server *s, char *err, size_t errlen) {
   if (!s) return -EINVAL;
   SSL_CTX *ctx = server_ctx_load(s->cert_file, s->key_file, err, errlen);
   if (!ctx) return -EPROTO; /* the old context stays */
+  pthread_mutex_lock(&s->lock);
   SSL_CTX_free(s->ctx);     /* drops our reference only */
   s->ctx = ctx;
-  s->generation++;
+  __atomic_add_fetch(&s->generation, 1, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&s->lock);
   return 0;
 }
 
 unsigned berth_tls_server_generation(const berth_tls_server *s) {
-  return s->generation;
+  return __atomic_load_n(&s->generation, __ATOMIC_RELAXED);
 }
 
 void berth_tls_server_free(berth_tls_server *s) {
   if (!s) return;
   SSL_CTX_free(s->ctx);
+  pthread_mutex_destroy(&s->lock);
   free(s->cert_file);
   free(s->key_file);
   free(s);
@@ -257,7 +265,9 @@ static berth_tls_conn *conn_new(SSL_CTX *ctx) {
 }
 
 berth_tls_conn *berth_tls_conn_server(berth_tls_server *s) {
+  pthread_mutex_lock(&s->lock);
   berth_tls_conn *t = conn_new(s->ctx);
+  pthread_mutex_unlock(&s->lock);
   if (t) SSL_set_accept_state(t->ssl);
   return t;
 }

@@ -3,21 +3,32 @@
 // copies, loaded by wrk. See bench/README.md, section "Router", for the
 // method and the figures; bench/router/run.sh is the entry point.
 //
-// DESIGN. One `berthd up` (the build in BERTH_BUILD_DIR, Release expected)
-// serves an endpoint with one IC of two zero-delay copies. The copies'
-// ports come from their environment (SAGEMAKER_BIND_TO_PORT, set by the
-// agent), so haproxy and nginx forward to exactly the processes Berth's
-// router uses. wrk cannot sign requests, and need not: one InvokeEndpoint
-// request is signed here and replayed by wrk (SigV4 has no nonce; Berth
-// accepts a signature within 15 minutes of its x-amz-date, and every wrk run
-// gets a fresh one). The peers receive the same bytes and rewrite the path
-// to the copies' /invocations, as a proxy in front of the copies must.
+// DESIGN. One `berthd up --router-threads 1 --router-token T` (the build in
+// BERTH_BUILD_DIR, Release expected) serves an endpoint with one IC of two
+// zero-delay copies. The copies' ports come from their environment
+// (SAGEMAKER_BIND_TO_PORT, set by the agent), so haproxy and nginx forward to
+// exactly the processes Berth's router uses. wrk cannot sign requests, and
+// need not: one InvokeEndpoint request is signed here and replayed by wrk
+// (SigV4 has no nonce; Berth accepts a signature within 15 minutes of its
+// x-amz-date, and every wrk run gets a fresh one, signed for the run's Berth
+// router so the Host header is its own). The peers receive the same bytes and
+// rewrite the path to the copies' /invocations, as a proxy in front of the
+// copies must.
 //
-// Pinned run: the proxy under test alone on core 1 (the router with all its
-// threads; haproxy with nbthread 1; nginx's master and one worker), wrk and
-// every other process of berthd on core 0. Unpinned run: everything free.
+// Pinned run, one thread each: berthd up's own router (--router-threads 1),
+// haproxy nbthread 1, nginx with one worker; the proxy under test alone on
+// core 1 (all its threads; nginx's master and worker), wrk, every other
+// process of berthd and the idle proxies of the other run on core 0.
+// Unpinned run, two threads each, everything free: a second, standalone
+// `berthd router --router-threads 2` on its own port joined to the same
+// controller with T (its two threads each have a SO_REUSEPORT listener),
+// a second haproxy with nbthread 2 and a second nginx with two workers
+// (`listen ... reuseport`, one listener a worker like Berth's threads).
+// With two routers the controller takes one router's report as the
+// in-flight truth, so its draining and metrics views are approximate:
+// harmless here (no scaling policy, nothing drains, no metrics read).
 // CPU per request is the proxy's utime+stime (/proc/PID/stat, summed over its
-// processes) across the wrk run over the requests wrk completed.
+// processes, all threads) across the wrk run over the requests wrk completed.
 // Rounds interleave the three proxies, so slow drift in the machine's load
 // hits all three alike; figures are the median of the rounds.
 //
@@ -27,6 +38,7 @@
 // read with perf report -i; that round's CPU figures then include perf's cost).
 
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,7 +52,8 @@ const BUILD_DIR = process.env.BERTH_BUILD_DIR;
 
 const lib = await import(path.join(SOURCE_DIR, 'tests', 'lib', 'berthd.mjs'));
 const fixtures = await import(path.join(SOURCE_DIR, 'tests', 'lib', 'fixtures.mjs'));
-const { startBerthd, stopAll, signed, freePort, waitFor, modelPids, rolePids, findTaggedProcesses } = lib;
+const { startBerthd, stopAll, signed, freePort, waitFor, modelPids, rolePids, findTaggedProcesses,
+  registerCredentials, BERTHD } = lib;
 
 const EP = 'bench';
 const IC = 'bench-ic';
@@ -136,9 +149,9 @@ function taskset(cpus, pid) {
 
 // ---------------------------------------------------------------- peers
 
-function haproxyConfig(port, copies) {
+function haproxyConfig(port, copies, threads) {
   return `global
-  nbthread 1
+  nbthread ${threads}
   maxconn 4096
 defaults
   mode http
@@ -157,23 +170,25 @@ ${copies.map((c, i) => `  server copy${i} 127.0.0.1:${c}`).join('\n')}
 `;
 }
 
-function nginxConfig(port, copies, dir) {
-  return `worker_processes 1;
+/** workers > 1 listen with reuseport: a listener each, as Berth's threads. */
+function nginxConfig(port, copies, dir, workers) {
+  const n = `nginx-${workers}`; // each instance its own files
+  return `worker_processes ${workers};
 daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
+pid ${dir}/${n}.pid;
+error_log ${dir}/${n}-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path ${dir}/nginx-body;
-  proxy_temp_path ${dir}/nginx-proxy;
+  client_body_temp_path ${dir}/${n}-body;
+  proxy_temp_path ${dir}/${n}-proxy;
   upstream copies {
     least_conn;
 ${copies.map((c) => `    server 127.0.0.1:${c};`).join('\n')}
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${workers > 1 ? ' reuseport' : ''};
     keepalive_requests 100000000;
     location /endpoints/${EP}/invocations {
       proxy_pass http://copies/invocations;
@@ -228,8 +243,8 @@ async function checkAnswer(base, req, what) {
   }
 }
 
-function runWrk({ base, dir, req, seconds, connections, pinCpu }) {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s',
+function runWrk({ base, dir, req, seconds, connections, threads, pinCpu }) {
+  const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '5s',
     '-s', path.join(HERE, 'invoke.lua'), `${base}${req.path}`,
     '--', req.path, path.join(dir, 'body.json'), path.join(dir, 'headers.tsv')];
   const [cmd, full] = pinCpu !== null ? ['taskset', ['-c', String(pinCpu), 'wrk', ...args]] : ['wrk', args];
@@ -339,12 +354,16 @@ async function main() {
   if (cpus < 2) throw new Error('the pinned run needs two cores (core 0: wrk and the copies, core 1: the proxy)');
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-router-'));
+  if (opt.perf) fs.mkdirSync(opt.perf, { recursive: true });
   const log = (s) => process.stderr.write(`[bench] ${s}\n`);
   const raw = { date: new Date().toISOString(), host: os.hostname(), cpus, cpu_model: os.cpus()[0].model,
     build_dir: BUILD_DIR, build_type: buildType, options: opt, loadavg_before: os.loadavg(), runs: {},
     commit: spawnSync('git', ['-C', SOURCE_DIR, 'describe', '--always', '--dirty'], { encoding: 'utf8' }).stdout.trim() || '?' };
 
-  const berthd = await startBerthd();
+  // A known router token, so that the standalone router of the unpinned run
+  // can join this controller.
+  const routerToken = randomBytes(24).toString('hex');
+  const berthd = await startBerthd({ extraArgs: ['--router-threads', '1', '--router-token', routerToken] });
   log(`berthd up: runtime ${berthd.runtimeUrl}`);
   const ctl = berthd.controlUrl;
   await fixtures.deployEndpoint(ctl, EP);
@@ -374,37 +393,71 @@ async function main() {
   if (!routerPid) throw new Error('no `berthd router` process found');
   log(`copies on ports ${copies.map((c) => c.port).join(', ')}; router pid ${routerPid}`);
 
-  const hport = await freePort();
-  const nport = await freePort();
-  fs.writeFileSync(path.join(dir, 'haproxy.cfg'), haproxyConfig(hport, copies.map((c) => c.port)));
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(nport, copies.map((c) => c.port), dir));
-  const haproxy = startChild('haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], 'haproxy');
-  const nginx = startChild('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], 'nginx');
-  await waitListening(`http://127.0.0.1:${hport}/ping`, 'haproxy', haproxy);
-  await waitListening(`http://127.0.0.1:${nport}/ping`, 'nginx', nginx);
-
-  const proxies = {
-    berth: { base: berthd.runtimeUrl, pids: () => [routerPid] },
-    haproxy: { base: `http://127.0.0.1:${hport}`, pids: () => [haproxy.pid] },
-    nginx: { base: `http://127.0.0.1:${nport}`, pids: () => [nginx.pid, ...childPids(nginx.pid)] },
-  };
-  const names = Object.keys(proxies);
-
-  const pin = (pinned) => {
-    const proxyPids = new Set(names.flatMap((n) => proxies[n].pids()));
-    for (const pid of proxyPids) taskset(pinned ? '1' : `0-${cpus - 1}`, pid);
-    for (const pid of findTaggedProcesses()) if (!proxyPids.has(pid)) taskset(pinned ? '0' : `0-${cpus - 1}`, pid);
+  // haproxy and nginx with `threads` threads (nginx: workers) on ports of
+  // their own.
+  const startPeers = async (threads) => {
+    const hport = await freePort();
+    const nport = await freePort();
+    const hcfg = path.join(dir, `haproxy-${threads}.cfg`);
+    const ncfg = path.join(dir, `nginx-${threads}.conf`);
+    fs.writeFileSync(hcfg, haproxyConfig(hport, copies.map((c) => c.port), threads));
+    fs.writeFileSync(ncfg, nginxConfig(nport, copies.map((c) => c.port), dir, threads));
+    const haproxy = startChild('haproxy', ['-db', '-f', hcfg], `haproxy nbthread ${threads}`);
+    const nginx = startChild('nginx', ['-p', dir, '-c', ncfg], `nginx ${threads} workers`);
+    await waitListening(`http://127.0.0.1:${hport}/ping`, haproxy.what, haproxy);
+    await waitListening(`http://127.0.0.1:${nport}/ping`, nginx.what, nginx);
+    return {
+      haproxy: { base: `http://127.0.0.1:${hport}`, pids: () => [haproxy.pid] },
+      nginx: { base: `http://127.0.0.1:${nport}`, pids: () => [nginx.pid, ...childPids(nginx.pid)] },
+    };
   };
 
-  const measure = async (name, pinned, seconds, perfFile = null) => {
-    const p = proxies[name];
-    const req = writeSignedRequest(dir, berthd.runtimeUrl);
+  // A run: the three proxies with `threads` threads each, and the Berth
+  // router every request of the run is signed for.
+  const runs = {
+    pinned: { threads: 1, wrkThreads: 1, signUrl: berthd.runtimeUrl,
+      proxies: { berth: { base: berthd.runtimeUrl, pids: () => [routerPid] }, ...await startPeers(1) } },
+  };
+  if (opt.unpinned) {
+    // The standalone router: one process, its threads share the pid.
+    const rport = await freePort();
+    const url = `http://127.0.0.1:${rport}`;
+    const router = startChild(BERTHD, ['router', '--controller', ctl, '--router-token', routerToken,
+      '--runtime-listen', `127.0.0.1:${rport}`, '--router-threads', '2', '--log-level', 'warn'],
+    'berthd router --router-threads 2');
+    registerCredentials(url, berthd.credentials); // the same keys as berthd up's router
+    await waitListening(`${url}/healthz`, router.what, router);
+    const req = writeSignedRequest(dir, url);
+    await waitFor(async () => {
+      if (router.exitInfo) throw new Error(`${router.what} exited (${JSON.stringify(router.exitInfo)}): ${router.output()}`);
+      return checkAnswer(url, req, router.what).then(() => true);
+    }, { timeoutMs: 20_000, intervalMs: 200, ignoreErrors: true, what: `${router.what} to answer a signed request` });
+    log(`standalone router (2 threads): runtime ${url}, pid ${router.pid}`);
+    runs.unpinned = { threads: 2, wrkThreads: 1, signUrl: url,
+      proxies: { berth: { base: url, pids: () => [router.pid] }, ...await startPeers(2) } };
+  }
+  const names = ['berth', 'haproxy', 'nginx'];
+  raw.threads = Object.fromEntries(Object.entries(runs).map(([m, r]) => [m, { proxy: r.threads, wrk: r.wrkThreads }]));
+
+  // Pinned: the run's proxies on core 1, every other process (the other
+  // run's proxies, idle, included) on core 0. Unpinned: all on every core.
+  const pin = (run, pinned) => {
+    const under = new Set(names.flatMap((n) => run.proxies[n].pids()));
+    const all = new Set([...Object.values(runs).flatMap((r) => names.flatMap((n) => r.proxies[n].pids())),
+      ...findTaggedProcesses()]);
+    for (const pid of all) taskset(!pinned ? `0-${cpus - 1}` : under.has(pid) ? '1' : '0', pid);
+  };
+
+  const measure = async (run, name, pinned, seconds, perfFile = null) => {
+    const p = run.proxies[name];
+    const req = writeSignedRequest(dir, run.signUrl);
     const pids = p.pids();
     const perf = perfFile ? startChild('perf', ['record', '-F', '999', '-g', '-o', perfFile,
       '-p', pids.join(','), '--', 'sleep', String(seconds)], 'perf') : null;
     const before = cpuUs(pids);
     const copiesBefore = cpuUs(copyPids);
-    const w = await runWrk({ base: p.base, dir, req, seconds, connections: opt.connections, pinCpu: pinned ? 0 : null });
+    const w = await runWrk({ base: p.base, dir, req, seconds, connections: opt.connections,
+      threads: run.wrkThreads, pinCpu: pinned ? 0 : null });
     const cpu = cpuUs(pids) - before;
     const copiesCpu = cpuUs(copyPids) - copiesBefore;
     if (perf && !perf.exitInfo) await new Promise((resolve) => perf.on('exit', resolve));
@@ -414,30 +467,32 @@ async function main() {
       errors: e.connect + e.read + e.write + e.status + e.timeout, errors_by_kind: e };
   };
 
-  const req = writeSignedRequest(dir, berthd.runtimeUrl);
-  for (const n of names) await checkAnswer(proxies[n].base, req, n);
+  for (const run of Object.values(runs)) {
+    const req = writeSignedRequest(dir, run.signUrl);
+    for (const n of names) await checkAnswer(run.proxies[n].base, req, `${n} (${run.threads} thread${run.threads > 1 ? 's' : ''})`);
+  }
 
-  const modes = opt.unpinned ? [true, false] : [true];
   const out = [];
-  for (const pinned of modes) {
-    const mode = pinned ? 'pinned' : 'unpinned';
-    pin(pinned);
-    for (const n of names) await measure(n, pinned, 2); // warm-up: connections, caches
+  for (const [mode, run] of Object.entries(runs)) {
+    const pinned = mode === 'pinned';
+    pin(run, pinned);
+    for (const n of names) await measure(run, n, pinned, 2); // warm-up: connections, caches
     const results = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < opt.rounds; r++) {
       for (const n of names) {
         const perfFile = opt.perf && pinned && r === 0 ? path.join(path.resolve(opt.perf), `${n}.data`) : null;
-        const m = await measure(n, pinned, opt.duration, perfFile);
+        const m = await measure(run, n, pinned, opt.duration, perfFile);
         results[n].push(m);
         log(`${mode} round ${r + 1} ${n}: ${m.rps.toFixed(0)} req/s, p50 ${(m.p50_us / 1000).toFixed(2)} ms, p99 ${(m.p99_us / 1000).toFixed(2)} ms, ${m.cpu_us_per_req.toFixed(1)} us CPU/req (copies ${m.copies_cpu_us_per_req.toFixed(1)}), ${m.errors} errors${m.errors ? ' ' + JSON.stringify(m.errors_by_kind) : ''}`);
       }
     }
     raw.runs[mode] = results;
+    const load = `median of ${opt.rounds} x ${opt.duration} s, wrk ${run.wrkThreads} thread${run.wrkThreads > 1 ? 's' : ''} ${opt.connections} connections`;
     out.push(table(pinned
-      ? `Pinned: the proxy alone on core 1, wrk and the copies on core 0 (median of ${opt.rounds} x ${opt.duration} s, ${opt.connections} connections)`
-      : `Unpinned: all processes on ${cpus} cores (median of ${opt.rounds} x ${opt.duration} s, ${opt.connections} connections)`, results, names));
+      ? `Pinned, one thread each (berth --router-threads 1, haproxy nbthread 1, nginx 1 worker): the proxy alone on core 1, wrk and the copies on core 0 (${load})`
+      : `Unpinned, two threads each (berth --router-threads 2, haproxy nbthread 2, nginx 2 workers): all processes on ${cpus} cores (${load})`, results, names));
   }
-  pin(false);
+  pin(runs.pinned, false);
 
   let streamOk = true;
   if (opt.stream) {

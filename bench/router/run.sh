@@ -3,7 +3,7 @@
 # section "Router"). Needs haproxy, nginx and wrk (bench/router/setup.sh) and
 # a Release build of Berth:
 #   cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release && make -C build-release
-#   bench/router/run.sh [--duration S] [--rounds N] [--connections N] [--no-unpinned] [--no-stream] [--json FILE]
+#   bench/router/run.sh [--duration S] [--rounds N] [--connections N] [--no-unpinned] [--no-stream] [--json FILE] [--perf DIR]
 # BERTH_BUILD_DIR picks another build dir. Not run by CI: it is a benchmark.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -93,6 +93,9 @@ typedef struct berth_http_server_config {
   /* With tls: a connection from a loopback address whose first byte is not
    * a TLS handshake speaks plain HTTP (a berthd's own roles on one host). */
   int plain_from_loopback;
+  /* SO_REUSEPORT: several listeners (one per thread, each on its own loop)
+   * share the port and the kernel spreads connections over them. */
+  int reuse_port;
 } berth_http_server_config;
 
 /* Binds and listens on host:port (port 0 picks one). */

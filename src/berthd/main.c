@@ -38,12 +38,14 @@
 #include "pool.h"
 #include "router.h"
 #include "router_sync.h"
+#include "router_threads.h"
 #include "routing.h"
 #include "store.h"
 #include "supervisor.h"
 
 #define BERTH_VERSION "0.1.0"
 #define SHUTDOWN_GRACE_MS 40000
+#define MIN_BUFFERED_BYTES (7u << 20) /* --max-buffered-mb 7: one 6 MiB body and more */
 
 static struct {
   const char *data_dir;
@@ -71,10 +73,11 @@ static struct {
   const char *tls_cert, *tls_key;
   const char *ca_file;          /* router: verifies an https --controller */
   const char *agent_listen;     /* agents' and routers' own listener */
+  const char *router_threads;   /* router: its event loops (default: the cores) */
   int insecure_listen;
 } config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
             "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL, "info", NULL, NULL,
-            NULL, NULL, NULL, NULL, NULL, 0};
+            NULL, NULL, NULL, NULL, NULL, NULL, 0};
 
 typedef enum { ROLE_CONTROLLER, ROLE_ROUTER } role;
 
@@ -151,7 +154,10 @@ static void usage(FILE *f) {
           "                            control listener then refuses them), e.g. a\n"
           "                            private network's address\n"
           "  --ca-file FILE            router: the CA that signed an https --controller's\n"
-          "                            certificate (default: the system's CAs)\n",
+          "                            certificate (default: the system's CAs)\n"
+          "  --router-threads N        router: event loops serving the runtime API, each\n"
+          "                            with its own listener on the port (1-64; default:\n"
+          "                            one per core)\n",
           config.data_dir, config.control_listen, config.runtime_listen,
           berth_catalog_default_path());
 }
@@ -199,13 +205,15 @@ static void on_shutdown_poll(uv_timer_t *t) {
   int copies = c->router_mode ? 0 : local_agents_running(c);
   int late = uv_now(c->loop) - shutdown_started > SHUTDOWN_GRACE_MS;
   if (servers_open > 0 || (copies > 0 && !late)) return;
+  if (c->router_mode && router_threads_running() > 0) return; /* each finishes its requests */
   uv_timer_stop(t);
   if (!c->router_mode) {
     uv_timer_stop(&c->tick);
     uv_timer_stop(&c->kick);
     autoscale_stop(c);
   } else {
-    router_sync_stop(c);
+    router_threads_join();
+    router_sync_stop(c); /* the last report carries every thread's */
   }
   uv_signal_stop(&sigterm);
   uv_signal_stop(&sigint);
@@ -236,6 +244,7 @@ static void on_signal(uv_signal_t *s, int signum) {
     berth_log(BERTH_LOG_INFO, "signal %d: finishing in-flight requests", signum);
     for (ic *x = c->ics; x; x = x->next) router_expire_waiting(c, x); /* 503: retry */
     berth_http_server_close(c->runtime, on_server_closed, c);
+    router_threads_stop();
   } else {
     berth_log(BERTH_LOG_INFO, "signal %d: stopping copies", signum);
     pool_wake(c, 1);    /* held agent syncs end now, not when their wait does */
@@ -313,12 +322,16 @@ static void plan_descriptors(void) {
   budget.runtime_per_client = budget.runtime / 2;
 }
 
-static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_handler handler,
-                     berth_http_error_formatter fmt, size_t max_conns, size_t per_client,
-                     uint64_t max_buffered, berth_http_server **out) {
+/* port >= 0 replaces addr's (a router thread joins the port the first
+ * one bound, which may have been 0); reuse_port: SO_REUSEPORT. */
+static int listen_on(ctl *c, const char *flag, const char *addr, int port_given, int reuse_port,
+                     berth_http_handler handler, berth_http_error_formatter fmt,
+                     size_t max_conns, size_t per_client, uint64_t max_buffered,
+                     berth_http_server **out) {
   char host[256];
   int port;
   if (parse_listen(flag, addr, host, sizeof host, &port)) return -1;
+  if (port_given >= 0) port = port_given;
   berth_http_server_config sc = {0};
   sc.handler = handler;
   sc.ud = c;
@@ -330,6 +343,7 @@ static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_hand
   sc.max_buffered_bytes = max_buffered;
   sc.tls = tls;
   sc.plain_from_loopback = 1; /* the roles of this berthd, on this host */
+  sc.reuse_port = reuse_port;
   int rc = berth_http_server_listen(c->loop, host, port, &sc, out);
   if (rc) {
     berth_log(BERTH_LOG_ERROR, "cannot listen on %s (%s): %s", addr, flag, uv_strerror(rc));
@@ -340,19 +354,32 @@ static int listen_on(ctl *c, const char *flag, const char *addr, berth_http_hand
 
 static uint64_t runtime_buffered;
 static int listen_failed;
+static int router_threads = 1;
+
+/* One router thread's listener: the budgets are split between them, each
+ * keeping room for one largest body (--max-buffered-mb's floor). */
+static int listen_runtime(ctl *c, int port) {
+  size_t n = (size_t)router_threads;
+  uint64_t buffered = runtime_buffered / n;
+  if (buffered < MIN_BUFFERED_BYTES) buffered = MIN_BUFFERED_BYTES;
+  return listen_on(c, "--runtime-listen", config.runtime_listen, port, n > 1, router_on_request,
+                   router_format_error, (budget.runtime + n - 1) / n,
+                   (budget.runtime_per_client + n - 1) / n, buffered, &c->runtime);
+}
 
 /* The router serves once it has the controller's routing state. */
 static void on_first_snapshot(ctl *c) {
-  if (listen_on(c, "--runtime-listen", config.runtime_listen, router_on_request,
-                router_format_error, budget.runtime, budget.runtime_per_client, runtime_buffered,
-                &c->runtime)) {
+  if (listen_runtime(c, -1) ||
+      router_threads_start(c, router_threads - 1, berth_http_server_port(c->runtime),
+                           listen_runtime)) {
     listen_failed = 1;
     uv_stop(c->loop);
     return;
   }
   supervised_ready();
-  berth_log(BERTH_LOG_INFO, "version %s, runtime API on http://%s, routing from %s",
-            BERTH_VERSION, config.runtime_listen, config.controller_url);
+  berth_log(BERTH_LOG_INFO, "version %s, runtime API on http://%s (%d thread%s), routing from %s",
+            BERTH_VERSION, config.runtime_listen, router_threads, router_threads > 1 ? "s" : "",
+            config.controller_url);
 }
 
 /* The router token: given (berthd up generates one per start), or kept in
@@ -487,6 +514,7 @@ static int cmd_role(role r, int argc, char **argv) {
     else if (strcmp(argv[i], "--tls-key") == 0) slot = &config.tls_key;
     else if (strcmp(argv[i], "--ca-file") == 0) slot = &config.ca_file;
     else if (strcmp(argv[i], "--agent-listen") == 0) slot = &config.agent_listen;
+    else if (strcmp(argv[i], "--router-threads") == 0) slot = &config.router_threads;
     else if (strcmp(argv[i], "--insecure-listen") == 0) {
       config.insecure_listen = 1;
       continue;
@@ -592,6 +620,17 @@ static int cmd_role(role r, int argc, char **argv) {
     }
     unsetenv("BERTH_ROUTER_TOKEN");
     runtime_buffered = (uint64_t)(buffered_mb * 1024 * 1024);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    double threads = cores < 1 ? 1 : cores > ROUTER_MAX_THREADS ? ROUTER_MAX_THREADS : cores;
+    if (config.router_threads &&
+        parse_number("--router-threads", config.router_threads, 1, ROUTER_MAX_THREADS, &threads))
+      return 2;
+    if (threads != (int)threads) {
+      fprintf(stderr, "berthd router: --router-threads '%s' must be a whole number\n",
+              config.router_threads);
+      return 2;
+    }
+    router_threads = (int)threads;
     if (router_sync_start(c, config.controller_url, rtoken, ca, on_first_snapshot)) {
       fprintf(stderr, "berthd router: --controller '%s' must be http://HOST:PORT or "
               "https://HOST:PORT of the controller's control API\n", config.controller_url);
@@ -638,12 +677,12 @@ static int cmd_role(role r, int argc, char **argv) {
     return 1;
   }
   if (!c->auth_off && keys_first_start(c)) return 1;
-  if (listen_on(c, "--control-listen", config.control_listen, api_on_request, api_format_error,
-                budget.control, 0, 0, &c->control))
+  if (listen_on(c, "--control-listen", config.control_listen, -1, 0, api_on_request,
+                api_format_error, budget.control, 0, 0, &c->control))
     return 1;
   if (config.agent_listen &&
-      listen_on(c, "--agent-listen", config.agent_listen, api_on_agent_request, api_format_error,
-                budget.control, 0, 0, &c->agent_listener))
+      listen_on(c, "--agent-listen", config.agent_listen, -1, 0, api_on_agent_request,
+                api_format_error, budget.control, 0, 0, &c->agent_listener))
     return 1;
   {
     /* Local agents reach the controller here (their own listener if any). */

@@ -11,6 +11,7 @@
 #include "berth/converge.h"
 #include "metrics.h"
 #include "rollout.h"
+#include "shared_count.h"
 #include "store.h"
 
 /* SageMaker's default for both startup timeouts. */
@@ -429,7 +430,7 @@ void ic_free(ic *x) {
   json_decref(x->doc);
   json_decref(x->adapter_loads);
   rollout_free(x->rollout);
-  berth_prefix_table_free(x->prefixes);
+  if (x->held) shared_count_release(x->held);
   free(x);
 }
 

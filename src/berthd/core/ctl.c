@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "shared_count.h"
 #include "berth/devices.h"
 #include "store.h"
 
@@ -175,6 +176,7 @@ json_t *copy_doc(const copy *cp) {
 
 void copy_free(copy *cp) {
   json_decref(cp->spec);
+  if (cp->load) shared_count_release(cp->load);
   free(cp);
 }
 

@@ -196,6 +196,8 @@ typedef struct copy {
   int remove_when_stopped;      /* 1: the copy goes away; 0: it restarts */
   uint32_t inflight;            /* router requests now at this copy; each
                                    keeps the copy's memory alive */
+  struct shared_count *load;    /* router: its requests outstanding on all
+                                   threads (shared_count.h) */
   int unhealthy;                /* ready but failing /ping: out of rotation */
   int adopted;                  /* agent: taken over, /ping not passed yet */
   int mark;                     /* router: in the snapshot being applied */
@@ -254,14 +256,13 @@ struct ic {
   copy *copies;
   int64_t next_copy_seq;
   uint64_t rr;                  /* routing state for RANDOM */
-  berth_prefix_table *prefixes; /* router: PREFIX_AWARE's prefix -> copy
-                                   table (prefix.h), made on first use */
   int deleting;
   int failed_sticky;            /* a copy failed to start: stay Failed */
   ic_metrics *metrics;
   scaling *scaling;             /* NULL without a registered scalable target */
   invocation *wait_head, *wait_tail; /* requests held while a copy starts */
   int n_waiting;
+  struct shared_count *held;    /* router: held on all threads (shared_count.h) */
   int refs;                     /* invocations that point at it (ic_hold) */
   int wakes;                    /* router: held requests wake it (it scales) */
   int mark;                     /* router: in the snapshot being applied */

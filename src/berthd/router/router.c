@@ -24,6 +24,7 @@
 
 #include "agent.h"
 #include "auth.h"
+#include "shared_count.h"
 #include "ic.h"
 #include "metrics.h"
 #include "openai.h"
@@ -139,6 +140,18 @@ void router_format_error(int status, const char *message, void *body, const char
               : "ValidationError";
 }
 
+/* A request at cp counts until its answer's last byte, on this thread's
+ * mirror (keeping cp's memory) and on all threads' (shared_count.h). */
+static void copy_taken(copy *cp) {
+  cp->inflight++;
+  if (cp->load) shared_count_add(cp->load, 1);
+}
+
+static void copy_given(ctl *c, copy *cp) {
+  if (cp->load) shared_count_add(cp->load, -1);
+  agent_request_done(c, cp); /* cp may be gone after this */
+}
+
 static void invocation_free(invocation *inv) {
   berth_buf_free(&inv->body);
   ic_drop(inv->x);
@@ -156,6 +169,7 @@ static void unlink_waiting(invocation *inv) {
       x->wait_head = w->wait_next;
     if (x->wait_tail == w) x->wait_tail = prev;
     x->n_waiting--;
+    if (x->held) shared_count_add(x->held, -1);
     break;
   }
   inv->wait_next = NULL;
@@ -350,7 +364,7 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
   router_try where;
   router_try_note(&where, cp);
   router_copy_refused(cp, err, delivered);
-  agent_request_done(c, cp); /* cp may be gone after this */
+  copy_given(c, cp); /* cp may be gone after this */
   /* The deadline passed while the model waited for the client to read: the
    * client was too slow, not the model. */
   if (err == UV_ETIMEDOUT && inv->paused) inv->client_failed = 1;
@@ -502,12 +516,12 @@ static int forward(invocation *inv) {
                                .body = inv->req->body, .body_len = inv->req->body_len,
                                .borrow_body = 1, .timeout_ms = silence,
                                .deadline_ms = inv->deadline_ms - used};
-  cp->inflight++;
+  copy_taken(cp);
   inv->cp = cp;
   inv->sent_ns = uv_hrtime();
   if (berth_http_request(c->client, &o, &model_cb, inv, &inv->call) != 0) {
     inv->cp = NULL;
-    agent_request_done(c, cp);
+    copy_given(c, cp);
     return -1;
   }
   return 0;
@@ -627,11 +641,14 @@ void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const route
   inv->req = req;
   inv->x = x;
   ic_hold(x);
+  /* Every answer from here on, errors too, carries this id. */
+  snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
+           (unsigned long long)next_random(c), (unsigned long long)req->start_ms);
   /* Sticky sessions: check the session id, find its copy (sessions.h). */
   api_error se = {0};
   if (router_session_begin(c, x, req, t->event_stream, &inv->session, &se) != 0) {
+    reply_failed(inv, req, se.status, se.type, NULL, "%s", se.message);
     invocation_free(inv);
-    reply_error(req, c, se.status, se.type, NULL, "%s", se.message);
     return;
   }
   const variant *v = ctl_endpoint_variant(ep, x->variant);
@@ -641,8 +658,6 @@ void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const route
   inv->deadline_ms = (uint64_t)((t->streams ? c->stream_timeout_s : c->invocation_timeout_s) *
                                 1000);
   berth_buf_init(&inv->body, ROUTER_MAX_BODY);
-  snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
-           (unsigned long long)next_random(c), (unsigned long long)req->start_ms);
   inv->arrived_ns = uv_hrtime();
   req->user = inv;
   req->on_abort = on_client_gone;
@@ -651,14 +666,17 @@ void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const route
     /* A session's request waits for no other copy: its state is on its own. */
     router_session_gone(x, &inv->session, &se);
     req->on_abort = NULL;
+    reply_failed(inv, req, se.status, se.type, NULL, "%s", se.message);
     invocation_free(inv);
-    reply_error(req, c, se.status, se.type, NULL, "%s", se.message);
     return;
   }
   /* Hold the request while a copy starts instead of failing it: one that
    * scaling wakes, or one on its way (placed and starting or restarting). */
   if ((x->wakes || (x->coming > 0 && x->status != IC_FAILED)) && !c->shutting_down) {
-    if (x->n_waiting >= c->wake_queue_max) {
+    /* The bound is the IC's on all threads together (shared_count.h). */
+    if (x->held ? shared_count_add(x->held, 1) > (uint32_t)c->wake_queue_max
+                : x->n_waiting >= c->wake_queue_max) {
+      if (x->held) shared_count_add(x->held, -1);
       req->on_abort = NULL;
       reply_failed(inv, req, 429, "ModelNotReadyException", NULL,
                    "Inference component %s has no ready copy yet and %d requests are already "
@@ -700,6 +718,7 @@ void router_copy_ready(ctl *c, ic *x) {
       x->wait_head = inv;
       if (!x->wait_tail) x->wait_tail = inv;
       x->n_waiting++;
+      if (x->held) shared_count_add(x->held, 1);
       return;
     }
     metrics_waited(x->metrics, (double)waited);

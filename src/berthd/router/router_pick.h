@@ -16,9 +16,12 @@ int router_routable(const copy *cp, int64_t exclude);
 copy *router_choose(ic *x, berth_route_strategy strategy, uint64_t rnd, int64_t exclude);
 /* A routable copy of x for a request with this body: the copy that served
  * its prefix last while it has fewer than cfg->threshold requests in
- * flight, else the least loaded. Records the choice in x->prefixes (made
- * here on first use, freed with x). NULL when no copy is routable. */
+ * flight, else the least loaded. Records the choice in x's prefix table
+ * (made here on first use, one per IC name for all router threads). NULL
+ * when no copy is routable. */
 copy *router_prefix_choose(ic *x, const berth_prefix_config *cfg, const char *body, size_t len,
                            uint64_t rnd, int64_t exclude);
+/* The IC named left the routing state: its prefix table goes. */
+void router_prefix_forget(const char *icname);
 
 #endif

@@ -5,15 +5,19 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
 #include "berth/log.h"
+#include "shared_count.h"
 #include "ic.h"
 #include "metrics.h"
 #include "router.h"
+#include "router_pick.h"
+#include "sessions.h"
 
 static struct {
   ctl *c;
@@ -36,19 +40,33 @@ static struct {
   char *report_text;            /* the report in flight */
   int report_status;
   int warned;
-  instance *hosts;              /* one per copy address (bounded by hosts) */
+  uv_async_t news;              /* a thread contributed (wakes us) */
 } rs;
+
+/* What the router's threads share with this one (router_threads.c): the
+ * last snapshot, for their mirrors, and what their requests did, for the
+ * next report. Each thread owns its mirror; only these cross, under lock. */
+static struct {
+  pthread_mutex_t lock;
+  char *text;                   /* the last snapshot applied here */
+  size_t len;
+  uint64_t seq;                 /* counts snapshots applied here */
+  uv_async_t *subscribers[ROUTER_MAX_THREADS];
+  int n_subscribers;
+  json_t *inbox;                /* their ICs' entries not yet merged */
+} share = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- the mirror ---- */
 
-static instance *host(const char *address) {
-  for (instance *in = rs.hosts; in; in = in->next)
+/* A mirror's hosts are its c->instances: one per copy address. */
+static instance *host(ctl *c, const char *address) {
+  for (instance *in = c->instances; in; in = in->next)
     if (strcmp(in->address, address) == 0) return in;
   instance *in = berth_xcalloc(1, sizeof *in);
   in->remote = 1;
   snprintf(in->address, sizeof in->address, "%s", address);
-  in->next = rs.hosts;
-  rs.hosts = in;
+  in->next = c->instances;
+  c->instances = in;
   return in;
 }
 
@@ -114,6 +132,9 @@ static int apply_copies(ctl *c, ic *x, json_t *list) {
     if (!cp) {
       cp = berth_xcalloc(1, sizeof *cp);
       cp->id = id;
+      char key[32];
+      snprintf(key, sizeof key, "copy/%lld", (long long)id);
+      cp->load = shared_count_attach(key);
       cp->owner = x;
       cp->ctl = c;
       cp->remove_when_stopped = 1;
@@ -122,7 +143,7 @@ static int apply_copies(ctl *c, ic *x, json_t *list) {
       *pp = cp;
     }
     cp->mark = 1;
-    cp->inst = host(json_string_value(json_object_get(e, "address")) ?: "127.0.0.1");
+    cp->inst = host(c, json_string_value(json_object_get(e, "address")) ?: "127.0.0.1");
     cp->port = (int)json_integer_value(json_object_get(e, "port"));
     copy_state was = cp->state;
     /* A copy that refused a connection here comes back with the next
@@ -142,10 +163,11 @@ static void drop_ic(ctl *c, ic *x) {
   x->deleting = 1;
   router_expire_waiting(c, x); /* held requests get their answer first */
   while (x->copies) agent_forget(c, x->copies);
+  router_prefix_forget(x->name);
   ic_unlink(x);
 }
 
-static void apply(ctl *c, json_t *snap) {
+static void apply_snapshot(ctl *c, json_t *snap) {
   apply_endpoints(c, json_object_get(snap, "endpoints"));
   auth_import(c, json_object_get(snap, "keys"));
   json_t *list = json_object_get(snap, "ics");
@@ -161,6 +183,9 @@ static void apply(ctl *c, json_t *snap) {
       x = berth_xcalloc(1, sizeof *x);
       snprintf(x->name, sizeof x->name, "%s", name);
       x->metrics = metrics_new(ctl_clock());
+      char key[NAME_MAX_LEN + 4];
+      snprintf(key, sizeof key, "ic/%s", name);
+      x->held = shared_count_attach(key);
       ic **pp = &c->ics;
       while (*pp) pp = &(*pp)->next;
       *pp = x;
@@ -192,9 +217,84 @@ static void apply(ctl *c, json_t *snap) {
   }
 }
 
-/* ---- reports ---- */
+/* ---- what the threads share ---- */
+
+static void publish(const char *text, size_t len) {
+  pthread_mutex_lock(&share.lock);
+  free(share.text);
+  share.text = berth_xmalloc(len + 1);
+  memcpy(share.text, text, len);
+  share.text[len] = '\0';
+  share.len = len;
+  share.seq++;
+  for (int i = 0; i < share.n_subscribers; i++) uv_async_send(share.subscribers[i]);
+  pthread_mutex_unlock(&share.lock);
+}
+
+void router_sync_subscribe(uv_async_t *news) {
+  pthread_mutex_lock(&share.lock);
+  if (share.n_subscribers < ROUTER_MAX_THREADS) share.subscribers[share.n_subscribers++] = news;
+  pthread_mutex_unlock(&share.lock);
+}
+
+int router_sync_take(ctl *c, uint64_t *seq) {
+  pthread_mutex_lock(&share.lock);
+  if (!share.text || share.seq == *seq) {
+    pthread_mutex_unlock(&share.lock);
+    return 0;
+  }
+  json_t *snap = json_loadb(share.text, share.len, 0, NULL);
+  *seq = share.seq;
+  pthread_mutex_unlock(&share.lock);
+  if (json_is_object(snap)) apply_snapshot(c, snap);
+  json_decref(snap);
+  return 1;
+}
+
+void router_sync_contribute(ctl *c) {
+  json_t *ics = json_array();
+  for (ic *x = c->ics; x; x = x->next) {
+    ic_bucket d;
+    metrics_take(x->metrics, &d);
+    json_array_append_new(ics, json_pack("{s:s,s:o,s:b}", "name", x->name, "delta",
+                                         metrics_delta_json(&d), "wake", x->wake_pending));
+    x->wake_pending = 0;
+  }
+  pthread_mutex_lock(&share.lock);
+  if (!share.inbox) share.inbox = json_array();
+  json_array_extend(share.inbox, ics);
+  pthread_mutex_unlock(&share.lock);
+  json_decref(ics);
+  if (rs.c) uv_async_send(&rs.news);
+}
+
+/* The threads' deltas into this thread's metrics (one report carries the
+ * router's whole traffic); returns whether one wants a copy woken. */
+static int merge_contributions(ctl *c) {
+  pthread_mutex_lock(&share.lock);
+  json_t *inbox = share.inbox;
+  share.inbox = NULL;
+  pthread_mutex_unlock(&share.lock);
+  int wake = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(inbox, i, e) {
+    ic *x = metrics_merge_reported(c, e);
+    if (x && json_is_true(json_object_get(e, "wake"))) wake = x->wake_pending = 1;
+  }
+  json_decref(inbox);
+  return wake;
+}
 
 static void report_now(void);
+
+static void on_news(uv_async_t *a) {
+  (void)a;
+  if (merge_contributions(rs.c)) report_now(); /* a held request wants a copy */
+}
+
+/* ---- reports ---- */
+
 
 static void on_report_head(berth_http_call *call, int status, const berth_http_header *h,
                            size_t n, void *ud) {
@@ -243,18 +343,22 @@ static void report_now(void) {
     return;
   }
   rs.report_again = 0;
+  merge_contributions(c);
   json_t *ics = json_array();
   json_t *copies = json_array();
   for (ic *x = c->ics; x; x = x->next) {
     ic_bucket d;
     metrics_take(x->metrics, &d);
     json_array_append_new(ics, json_pack("{s:s,s:o,s:i,s:b}", "name", x->name, "delta",
-                                         metrics_delta_json(&d), "waiting", x->n_waiting, "wake",
+                                         metrics_delta_json(&d), "waiting",
+                                         (int)(x->held ? shared_count_get(x->held) : 0), "wake",
                                          x->wake_pending));
     x->wake_pending = 0;
-    for (copy *cp = x->copies; cp; cp = cp->next)
-      if (cp->inflight)
-        json_array_append_new(copies, json_pack("[I,i]", (json_int_t)cp->id, (int)cp->inflight));
+    /* Outstanding on every thread (shared_count.h): the controller drains by it. */
+    for (copy *cp = x->copies; cp; cp = cp->next) {
+      uint32_t n = cp->load ? shared_count_get(cp->load) : cp->inflight;
+      if (n) json_array_append_new(copies, json_pack("[I,i]", (json_int_t)cp->id, (int)n));
+    }
   }
   json_t *r = json_pack("{s:s,s:o,s:o}", "version", rs.version, "ics", ics, "copies", copies);
   rs.report_text = json_dumps(r, JSON_COMPACT);
@@ -333,7 +437,8 @@ static void on_poll_done(berth_http_call *call, int err, void *ud) {
     int changed = strcmp(v, rs.version) != 0;
     /* Applied even when unchanged: a copy that refused a connection here
      * comes back into rotation within a poll's wait. */
-    apply(rs.c, snap);
+    apply_snapshot(rs.c, snap);
+    publish(rs.poll_body.data, rs.poll_body.len);
     if (changed) {
       snprintf(rs.version, sizeof rs.version, "%s", v);
       report_now(); /* the controller learns we serve it (draining copies may stop) */
@@ -393,6 +498,9 @@ int router_sync_start(ctl *c, const char *url, const char *token, berth_tls_clie
   c->router_mode = 1;
   c->on_wake = on_wake;
   berth_buf_init(&rs.poll_body, 64u << 20);
+  /* One table of sticky sessions for all threads (sessions.h). */
+  if (!c->sessions) c->sessions = router_sessions_new(ROUTER_SESSIONS_PER_IC);
+  uv_async_init(c->loop, &rs.news, on_news);
   uv_timer_init(c->loop, &rs.poll_timer);
   uv_timer_init(c->loop, &rs.report_timer);
   uv_timer_start(&rs.report_timer, on_report_timer, ROUTER_REPORT_MS, ROUTER_REPORT_MS);
@@ -407,4 +515,5 @@ void router_sync_stop(ctl *c) {
   uv_timer_stop(&rs.poll_timer);
   uv_timer_stop(&rs.report_timer);
   report_now();
+  uv_close((uv_handle_t *)&rs.news, NULL);
 }

@@ -2,6 +2,7 @@
 #include "sessions.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,17 @@ typedef struct ic_table {
   entry *buckets[BUCKETS];
 } ic_table;
 
+/* The router's threads share one table (a session opened through one
+ * connection is found through any other); each call holds the lock. */
 struct router_sessions {
+  pthread_mutex_t lock;
   size_t per_ic;
   ic_table *tables;
 };
 
 router_sessions *router_sessions_new(size_t per_ic) {
   router_sessions *t = berth_xcalloc(1, sizeof *t);
+  pthread_mutex_init(&t->lock, NULL);
   t->per_ic = per_ic ? per_ic : 1;
   return t;
 }
@@ -55,6 +60,7 @@ void router_sessions_free(router_sessions *t) {
     next = tb->next;
     table_free(tb);
   }
+  pthread_mutex_destroy(&t->lock);
   free(t);
 }
 
@@ -110,7 +116,7 @@ static void make_room(ic_table *tb, size_t max, double now) {
   }
 }
 
-int router_sessions_put(router_sessions *t, const char *icname, const char *id, int64_t copy_id,
+static int put_locked(router_sessions *t, const char *icname, const char *id, int64_t copy_id,
                         double expires, double now) {
   if (!router_session_id_valid(id)) return -EINVAL;
   if (expires <= now) return -ETIME;
@@ -140,7 +146,7 @@ int router_sessions_put(router_sessions *t, const char *icname, const char *id, 
   return 0;
 }
 
-int64_t router_sessions_get(router_sessions *t, const char *icname, const char *id, double now) {
+static int64_t get_locked(router_sessions *t, const char *icname, const char *id, double now) {
   ic_table *tb = table_of(t, icname);
   if (!tb) return -1;
   entry **pp = find_link(tb, id);
@@ -152,7 +158,7 @@ int64_t router_sessions_get(router_sessions *t, const char *icname, const char *
   return (*pp)->copy_id;
 }
 
-int router_sessions_remove(router_sessions *t, const char *icname, const char *id,
+static int remove_locked(router_sessions *t, const char *icname, const char *id,
                            int64_t copy_id) {
   ic_table *tb = table_of(t, icname);
   if (!tb) return 0;
@@ -162,12 +168,15 @@ int router_sessions_remove(router_sessions *t, const char *icname, const char *i
   return 1;
 }
 
-size_t router_sessions_count(const router_sessions *t, const char *icname) {
+size_t router_sessions_count(router_sessions *t, const char *icname) {
+  pthread_mutex_lock(&t->lock);
   const ic_table *tb = table_of(t, icname);
-  return tb ? tb->n : 0;
+  size_t n = tb ? tb->n : 0;
+  pthread_mutex_unlock(&t->lock);
+  return n;
 }
 
-void router_sessions_drop_ic(router_sessions *t, const char *icname) {
+static void drop_ic_locked(router_sessions *t, const char *icname) {
   for (ic_table **pp = &t->tables; *pp; pp = &(*pp)->next) {
     if (strcmp((*pp)->ic, icname) != 0) continue;
     ic_table *tb = *pp;
@@ -177,7 +186,7 @@ void router_sessions_drop_ic(router_sessions *t, const char *icname) {
   }
 }
 
-void router_sessions_prune(router_sessions *t, int (*keep)(const char *icname, void *ud),
+static void prune_locked(router_sessions *t, int (*keep)(const char *icname, void *ud),
                           void *ud) {
   ic_table **pp = &t->tables;
   while (*pp) {
@@ -189,6 +198,42 @@ void router_sessions_prune(router_sessions *t, int (*keep)(const char *icname, v
     *pp = tb->next;
     table_free(tb);
   }
+}
+
+int router_sessions_put(router_sessions *t, const char *icname, const char *id, int64_t copy_id,
+                        double expires, double now) {
+  pthread_mutex_lock(&t->lock);
+  int rc = put_locked(t, icname, id, copy_id, expires, now);
+  pthread_mutex_unlock(&t->lock);
+  return rc;
+}
+
+int64_t router_sessions_get(router_sessions *t, const char *icname, const char *id, double now) {
+  pthread_mutex_lock(&t->lock);
+  int64_t copy_id = get_locked(t, icname, id, now);
+  pthread_mutex_unlock(&t->lock);
+  return copy_id;
+}
+
+int router_sessions_remove(router_sessions *t, const char *icname, const char *id,
+                           int64_t copy_id) {
+  pthread_mutex_lock(&t->lock);
+  int rc = remove_locked(t, icname, id, copy_id);
+  pthread_mutex_unlock(&t->lock);
+  return rc;
+}
+
+void router_sessions_drop_ic(router_sessions *t, const char *icname) {
+  pthread_mutex_lock(&t->lock);
+  drop_ic_locked(t, icname);
+  pthread_mutex_unlock(&t->lock);
+}
+
+void router_sessions_prune(router_sessions *t, int (*keep)(const char *icname, void *ud),
+                           void *ud) {
+  pthread_mutex_lock(&t->lock);
+  prune_locked(t, keep, ud);
+  pthread_mutex_unlock(&t->lock);
 }
 
 static int is_alnum(char ch) {

@@ -49,7 +49,7 @@ int64_t router_sessions_get(router_sessions *t, const char *icname, const char *
  * when it was there, else 0. */
 int router_sessions_remove(router_sessions *t, const char *icname, const char *id, int64_t copy_id);
 /* Sessions kept for icname, expired ones included until they are dropped. */
-size_t router_sessions_count(const router_sessions *t, const char *icname);
+size_t router_sessions_count(router_sessions *t, const char *icname);
 /* Forgets every session of icname. */
 void router_sessions_drop_ic(router_sessions *t, const char *icname);
 
