@@ -44,6 +44,12 @@ typedef struct cconn cconn;
  * for node and uvicorn), and a request written just as the server closes
  * fails after it was sent, when it can no longer be sent again safely. */
 #define POOL_IDLE_MAX_MS 1000
+/* A connection back in the pool for less than this is reused without the
+ * recv(2) check below: a server closes idle connections after seconds, not
+ * milliseconds, and a busy pool reuses each within a few. (A server that
+ * dies in between resets the request unread: retried as a reused
+ * connection's failure.) */
+#define POOL_PEEK_AFTER_MS 20
 /* Plaintext scratch per decrypt step: the largest TLS record. */
 #define TLS_RECORD 16384
 #define TLS_NAME_MAX 253
@@ -594,7 +600,8 @@ static int call_start_conn(berth_http_call *call, int allow_pool) {
     for (cconn *c = cl->idle, *next; c; c = next) {
       next = c->next;
       if (!conn_fits(c, call)) continue;
-      if (uv_now(cl->loop) - c->idle_since > POOL_IDLE_MAX_MS || !conn_alive(c)) {
+      uint64_t idle = uv_now(cl->loop) - c->idle_since;
+      if (idle > POOL_IDLE_MAX_MS || (idle >= POOL_PEEK_AFTER_MS && !conn_alive(c))) {
         conn_close(c);
         continue;
       }

@@ -584,9 +584,10 @@ void berth_http_respond(berth_http_req *req, int status, const berth_http_header
   if (c->writes_pending == 0) request_release(c);
 }
 
-/* length < 0: chunked (or, for HTTP/1.0, ended by the close). */
+/* length < 0: chunked (or, for HTTP/1.0, ended by the close); with a
+ * length, data[0..len) is the body's start, written with the head. */
 static int stream_begin(berth_http_req *req, int status, const berth_http_header *headers,
-                        size_t n_headers, int64_t length) {
+                        size_t n_headers, int64_t length, const void *data, size_t len) {
   conn *c;
   req_server(req, &c);
   if (!c->req_held || c->resp_started) return -EINVAL;
@@ -603,22 +604,31 @@ static int stream_begin(berth_http_req *req, int status, const berth_http_header
   else if (c->resp_stream_chunked && !c->resp_no_body)
     berth_buf_appends(&head, "Transfer-Encoding: chunked\r\n");
   berth_buf_appends(&head, "\r\n");
-  uv_buf_t b = uv_buf_init(head.data, (unsigned)head.len);
-  int rc = conn_write(c, &b, 1);
+  if (length < 0 || c->resp_no_body || (uint64_t)len > (uint64_t)length) len = 0;
+  uv_buf_t b[2] = {uv_buf_init(head.data, (unsigned)head.len),
+                   uv_buf_init((char *)data, (unsigned)len)};
+  int rc = conn_write(c, b, len ? 2 : 1);
   berth_buf_free(&head);
   return rc < 0 ? -EPIPE : 0;
 }
 
 int berth_http_stream_begin(berth_http_req *req, int status, const berth_http_header *headers,
                             size_t n_headers) {
-  return stream_begin(req, status, headers, n_headers, -1);
+  return stream_begin(req, status, headers, n_headers, -1, NULL, 0);
 }
 
 int berth_http_stream_begin_sized(berth_http_req *req, int status,
                                   const berth_http_header *headers, size_t n_headers,
                                   uint64_t length) {
   if (length > INT64_MAX) return -EINVAL;
-  return stream_begin(req, status, headers, n_headers, (int64_t)length);
+  return stream_begin(req, status, headers, n_headers, (int64_t)length, NULL, 0);
+}
+
+int berth_http_stream_begin_sized_with(berth_http_req *req, int status,
+                                       const berth_http_header *headers, size_t n_headers,
+                                       uint64_t length, const void *data, size_t len) {
+  if (length > INT64_MAX || len > length) return -EINVAL;
+  return stream_begin(req, status, headers, n_headers, (int64_t)length, data, len);
 }
 
 static int stream_write(berth_http_req *req, const void *data, size_t len, int force) {

@@ -134,6 +134,11 @@ int berth_http_stream_begin(berth_http_req *req, int status,
 int berth_http_stream_begin_sized(berth_http_req *req, int status,
                                   const berth_http_header *headers, size_t n_headers,
                                   uint64_t length);
+/* The same with the body's first len bytes (at most length), sent with the
+ * head in one write: a proxy that has both in hand saves a system call. */
+int berth_http_stream_begin_sized_with(berth_http_req *req, int status,
+                                       const berth_http_header *headers, size_t n_headers,
+                                       uint64_t length, const void *data, size_t len);
 int berth_http_stream_write(berth_http_req *req, const void *data, size_t len);
 /* Like stream_write but queues data even past max_stream_buffer: for bytes
  * already in hand when the caller stops its source (the rest of a read,

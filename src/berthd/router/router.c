@@ -49,7 +49,9 @@ struct invocation {
   int client_failed;            /* the client's side broke (gone, or too slow) */
   int paused;                   /* the model is paused for the client's output */
   int stream;                   /* InvokeEndpointWithResponseStream */
-  int streaming;                /* the event stream answer has begun */
+  int streaming;                /* the answer is passed on as it comes */
+  int64_t head_waits;           /* >= 0: a success of that length whose head
+                                   goes out with its first body bytes */
   const char *target;           /* the model server's path (static storage) */
   router_session_call session;  /* its sticky session, if any (sessions.h) */
   berth_buf body;
@@ -232,7 +234,12 @@ static void on_model_head(berth_http_call *call, int status, const berth_http_he
    * is buffered, to become ModelError): a streaming route as events, a
    * chunked answer chunked, one of known length with that length. A slow
    * client slows the model (stream_out), so memory stays bounded. */
-  if (inv->req && status >= 200 && status <= 299) {
+  if (inv->req && status >= 200 && status <= 299 && !inv->stream && !chunked && length >= 0) {
+    /* Its head waits for the body's first bytes (usually in the same read
+     * from the model): one write to the client instead of two. */
+    inv->head_waits = length;
+    inv->streaming = 1;
+  } else if (inv->req && status >= 200 && status <= 299) {
     berth_http_header out[7];
     size_t k = answer_headers(inv, out);
     int rc = inv->stream || chunked || length < 0
@@ -252,8 +259,19 @@ static void on_client_drain(berth_http_req *req) {
 /* Passes streamed bytes to the client. Past the client's buffer the bytes
  * in hand are queued anyway and the model is paused until they drain, so a
  * slow client slows its model instead of growing memory or failing. */
+/* The head of a sized success with data, the start of its body. */
+static int head_out(invocation *inv, const char *data, size_t len) {
+  berth_http_header out[7];
+  size_t k = answer_headers(inv, out);
+  uint64_t length = (uint64_t)inv->head_waits;
+  inv->head_waits = -1;
+  return berth_http_stream_begin_sized_with(inv->req, 200, out, k, length, data, len);
+}
+
 static void stream_out(invocation *inv, const char *data, size_t len) {
-  int rc = inv->req ? berth_http_stream_write(inv->req, data, len) : -EPIPE;
+  int rc = !inv->req ? -EPIPE
+         : inv->head_waits >= 0 ? head_out(inv, data, len)
+         : berth_http_stream_write(inv->req, data, len);
   if (rc == -ENOBUFS) {
     rc = berth_http_stream_push(inv->req, data, len);
     if (rc == 0) {
@@ -391,11 +409,16 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
                : (inv->status < 200 || inv->status > 299) ? 424 : 200;
   metrics_invocation(inv->x->metrics, answered, (double)(done_ns - inv->sent_ns) / 1e3,
                      (double)(inv->sent_ns - inv->arrived_ns) / 1e3);
+  /* A success whose head never went out failed before any of it did: it
+   * gets the error answer below rather than a cut one. */
+  if (inv->head_waits >= 0 && (err || inv->client_failed)) inv->streaming = 0;
   if (inv->streaming) {
     if (err || inv->client_failed)
       stream_failed(inv, req, err, now_ms);
-    else
+    else {
+      if (inv->head_waits >= 0) head_out(inv, "", 0); /* an empty body */
       berth_http_stream_end(req);
+    }
   } else if (inv->status == -413) {
     reply_failed(inv, req, 424, "ModelError", NULL,
                 "Received a response from the model larger than the limit of %d bytes",
@@ -489,6 +512,7 @@ static int forward(invocation *inv) {
   uint64_t used = now - inv->first_sent_ms;
   if (used >= inv->deadline_ms) return -1;
   inv->tries++;
+  inv->head_waits = -1;
   inv->tried_copy = cp->id;
   inv->status = 0;
   inv->got_bytes = 0;
@@ -635,6 +659,7 @@ void router_on_request(berth_http_req *req, void *ud) {
 
 void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const router_target *t) {
   invocation *inv = berth_xcalloc(1, sizeof *inv);
+  inv->head_waits = -1;
   inv->c = c;
   inv->stream = t->event_stream;
   inv->target = t->path;
