@@ -55,3 +55,56 @@ out:
   dlclose(lib);
   return rc;
 }
+
+typedef struct {
+  unsigned int gpu, memory;
+} nvml_utilization;
+typedef int (*fn_utilization)(void *, nvml_utilization *);
+
+struct berth_nvml {
+  void *lib;
+  fn_handle handle;
+  fn_memory memory;
+  fn_utilization utilization;
+  fn_shutdown shutdown;
+};
+
+berth_nvml *berth_nvml_open(void) {
+  const char *path = getenv("BERTH_NVML_LIBRARY");
+  void *lib = dlopen(path && path[0] ? path : "libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) return NULL;
+  fn_init init = (fn_init)dlsym(lib, "nvmlInit_v2");
+  berth_nvml *n = calloc(1, sizeof *n);
+  if (!n) goto fail;
+  n->lib = lib;
+  n->handle = (fn_handle)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
+  n->memory = (fn_memory)dlsym(lib, "nvmlDeviceGetMemoryInfo");
+  n->utilization = (fn_utilization)dlsym(lib, "nvmlDeviceGetUtilizationRates");
+  n->shutdown = (fn_shutdown)dlsym(lib, "nvmlShutdown");
+  if (!init || !n->handle || !n->memory || !n->utilization || !n->shutdown || init() != 0)
+    goto fail;
+  return n;
+fail:
+  free(n);
+  dlclose(lib);
+  return NULL;
+}
+
+int berth_nvml_usage(berth_nvml *n, int index, berth_gpu_usage *out) {
+  void *h;
+  nvml_memory m;
+  nvml_utilization u;
+  if (!n || index < 0 || n->handle((unsigned int)index, &h) != 0 || n->memory(h, &m) != 0 ||
+      n->utilization(h, &u) != 0)
+    return -1;
+  out->busy_percent = u.gpu > 100 ? 100 : u.gpu;
+  out->memory_used_mib = (long)(m.used / (1024 * 1024));
+  return 0;
+}
+
+void berth_nvml_close(berth_nvml *n) {
+  if (!n) return;
+  n->shutdown();
+  dlclose(n->lib);
+  free(n);
+}

@@ -8,13 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
 
-scripts/setup.sh
+SETUP_TESTS=1 scripts/setup.sh
 echo "== tests (build/)"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
 
 if [ "${1:-}" != "--quick" ]; then
   echo "== tests under ASan+UBSan (build-asan/)"
-  BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DBERTH_SANITIZE=ON -DBERTH_WERROR=ON" scripts/setup.sh
+  SETUP_TESTS=1 BUILD_DIR=build-asan BUILD_TYPE=Debug \
+    CMAKE_FLAGS="-DBERTH_SANITIZE=ON -DBERTH_WERROR=ON" scripts/setup.sh
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 -E '^compat/'
 fi

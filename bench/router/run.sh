@@ -15,7 +15,7 @@ if [ ! -x "$BERTH_BUILD_DIR/berthd" ]; then
   exit 2
 fi
 if [ ! -d "$src/tests/node_modules/@aws-sdk/client-sagemaker-runtime" ]; then
-  echo "bench/router: tests/node_modules is missing: run scripts/setup.sh (npm ci in tests/)" >&2
+  echo "bench/router: tests/node_modules is missing: run SETUP_TESTS=1 scripts/setup.sh (npm ci in tests/)" >&2
   exit 2
 fi
 exec node "$here/run.mjs" "$@"

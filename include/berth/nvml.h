@@ -20,4 +20,17 @@ typedef struct berth_gpu {
  * it at start-up, not on a loop thread that serves. */
 int berth_nvml_list(berth_gpu *out, int max);
 
+/* NVML kept open for readings (the library as berth_nvml_list loads it). */
+typedef struct berth_nvml berth_nvml;
+typedef struct berth_gpu_usage {
+  unsigned busy_percent;        /* time a kernel ran over NVML's last sample period */
+  long memory_used_mib;
+} berth_gpu_usage;
+/* NULL when NVML is absent or fails to initialize. Blocks while NVML
+ * initializes (once). */
+berth_nvml *berth_nvml_open(void);
+/* Device index (NVML's) now: 0, or -1 when NVML cannot read it. */
+int berth_nvml_usage(berth_nvml *n, int index, berth_gpu_usage *out);
+void berth_nvml_close(berth_nvml *n);
+
 #endif

@@ -59,6 +59,27 @@ long berth__args_long(const char *flag, const char *s, long min, long max) {
   return v;
 }
 
+long berth__args_duration(const char *flag, const char *s, long min_s, long max_s,
+                          const char *example) {
+  char *end;
+  errno = 0;
+  long n = strtol(s, &end, 10);
+  long unit = 1;
+  if (end != s && *end && !end[1]) {
+    switch (*end) {
+    case 's': unit = 1; end++; break;
+    case 'm': unit = 60; end++; break;
+    case 'h': unit = 3600; end++; break;
+    case 'd': unit = 86400; end++; break;
+    default: break;
+    }
+  }
+  if (errno || end == s || *end || n < 1 || n > max_s / unit || n * unit < min_s)
+    berth__usage_error("%s: '%s' must be a duration from %lds to %lds (e.g. %s)", flag, s, min_s,
+                       max_s, example);
+  return n * unit;
+}
+
 double berth__args_double(const char *flag, const char *s, double min, double max) {
   char *end;
   errno = 0;

@@ -28,6 +28,11 @@ bool berth__args_is_help(const char *arg);
  * is a usage error naming `flag` and the value. */
 long berth__args_long(const char *flag, const char *s, long min, long max);
 double berth__args_double(const char *flag, const char *s, double min, double max);
+/* Parse `s` as a duration in seconds: a whole number with s, m, h or d (a
+ * bare number is seconds), from min_s to max_s; anything else is a usage
+ * error naming `flag`, the value and `example` ("30s, 10m, 2h or 1d"). */
+long berth__args_duration(const char *flag, const char *s, long min_s, long max_s,
+                          const char *example);
 
 /* Rejects an argument that looks like a flag but was not recognised. */
 _Noreturn void berth__args_unknown(const char *arg);

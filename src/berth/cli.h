@@ -34,5 +34,7 @@ int berth__cmd_delete(berth_cli *cli, int argc, char **argv);
 int berth__cmd_instances(berth_cli *cli, int argc, char **argv);
 int berth__cmd_keys(berth_cli *cli, int argc, char **argv);
 int berth__cmd_token(berth_cli *cli, int argc, char **argv);
+int berth__cmd_top(berth_cli *cli, int argc, char **argv);
+int berth__cmd_logs(berth_cli *cli, int argc, char **argv);
 
 #endif

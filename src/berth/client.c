@@ -236,7 +236,8 @@ int berth__control_call(berth_cli *cli, const char *op, json_t *req,
   headers = curl_slist_append(headers, "content-type: application/x-amz-json-1.1");
   headers = curl_slist_append(headers, target);
   static const char *const signing[][2] = {{"AnyScaleFrontendService.", "application-autoscaling"},
-                                           {"GraniteServiceVersion20100801.", "monitoring"}};
+                                           {"GraniteServiceVersion20100801.", "monitoring"},
+                                           {"Logs_20140328.", "logs"}};
   const char *service = "sagemaker";
   for (size_t i = 0; i < sizeof signing / sizeof signing[0]; i++)
     if (strncmp(op, signing[i][0], strlen(signing[i][0])) == 0) service = signing[i][1];

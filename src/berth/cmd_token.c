@@ -1,7 +1,6 @@
 /* cmd_token: `berth token [--expires DURATION]`, a bearer token of the
  * access key the CLI signs with (Berth.CreateToken), for clients that send
  * `Authorization: Bearer` instead of SigV4 (the OpenAI SDKs). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,28 +24,6 @@ static const char usage[] =
   "  --expires DURATION  lifetime: a number with s, m, h or d (default 12h;\n"
   "                      1m to 7d); a bare number is seconds\n";
 
-/* "12h" as seconds; a usage error names anything else. */
-static long duration(const char *s) {
-  char *end;
-  errno = 0;
-  long n = strtol(s, &end, 10);
-  long unit = 1;
-  if (end != s && *end && !end[1]) {
-    switch (*end) {
-    case 's': unit = 1; end++; break;
-    case 'm': unit = 60; end++; break;
-    case 'h': unit = 3600; end++; break;
-    case 'd': unit = 86400; end++; break;
-    default: break;
-    }
-  }
-  if (errno || end == s || *end || n < 1 || n > MAX_S / unit || n * unit < MIN_S ||
-      n * unit > MAX_S)
-    berth__usage_error("--expires: '%s' must be a duration from 1m to 7d (e.g. 90m, 12h, 7d)",
-                       s);
-  return n * unit;
-}
-
 int berth__cmd_token(berth_cli *cli, int argc, char **argv) {
   long expires = 12 * 3600;
   const char *v;
@@ -56,7 +33,7 @@ int berth__cmd_token(berth_cli *cli, int argc, char **argv) {
       return BERTH_EXIT_OK;
     }
     if (berth__args_value(argc, argv, &i, "--expires", &v)) {
-      expires = duration(v);
+      expires = berth__args_duration("--expires", v, MIN_S, MAX_S, "90m, 12h, 7d");
       continue;
     }
     berth__args_unknown(argv[i]);

@@ -32,9 +32,11 @@ static const command commands[] = {
   {"instances", berth__cmd_instances, "show instances and the share their copies reserve"},
   {"deploy", berth__cmd_deploy, "create an inference component (and its endpoint) and wait"},
   {"invoke", berth__cmd_invoke, "send a request to an endpoint"},
+  {"logs", berth__cmd_logs, "print (or --follow) an inference component's copy logs"},
   {"scale", berth__cmd_scale, "set an inference component's copy count"},
   {"delete", berth__cmd_delete, "delete inference components or an endpoint"},
   {"keys", berth__cmd_keys, "create, list and delete access keys"},
+  {"top", berth__cmd_top, "a live view of endpoints, instances and inference components"},
   {"token", berth__cmd_token, "print a bearer token of the signing key (OpenAI clients)"},
 };
 

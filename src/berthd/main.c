@@ -29,6 +29,7 @@
 #include "agent.h"
 #include "alarms.h"
 #include "api.h"
+#include "console.h"
 #include "copy_shim.h"
 #include "artifact_fetch.h"
 #include "autoscale.h"
@@ -39,6 +40,7 @@
 #include "router.h"
 #include "router_sync.h"
 #include "router_threads.h"
+#include "access_log.h"
 #include "routing.h"
 #include "store.h"
 #include "supervisor.h"
@@ -128,6 +130,11 @@ static void usage(FILE *f) {
           "  --health-interval S       GET /ping of ready copies every S s (5)\n"
           "  --artifact-cache-mb N     each instance's artifact cache: at most N MB of\n"
           "                            artifacts no copy uses, least recently used go (10240)\n"
+          "  --log-retention-mb N      each IC's copy logs (stdout and stderr, per copy) on a\n"
+          "                            host at most N MiB, oldest segments go (64; docs/logs.md)\n"
+          "  --access-log FILE|-       the router writes one line per invocation (IC, copy,\n"
+          "                            status, model and overhead latency, bytes) to FILE\n"
+          "                            (appended) or stdout (-); docs/logs.md\n"
           "  --body-timeout S          a request's whole body within S s of its head (60)\n"
           "  --max-buffered-mb N       request bodies buffered at once on the runtime port;\n"
           "                            past it: 503 ServiceUnavailable (128)\n"
@@ -479,6 +486,10 @@ static int check_listener(role r, const char *flag, const char *addr) {
 static const char *copy_flag;
 /* --artifact-cache-mb: local agents get it (local_agent.c). */
 static const char *artifact_cache_mb_flag;
+/* --log-retention-mb: local agents get it (local_agent.c). */
+static const char *log_retention_mb_flag;
+/* --access-log FILE|-: the router's (access_log.h); the controller ignores it. */
+static const char *access_log_flag;
 
 static int cmd_role(role r, int argc, char **argv) {
   supervised_start();
@@ -499,6 +510,8 @@ static int cmd_role(role r, int argc, char **argv) {
     else if (strcmp(argv[i], "--stream-timeout") == 0) slot = &config.stream_timeout;
     else if (strcmp(argv[i], "--health-interval") == 0) slot = &config.health_interval;
     else if (strcmp(argv[i], "--artifact-cache-mb") == 0) slot = &artifact_cache_mb_flag;
+    else if (strcmp(argv[i], "--log-retention-mb") == 0) slot = &log_retention_mb_flag;
+    else if (strcmp(argv[i], "--access-log") == 0) slot = &access_log_flag;
     else if (strcmp(argv[i], "--body-timeout") == 0) slot = &config.body_timeout;
     else if (strcmp(argv[i], "--max-buffered-mb") == 0) slot = &config.max_buffered_mb;
     else if (strcmp(argv[i], "--max-connections") == 0) slot = &config.max_connections;
@@ -560,6 +573,16 @@ static int cmd_role(role r, int argc, char **argv) {
                                               1e9, &c->artifact_cache_mb)) ||
       parse_number("--body-timeout", config.body_timeout, 1, 3600, &c->body_timeout_s))
     return 2;
+  if (log_retention_mb_flag) {
+    double mb;
+    if (parse_number("--log-retention-mb", log_retention_mb_flag, 1, 1048576, &mb)) return 2;
+    if (mb != (double)(int64_t)mb) {
+      fprintf(stderr, "berthd up: --log-retention-mb '%s' must be a whole number of MiB\n",
+              log_retention_mb_flag);
+      return 2;
+    }
+    c->log_retention_mb = (int64_t)mb;
+  }
   double buffered_mb;
   if (parse_number("--max-buffered-mb", config.max_buffered_mb, 7, 1048576, &buffered_mb))
     return 2;
@@ -631,6 +654,12 @@ static int cmd_role(role r, int argc, char **argv) {
       return 2;
     }
     router_threads = (int)threads;
+    int arc = access_log_flag ? access_log_open(access_log_flag) : 0;
+    if (arc) {
+      fprintf(stderr, "berthd router: --access-log '%s' cannot be opened for appending: %s\n",
+              access_log_flag, strerror(-arc));
+      return 2;
+    }
     if (router_sync_start(c, config.controller_url, rtoken, ca, on_first_snapshot)) {
       fprintf(stderr, "berthd router: --controller '%s' must be http://HOST:PORT or "
               "https://HOST:PORT of the controller's control API\n", config.controller_url);
@@ -677,6 +706,7 @@ static int cmd_role(role r, int argc, char **argv) {
     return 1;
   }
   if (!c->auth_off && keys_first_start(c)) return 1;
+  c->control_tls = tls != NULL; /* the console's cookie is Secure then */
   if (listen_on(c, "--control-listen", config.control_listen, -1, 0, api_on_request,
                 api_format_error, budget.control, 0, 0, &c->control))
     return 1;
@@ -707,6 +737,7 @@ static int cmd_role(role r, int argc, char **argv) {
   berth_http_client_free(c->client);
   store_close(c->db);
   ctl_free_state(c);
+  console_free(c);
   return 0;
 }
 

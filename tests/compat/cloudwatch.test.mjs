@@ -166,9 +166,10 @@ test('the SDK surfaces InvalidParameterValueException for a bad Period and Stat'
   assert.match(bad.message, /MetricStat\.Period/);
   assert.match(bad.message, /15/);
   assert.equal(bad.$metadata.httpStatusCode, 400);
-  const stat = await rejection(getMetricData([query('m1', 'Invocations', 'p99.9')]), 'Stat p99.9');
+  // Percentiles are pNN with 0 < NN <= 100 (tests/compat/metrics_history.test.mjs reads them).
+  const stat = await rejection(getMetricData([query('m1', 'Invocations', 'p101')]), 'Stat p101');
   assert.equal(stat.name, 'InvalidParameterValueException', stat.message);
-  assert.match(stat.message, /p99\.9/);
+  assert.match(stat.message, /p101/);
 });
 
 test('GET /metrics: berth_invocations_total for the IC is N', STEP, async () => {
@@ -185,8 +186,8 @@ test('GET /metrics: berth_invocations_total for the IC is N', STEP, async () => 
   assert.match(text, /^# TYPE berth_invocations_total counter$/m);
   const line = text.split('\n').find((l) => l.startsWith('berth_invocations_total{') && l.includes(`inference_component="${IC}"`));
   assert.ok(line, `a berth_invocations_total series for ${IC} in:\n${text}`);
-  assert.equal(line, `berth_invocations_total{endpoint="${EP}",inference_component="${IC}"} ${N}`);
-  assert.match(text, new RegExp(`^berth_copies\\{endpoint="${EP}",inference_component="${IC}",state="ready"\\} 1$`, 'm'));
+  assert.equal(line, `berth_invocations_total{endpoint="${EP}",variant="AllTraffic",inference_component="${IC}"} ${N}`);
+  assert.match(text, new RegExp(`^berth_copies\\{endpoint="${EP}",variant="AllTraffic",inference_component="${IC}",state="ready"\\} 1$`, 'm'));
   assert.match(text, /^berth_instances\{endpoint="cw-ep",variant="AllTraffic",instance_type="ml\.m5\.xlarge"\} 1$/m);
 });
 

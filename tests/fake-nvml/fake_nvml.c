@@ -2,7 +2,9 @@
  * lib/nvml.c makes, so the NVML path (berthd reading a host's GPUs) runs
  * on machines without a GPU. Point BERTH_NVML_LIBRARY at this library and
  * list the GPUs' memory in BERTH_FAKE_NVML, in MiB: "81559,81559" is two
- * GPUs of 81559 MiB. Unset, nvmlInit_v2 fails as with no driver loaded. */
+ * GPUs of 81559 MiB. Unset, nvmlInit_v2 fails as with no driver loaded.
+ * Every device reads BERTH_FAKE_NVML_BUSY percent busy (default 0) with
+ * BERTH_FAKE_NVML_USED_MIB MiB in use (default 0). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,15 @@ int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h);
 int nvmlDeviceGetMemoryInfo(void *h, fake_memory *m);
 int nvmlDeviceGetName(void *h, char *name, unsigned int len);
 int nvmlDeviceGetUUID(void *h, char *uuid, unsigned int len);
+typedef struct {
+  unsigned int gpu, memory;
+} fake_utilization;
+int nvmlDeviceGetUtilizationRates(void *h, fake_utilization *u);
+
+static unsigned long long env_number(const char *name) {
+  const char *s = getenv(name);
+  return s ? strtoull(s, NULL, 10) : 0;
+}
 
 static unsigned long long mib[MAX_GPUS];
 static unsigned int count;
@@ -59,8 +70,9 @@ int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h) {
 int nvmlDeviceGetMemoryInfo(void *h, fake_memory *m) {
   int i = *(int *)h;
   m->total = mib[i] * 1024 * 1024;
-  m->free = m->total;
-  m->used = 0;
+  m->used = env_number("BERTH_FAKE_NVML_USED_MIB") * 1024 * 1024;
+  if (m->used > m->total) m->used = m->total;
+  m->free = m->total - m->used;
   return NVML_SUCCESS;
 }
 
@@ -71,5 +83,13 @@ int nvmlDeviceGetName(void *h, char *name, unsigned int len) {
 
 int nvmlDeviceGetUUID(void *h, char *uuid, unsigned int len) {
   snprintf(uuid, len, "GPU-fake-%04d", *(int *)h);
+  return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetUtilizationRates(void *h, fake_utilization *u) {
+  (void)h;
+  unsigned long long busy = env_number("BERTH_FAKE_NVML_BUSY");
+  u->gpu = busy > 100 ? 100 : (unsigned int)busy;
+  u->memory = 0;
   return NVML_SUCCESS;
 }

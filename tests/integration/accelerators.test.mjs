@@ -26,9 +26,11 @@ async function deployGpu(name, crr, copies = 1) {
   });
 }
 
+// The IC's copy logs: one stream per copy, in segments (docs/logs.md).
 function deviceLines(ic) {
-  const file = path.join(b.dataDir, 'logs', `${ic}.log`);
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const dir = path.join(b.dataDir, 'logs', ic);
+  if (!fs.existsSync(dir)) return '';
+  return fs.readdirSync(dir).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
 }
 
 test('whole and fractional accelerators are assigned distinct devices', { timeout: 120_000 }, async () => {

@@ -34,9 +34,11 @@ async function deployGpu(b, name, endpoint, crr, copies = 1) {
   });
 }
 
+// The IC's copy logs: one stream per copy, in segments (docs/logs.md).
 function icLog(b, ic) {
-  const file = path.join(b.dataDir, 'logs', `${ic}.log`);
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const dir = path.join(b.dataDir, 'logs', ic);
+  if (!fs.existsSync(dir)) return '';
+  return fs.readdirSync(dir).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
 }
 
 const visible = (b, ic) => [...icLog(b, ic).matchAll(/CUDA_VISIBLE_DEVICES=([\d,]+)/g)].map((m) => m[1]);

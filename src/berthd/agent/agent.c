@@ -35,6 +35,7 @@
 #include "container.h"
 #include "image_pull.h"
 #include "copy_limits.h"
+#include "copy_shim.h"
 #include "agent_state.h"
 #include "metrics.h"
 
@@ -677,8 +678,9 @@ static void spawn_copy(ctl *c, copy *cp) {
   for (int i = 0; i < dev_env.n; i++)
     env_add(NULL, &env, &n, &cap, dev_env.name[i], dev_env.value[i]);
 
-  char *argv[MAX_PROG_ARGS + 20 + COPY_LIMITS_MAX_ARGS], *prog[MAX_PROG_ARGS];
+  char *argv[MAX_PROG_ARGS + 24 + COPY_LIMITS_MAX_ARGS], *prog[MAX_PROG_ARGS];
   char argbuf[16384], idarg[32], log_path[1400], exit_path[1400], program[PATH_MAX];
+  char instance_arg[32], retention_arg[32];
   int bundled = strcmp(image, "berth-model") == 0;
   int boxed = container_is_image(image);
   const char *cmd = bundled ? c->model_exe : image;
@@ -712,12 +714,17 @@ static void spawn_copy(ctl *c, copy *cp) {
     goto fail;
   }
   snprintf(idarg, sizeof idarg, "%lld", (long long)cp->id);
-  snprintf(log_path, sizeof log_path, "%s/logs/%s.log", c->shared_dir, x->name);
+  /* The IC's log directory: one stream per copy (docs/logs.md). */
+  snprintf(log_path, sizeof log_path, "%s/logs/%s", c->shared_dir, x->name);
+  snprintf(instance_arg, sizeof instance_arg, "i-%lld", cp->inst ? (long long)cp->inst->id : 0LL);
+  snprintf(retention_arg, sizeof retention_arg, "%lld",
+           (long long)(c->log_retention_mb > 0 ? c->log_retention_mb : COPY_SHIM_LOG_RETENTION_MB));
   copy_exit_path(c, cp->id, exit_path, sizeof exit_path);
   /* The shim opens program as us and runs it as the copy user (--user)
    * in its model dir (--cwd). */
   int na = 0;
   char *shim[] = {c->self_exe, "copy-exec", "--copy", idarg, "--log", log_path,
+                  "--instance", instance_arg, "--log-retention-mb", retention_arg,
                   "--exit-file", exit_path, "--exec", program, "--cwd", cp->model_dir};
   for (size_t i = 0; i < sizeof shim / sizeof *shim; i++) argv[na++] = shim[i];
   /* A rootful engine runs as root; the container's own user is the

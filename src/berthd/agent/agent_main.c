@@ -32,6 +32,7 @@
 #include "container.h"
 #include "image_pull.h"
 #include "copy_limits.h"
+#include "copy_usage.h"
 #include "artifact.h"
 #include "reconcile.h"
 #include "metrics.h"
@@ -57,6 +58,7 @@ static ctl agent;
 static const char *copy_flag;   /* where --allow-exec and --copy-user land */
 static const char *devices_flag; /* --devices 4,5,6,7 (agent_devices.h) */
 static const char *cache_mb_flag; /* --artifact-cache-mb N (artifact.h) */
+static const char *log_retention_flag; /* --log-retention-mb N (docs/logs.md) */
 static instance self;
 static char agent_id[64];
 static char controller_host[64];
@@ -303,6 +305,7 @@ static void follow(json_t *wanted) {
 
 static json_t *report(void) {
   json_t *copies = json_array();
+  copy_usage_measure(&agent, (double)uv_now(agent.loop) / 1000.0);
   for (ic *x = agent.ics; x; x = x->next)
     for (copy *cp = x->copies; cp; cp = cp->next) {
       /* An unhealthy copy reports "starting": the controller takes it out
@@ -325,6 +328,9 @@ static json_t *report(void) {
         json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "detail",
                             json_string(detail));
       }
+      json_t *usage = copy_usage_json(cp); /* CPU, memory, GPU now */
+      if (usage)
+        json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "usage", usage);
       /* ModelSetupTime as this agent measured it (artifact, start, /ping). */
       if (cp->state == COPY_READY && cp->setup_started_ms && cp->ready_ms >= cp->setup_started_ms)
         json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "setup_ms",
@@ -497,6 +503,7 @@ int agent_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--ca-file") == 0) slot = &opts.ca_file;
     else if (strcmp(argv[i], "--health-interval") == 0) slot = &opts.health_interval;
     else if (strcmp(argv[i], "--artifact-cache-mb") == 0) slot = &cache_mb_flag;
+    else if (strcmp(argv[i], "--log-retention-mb") == 0) slot = &log_retention_flag;
     else if (strcmp(argv[i], "--devices") == 0) slot = &devices_flag;
     else if (strcmp(argv[i], "--insecure") == 0) {
       opts.insecure = 1;
@@ -512,6 +519,8 @@ int agent_main(int argc, char **argv) {
               "              [--allow-exec PATH]... [--allow-artifact-dir DIR]... [--copy-user USER]\n"
               "              [--ca-file FILE] [--insecure]\n"
               "              [--health-interval S] [--devices 4,5,6,7] [--artifact-cache-mb N]\n"
+              "              [--log-retention-mb N]\n"
+              "--log-retention-mb N: each IC's copy logs on this host at most N MiB (64)\n"
               "--join https://...: the controller's certificate is verified against --ca-file\n"
               "  (default: the system's CAs); plain http:// to an address that is not loopback\n"
               "  would send the token in clear text and needs --insecure\n"
@@ -587,6 +596,16 @@ int agent_main(int argc, char **argv) {
               "1000000000\n", cache_mb_flag);
       return 2;
     }
+  }
+  if (log_retention_flag) {
+    char *end;
+    long long mb = strtoll(log_retention_flag, &end, 10);
+    if (*end || end == log_retention_flag || mb < 1 || mb > 1048576) {
+      fprintf(stderr, "berthd agent: --log-retention-mb '%s' must be a whole number of MiB "
+              "from 1 to 1048576\n", log_retention_flag);
+      return 2;
+    }
+    c->log_retention_mb = mb;
   }
   c->agent_mode = 1;
   c->loop = uv_default_loop();
@@ -682,6 +701,7 @@ int agent_main(int argc, char **argv) {
   sync_after(0);
   uv_run(c->loop, UV_RUN_DEFAULT);
   copy_limits_close(c);
+  copy_usage_close();
   artifact_close(c);
   berth_http_client_free(c->client);
   berth_buf_free(&sync_body);

@@ -155,6 +155,15 @@ int copy_limits_cgroup_parent(const ctl *c, const copy *cp, char *out, size_t ou
   return 1;
 }
 
+int copy_limits_cgroup_of(const ctl *c, const copy *cp, cgroup_copy *g) {
+  const copy_limits *l = c->limits;
+  if (!l || l->version == CGROUP_NONE) return 0;
+  char name[200];
+  snprintf(name, sizeof name, "berth/%s/copy-%lld", l->agent, (long long)cp->id);
+  cgroup_copy_init(g, l->version, l->root, name);
+  return 1;
+}
+
 int copy_limits_shim_args(ctl *c, copy *cp, copy_limits_args *a, char **argv) {
   copy_limits *l = c->limits;
   int n = 0;

@@ -52,6 +52,10 @@ int copy_limits_shim_args(ctl *c, copy *cp, copy_limits_args *a, char **argv);
  * the container under, where the shim sets its limits: 1, or 0 when this
  * agent has no cgroups. */
 int copy_limits_cgroup_parent(const ctl *c, const copy *cp, char *out, size_t outsz);
+struct cgroup_copy;
+/* Fills g with cp's groups (as its shim made them): 1, or 0 when this
+ * agent has no cgroups. */
+int copy_limits_cgroup_of(const ctl *c, const copy *cp, struct cgroup_copy *g);
 /* cp's shim exited (cp->pid is 0 now). When the exit file says the kernel
  * OOM-killed in the copy's cgroup, what (the exit as "was killed by signal
  * 9") is rewritten to say so with the limit. Groups of this agent whose

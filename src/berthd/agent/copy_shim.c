@@ -1,12 +1,13 @@
-/* copy_shim: `berthd copy-exec --copy ID --log FILE --exit-file FILE
- * [--exec FILE] [--cwd DIR] [--user USER] -- PROGRAM ARGS...`, the small
- * process that owns one copy's model server so the copy outlives its agent.
+/* copy_shim: `berthd copy-exec --copy ID --log IC_LOG_DIR --instance NAME
+ * [--log-retention-mb N] --exit-file FILE [--exec FILE] [--cwd DIR]
+ * [--user USER] -- PROGRAM ARGS...`, the small process that owns one
+ * copy's model server so the copy outlives its agent.
  *
  * DESIGN: the agent starts the shim in a process group of its own; the
  * shim starts the model server in that group and is a child subreaper, so
  * whatever the server leaves behind (even after setsid) comes back to the
- * shim. It writes the server's output, line-prefixed, to the IC's log file
- * (copy_log) and forwards it to its stdout, a pipe the agent reads for
+ * shim. It writes the server's output, each line with its time, instance
+ * and copy, to the copy's stream in the IC's log directory (copy_log) and forwards it to its stdout, a pipe the agent reads for
  * failure reasons while it lives; when the agent dies, forwarding stops and
  * the log goes on. When the server exits the shim kills what it left,
  * writes the exit status to the exit file (an adopting agent is not the
@@ -399,6 +400,7 @@ static void on_ignored_signal(uv_signal_t *s, int signum) {
 int copy_shim_main(int argc, char **argv) {
   const char *log_path = NULL, *program = NULL, *cwd = NULL, *user = NULL;
   const char *cgroup = NULL, *cpus = NULL, *memory_max = NULL;
+  const char *instance = "i-0", *retention = NULL;
   int64_t copy_id = 0;
   int i = 0;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -413,10 +415,12 @@ int copy_shim_main(int argc, char **argv) {
     else if (strcmp(argv[i], "--cgroup") == 0) cgroup = argv[++i];
     else if (strcmp(argv[i], "--cpus") == 0) cpus = argv[++i];
     else if (strcmp(argv[i], "--memory-max") == 0) memory_max = argv[++i];
+    else if (strcmp(argv[i], "--instance") == 0) instance = argv[++i];
+    else if (strcmp(argv[i], "--log-retention-mb") == 0) retention = argv[++i];
   }
   if (i + 1 >= argc) {
-    fprintf(stderr, "usage: berthd copy-exec [--copy ID] [--log FILE] [--exit-file FILE] "
-            "[--exec FILE] [--cwd DIR] [--user USER | --container NAME] [--cgroup NAME] [--cpus LIST] "
+    fprintf(stderr, "usage: berthd copy-exec [--copy ID] [--log IC_LOG_DIR] [--instance NAME] "
+            "[--log-retention-mb N] [--exit-file FILE] [--exec FILE] [--cwd DIR] [--user USER | --container NAME] [--cgroup NAME] [--cpus LIST] "
             "[--memory-max MB] -- PROGRAM [ARGS...]\n");
     return 2;
   }
@@ -435,6 +439,17 @@ int copy_shim_main(int argc, char **argv) {
     }
     sh.memory_max_mb = mb;
   }
+  uint64_t retention_bytes = (uint64_t)COPY_SHIM_LOG_RETENTION_MB << 20;
+  if (retention) {
+    char *end;
+    long long mb = strtoll(retention, &end, 10);
+    if (end == retention || *end || mb < 1 || mb > (1LL << 30)) {
+      fprintf(stderr, "berthd copy-exec: --log-retention-mb '%s' must be MiB from 1 to 2^30\n",
+              retention);
+      return 2;
+    }
+    retention_bytes = (uint64_t)mb << 20;
+  }
   char **args = argv + i + 1;
   if (!program) program = args[0];
   sh.engine = program;
@@ -449,7 +464,7 @@ int copy_shim_main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   sh.loop = uv_default_loop();
   if (sh.exit_file) unlink(sh.exit_file);
-  if (log_path) sh.log = copy_log_open(sh.loop, log_path, copy_id);
+  if (log_path) sh.log = copy_log_open(sh.loop, log_path, instance, copy_id, retention_bytes);
   uv_signal_t sigs[3];
   int ignored[3] = {SIGTERM, SIGINT, SIGHUP};
   for (int k = 0; k < 3; k++) {

@@ -15,6 +15,8 @@
 #include "berth/secret.h"
 #include "alarms.h"
 #include "cloudwatch.h"
+#include "console.h"
+#include "logs_api.h"
 #include "prometheus.h"
 #include "endpoint_update.h"
 #include "ic.h"
@@ -846,6 +848,8 @@ static int describe_instances(ctl *c, json_t *req, json_t **resp, api_error *e) 
     json_object_set_new(o, "AcceleratorDevices", phys);
     /* What runs container Images there ("podman 4.3.1"; "none"). */
     json_object_set_new(o, "ContainerRuntime", json_string(in->container_runtime));
+    /* The catalog's on-demand price (the console's cost per hour). */
+    json_object_set_new(o, "PricePerHour", json_real(in->type->price_per_hour));
     json_array_append_new(list, o);
   }
   json_t *eps = json_array();
@@ -1035,6 +1039,7 @@ static const service services[] = {
   {"SageMaker.", "sagemaker", "sagemaker", 0},
   {"AnyScaleFrontendService.", "application-autoscaling", "application-autoscaling", 0},
   {"GraniteServiceVersion20100801.", "monitoring", "cloudwatch", 1},
+  {"Logs_20140328.", "logs", "logs", 0},
   {"Berth.", "sagemaker", "berth", 0},
 };
 
@@ -1195,6 +1200,7 @@ void api_on_request(berth_http_req *req, void *ud) {
     berth_buf_free(&page);
     return;
   }
+  if (console_serve(c, req)) return;
   if (c->agent_listener ? is_internal(req) : serve_internal(c, req)) {
     if (c->agent_listener) {
       berth_http_header h[1] = {{"content-type", "application/json"}};
@@ -1221,13 +1227,17 @@ void api_on_request(berth_http_req *req, void *ud) {
   if (!svc) {
     api_fail(&e, 400, "UnknownOperationException",
              "x-amz-target '%.100s' names no service Berth serves (SageMaker.*, "
-             "AnyScaleFrontendService.*, GraniteServiceVersion20100801.*, Berth.*)", target);
+             "AnyScaleFrontendService.*, GraniteServiceVersion20100801.*, Logs_20140328.*, "
+             "Berth.*)", target);
     respond_error(req, c, &e);
     return;
   }
   const char *op = target + strlen(svc->prefix);
   const auth_key *who;
-  if (auth_verify(c, req, svc->signing_name, svc->query, &who, &e)) {
+  /* The web console's calls carry its session cookie instead (console.h). */
+  int by_console = console_auth(c, req, &who, &e);
+  if (by_console < 0 ||
+      (by_console == 1 && auth_verify(c, req, svc->signing_name, svc->query, &who, &e))) {
     respond_auth_error(req, c, svc, &e);
     return;
   }
@@ -1266,6 +1276,8 @@ void api_on_request(berth_http_req *req, void *ud) {
     ;
   else if (strncmp(target, "AnyScaleFrontendService.", 24) == 0)
     rc = aas_call(c, target + 24, body, &resp, &e);
+  else if (strncmp(target, "Logs_20140328.", 14) == 0)
+    rc = logs_call(c, target + 14, body, &resp, &e);
   else if (strncmp(target, "GraniteServiceVersion20100801.", 30) == 0) {
     /* Alarms first: alarms.c reads metrics through cloudwatch.c. */
     rc = alarms_call(c, target + 30, body, &resp, &e);

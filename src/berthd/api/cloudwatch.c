@@ -33,16 +33,20 @@
 
 #define NS_SAGEMAKER "AWS/SageMaker"
 #define NS_ENDPOINTS "/aws/sagemaker/Endpoints"
+#define NS_ICS "/aws/sagemaker/InferenceComponents"
 #define MAX_QUERIES 500
 #define MAX_DIMENSIONS 30
 #define MAX_FILTERS 10
 #define LIST_PAGE 500
 #define MAX_PERIOD_S (86400LL * 366)
 #define MAX_DATAPOINTS 100800
-/* Closed buckets span SCALE_HISTORY slots; a few more absorb rounding. */
-#define MAX_SLOTS (SCALE_HISTORY + 4)
+/* Closed buckets span METRICS_HISTORY_BUCKETS slots; a few more absorb
+ * rounding. */
+#define MAX_SLOTS (METRICS_HISTORY_BUCKETS + 4)
+#define MAX_PERCENTILES 10
 
-typedef enum { KIND_COUNT, KIND_MEAN, KIND_RATIO } metric_kind;
+/* KIND_SHARE: percent of a capacity (the instance-level utilisation). */
+typedef enum { KIND_COUNT, KIND_MEAN, KIND_RATIO, KIND_SHARE } metric_kind;
 
 typedef enum {
   F_INVOCATIONS,
@@ -56,33 +60,64 @@ typedef enum {
   F_WAIT,
   F_CONCURRENCY_PER_COPY,
   F_INVOCATIONS_PER_COPY,
-  F_COPIES
+  F_COPIES,
+  F_INVOCATIONS_PER_INSTANCE,
+  F_CPU_NORM,
+  F_MEMORY_NORM,
+  F_GPU_NORM,
+  F_GPU_MEMORY_NORM,
+  F_CPU_INSTANCE,
+  F_MEMORY_INSTANCE,
+  F_GPU_INSTANCE,
+  F_GPU_MEMORY_INSTANCE
 } metric_field;
 
+/* Which dimension sets a metric has. */
+enum { DIMS_IC = 1, DIMS_VARIANT = 2 };
+
 typedef struct metric_def {
+  const char *ns;
   const char *name;
   metric_field field;
   metric_kind kind;
   const char *unit;             /* GetMetricStatistics Datapoints.Unit */
+  int dims;                     /* DIMS_IC | DIMS_VARIANT */
 } metric_def;
 
-/* AWS/SageMaker, per IC and per endpoint variant. */
-static const metric_def sagemaker_metrics[] = {
-  {"Invocations", F_INVOCATIONS, KIND_COUNT, "None"},
-  {"InvocationsPerCopy", F_INVOCATIONS_PER_COPY, KIND_RATIO, "None"},
-  {"Invocation4XXErrors", F_4XX, KIND_COUNT, "None"},
-  {"Invocation5XXErrors", F_5XX, KIND_COUNT, "None"},
-  {"InvocationModelErrors", F_MODEL_ERRORS, KIND_COUNT, "None"},
-  {"NoCapacityInvocationFailures", F_NO_CAPACITY, KIND_COUNT, "None"},
-  {"ModelLatency", F_MODEL_LATENCY, KIND_MEAN, "Microseconds"},
-  {"OverheadLatency", F_OVERHEAD_LATENCY, KIND_MEAN, "Microseconds"},
-  {"ModelSetupTime", F_SETUP, KIND_MEAN, "Milliseconds"},
-  {"ConcurrentRequestsPerCopy", F_CONCURRENCY_PER_COPY, KIND_RATIO, "None"},
+#define BOTH (DIMS_IC | DIMS_VARIANT)
+/* Everything kept over time: AWS/SageMaker per IC and per endpoint
+ * variant, utilisation per IC and per variant. */
+static const metric_def kept_metrics[] = {
+  {NS_SAGEMAKER, "Invocations", F_INVOCATIONS, KIND_COUNT, "None", BOTH},
+  {NS_SAGEMAKER, "InvocationsPerCopy", F_INVOCATIONS_PER_COPY, KIND_RATIO, "None", BOTH},
+  {NS_SAGEMAKER, "InvocationsPerInstance", F_INVOCATIONS_PER_INSTANCE, KIND_RATIO, "None",
+   DIMS_VARIANT},
+  {NS_SAGEMAKER, "Invocation4XXErrors", F_4XX, KIND_COUNT, "None", BOTH},
+  {NS_SAGEMAKER, "Invocation5XXErrors", F_5XX, KIND_COUNT, "None", BOTH},
+  {NS_SAGEMAKER, "InvocationModelErrors", F_MODEL_ERRORS, KIND_COUNT, "None", BOTH},
+  {NS_SAGEMAKER, "NoCapacityInvocationFailures", F_NO_CAPACITY, KIND_COUNT, "None", BOTH},
+  {NS_SAGEMAKER, "ModelLatency", F_MODEL_LATENCY, KIND_MEAN, "Microseconds", BOTH},
+  {NS_SAGEMAKER, "OverheadLatency", F_OVERHEAD_LATENCY, KIND_MEAN, "Microseconds", BOTH},
+  {NS_SAGEMAKER, "ModelSetupTime", F_SETUP, KIND_MEAN, "Milliseconds", BOTH},
+  {NS_SAGEMAKER, "ConcurrentRequestsPerCopy", F_CONCURRENCY_PER_COPY, KIND_RATIO, "None", BOTH},
   /* Berth's own */
-  {"WaitTime", F_WAIT, KIND_MEAN, "Milliseconds"},
-  {"CopyCount", F_COPIES, KIND_RATIO, "Count"},
+  {NS_SAGEMAKER, "WaitTime", F_WAIT, KIND_MEAN, "Milliseconds", BOTH},
+  {NS_SAGEMAKER, "CopyCount", F_COPIES, KIND_RATIO, "Count", BOTH},
+  /* Per IC, normalised to its copies' reservations */
+  {NS_ICS, "CPUUtilizationNormalized", F_CPU_NORM, KIND_MEAN, "Percent", DIMS_IC},
+  {NS_ICS, "MemoryUtilizationNormalized", F_MEMORY_NORM, KIND_MEAN, "Percent", DIMS_IC},
+  {NS_ICS, "GPUUtilizationNormalized", F_GPU_NORM, KIND_MEAN, "Percent", DIMS_IC},
+  {NS_ICS, "GPUMemoryUtilizationNormalized", F_GPU_MEMORY_NORM, KIND_MEAN, "Percent", DIMS_IC},
+  /* Per variant, of its running instances' capacity */
+  {NS_ENDPOINTS, "InvocationsPerInstance", F_INVOCATIONS_PER_INSTANCE, KIND_RATIO, "None",
+   DIMS_VARIANT},
+  {NS_ENDPOINTS, "CPUUtilization", F_CPU_INSTANCE, KIND_SHARE, "Percent", DIMS_VARIANT},
+  {NS_ENDPOINTS, "MemoryUtilization", F_MEMORY_INSTANCE, KIND_SHARE, "Percent", DIMS_VARIANT},
+  {NS_ENDPOINTS, "GPUUtilization", F_GPU_INSTANCE, KIND_SHARE, "Percent", DIMS_VARIANT},
+  {NS_ENDPOINTS, "GPUMemoryUtilization", F_GPU_MEMORY_INSTANCE, KIND_SHARE, "Percent",
+   DIMS_VARIANT},
 };
-#define N_SAGEMAKER_METRICS (sizeof sagemaker_metrics / sizeof sagemaker_metrics[0])
+#define N_KEPT_METRICS (sizeof kept_metrics / sizeof kept_metrics[0])
 
 typedef enum { R_CPU, R_MEMORY, R_GPU } reservation;
 
@@ -108,16 +143,20 @@ typedef enum { STAT_SUM, STAT_AVERAGE, STAT_MAXIMUM, STAT_MINIMUM, STAT_SAMPLE_C
 static const char *const stat_names[] = {"Sum", "Average", "Maximum", "Minimum", "SampleCount",
                                          NULL};
 
-/* One metric's identity and the time range wanted. */
+/* One metric's identity, the time range wanted and the percentiles
+ * asked (ExtendedStatistics, or a GetMetricData Stat "p99"). */
 typedef struct metric_query {
   const char *ns, *metric;
   dims d;
   long long period;
   double start, end;
+  double pct[MAX_PERCENTILES];
+  size_t n_pct;
 } metric_query;
 
 typedef struct point {
   double ts, sum, count, min, max;
+  double pct[MAX_PERCENTILES];  /* -1: no request in the datapoint */
 } point;
 
 typedef struct slot {
@@ -235,60 +274,94 @@ static int parse_period(json_t *obj, const char *path, long long *out, api_error
 
 /* ---- Series ---- */
 
-static const metric_def *find_sagemaker_metric(const char *name) {
-  for (size_t i = 0; i < N_SAGEMAKER_METRICS; i++)
-    if (strcmp(sagemaker_metrics[i].name, name) == 0) return &sagemaker_metrics[i];
+static const metric_def *find_kept_metric(const char *ns, const char *name) {
+  for (size_t i = 0; i < N_KEPT_METRICS; i++)
+    if (strcmp(kept_metrics[i].ns, ns) == 0 && strcmp(kept_metrics[i].name, name) == 0)
+      return &kept_metrics[i];
   return NULL;
 }
 
-static void add_bucket(slot *s, const ic_bucket *b, metric_field f) {
-  s->has = 1;
+/* Adds record r to slot s. Ratios of a variant add the numerators and take
+ * the largest denominator (instances, capacity: the variant's, the same
+ * for each of its ICs); utilisation counts only measured buckets. */
+static void add_bucket(slot *s, const metrics_record *r, metric_field f) {
   switch (f) {
-  case F_INVOCATIONS: s->a += b->s.invocations; break;
-  case F_4XX: s->a += b->errors_4xx; break;
-  case F_5XX: s->a += b->errors_5xx; break;
-  case F_MODEL_ERRORS: s->a += b->model_errors; break;
-  case F_NO_CAPACITY: s->a += b->s.no_capacity; break;
+  case F_INVOCATIONS: s->a += r->invocations; break;
+  case F_4XX: s->a += r->errors_4xx; break;
+  case F_5XX: s->a += r->errors_5xx; break;
+  case F_MODEL_ERRORS: s->a += r->model_errors; break;
+  case F_NO_CAPACITY: s->a += r->no_capacity; break;
   case F_MODEL_LATENCY:
-    s->a += b->model_latency_us;
-    s->b += b->latency_n;
+    s->a += r->model_latency_us;
+    s->b += r->latency_n;
     break;
   case F_OVERHEAD_LATENCY:
-    s->a += b->overhead_latency_us;
-    s->b += b->latency_n;
+    s->a += r->overhead_latency_us;
+    s->b += r->latency_n;
     break;
   case F_SETUP:
-    s->a += b->setup_ms;
-    s->b += b->setups;
+    s->a += r->setup_ms;
+    s->b += r->setups;
     break;
   case F_WAIT:
-    s->a += b->wait_ms;
-    s->b += b->waited;
+    s->a += r->wait_ms;
+    s->b += r->waited;
     break;
   case F_CONCURRENCY_PER_COPY:
-    if (b->s.concurrency_samples) s->a += b->s.concurrency_sum / b->s.concurrency_samples;
-    s->b += b->s.copies;
+    s->a += r->concurrency;
+    s->b += r->copies;
     break;
   case F_INVOCATIONS_PER_COPY:
-    s->a += b->s.invocations;
-    s->b += b->s.copies;
+    s->a += r->invocations;
+    s->b += r->copies;
     break;
-  case F_COPIES: s->a += b->s.copies; break;
+  case F_COPIES: s->a += r->copies; break;
+  case F_INVOCATIONS_PER_INSTANCE:
+    s->a += r->invocations;
+    s->b = fmax(s->b, r->instances);
+    break;
+  case F_CPU_NORM:
+  case F_MEMORY_NORM:
+    if (!r->usage_n) return;
+    s->a += (f == F_CPU_NORM ? r->cpu_norm : r->mem_norm) * r->usage_n;
+    s->b += r->usage_n;
+    break;
+  case F_GPU_NORM:
+  case F_GPU_MEMORY_NORM:
+    if (!r->gpu_n) return;
+    s->a += (f == F_GPU_NORM ? r->gpu_norm : r->gpu_mem_norm) * r->gpu_n;
+    s->b += r->gpu_n;
+    break;
+  case F_CPU_INSTANCE:
+  case F_MEMORY_INSTANCE:
+    if (!r->usage_n) return;
+    s->a += f == F_CPU_INSTANCE ? r->cpu_used : r->mem_used_mb;
+    s->b = fmax(s->b, f == F_CPU_INSTANCE ? r->cap_cpu : r->cap_mem_mb);
+    break;
+  case F_GPU_INSTANCE:
+  case F_GPU_MEMORY_INSTANCE:
+    if (!r->gpu_n) return;
+    s->a += f == F_GPU_INSTANCE ? r->gpu_used : r->gpu_mem_used_mb;
+    s->b = fmax(s->b, f == F_GPU_INSTANCE ? r->cap_gpu : r->cap_gpu_mem_mb);
+    break;
   }
+  s->has = 1;
 }
 
-static int ic_selected(const ic *x, const dims *d) {
+static int ic_selected(const ic *x, const metric_def *def, const dims *d) {
   const char *name = dims_ic(d), *ep, *vname;
-  if (name) return strcmp(x->name, name) == 0;
+  if (name) return (def->dims & DIMS_IC) && strcmp(x->name, name) == 0;
   if (dims_variant(d, &ep, &vname))
-    return strcmp(x->endpoint, ep) == 0 && strcmp(x->variant, vname) == 0;
+    return (def->dims & DIMS_VARIANT) && strcmp(x->endpoint, ep) == 0 &&
+           strcmp(x->variant, vname) == 0;
   return 0;
 }
 
 /* Adds one sample to the datapoint for timestamp ts (pts ascending). */
 static void add_sample(point *pts, size_t *n, double ts, double sum, double count, double v) {
   if (*n == 0 || pts[*n - 1].ts != ts) {
-    pts[*n] = (point){ts, 0, 0, v, v};
+    pts[*n] = (point){ts, 0, 0, v, v, {0}};
+    for (size_t k = 0; k < MAX_PERCENTILES; k++) pts[*n].pct[k] = -1;
     (*n)++;
   }
   point *p = &pts[*n - 1];
@@ -298,25 +371,47 @@ static void add_sample(point *pts, size_t *n, double ts, double sum, double coun
   if (v > p->max) p->max = v;
 }
 
-/* Datapoints (ascending, at most MAX_SLOTS) of an AWS/SageMaker metric. */
-static size_t sagemaker_series(ctl *c, const metric_def *def, const metric_query *q, double now,
-                               point *pts) {
+/* The percentiles of each datapoint of a latency metric, from the
+ * histograms of the buckets that fall in it (latency_hist.h: within 5%). */
+static void add_percentiles(ctl *c, const metric_def *def, const metric_query *q, point *pts,
+                            size_t n) {
+  if (!q->n_pct || (def->field != F_MODEL_LATENCY && def->field != F_OVERHEAD_LATENCY)) return;
+  latency_hist *h = berth_xcalloc(1, sizeof *h);
+  for (size_t i = 0; i < n; i++) {
+    memset(h, 0, sizeof *h);
+    double lo = pts[i].ts, hi = lo + (double)q->period;
+    for (ic *x = c->ics; x; x = x->next) {
+      if (!x->metrics || !ic_selected(x, def, &q->d)) continue;
+      const metrics_history *mh = metrics_closed(x->metrics);
+      const metrics_record *r;
+      for (size_t k = metrics_history_find(mh, lo); (r = metrics_history_at(mh, k)) && r->start < hi;
+           k++)
+        latency_hist_add_sparse(h, def->field == F_MODEL_LATENCY ? r->model : r->overhead);
+    }
+    for (size_t k = 0; k < q->n_pct; k++) pts[i].pct[k] = latency_hist_percentile(h, q->pct[k]);
+  }
+  free(h);
+}
+
+/* Datapoints (ascending, at most MAX_SLOTS) of a metric kept over time. */
+static size_t kept_series(ctl *c, const metric_def *def, const metric_query *q, double now,
+                          point *pts) {
   double period = (double)q->period;
   double ts0 = floor(q->start / period) * period;
-  double oldest = now - (SCALE_HISTORY + 2) * (double)SCALE_BUCKET_S;
+  double oldest = now - (METRICS_HISTORY_BUCKETS + 2) * (double)SCALE_BUCKET_S;
   double lo = floor(fmax(ts0, oldest) / SCALE_BUCKET_S) * SCALE_BUCKET_S;
   double hi = fmin(q->end, now + SCALE_BUCKET_S);
   if (!(hi > lo)) return 0;
   size_t nslots = (size_t)ceil((hi - lo) / SCALE_BUCKET_S);
   if (nslots > MAX_SLOTS) nslots = MAX_SLOTS;
-  slot slots[MAX_SLOTS];
-  memset(slots, 0, sizeof slots);
+  slot *slots = berth_xcalloc(nslots, sizeof *slots);
   for (ic *x = c->ics; x; x = x->next) {
-    if (!x->metrics || !ic_selected(x, &q->d)) continue;
-    const ic_bucket *b;
-    for (size_t i = 0; (b = metrics_bucket(x->metrics, i)) != NULL; i++) {
-      if (b->s.start < lo || b->s.start >= hi) continue;
-      double k = floor((b->s.start - lo) / SCALE_BUCKET_S + 0.5);
+    if (!x->metrics || !ic_selected(x, def, &q->d)) continue;
+    const metrics_history *mh = metrics_closed(x->metrics);
+    const metrics_record *b;
+    for (size_t i = metrics_history_find(mh, lo); (b = metrics_history_at(mh, i)) != NULL; i++) {
+      if (b->start >= hi) break;
+      double k = floor((b->start - lo) / SCALE_BUCKET_S + 0.5);
       if (k < 0 || k >= (double)nslots) continue;
       add_bucket(&slots[(size_t)k], b, def->field);
     }
@@ -336,8 +431,16 @@ static size_t sagemaker_series(ctl *c, const metric_def *def, const metric_query
       add_sample(pts, &n, ts, v, 1, v);
       break;
     }
+    case KIND_SHARE:
+      if (s->b > 0) {
+        double v = 100.0 * s->a / s->b;
+        add_sample(pts, &n, ts, v, 1, v);
+      }
+      break;
     }
   }
+  free(slots);
+  add_percentiles(c, def, q, pts, n);
   return n;
 }
 
@@ -372,18 +475,28 @@ static size_t reservation_series(ctl *c, reservation r, const metric_query *q, d
   }
   if (cap <= 0) return 0;
   double v = 100.0 * used / cap;
-  pts[0] = (point){floor(now / period) * period, v, 1, v, v};
+  pts[0] = (point){floor(now / period) * period, v, 1, v, v, {0}};
+  for (size_t k = 0; k < MAX_PERCENTILES; k++) pts[0].pct[k] = -1;
   return 1;
+}
+
+/* How many datapoints series may write for q: one per 10-s slot of the
+ * range at most (callers size their arrays with it; alarms ask every
+ * second). */
+static size_t points_needed(const metric_query *q) {
+  double period = (double)q->period;
+  double from = floor(q->start / period) * period;
+  double n = ceil((q->end - from) / SCALE_BUCKET_S) + 2;
+  return n > MAX_SLOTS || !(n > 0) ? MAX_SLOTS : (size_t)n;
 }
 
 /* Datapoints of any metric (ascending); *unit gets its unit. */
 static size_t series(ctl *c, const metric_query *q, double now, point *pts, const char **unit) {
   *unit = "None";
-  if (strcmp(q->ns, NS_SAGEMAKER) == 0) {
-    const metric_def *def = find_sagemaker_metric(q->metric);
-    if (!def) return 0;
+  const metric_def *def = find_kept_metric(q->ns, q->metric);
+  if (def) {
     *unit = def->unit;
-    return sagemaker_series(c, def, q, now, pts);
+    return kept_series(c, def, q, now, pts);
   }
   if (strcmp(q->ns, NS_ENDPOINTS) == 0) {
     *unit = "Percent";
@@ -411,12 +524,24 @@ static stat_kind stat_of(const char *name) {
   return STAT_SUM;
 }
 
+/* A percentile statistic ("p99", "p99.9", "p50"): 1 with *out its
+ * value, 0 when s is none. */
+static int percentile_of(const char *s, double *out) {
+  if (s[0] != 'p' || s[1] < '0' || s[1] > '9') return 0;
+  char *end;
+  double v = strtod(s + 1, &end);
+  if (*end != '\0' || !(v > 0) || v > 100) return 0;
+  *out = v;
+  return 1;
+}
+
 /* ---- GetMetricData ---- */
 
 typedef struct data_query {
   const char *id, *label;
   metric_query m;
   stat_kind stat;
+  int percentile;               /* the Stat is m.pct[0] */
   int return_data;
 } data_query;
 
@@ -479,10 +604,15 @@ static int parse_data_query(json_t *item, size_t i, data_query *q, api_error *e)
   CHECK(valid_string(ms, "Stat", path, 1, 100, &stat, e), ms, "Stat");
   int known = 0;
   for (int k = 0; stat_names[k]; k++) known |= strcmp(stat_names[k], stat) == 0;
+  if (!known && percentile_of(stat, &q->m.pct[0])) {
+    known = q->percentile = 1;
+    q->m.n_pct = 1;
+  }
   if (!known)
     return api_fail(e, 400, "InvalidParameterValueException",
                     "The value '%.100s' for parameter %s is not a statistic Berth computes: use "
-                    "Sum, Average, Maximum, Minimum or SampleCount (no percentiles)", stat, path);
+                    "Sum, Average, Maximum, Minimum, SampleCount or a percentile pNN (p50, "
+                    "p99.9: more than 0, at most 100)", stat, path);
   q->stat = stat_of(stat);
   snprintf(path, sizeof path, "%s.MetricStat.Unit", p);
   CHECK(valid_string(ms, "Unit", path, 0, 64, &unit, e), ms, "Unit");
@@ -535,9 +665,16 @@ static int get_metric_data(ctl *c, json_t *req, json_t **resp, api_error *e) {
   json_t *results = json_array();
   for (i = 0; i < n; i++) {
     if (!qs[i].return_data) continue;
-    point pts[MAX_SLOTS];
     const char *unit;
+    point *pts = berth_xcalloc(points_needed(&qs[i].m), sizeof *pts);
     size_t np = series(c, &qs[i].m, now, pts, &unit);
+    if (qs[i].percentile) {
+      /* A datapoint without requests has no percentile. */
+      size_t kept = 0;
+      for (size_t k = 0; k < np; k++)
+        if (pts[k].pct[0] >= 0) pts[kept++] = pts[k];
+      np = kept;
+    }
     /* Past MaxDatapoints the rest is cut: the newest kept when descending. */
     int partial = 0;
     size_t first = 0;
@@ -551,8 +688,10 @@ static int get_metric_data(ctl *c, json_t *req, json_t **resp, api_error *e) {
     for (size_t k = 0; k < np; k++) {
       const point *p = descending ? &pts[first + np - 1 - k] : &pts[k];
       json_array_append_new(ts, json_integer((json_int_t)llround(p->ts)));
-      json_array_append_new(vals, json_real(stat_value(p, qs[i].stat)));
+      json_array_append_new(vals, json_real(qs[i].percentile ? p->pct[0]
+                                                             : stat_value(p, qs[i].stat)));
     }
+    free(pts);
     json_array_append_new(results, json_pack("{s:s,s:s,s:o,s:o,s:s}", "Id", qs[i].id, "Label",
                                              qs[i].label, "Timestamps", ts, "Values", vals,
                                              "StatusCode", partial ? "PartialData" : "Complete"));
@@ -583,18 +722,31 @@ static int get_metric_statistics(ctl *c, json_t *req, json_t **resp, api_error *
   if (parse_period(req, "Period", &q.period, e)) return -1;
   CHECK(valid_string(req, "Unit", "Unit", 0, 64, &unit_req, e), req, "Unit");
   CHECK(valid_array(req, "Statistics", "Statistics", 0, 1, 5, &stats, e), req, "Statistics");
-  if (json_object_get(req, "ExtendedStatistics") &&
-      json_array_size(json_object_get(req, "ExtendedStatistics")))
-    return api_fail(e, 400, "InvalidParameterValueException",
-                    "ExtendedStatistics (percentiles) are not computed by Berth: use Statistics "
-                    "(Sum, Average, Maximum, Minimum, SampleCount)");
-  if (!stats)
+  json_t *ext;
+  CHECK(valid_array(req, "ExtendedStatistics", "ExtendedStatistics", 0, 1, MAX_PERCENTILES, &ext,
+                    e),
+        req, "ExtendedStatistics");
+  if (stats && ext)
+    return api_fail(e, 400, "InvalidParameterCombinationException",
+                    "Give Statistics or ExtendedStatistics, not both (as CloudWatch requires)");
+  if (!stats && !ext)
     return api_fail(e, 400, "MissingRequiredParameterException",
-                    "The parameter Statistics must be specified (Sum, Average, Maximum, "
-                    "Minimum, SampleCount)");
+                    "The parameter Statistics or ExtendedStatistics must be specified (Sum, "
+                    "Average, Maximum, Minimum, SampleCount; or percentiles such as p99)");
   int want[5] = {0};
   size_t i;
   json_t *s;
+  const char *ext_names[MAX_PERCENTILES];
+  json_array_foreach(ext, i, s) {
+    const char *name = json_string_value(s);
+    if (!name || !percentile_of(name, &q.pct[i]))
+      return api_fail(e, 400, "InvalidParameterValueException",
+                      "The value '%.100s' for parameter ExtendedStatistics.member.%zu is not a "
+                      "percentile Berth computes: use pNN with NN more than 0 and at most 100 "
+                      "(p50, p90, p99, p99.9)", name ? name : "?", i + 1);
+    ext_names[i] = name;
+    q.n_pct = i + 1;
+  }
   json_array_foreach(stats, i, s) {
     const char *name = json_string_value(s);
     int k;
@@ -606,16 +758,25 @@ static int get_metric_statistics(ctl *c, json_t *req, json_t **resp, api_error *
                       "Sum, Average, Maximum, Minimum, SampleCount", name ? name : "?", i + 1);
     want[k] = 1;
   }
-  point pts[MAX_SLOTS];
+  point *pts = berth_xcalloc(points_needed(&q), sizeof *pts);
   const char *unit;
   size_t np = series(c, &q, ctl_clock(), pts, &unit);
   json_t *dps = json_array();
   for (i = 0; i < np; i++) {
+    /* Percentiles only where requests were (latency metrics). */
+    if (q.n_pct && pts[i].pct[0] < 0) continue;
     json_t *dp = json_pack("{s:I,s:s}", "Timestamp", (json_int_t)llround(pts[i].ts), "Unit", unit);
     for (int k = 0; stat_names[k]; k++)
       if (want[k]) json_object_set_new(dp, stat_names[k], json_real(stat_value(&pts[i], (stat_kind)k)));
+    if (q.n_pct) {
+      json_t *ev = json_object();
+      for (size_t k = 0; k < q.n_pct; k++)
+        json_object_set_new(ev, ext_names[k], json_real(pts[i].pct[k]));
+      json_object_set_new(dp, "ExtendedStatistics", ev);
+    }
     json_array_append_new(dps, dp);
   }
+  free(pts);
   *resp = json_pack("{s:s,s:o}", "Label", q.metric, "Datapoints", dps);
   return 0;
 }
@@ -665,16 +826,18 @@ static int list_metrics(ctl *c, json_t *req, json_t **resp, api_error *e) {
   static const char *const variant_names[] = {"EndpointName", "VariantName"};
   for (ic *x = c->ics; x; x = x->next) {
     const char *values[] = {x->name};
-    for (size_t i = 0; i < N_SAGEMAKER_METRICS; i++)
-      list_add(all, ns, metric, &filters, NS_SAGEMAKER, sagemaker_metrics[i].name, ic_names,
-               values, 1);
+    for (size_t i = 0; i < N_KEPT_METRICS; i++)
+      if (kept_metrics[i].dims & DIMS_IC)
+        list_add(all, ns, metric, &filters, kept_metrics[i].ns, kept_metrics[i].name, ic_names,
+                 values, 1);
   }
   for (endpoint *ep = c->endpoints; ep; ep = ep->next)
     for (int v = 0; v < ep->cfg.n_variants; v++) {
       const char *values[] = {ep->name, ep->cfg.variants[v].name};
-      for (size_t i = 0; i < N_SAGEMAKER_METRICS; i++)
-        list_add(all, ns, metric, &filters, NS_SAGEMAKER, sagemaker_metrics[i].name,
-                 variant_names, values, 2);
+      for (size_t i = 0; i < N_KEPT_METRICS; i++)
+        if (kept_metrics[i].dims & DIMS_VARIANT)
+          list_add(all, ns, metric, &filters, kept_metrics[i].ns, kept_metrics[i].name,
+                   variant_names, values, 2);
       for (size_t i = 0; i < N_RESERVATION_METRICS; i++)
         list_add(all, ns, metric, &filters, NS_ENDPOINTS, reservation_metrics[i].name,
                  variant_names, values, 2);
@@ -739,7 +902,7 @@ int cloudwatch_datapoints(ctl *c, const char *ns, const char *metric, json_t *di
     q.d.value[q.d.n] = value;
     q.d.n++;
   }
-  point pts[MAX_SLOTS];
+  point *pts = berth_xcalloc(points_needed(&q), sizeof *pts);
   const char *unit;
   size_t np = series(c, &q, ctl_clock(), pts, &unit);
   stat_kind sk = stat_of(stat);
@@ -750,6 +913,7 @@ int cloudwatch_datapoints(ctl *c, const char *ns, const char *metric, json_t *di
     values[n] = stat_value(&pts[k], sk);
     n++;
   }
+  free(pts);
   return (int)n;
 }
 

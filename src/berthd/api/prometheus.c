@@ -4,10 +4,12 @@
  * first scrape. Label values are escaped as the format requires (\\, \", \n). */
 #include "prometheus.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "metrics.h"
+#include "usage.h"
 
 static void header(berth_buf *out, const char *name, const char *type, const char *help) {
   berth_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -25,14 +27,22 @@ static void label_value(berth_buf *out, const char *s) {
   }
 }
 
-/* name{endpoint="..",inference_component=".."[,state=".."]} */
-static void ic_series(berth_buf *out, const char *name, const ic *x, const char *state) {
+/* name{endpoint="..",variant="..",inference_component=".." (open for more) */
+static void ic_labels(berth_buf *out, const char *name, const ic *x) {
   berth_buf_printf(out, "%s{endpoint=\"", name);
   label_value(out, x->endpoint);
+  berth_buf_appends(out, "\",variant=\"");
+  label_value(out, x->variant);
   berth_buf_appends(out, "\",inference_component=\"");
   label_value(out, x->name);
-  if (state) berth_buf_printf(out, "\",state=\"%s", state);
-  berth_buf_appends(out, "\"} ");
+  berth_buf_appends(out, "\"");
+}
+
+/* name{endpoint="..",variant="..",inference_component=".."[,state=".."]} */
+static void ic_series(berth_buf *out, const char *name, const ic *x, const char *state) {
+  ic_labels(out, name, x);
+  if (state) berth_buf_printf(out, ",state=\"%s\"", state);
+  berth_buf_appends(out, "} ");
 }
 
 typedef enum { C_INVOCATIONS, C_NO_CAPACITY, C_MODEL_ERRORS, C_WAITED, C_WAIT_SECONDS } ic_counter;
@@ -80,6 +90,82 @@ static int exported_state(copy_state s) {
 }
 
 static const char *const state_names[] = {"ready", "starting", "pending", "draining"};
+
+/* Histogram buckets: every eighth bin boundary of latency_hist, 10^(n/3)
+ * microseconds from 100 us to 100 s, so each is an exact sum of bins. */
+#define LE_FIRST_BIN (2 * LATENCY_HIST_PER_DECADE)
+#define LE_LAST_BIN (8 * LATENCY_HIST_PER_DECADE)
+#define LE_STEP (LATENCY_HIST_PER_DECADE / 3)
+
+static void histogram(berth_buf *out, const char *name, const ic *x, const uint64_t *bins,
+                      double sum_us, uint64_t count) {
+  char series[128];
+  uint64_t cum = 0;
+  int k = 0;
+  snprintf(series, sizeof series, "%s_bucket", name);
+  for (int le = LE_FIRST_BIN; le <= LE_LAST_BIN; le += LE_STEP) {
+    for (; k <= le; k++) cum += bins[k];
+    ic_labels(out, series, x);
+    berth_buf_printf(out, ",le=\"%.6g\"} %llu\n", latency_hist_upper(le) / 1e6,
+                     (unsigned long long)cum);
+  }
+  berth_buf_printf(out, "%s{endpoint=\"", series);
+  label_value(out, x->endpoint);
+  berth_buf_appends(out, "\",variant=\"");
+  label_value(out, x->variant);
+  berth_buf_appends(out, "\",inference_component=\"");
+  label_value(out, x->name);
+  berth_buf_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)count);
+  snprintf(series, sizeof series, "%s_sum", name);
+  ic_series(out, series, x, NULL);
+  berth_buf_printf(out, "%.9g\n", sum_us / 1e6);
+  snprintf(series, sizeof series, "%s_count", name);
+  ic_series(out, series, x, NULL);
+  berth_buf_printf(out, "%llu\n", (unsigned long long)count);
+}
+
+static void render_latencies(ctl *c, berth_buf *out) {
+  header(out, "berth_model_latency_seconds", "histogram",
+         "Time the model took per request (AWS/SageMaker ModelLatency), since berthd started.");
+  for (ic *x = c->ics; x; x = x->next)
+    if (x->metrics)
+      histogram(out, "berth_model_latency_seconds", x, x->metrics->total_model_bins,
+                x->metrics->total_model_us, x->metrics->total_latency_n);
+  header(out, "berth_overhead_latency_seconds", "histogram",
+         "Time Berth added around the model per request (OverheadLatency), since berthd "
+         "started.");
+  for (ic *x = c->ics; x; x = x->next)
+    if (x->metrics)
+      histogram(out, "berth_overhead_latency_seconds", x, x->metrics->total_overhead_bins,
+                x->metrics->total_overhead_us, x->metrics->total_latency_n);
+}
+
+/* Per copy: what it uses over what it reserves, as its agent last said. */
+static void render_copies(ctl *c, berth_buf *out) {
+  header(out, "berth_copy_utilization_ratio", "gauge",
+         "What the copy uses over what it reserves (1 = all of it): resource cpu "
+         "(NumberOfCpuCoresRequired), memory (MinMemoryRequiredInMb), gpu (its devices busy), "
+         "gpu_memory; from its agent's last reading.");
+  double now = ctl_clock();
+  static const char *const resources[] = {"cpu", "memory", "gpu", "gpu_memory"};
+  for (ic *x = c->ics; x; x = x->next)
+    for (copy *cp = x->copies; cp; cp = cp->next) {
+      double v[4];
+      if (!usage_copy_normalized(cp, now, &v[0], &v[1], &v[2], &v[3])) continue;
+      for (int k = 0; k < 4; k++) {
+        if (v[k] < 0) continue;
+        berth_buf_appends(out, "berth_copy_utilization_ratio{endpoint=\"");
+        label_value(out, x->endpoint);
+        berth_buf_appends(out, "\",variant=\"");
+        label_value(out, x->variant);
+        berth_buf_appends(out, "\",inference_component=\"");
+        label_value(out, x->name);
+        berth_buf_printf(out, "\",instance=\"%lld\",copy=\"%lld\",resource=\"%s\"} %.6g\n",
+                         (long long)(cp->inst ? cp->inst->id : 0), (long long)cp->id,
+                         resources[k], v[k] / 100.0);
+      }
+    }
+}
 
 static void render_ics(ctl *c, berth_buf *out) {
   for (size_t k = 0; k < sizeof counters / sizeof counters[0]; k++) {
@@ -147,6 +233,18 @@ static void render_instances(ctl *c, berth_buf *out) {
     label_value(out, in->type ? in->type->name : "unknown");
     berth_buf_printf(out, "\"} %u\n", n);
   }
+  header(out, "berth_instance_cost_per_hour", "gauge",
+         "On-demand price of the running instance per hour (USD, from the instance catalog).");
+  for (instance *in = c->instances; in; in = in->next) {
+    if (in->state != INSTANCE_RUNNING || !in->type) continue;
+    berth_buf_appends(out, "berth_instance_cost_per_hour{endpoint=\"");
+    label_value(out, in->endpoint);
+    berth_buf_appends(out, "\",variant=\"");
+    label_value(out, in->variant);
+    berth_buf_printf(out, "\",instance=\"%lld\",instance_type=\"", (long long)in->id);
+    label_value(out, in->type->name);
+    berth_buf_printf(out, "\"} %.6g\n", in->type->price_per_hour);
+  }
   header(out, "berth_instance_reserved_ratio", "gauge",
          "Share (0..1) of the instance's capacity reserved by copies placed on it.");
   for (instance *in = c->instances; in; in = in->next) {
@@ -164,6 +262,8 @@ static void render_instances(ctl *c, berth_buf *out) {
       if (k == 2 && r->n_devices == 0) continue;
       berth_buf_appends(out, "berth_instance_reserved_ratio{endpoint=\"");
       label_value(out, in->endpoint);
+      berth_buf_appends(out, "\",variant=\"");
+      label_value(out, in->variant);
       berth_buf_printf(out, "\",instance=\"%lld\",resource=\"%s\"} %.6g\n", (long long)in->id,
                        resources[k], ratio[k]);
     }
@@ -172,5 +272,7 @@ static void render_instances(ctl *c, berth_buf *out) {
 
 void prometheus_render(ctl *c, berth_buf *out) {
   render_ics(c, out);
+  render_latencies(c, out);
+  render_copies(c, out);
   render_instances(c, out);
 }

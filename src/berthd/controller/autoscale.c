@@ -8,6 +8,8 @@
 #include "alarms.h"
 #include "ic.h"
 #include "metrics.h"
+#include "metrics_persist.h"
+#include "usage.h"
 
 static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
   scaling *s = x->scaling;
@@ -32,7 +34,11 @@ static void on_tick(uv_timer_t *t) {
       inflight += cp->inflight;
       ready += cp->state == COPY_READY;
     }
-    metrics_sample(x->metrics, now, (double)(inflight + (uint32_t)x->n_waiting), ready);
+    metrics_usage u;
+    usage_sample(c, x, now, &u);
+    metrics_usage_sample(x->metrics, &u);
+    int closed = metrics_sample(x->metrics, now, (double)(inflight + (uint32_t)x->n_waiting), ready);
+    metrics_persist_closed(c, x, closed);
     if (x->scaling && !x->deleting && !x->failed_sticky && !c->shutting_down)
       evaluate(c, x, now, ready);
   }

@@ -206,9 +206,9 @@ static void start(local_agent *a) {
                    "--bind-host", "127.0.0.1", "--log-level", c->log_level[0] ? c->log_level : "info"};
   /* Our copy policy is the agent's: it checks every Image again at launch. */
   size_t nfixed = sizeof fixed / sizeof *fixed, k = nfixed;
-  /* Room for the optional flags below (9 words) and the NULL. */
+  /* Room for the optional flags below (11 words) and the NULL. */
   char **argv = berth_xcalloc(nfixed + 2 * (size_t)c->policy.n_allow +
-                                  2 * (size_t)c->policy.n_artifact + 12, sizeof *argv);
+                                  2 * (size_t)c->policy.n_artifact + 14, sizeof *argv);
   memcpy(argv, fixed, sizeof fixed);
   for (int i = 0; i < c->policy.n_allow; i++) {
     argv[k++] = "--allow-exec";
@@ -242,6 +242,12 @@ static void start(local_agent *a) {
     snprintf(cache_mb, sizeof cache_mb, "%g", c->artifact_cache_mb);
     argv[k++] = "--artifact-cache-mb";
     argv[k++] = cache_mb;
+  }
+  char retention_mb[32];
+  if (c->log_retention_mb > 0) {
+    snprintf(retention_mb, sizeof retention_mb, "%lld", (long long)c->log_retention_mb);
+    argv[k++] = "--log-retention-mb";
+    argv[k++] = retention_mb;
   }
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = UV_INHERIT_FD, .data.fd = 1},

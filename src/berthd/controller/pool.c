@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "valid.h"
 #include "store.h"
+#include "usage.h"
 
 
 /* Who sends a sync: a local instance's agent (its own token, *local set),
@@ -250,6 +251,7 @@ static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures
       json_array_foreach(copies, i, r)
         if (json_integer_value(json_object_get(r, "id")) == cp->id) rep = r;
       const char *state = json_string_value(json_object_get(rep, "state"));
+      usage_copy_report(cp, rep, ctl_clock());
       snprintf(cp->detail, sizeof cp->detail, "%s",
                json_string_value(json_object_get(rep, "detail")) ?: "");
       if (cp->state == COPY_STARTING && state && strcmp(state, "ready") == 0) {

@@ -19,6 +19,7 @@
 #include "ic.h"
 #include "local_agent.h"
 #include "metrics.h"
+#include "metrics_persist.h"
 #include "model.h"
 #include "pool.h"
 #include "rollout.h"
@@ -125,6 +126,7 @@ int ctl_load(ctl *c) {
   if (!rc) rc = store_each(c->db, "model", load_model, c);
   if (!rc) rc = store_each(c->db, "endpoint", load_endpoint, c);
   if (!rc) rc = store_each(c->db, "inference-component", load_ic, c);
+  if (!rc) rc = metrics_persist_load(c); /* the last 24 hours of their metrics */
   if (!rc) rc = aas_load(c);
   if (!rc) rc = alarms_load(c);
   if (!rc && !c->pool) rc = local_agent_load(c);
@@ -390,6 +392,7 @@ static void reconcile(ctl *c) {
     if (x->base[0] ? adapter_ic_reconcile(c, x) : ic_reconcile(c, x)) {
       *pp = x->next;
       store_delete(c->db, "scaling", x->name);
+      metrics_persist_forget(c, x);
       if (store_delete(c->db, "inference-component", x->name) == 0) {
         berth_log(BERTH_LOG_INFO, "inference component %s deleted", x->name);
         ic_unlink(x);

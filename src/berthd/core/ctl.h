@@ -172,6 +172,18 @@ typedef enum {
 
 typedef struct ic ic;
 
+/* A copy's resource use: the agent measures it (agent/copy_usage.c) and
+ * sends it with its sync; the controller keeps the last (controller/usage.c).
+ * has: cpu_cores and memory_mb are set; has_gpu: the GPU figures are. */
+typedef struct copy_usage {
+  int has, has_gpu;
+  double cpu_cores;             /* cores busy, mean since the last reading */
+  double memory_mb;             /* resident now */
+  double gpu_percent;           /* its devices busy, mean percent */
+  double gpu_memory_mb;         /* used on its devices (its share) */
+  double cpu_s, at_s;           /* agent: CPU seconds and clock at the last reading */
+} copy_usage;
+
 typedef struct copy {
   struct copy *next;
   int64_t id;
@@ -226,6 +238,8 @@ typedef struct copy {
   int fail_fast;                /* agent: exiting before its first health
                                    check fails it (no restart): its IC is
                                    Creating, or it is a rollout's new copy */
+  copy_usage usage;             /* what it uses (agent: measures; controller:
+                                   the last its agent sent) */
 } copy;
 
 /* What an empty instance of type t offers on this host: the type's
@@ -310,6 +324,8 @@ struct ctl {
   struct artifact_job *artifact_jobs; /* fetches in progress (artifact.c) */
   struct artifact_cache *artifact_cache; /* agent: its cache (artifact.c) */
   double artifact_cache_mb;     /* --artifact-cache-mb, given to local agents */
+  int64_t log_retention_mb;     /* --log-retention-mb: each IC's copy logs on a
+                                   host at most (docs/logs.md); 0: default */
   struct copy_limits *limits;   /* agent: how copies are limited (copy_limits.h) */
   int shutting_down;
   uint64_t request_seq;
@@ -337,6 +353,8 @@ struct ctl {
   struct router_sessions *sessions; /* router: sticky sessions (sessions.h) */
   struct auth_key *keys;        /* access keys (auth.h) */
   int auth_off;                 /* --auth none: loopback development only */
+  struct console_sessions *console; /* web console sign-ins (console.h) */
+  int control_tls;              /* the control port serves TLS */
   char snapshot_version[32];    /* the routing snapshot's, as last built */
   uint64_t snapshot_seq, snapshot_hash;
   char router_version[32];      /* the snapshot the router last reported on */

@@ -1,4 +1,6 @@
-/* metrics: per-IC 10-second buckets. */
+/* metrics: per-IC 10-second buckets. The bucket being filled is dense
+ * (latency histograms included, so a router's delta carries them); when it
+ * closes it becomes a compact metrics_record in the 24-hour history. */
 #include "metrics.h"
 
 #include <stddef.h>
@@ -16,6 +18,8 @@ ic_metrics *metrics_new(double now) {
 }
 
 void metrics_free(ic_metrics *m) {
+  if (!m) return;
+  metrics_history_free(&m->history);
   free(m);
 }
 
@@ -35,6 +39,13 @@ void metrics_invocation(ic_metrics *m, int status, double model_us, double overh
     m->cur.model_latency_us += model_us;
     m->cur.overhead_latency_us += overhead_us;
     m->cur.latency_n++;
+    latency_hist_add(&m->cur.model_hist, model_us);
+    latency_hist_add(&m->cur.overhead_hist, overhead_us);
+    m->total_model_bins[latency_hist_bin(model_us)]++;
+    m->total_overhead_bins[latency_hist_bin(overhead_us)]++;
+    m->total_latency_n++;
+    m->total_model_us += model_us;
+    m->total_overhead_us += overhead_us;
   }
 }
 
@@ -57,7 +68,68 @@ void metrics_copy_ready(ic_metrics *m, double setup_ms) {
   m->cur.setups++;
 }
 
-void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies) {
+void metrics_usage_sample(ic_metrics *m, const metrics_usage *u) {
+  m->capacity = *u;
+  if (u->has) {
+    m->cur.usage_n++;
+    m->cur.cpu_norm += u->cpu_norm;
+    m->cur.mem_norm += u->mem_norm;
+    m->cur.cpu_used += u->cpu_used;
+    m->cur.mem_used_mb += u->mem_used_mb;
+  }
+  if (u->has_gpu) {
+    m->cur.gpu_n++;
+    m->cur.gpu_norm += u->gpu_norm;
+    m->cur.gpu_mem_norm += u->gpu_mem_norm;
+    m->cur.gpu_used += u->gpu_used;
+    m->cur.gpu_mem_used_mb += u->gpu_mem_used_mb;
+  }
+}
+
+/* The bucket b as the history keeps it. */
+static void record_of(const ic_bucket *b, const metrics_usage *cap, metrics_record *r) {
+  memset(r, 0, sizeof *r);
+  r->start = b->s.start;
+  r->invocations = b->s.invocations;
+  r->no_capacity = b->s.no_capacity;
+  r->model_errors = b->model_errors;
+  r->errors_4xx = b->errors_4xx;
+  r->errors_5xx = b->errors_5xx;
+  r->latency_n = b->latency_n;
+  r->waited = b->waited;
+  r->setups = b->setups;
+  r->copies = b->s.copies;
+  r->instances = cap->instances;
+  r->model_latency_us = b->model_latency_us;
+  r->overhead_latency_us = b->overhead_latency_us;
+  r->wait_ms = b->wait_ms;
+  r->setup_ms = b->setup_ms;
+  r->concurrency = b->s.concurrency_samples ? b->s.concurrency_sum / b->s.concurrency_samples : 0;
+  r->usage_n = b->usage_n;
+  r->gpu_n = b->gpu_n;
+  if (b->usage_n) {
+    double n = b->usage_n;
+    r->cpu_norm = (float)(b->cpu_norm / n);
+    r->mem_norm = (float)(b->mem_norm / n);
+    r->cpu_used = (float)(b->cpu_used / n);
+    r->mem_used_mb = (float)(b->mem_used_mb / n);
+  }
+  if (b->gpu_n) {
+    double n = b->gpu_n;
+    r->gpu_norm = (float)(b->gpu_norm / n);
+    r->gpu_mem_norm = (float)(b->gpu_mem_norm / n);
+    r->gpu_used = (float)(b->gpu_used / n);
+    r->gpu_mem_used_mb = (float)(b->gpu_mem_used_mb / n);
+  }
+  r->cap_cpu = (float)cap->cap_cpu;
+  r->cap_mem_mb = (float)cap->cap_mem_mb;
+  r->cap_gpu = (float)cap->cap_gpu;
+  r->cap_gpu_mem_mb = (float)cap->cap_gpu_mem_mb;
+  r->model = latency_sparse_of(&b->model_hist);
+  r->overhead = latency_sparse_of(&b->overhead_hist);
+}
+
+int metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies) {
   m->cur.s.concurrency_sum += concurrency;
   m->cur.s.concurrency_samples++;
   int closed = scale_window_advance(&m->window, now, 1, m->acc_inv, m->acc_nocap, concurrency,
@@ -66,20 +138,18 @@ void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copi
   /* The window closed its buckets: these close with them. */
   for (int k = 0; k < closed; k++) {
     m->cur.s.copies = copies;
-    size_t at = (m->head + m->n) % SCALE_HISTORY;
-    if (m->n == SCALE_HISTORY)
-      m->head = (m->head + 1) % SCALE_HISTORY;
-    else
-      m->n++;
-    m->ring[at] = m->cur;
+    metrics_record r;
+    record_of(&m->cur, &m->capacity, &r);
+    metrics_history_push(&m->history, &r);
     double next = m->cur.s.start + SCALE_BUCKET_S;
     memset(&m->cur, 0, sizeof m->cur);
     m->cur.s.start = next;
   }
+  return closed;
 }
 
-const ic_bucket *metrics_bucket(const ic_metrics *m, size_t i) {
-  return i < m->n ? &m->ring[(m->head + i) % SCALE_HISTORY] : NULL;
+const metrics_history *metrics_closed(const ic_metrics *m) {
+  return &m->history;
 }
 
 void metrics_take(ic_metrics *m, ic_bucket *out) {
@@ -120,6 +190,15 @@ static double sum_of(const ic_bucket *b, size_t i) {
 void metrics_merge(ic_metrics *m, const ic_bucket *d) {
   for (size_t i = 0; i < N_COUNTS; i++) *count_at(&m->cur, i) += count_of(d, i);
   for (size_t i = 0; i < N_SUMS; i++) *sum_at(&m->cur, i) += sum_of(d, i);
+  latency_hist_merge(&m->cur.model_hist, &d->model_hist);
+  latency_hist_merge(&m->cur.overhead_hist, &d->overhead_hist);
+  for (int k = 0; k < LATENCY_HIST_BINS; k++) {
+    m->total_model_bins[k] += d->model_hist.n[k];
+    m->total_overhead_bins[k] += d->overhead_hist.n[k];
+  }
+  m->total_latency_n += d->latency_n;
+  m->total_model_us += d->model_latency_us;
+  m->total_overhead_us += d->overhead_latency_us;
   /* As if each request had been counted here. */
   m->acc_inv += d->s.invocations;
   m->acc_nocap += d->s.no_capacity;
@@ -131,11 +210,14 @@ void metrics_merge(ic_metrics *m, const ic_bucket *d) {
 }
 
 /* The wire form of a delta: the counts of delta_counts, then the sums of
- * delta_sums, as one array. */
+ * delta_sums, then the model and overhead latency histograms
+ * (latency_hist_json), as one array. */
 json_t *metrics_delta_json(const ic_bucket *d) {
   json_t *a = json_array();
   for (size_t i = 0; i < N_COUNTS; i++) json_array_append_new(a, json_integer(count_of(d, i)));
   for (size_t i = 0; i < N_SUMS; i++) json_array_append_new(a, json_real(sum_of(d, i)));
+  json_array_append_new(a, latency_hist_json(&d->model_hist));
+  json_array_append_new(a, latency_hist_json(&d->overhead_hist));
   return a;
 }
 
@@ -149,6 +231,8 @@ void metrics_delta_parse(json_t *j, ic_bucket *d) {
     double v = json_number_value(json_array_get(j, N_COUNTS + i));
     *sum_at(d, i) = v > 0 && v < 1e18 ? v : 0;
   }
+  latency_hist_add_json(&d->model_hist, json_array_get(j, N_COUNTS + N_SUMS));
+  latency_hist_add_json(&d->overhead_hist, json_array_get(j, N_COUNTS + N_SUMS + 1));
 }
 
 ic *metrics_merge_reported(ctl *c, json_t *entry) {

@@ -2,7 +2,9 @@
  * reports (invocations, latency, errors, no-capacity failures, wait while
  * waking) and by a once-a-second sample of concurrent requests. What
  * autoscaling reads is lib/window's (shared with berth-sim); the buckets
- * here add what the CloudWatch and Prometheus views show. */
+ * here add what the CloudWatch and Prometheus views show: latency
+ * histograms (latency_hist.h), the copies' usage (metrics_usage) and the
+ * last 24 hours of closed buckets (metrics_history.h). */
 #ifndef BERTHD_METRICS_H
 #define BERTHD_METRICS_H
 
@@ -10,6 +12,8 @@
 
 #include "berth/scale.h"
 #include "berth/window.h"
+#include "latency_hist.h"
+#include "metrics_history.h"
 
 typedef struct ic_bucket {
   scale_bucket s;               /* what the autoscaler reads */
@@ -22,17 +26,36 @@ typedef struct ic_bucket {
   uint32_t waited;
   double setup_ms;              /* sum of copy start-to-ready times: ModelSetupTime */
   uint32_t setups;
+  latency_hist model_hist, overhead_hist; /* per request, for percentiles */
+  /* The controller's once-a-second usage samples, summed (metrics_usage) */
+  uint32_t usage_n, gpu_n;
+  double cpu_norm, mem_norm, gpu_norm, gpu_mem_norm;
+  double cpu_used, mem_used_mb, gpu_used, gpu_mem_used_mb;
 } ic_bucket;
+
+/* What an IC's ready copies use now, as their agents last measured it, and
+ * what its variant's running instances offer (controller/usage.c). */
+typedef struct metrics_usage {
+  int has, has_gpu;             /* a CPU/memory reading; a GPU reading */
+  double cpu_norm, mem_norm, gpu_norm, gpu_mem_norm; /* percent of the reservation */
+  double cpu_used, mem_used_mb, gpu_used, gpu_mem_used_mb;
+  double cap_cpu, cap_mem_mb, cap_gpu, cap_gpu_mem_mb;
+  uint32_t instances;
+} metrics_usage;
 
 typedef struct ic_metrics {
   ic_bucket cur;                /* the bucket being filled */
-  ic_bucket ring[SCALE_HISTORY];
-  size_t head, n;               /* closed buckets, oldest at head */
+  metrics_history history;      /* closed buckets, the last 24 hours */
+  metrics_usage capacity;       /* the last sample's instances and capacity */
   scale_window window;          /* what the autoscaler reads (same buckets) */
   uint32_t acc_inv, acc_nocap;  /* since the last one-second sample */
   /* totals since start, for Prometheus counters */
   uint64_t total_invocations, total_no_capacity, total_model_errors, total_waited;
   double total_wait_ms;
+  /* latency histograms since start, for the Prometheus _bucket series */
+  uint64_t total_model_bins[LATENCY_HIST_BINS], total_overhead_bins[LATENCY_HIST_BINS];
+  uint64_t total_latency_n;
+  double total_model_us, total_overhead_us;
 } ic_metrics;
 
 ic_metrics *metrics_new(double now);
@@ -41,9 +64,12 @@ void metrics_invocation(ic_metrics *m, int status, double model_us, double overh
 void metrics_no_capacity(ic_metrics *m);
 void metrics_waited(ic_metrics *m, double wait_ms);
 void metrics_copy_ready(ic_metrics *m, double setup_ms);
+/* Once a second, before metrics_sample: what the copies use now. */
+void metrics_usage_sample(ic_metrics *m, const metrics_usage *u);
 /* Once a second: records concurrency (in flight + waiting) and closes the
- * bucket when its 10 s are over (copies = ready copies then). */
-void metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies);
+ * bucket when its 10 s are over (copies = ready copies then). Returns how
+ * many buckets closed: the newest that many of metrics_closed. */
+int metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies);
 /* A router process: what its requests added since the last call (the
  * bucket being filled), which is then emptied. */
 void metrics_take(ic_metrics *m, ic_bucket *out);
@@ -56,7 +82,7 @@ struct ic;
  * the IC it names in c and returns that IC (NULL when there is none). */
 struct ic *metrics_merge_reported(struct ctl *c, json_t *entry);
 void metrics_delta_parse(json_t *j, ic_bucket *d);
-/* The closed bucket at i (0 = oldest). */
-const ic_bucket *metrics_bucket(const ic_metrics *m, size_t i);
+/* The closed buckets, oldest first. */
+const metrics_history *metrics_closed(const ic_metrics *m);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_log.h"
 #include "agent.h"
 #include "auth.h"
 #include "shared_count.h"
@@ -409,6 +410,10 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
                : (inv->status < 200 || inv->status > 299) ? 424 : 200;
   metrics_invocation(inv->x->metrics, answered, (double)(done_ns - inv->sent_ns) / 1e3,
                      (double)(inv->sent_ns - inv->arrived_ns) / 1e3);
+  access_log_request(inv->x->endpoint, inv->x->name, where.copy_id, answered, inv->status,
+                     (double)(done_ns - inv->sent_ns) / 1e6,
+                     (double)(inv->sent_ns - inv->arrived_ns) / 1e6, req->body_len,
+                     inv->streaming ? -1 : (long long)inv->body.len, inv->request_id);
   /* A success whose head never went out failed before any of it did: it
    * gets the error answer below rather than a cut one. */
   if (inv->head_waits >= 0 && (err || inv->client_failed)) inv->streaming = 0;
