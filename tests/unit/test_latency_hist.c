@@ -95,7 +95,9 @@ static void test_history(void) {
   CHECK_INT(back.invocations, newest->invocations);
   CHECK(back.model && back.model->n == 1 && back.model->b[0].count == 1);
   latency_sparse_free(back.model);
-  CHECK(metrics_record_parse(json_object(), &back) != 0);
+  json_t *empty = json_object();
+  CHECK(metrics_record_parse(empty, &back) != 0);
+  json_decref(empty);
   metrics_history_free(&hist);
 }
 

@@ -31,6 +31,7 @@
 #include "agent_state.h"
 #include "container.h"
 #include "image_pull.h"
+#include "log_ship.h"
 #include "copy_limits.h"
 #include "copy_usage.h"
 #include "artifact.h"
@@ -73,6 +74,7 @@ static berth_buf sync_body;
 static uv_timer_t sync_timer;
 static uv_signal_t sigterm, sigint;
 static int stopping;
+static log_ship *shipper;       /* a pool agent's copy logs to the controller */
 
 static berth_tls_client *controller_tls; /* an https --join */
 static char controller_name[256];        /* the name its certificate carries */
@@ -426,6 +428,8 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
     berth_log(BERTH_LOG_INFO, "joined %s as instance %lld", opts.join, (long long)self.id);
   }
   snprintf(version, sizeof version, "%s", json_string_value(json_object_get(resp, "version")) ?: "");
+  /* Only a pool instance ships: a local one writes the controller's store. */
+  log_ship_set(shipper, json_is_true(json_object_get(resp, "ship_logs")), self.id);
   /* Failures up to what this sync carried are delivered. */
   while (reported_failures-- > 0) json_array_remove(agent.failed_reports, 0);
   reported_failures = 0;
@@ -694,6 +698,9 @@ int agent_main(int argc, char **argv) {
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_timer_init(c->loop, &sync_timer);
+  log_ship_target ship_to = {c->client, controller_host, controller_port, controller_tls,
+                             controller_name, auth_header};
+  shipper = log_ship_new(c->loop, c->shared_dir, c->data_dir, &ship_to);
   berth_log(BERTH_LOG_INFO, "agent %s: %s at %s joining %s", agent_id, opts.instance_type,
           self.address, opts.join);
   adopt_copies();

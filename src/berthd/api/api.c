@@ -22,6 +22,7 @@
 #include "ic.h"
 #include "keys.h"
 #include "metrics.h"
+#include "log_intake.h"
 #include "pool.h"
 #include "rollout.h"
 #include "routing.h"
@@ -1156,6 +1157,8 @@ static int is_internal(const berth_http_req *req) {
 static int serve_internal(ctl *c, berth_http_req *req) {
   if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/agent/v1/sync") == 0)
     pool_on_sync(c, req);
+  else if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/agent/v1/logs") == 0)
+    log_intake_on_request(c, req); /* a pool agent's copy logs */
   else if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/router/v1/snapshot") == 0)
     routing_on_snapshot(c, req);
   else if (strcmp(req->method, "POST") == 0 && strcmp(req->path, "/router/v1/report") == 0)

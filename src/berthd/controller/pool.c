@@ -43,6 +43,15 @@ static sender who(ctl *c, berth_http_req *req, instance **local, char *agent_id)
 }
 
 static int sync_parked(ctl *c, const instance *in);
+static instance *find_agent(ctl *c, const char *agent_id);
+
+instance *pool_sender(ctl *c, berth_http_req *req) {
+  instance *local;
+  char agent_id[64];
+  sender s = who(c, req, &local, agent_id);
+  if (s == WHO_LOCAL) return local;
+  return s == WHO_ISSUED ? find_agent(c, agent_id) : NULL;
+}
 
 static instance *find_agent(ctl *c, const char *agent_id) {
   for (instance *in = c->instances; in; in = in->next)
@@ -322,8 +331,12 @@ static json_t *answer(ctl *c, instance *in) {
   char v[32];
   snprintf(v, sizeof v, "%016llx",
            (unsigned long long)(longpoll_hash(w) + 31 * longpoll_hash(adapters)));
-  return json_pack("{s:I,s:s,s:o,s:o,s:s}", "instance_id", (json_int_t)in->id, "endpoint",
-                   in->endpoint, "copies", w, "adapters", adapters, "version", v);
+  /* A pool agent ships its copies' logs here (log_intake.h); a local one
+   * writes this controller's shared dir already. Not in the version: it
+   * never changes for an instance. */
+  return json_pack("{s:I,s:s,s:o,s:o,s:s,s:b}", "instance_id", (json_int_t)in->id, "endpoint",
+                   in->endpoint, "copies", w, "adapters", adapters, "version", v, "ship_logs",
+                   in->agent == NULL);
 }
 
 static int sync_parked(ctl *c, const instance *in) {

@@ -19,6 +19,9 @@
 
 /* The sync endpoint (control listener), authenticated by the token. */
 void pool_on_sync(ctl *c, berth_http_req *req);
+/* The instance whose agent sent req (its Bearer token: a local agent's, or
+ * one issued to a joined pool agent), or NULL. */
+instance *pool_sender(ctl *c, berth_http_req *req);
 /* A free joined instance of this type for the endpoint, or NULL. */
 instance *pool_claim(ctl *c, const char *endpoint, const char *variant, const char *type);
 /* Back to free capacity (it must hold no copies). */
