@@ -22,8 +22,8 @@
 int access_log_open(const char *path);
 /* Whether a log is open (callers skip gathering the figures otherwise). */
 int access_log_enabled(void);
-/* One answered request. copy_id < 0: no copy took it; bytes_out < 0: not
- * known (a streamed answer passes through unbuffered). */
+/* One answered request. copy_id < 0: no copy took it; bytes_out: the
+ * model's answer body, < 0 when not known ("-"). */
 void access_log_request(const char *endpoint, const char *ic, int64_t copy_id, int status,
                         int model_status, double model_ms, double overhead_ms, size_t bytes_in,
                         long long bytes_out, const char *request_id);

@@ -53,6 +53,7 @@ struct invocation {
   int streaming;                /* the answer is passed on as it comes */
   int64_t head_waits;           /* >= 0: a success of that length whose head
                                    goes out with its first body bytes */
+  uint64_t body_bytes;          /* the model's answer body so far (access log) */
   const char *target;           /* the model server's path (static storage) */
   router_session_call session;  /* its sticky session, if any (sessions.h) */
   berth_buf body;
@@ -289,6 +290,7 @@ static void stream_out(invocation *inv, const char *data, size_t len) {
 
 static void on_model_body(berth_http_call *call, const char *data, size_t len, void *ud) {
   invocation *inv = ud;
+  inv->body_bytes += len;
   if (inv->client_failed) return;
   if (inv->streaming && !inv->stream) {
     stream_out(inv, data, len);
@@ -413,7 +415,7 @@ static void on_model_done(berth_http_call *call, int err, void *ud) {
   access_log_request(inv->x->endpoint, inv->x->name, where.copy_id, answered, inv->status,
                      (double)(done_ns - inv->sent_ns) / 1e6,
                      (double)(inv->sent_ns - inv->arrived_ns) / 1e6, req->body_len,
-                     inv->streaming ? -1 : (long long)inv->body.len, inv->request_id);
+                     (long long)inv->body_bytes, inv->request_id);
   /* A success whose head never went out failed before any of it did: it
    * gets the error answer below rather than a cut one. */
   if (inv->head_waits >= 0 && (err || inv->client_failed)) inv->streaming = 0;
@@ -518,6 +520,7 @@ static int forward(invocation *inv) {
   if (used >= inv->deadline_ms) return -1;
   inv->tries++;
   inv->head_waits = -1;
+  inv->body_bytes = 0;
   inv->tried_copy = cp->id;
   inv->status = 0;
   inv->got_bytes = 0;
