@@ -82,6 +82,16 @@ int berth_buf_appends(berth_buf *b, const char *s) {
   return berth_buf_append(b, s, strlen(s));
 }
 
+int berth_buf_append_u64(berth_buf *b, uint64_t n) {
+  char digits[20];
+  size_t k = sizeof digits;
+  do {
+    digits[--k] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n);
+  return berth_buf_append(b, digits + k, sizeof digits - k);
+}
+
 int berth_buf_printf(berth_buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -730,14 +730,20 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
   if (o->deadline_ms) call->deadline = uv_now(cl->loop) + o->deadline_ms;
 
   berth_buf_init(&call->req, 0);
-  berth_buf_printf(&call->req, "%s %s HTTP/1.1\r\nHost: %s%s%s:%d\r\n", o->method, o->target,
-                   v6 ? "[" : "", o->host, v6 ? "]" : "", o->port);
+  /* Appends, not printf: the router sends one of these per request. */
+  berth_buf_appends(&call->req, o->method);
+  berth_buf_append(&call->req, " ", 1);
+  berth_buf_appends(&call->req, o->target);
+  berth_buf_appends(&call->req, v6 ? " HTTP/1.1\r\nHost: [" : " HTTP/1.1\r\nHost: ");
+  berth_buf_appends(&call->req, o->host);
+  berth_buf_appends(&call->req, v6 ? "]:" : ":");
+  berth_buf_append_u64(&call->req, (uint64_t)o->port);
+  berth_buf_append(&call->req, "\r\n", 2);
   for (size_t i = 0; i < o->n_headers; i++) {
     const berth_http_header *h = &o->headers[i];
     if (!header_ok(h) || name_is(h->name, "host") || name_is(h->name, "content-length") ||
         name_is(h->name, "transfer-encoding"))
       continue;
-    /* Appends, not printf: the router sends one of these per request. */
     berth_buf_appends(&call->req, h->name);
     berth_buf_append(&call->req, ": ", 2);
     berth_buf_appends(&call->req, h->value);
@@ -746,7 +752,11 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
   int bodyless = (name_is(o->method, "GET") || name_is(o->method, "HEAD") ||
                   name_is(o->method, "DELETE") || name_is(o->method, "OPTIONS")) &&
                  o->body_len == 0;
-  if (!bodyless) berth_buf_printf(&call->req, "Content-Length: %zu\r\n", o->body_len);
+  if (!bodyless) {
+    berth_buf_append(&call->req, "Content-Length: ", 16);
+    berth_buf_append_u64(&call->req, o->body_len);
+    berth_buf_append(&call->req, "\r\n", 2);
+  }
   berth_buf_appends(&call->req, "\r\n");
   if (o->body && o->body_len && o->borrow_body) {
     call->body = o->body;

@@ -171,17 +171,9 @@ static int reserved_header(const char *name) {
 
 /* Appends "Content-Length: N\r\n" without printf (every answer has one). */
 static void append_content_length(berth_buf *h, uint64_t n) {
-  char s[40] = "Content-Length: ";
-  char digits[20];
-  size_t k = 0, len = 16;
-  do {
-    digits[k++] = (char)('0' + n % 10);
-    n /= 10;
-  } while (n);
-  while (k) s[len++] = digits[--k];
-  s[len++] = '\r';
-  s[len++] = '\n';
-  berth_buf_append(h, s, len);
+  berth_buf_append(h, "Content-Length: ", 16);
+  berth_buf_append_u64(h, n);
+  berth_buf_append(h, "\r\n", 2);
 }
 
 static void timer_set(conn *c, int kind, uint64_t ms);

@@ -7,6 +7,7 @@
 #define BERTH_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdarg.h>
 
 typedef struct berth_buf {
@@ -22,6 +23,9 @@ void berth_buf_reset(berth_buf *b);
 /* Returns 0 or -ENOBUFS when len + n would exceed max. */
 int berth_buf_append(berth_buf *b, const void *data, size_t n);
 int berth_buf_appends(berth_buf *b, const char *s);
+/* n in decimal: what printf's %llu would write, without printf's cost on a
+ * per-request path. */
+int berth_buf_append_u64(berth_buf *b, uint64_t n);
 int berth_buf_printf(berth_buf *b, const char *fmt, ...)
   __attribute__((format(printf, 2, 3)));
 /* Removes the first n bytes. */

@@ -77,6 +77,16 @@ static uint64_t next_random(ctl *c) {
 }
 
 
+/* "%016llx-%08llx" of a random number and the arrival time, written out:
+ * snprintf is a measurable share of a request's CPU. */
+static void request_id(uint64_t rnd, uint64_t start_ms, char out[26]) {
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; i--, rnd >>= 4) out[i] = hex[rnd & 15];
+  out[16] = '-';
+  for (int i = 24; i >= 17; i--, start_ms >>= 4) out[i] = hex[start_ms & 15];
+  out[25] = '\0';
+}
+
 /* request_id: the id the invocation was given (its answer would have
  * carried it); NULL for errors before there is one: a new id. */
 static void reply_error_v(berth_http_req *req, ctl *c, const char *request_id, int status,
@@ -675,8 +685,7 @@ void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const route
   inv->x = x;
   ic_hold(x);
   /* Every answer from here on, errors too, carries this id. */
-  snprintf(inv->request_id, sizeof inv->request_id, "%016llx-%08llx",
-           (unsigned long long)next_random(c), (unsigned long long)req->start_ms);
+  request_id(next_random(c), req->start_ms, inv->request_id);
   /* Sticky sessions: check the session id, find its copy (sessions.h). */
   api_error se = {0};
   if (router_session_begin(c, x, req, t->event_stream, &inv->session, &se) != 0) {
