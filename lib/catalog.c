@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,49 @@ static int fill_local(berth_instance_type *t, char *err, size_t errsz) {
   return 0;
 }
 
+void berth_catalog_host_reserve(long vcpus, long memory_mib, long *cpu_milli, long *reserved_mib) {
+  /* [upper bound in MiB, share in percent] per band, as GKE documents them. */
+  static const struct { double upto, per_cent; } mem[] = {
+      {4096, 25}, {8192, 20}, {16384, 10}, {131072, 6}, {1e15, 2}};
+  (void)vcpus;
+  double m = 0, lo = 0;
+  for (size_t i = 0; i < sizeof mem / sizeof mem[0] && lo < (double)memory_mib; i++) {
+    double hi = mem[i].upto < (double)memory_mib ? mem[i].upto : (double)memory_mib;
+    m += (hi - lo) * mem[i].per_cent / 100;
+    lo = hi;
+  }
+  *cpu_milli = 0;
+  *reserved_mib = (long)ceil(m);
+}
+
+/* Reads "host_reserve" or applies the default rule; a reserve never takes a
+ * whole instance. */
+static int parse_reserve(const where *w, const json_t *entry, berth_instance_type *t) {
+  const json_t *r = json_object_get(entry, "host_reserve");
+  if (!r) {
+    berth_catalog_host_reserve(t->vcpus, t->memory_mib, &t->reserved_cpu_milli,
+                               &t->reserved_memory_mib);
+    return 0;
+  }
+  if (!json_is_object(r))
+    return field_err(w, "host_reserve", "must be an object {\"cpu_milli\", \"memory_mib\"}", r);
+  /* Each part below the whole instance, so a copy can always fit. */
+  static const char *const part[2] = {"host_reserve.cpu_milli", "host_reserve.memory_mib"};
+  long max[2] = {(long)t->vcpus * 1000 - 1, t->memory_mib - 1}, got[2];
+  for (int i = 0; i < 2; i++) {
+    const json_t *v = json_object_get(r, part[i] + strlen("host_reserve."));
+    char what[96];
+    snprintf(what, sizeof what, "must be a whole number from 0 to %ld (less than the instance)",
+             max[i] > 0 ? max[i] : 0);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max[i])
+      return field_err(w, part[i], what, v);
+    got[i] = (long)json_integer_value(v);
+  }
+  t->reserved_cpu_milli = got[0];
+  t->reserved_memory_mib = got[1];
+  return 0;
+}
+
 static int parse_entry(const where *wc, const json_t *entry, berth_instance_type *t) {
   where w = *wc;
   if (!json_is_object(entry)) {
@@ -166,6 +210,8 @@ static int parse_entry(const where *wc, const json_t *entry, berth_instance_type
   t->accelerators = (int)acc;
   t->accelerator_memory_mib = acc_mem;
   t->price_per_hour = json_number_value(price);
+  /* "local" reads its size later, so its reserve comes after fill_local. */
+  if (!local && parse_reserve(&w, entry, t) < 0) return -EINVAL;
   return 0;
 }
 
@@ -214,7 +260,11 @@ int berth_catalog_load(const char *path, berth_catalog *cat, char *err, size_t e
       rc = -EINVAL;
       goto out;
     }
-    if (strcmp(t->name, "local") == 0 && (rc = fill_local(t, err, errsz)) < 0) goto out;
+    if (strcmp(t->name, "local") == 0) {
+      if ((rc = fill_local(t, err, errsz)) < 0) goto out;
+      where wl = {path, i, t->name, err, errsz};
+      if ((rc = parse_reserve(&wl, json_array_get(arr, i), t)) < 0) goto out;
+    }
     cat->n = i + 1;
   }
 out:

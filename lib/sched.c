@@ -349,8 +349,9 @@ int sched_place_all(sched_instance *insts, size_t n, const sched_need *needs,
 
 sched_instance sched_capacity(const berth_instance_type *t) {
   sched_instance s = {0};
-  s.cpu_milli = (int64_t)t->vcpus * 1000;
-  s.mem_mb = t->memory_mib;
+  /* What copies may take: the host's reserve (catalog.h) is never offered. */
+  s.cpu_milli = (int64_t)t->vcpus * 1000 - t->reserved_cpu_milli;
+  s.mem_mb = t->memory_mib - t->reserved_memory_mib;
   s.n_devices = t->accelerators;
   s.dev_mem_mb = t->accelerator_memory_mib;
   s.accepting = 1;

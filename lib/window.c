@@ -20,11 +20,16 @@ int scale_window_advance(scale_window *w, double now, unsigned seconds, uint32_t
     int last = s + 1 == seconds;
     w->sec_inv[w->sec_i] = last ? invocations : 0;
     w->sec_nocap[w->sec_i] = last ? no_capacity : 0;
+    w->sec_held[w->sec_i] = last ? w->pend_held : 0;
     w->sec_conc[w->sec_i] = concurrency;
     w->sec_i = (w->sec_i + 1) % SCALE_BUCKET_S;
   }
   w->cur.invocations += invocations;
   w->cur.no_capacity += no_capacity;
+  if (seconds) {
+    w->cur.held_arrivals += w->pend_held;
+    w->pend_held = 0;
+  }
   w->cur.concurrency_sum += concurrency * seconds;
   w->cur.concurrency_samples += seconds;
   int closed = 0;
@@ -37,6 +42,23 @@ int scale_window_advance(scale_window *w, double now, unsigned seconds, uint32_t
     closed++;
   }
   return closed;
+}
+
+void scale_window_held(scale_window *w, uint32_t arrivals) {
+  w->pend_held = arrivals > UINT32_MAX - w->pend_held ? UINT32_MAX : w->pend_held + arrivals;
+}
+
+void scale_window_served(scale_window *w, uint32_t n, double service_s) {
+  if (!n || !(service_s >= 0)) return;
+  w->cur.served += n;
+  w->cur.service_sum += service_s;
+}
+
+void scale_window_served_one(scale_window *w, double service_s) {
+  if (!(service_s >= 0)) return;
+  scale_window_served(w, 1, service_s);
+  w->cur.service_sq_n++;
+  w->cur.service_sq_sum += service_s * service_s;
 }
 
 void scale_window_decide(scale_window *w, const scale_config *cfg, scale_state *st, double now,
@@ -59,6 +81,7 @@ void scale_window_decide(scale_window *w, const scale_config *cfg, scale_state *
   for (size_t i = 0; i < SCALE_BUCKET_S; i++) {
     b.invocations += w->sec_inv[i];
     b.no_capacity += w->sec_nocap[i];
+    b.held_arrivals += w->sec_held[i];
     b.concurrency_sum += w->sec_conc[i];
   }
   b.concurrency_samples = SCALE_BUCKET_S;

@@ -44,6 +44,17 @@ typedef struct scale_bucket {
   double concurrency_sum;       /* sum over samples of in-flight requests */
   uint32_t concurrency_samples;
   uint32_t copies;              /* ready copies at the end of the bucket */
+  /* Waking (docs/autoscaling.md, "Waking from zero"). Requests held for a
+   * copy never count as concurrency: at zero ready copies demand is their
+   * arrival rate times the IC's mean service time, from these fields. */
+  uint32_t held_arrivals;       /* held requests not in `invocations` (berthd
+                                   counts invocations when answered; berth-sim
+                                   at arrival, and leaves this 0) */
+  uint32_t served;              /* requests answered in the bucket ... */
+  double service_sum;           /* ... and their service seconds summed */
+  uint32_t service_sq_n;        /* of those, the ones measured one by one ... */
+  double service_sq_sum;        /* ... and their squares summed (the spread
+                                   BerthLatencySlo reads) */
 } scale_bucket;
 
 /* Metric history, oldest first, as a ring. */
@@ -75,6 +86,14 @@ typedef struct scale_policy {
   double scale_out_cooldown_s;  /* default 300 */
   double scale_in_cooldown_s;   /* default 300 */
   int disable_scale_in;
+  /* target tracking on a latency SLO instead of `target` (the extension
+   * BerthLatencySlo; lib/slo.c's queueing model): the fewest copies whose
+   * estimated percentile latency is within slo_latency_s */
+  int slo;
+  double slo_percentile;        /* 0..1 */
+  double slo_latency_s;
+  double slo_batch_slowdown;    /* per-token time's slope against batch size */
+  int slo_max_concurrency;      /* requests one copy serves at once */
   /* step scaling: the alarm is metric `op` threshold over `period_s`,
    * evaluated over `evaluation_periods` periods (all must breach) */
   double threshold;
@@ -105,6 +124,9 @@ typedef struct scale_state {
   double last_step[SCALE_MAX_POLICIES];
   double since;                 /* when the policies took effect (or -inf):
                                    FAST scale-in needs a whole window after it */
+  double wake_since;            /* when the IC last had requests at zero ready
+                                   copies, until its copies work the backlog
+                                   off (-inf: not waking; DESIGN, Waking) */
 } scale_state;
 
 typedef struct scale_decision {
@@ -155,5 +177,24 @@ void scale_decide(const scale_config *cfg, scale_state *st, const scale_history 
 /* A request arrived for an IC at zero copies that has a scalable target:
  * the copies to ask for at once (max(1, min_capacity), within max). */
 int scale_wake(const scale_config *cfg);
+
+/* Requests held for a copy wait for one that is coming: a scale-in while
+ * any is held would strand them until the wake timeout (held requests are
+ * arrivals, not concurrency, so the metric alone can read as idle). Returns
+ * current when desired is below it and requests are held, else desired. */
+int scale_hold_guard(int current, int desired, uint32_t held);
+
+/* The IC's mean service time over its history (service_sum / served of
+ * the buckets that answered requests), in seconds; 0 when none did. */
+double scale_service_mean(const scale_history *h);
+
+/* Copies a waking IC needs for arrivals_per_s requests per second that take
+ * service_s seconds each (0: unknown): for each target-tracking policy,
+ * ConcurrentRequestsPerCopy ceil(rate x service / target) and
+ * InvocationsPerCopy ceil(rate x 60 / target); the largest, at least
+ * scale_wake(cfg) (one copy when the service time is unknown: errs low),
+ * within max_capacity. Never the backlog held: a burst of 500 requests at
+ * 20/s for a 1-s model at target 4 is 5 copies, not 125. */
+int scale_wake_rate(const scale_config *cfg, double arrivals_per_s, double service_s);
 
 #endif

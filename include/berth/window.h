@@ -24,7 +24,9 @@ typedef struct scale_window {
   scale_bucket cur;             /* the bucket being filled */
   uint32_t sec_inv[SCALE_BUCKET_S], sec_nocap[SCALE_BUCKET_S];
   double sec_conc[SCALE_BUCKET_S];
+  uint32_t sec_held[SCALE_BUCKET_S];
   size_t sec_i;                 /* the slot the next second goes to */
+  uint32_t pend_held;           /* scale_window_held since the last advance */
 } scale_window;
 
 /* An empty window whose first bucket holds now. */
@@ -35,6 +37,16 @@ void scale_window_init(scale_window *w, double now);
  * ten seconds are over; returns how many it closed. */
 int scale_window_advance(scale_window *w, double now, unsigned seconds, uint32_t invocations,
                          uint32_t no_capacity, double concurrency, uint32_t copies);
+/* Requests that started waiting for a copy (held, at no ready copy) and
+ * that `invocations` does not count (berthd counts them when answered):
+ * they join the next scale_window_advance's newest second. */
+void scale_window_held(scale_window *w, uint32_t arrivals);
+/* n requests answered, their service times summing to service_s seconds,
+ * into the bucket being filled (scale_service_mean reads them). */
+void scale_window_served(scale_window *w, uint32_t n, double service_s);
+/* One request answered after service_s seconds: as scale_window_served,
+ * and its square for the service time's spread. */
+void scale_window_served_one(scale_window *w, double service_s);
 /* scale_decide on what cfg's profile reads at now (see DESIGN). */
 void scale_window_decide(scale_window *w, const scale_config *cfg, scale_state *st, double now,
                          int desired, uint32_t copies, scale_decision *out);

@@ -18,6 +18,7 @@
 #include "berth/http_server.h"
 #include "faults.h"
 #include "model_openai.h"
+#include "model_sleep.h"
 #include "sessions.h"
 
 #define DEFAULT_TOKENS 8
@@ -55,6 +56,7 @@ static struct {
   int stopping;
   adapter adapters[MAX_ADAPTERS];
   int n_adapters;
+  int sleep_api;           /* BERTH_MODEL_SLEEP_API=0: no sleep routes (404) */
 } cfg;
 
 static const char *const words[] = {
@@ -88,7 +90,10 @@ static void usage(FILE *f) {
           "with X-Amzn-SageMaker-Adapter-Identifier answers as that adapter.\n"
           "Sessions: X-Amzn-SageMaker-Session-Id: NEW_SESSION opens one (for\n"
           "BERTH_MODEL_SESSION_TTL_S, 1200 s); its id counts turns (\"session_turn\");\n"
-          "a body with \"close_session\": true closes it.\n");
+          "a body with \"close_session\": true closes it.\n"
+          "Sleep mode (vLLM's): POST /sleep?level=1, POST /wake_up (answers after\n"
+          "BERTH_MODEL_WAKE_DELAY_MS, 500), GET /is_sleeping; asleep, invocations get 503;\n"
+          "BERTH_MODEL_SLEEP_API=0 leaves these routes out (a server without them).\n");
 }
 
 /* Parses a whole decimal integer in [lo, hi]. */
@@ -616,6 +621,13 @@ static void handler(berth_http_req *req, void *ud) {
     }
     return;
   }
+  if (cfg.sleep_api && model_sleep_route(req)) return;
+  if (model_sleep_refusing() &&
+      (!strcmp(req->path, "/invocations") || !strncmp(req->path, "/v1/", 4))) {
+    /* vLLM refuses work while its weights are off the device. */
+    respond_error(req, 503, "the model is asleep: POST /wake_up first");
+    return;
+  }
   if (!strcmp(req->path, "/invocations")) {
     invocations(req);
     return;
@@ -665,6 +677,7 @@ static void on_server_closed(void *ud) {
   uv_close((uv_handle_t *)&cfg.sigterm, NULL);
   uv_close((uv_handle_t *)&cfg.sigint, NULL);
   uv_close((uv_handle_t *)&cfg.ready_timer, NULL);
+  model_sleep_close();
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -766,6 +779,8 @@ int main(int argc, char **argv) {
   cfg.startup_delay_ms = (uint64_t)env_int("BERTH_MODEL_STARTUP_DELAY_MS", 0, 3600000, 0);
   cfg.fail_status = (int)env_int("BERTH_MODEL_FAIL_STATUS", 0, 599, 0);
   cfg.session_ttl_s = env_int("BERTH_MODEL_SESSION_TTL_S", 1, 86400, 1200);
+  uint64_t wake_delay_ms = (uint64_t)env_int("BERTH_MODEL_WAKE_DELAY_MS", 0, 600000, 500);
+  cfg.sleep_api = (int)env_int("BERTH_MODEL_SLEEP_API", 0, 1, 1);
   if (cfg.fail_status && cfg.fail_status < 200) {
     fprintf(stderr, "berth-model: BERTH_MODEL_FAIL_STATUS=%d must be a final status (200-599)\n",
             cfg.fail_status);
@@ -797,6 +812,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   cfg.ready_at = uv_now(cfg.loop) + cfg.startup_delay_ms;
+  model_sleep_init(cfg.loop, wake_delay_ms);
   uv_signal_init(cfg.loop, &cfg.sigterm);
   uv_signal_init(cfg.loop, &cfg.sigint);
   uv_signal_start(&cfg.sigterm, on_signal, SIGTERM);

@@ -2,10 +2,21 @@
  *
  * The in-service count of each model is tracked exactly, with a heap of
  * departures, so the bound is the integral of a step function, not an
- * estimate from buckets. */
+ * estimate from buckets.
+ *
+ * DESIGN: the cheapest fractional mix of the listed types at one moment is
+ * a linear program, min sum_t price_t x_t subject to covering each
+ * resource's demand. Its feasible region changes with the demand, but its
+ * dual, max D.u over {u >= 0, sum_j cap_tj u_j <= price_t}, does not: only
+ * the objective does. So the dual polytope's vertices are enumerated once
+ * (a handful: a few types, four resources per fit class) and the bound at
+ * any moment is the largest D.u over them, a few dozen multiply-adds per
+ * change of the copy counts instead of an LP solve. */
 #include "demand.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,22 +26,183 @@
 #include "traffic.h"
 
 #define N_RES 4
+#define MAX_ROWS 32                /* fit classes x resources kept in the LP */
+#define MAX_SUBSETS 2000000        /* vertex enumeration budget */
+
+/* The LP of one moment: rows j are (fit class, resource) covering
+ * constraints; a model's copies count in every row whose class contains all
+ * the types the copy fits (they must sit on those types). */
+typedef struct fluid_lp {
+  size_t n_rows, n_vert;
+  double cap[SCN_MAX_TYPES][MAX_ROWS];  /* capacity of type t in row j */
+  double *vert;                         /* [n_vert * n_rows] dual vertices */
+} fluid_lp;
 
 typedef struct fluid {
   const scenario *s;
   sim_demand *d;
-  double cap[N_RES];
+  fluid_lp lp;
   double (*need)[N_RES];
+  uint32_t *rows_of;                    /* [model]: bitmask of classes it counts in */
+  int *row_res;                         /* [row]: the resource it covers */
   int *in_service, *copies;
-  double sum[N_RES];
-  double last_t, integral;
+  double sum[MAX_ROWS];
+  double last_t, integral, cost_now;
+  int dirty;
 } fluid;
 
-static double fluid_now(const fluid *f) {
-  double x = 0;
-  for (int r = 0; r < N_RES; r++)
-    if (f->cap[r] > 0 && f->sum[r] / f->cap[r] > x) x = f->sum[r] / f->cap[r];
-  return x;
+/* Capacity of resource r on one instance of t, after the host's reserve. */
+static double type_cap(const berth_instance_type *t, int r) {
+  sched_instance in = sched_capacity(t);
+  switch (r) {
+  case 0: return (double)in.cpu_milli;
+  case 1: return (double)in.mem_mb;
+  case 2: return (double)in.n_devices * 1000;
+  default: return (double)in.n_devices * (double)in.dev_mem_mb;
+  }
+}
+
+/* Solves the k x k system a u = b in place (partial pivoting); 0 when
+ * singular. */
+static int solve(double *a, double *b, size_t k) {
+  for (size_t c = 0; c < k; c++) {
+    size_t p = c;
+    for (size_t r = c + 1; r < k; r++)
+      if (fabs(a[r * k + c]) > fabs(a[p * k + c])) p = r;
+    if (fabs(a[p * k + c]) < 1e-12) return 0;
+    if (p != c) {
+      for (size_t j = 0; j < k; j++) {
+        double t = a[c * k + j];
+        a[c * k + j] = a[p * k + j];
+        a[p * k + j] = t;
+      }
+      double t = b[c];
+      b[c] = b[p];
+      b[p] = t;
+    }
+    for (size_t r = 0; r < k; r++) {
+      if (r == c) continue;
+      double f = a[r * k + c] / a[c * k + c];
+      if (f == 0) continue;
+      for (size_t j = c; j < k; j++) a[r * k + j] -= f * a[c * k + j];
+      b[r] -= f * b[c];
+    }
+  }
+  for (size_t c = 0; c < k; c++) b[c] /= a[c * k + c];
+  return 1;
+}
+
+/* Enumerates the vertices of {u >= 0, cap_t . u <= price_t for every t}:
+ * every choice of k tight constraints among the n_types + k, kept when
+ * feasible. Returns 0, or -E2BIG past MAX_SUBSETS (the caller then merges
+ * the classes, a looser but still valid bound). */
+static int lp_vertices(fluid_lp *lp, const scenario *s) {
+  size_t k = lp->n_rows, n = s->n_types + k;
+  double binom = 1;
+  for (size_t i = 0; i < k; i++) binom = binom * (double)(n - i) / (double)(i + 1);
+  if (binom > MAX_SUBSETS) return -E2BIG;
+  size_t *pick = berth_xcalloc(k ? k : 1, sizeof *pick);
+  double *a = berth_xcalloc(k * k + 1, sizeof *a), *b = berth_xcalloc(k + 1, sizeof *b);
+  size_t cap_vert = 64;
+  lp->vert = berth_xcalloc(cap_vert * (k ? k : 1), sizeof *lp->vert);
+  lp->n_vert = 0;
+  for (size_t i = 0; i < k; i++) pick[i] = i;
+  for (;;) {
+    for (size_t i = 0; i < k; i++) {
+      size_t c = pick[i];
+      for (size_t j = 0; j < k; j++)
+        a[i * k + j] = c < s->n_types ? lp->cap[c][j] : (c - s->n_types == j ? 1.0 : 0.0);
+      b[i] = c < s->n_types ? s->types[c].price_per_hour : 0;
+    }
+    int ok = solve(a, b, k);
+    for (size_t j = 0; ok && j < k; j++) {
+      if (b[j] < -1e-12) ok = 0;
+      if (b[j] < 0) b[j] = 0;
+    }
+    for (size_t t = 0; ok && t < s->n_types; t++) {
+      double x = 0;
+      for (size_t j = 0; j < k; j++) x += lp->cap[t][j] * b[j];
+      if (x > s->types[t].price_per_hour * (1 + 1e-9) + 1e-12) ok = 0;
+    }
+    if (ok) {
+      if (lp->n_vert == cap_vert) {
+        cap_vert *= 2;
+        lp->vert = berth_xrealloc(lp->vert, cap_vert * k * sizeof *lp->vert);
+      }
+      memcpy(&lp->vert[lp->n_vert * k], b, k * sizeof *b);
+      lp->n_vert++;
+    }
+    /* next k-subset of n, in lexicographic order */
+    size_t i = k;
+    while (i > 0 && pick[i - 1] == n - k + i - 1) i--;
+    if (i == 0) break;
+    pick[i - 1]++;
+    for (size_t j = i; j < k; j++) pick[j] = pick[j - 1] + 1;
+  }
+  free(pick);
+  free(a);
+  free(b);
+  return 0;
+}
+
+/* Builds the LP rows: one fit class per distinct set of types a model's copy
+ * fits (or a single class of all types when merged), each with the
+ * resources some type of the class has. */
+static void lp_build(fluid *f, int merge) {
+  const scenario *s = f->s;
+  fluid_lp *lp = &f->lp;
+  uint32_t classes[MAX_ROWS];
+  size_t n_class = 0;
+  uint32_t *fit = berth_xcalloc(s->n_models ? s->n_models : 1, sizeof *fit);
+  for (size_t m = 0; m < s->n_models; m++) {
+    for (size_t t = 0; t < s->n_types; t++) {
+      sched_instance in = sched_capacity(&s->types[t]);
+      if (sched_fits_empty(&in, &s->models[m].need)) fit[m] |= 1u << t;
+    }
+    if (merge) fit[m] = s->n_types >= 32 ? UINT32_MAX : (1u << s->n_types) - 1;
+    size_t c = 0;
+    while (c < n_class && classes[c] != fit[m]) c++;
+    if (c == n_class && n_class * N_RES < MAX_ROWS) classes[n_class++] = fit[m];
+  }
+  memset(lp->cap, 0, sizeof lp->cap);
+  lp->n_rows = 0;
+  uint32_t row_class[MAX_ROWS];
+  for (size_t c = 0; c < n_class; c++)
+    for (int r = 0; r < N_RES; r++) {
+      int any = 0;
+      for (size_t t = 0; t < s->n_types; t++)
+        if ((classes[c] >> t & 1) && type_cap(&s->types[t], r) > 0) any = 1;
+      if (!any) continue;   /* no model of the class needs r (it fits there) */
+      size_t j = lp->n_rows++;
+      row_class[j] = classes[c];
+      f->row_res[j] = r;
+      for (size_t t = 0; t < s->n_types; t++)
+        if (classes[c] >> t & 1) lp->cap[t][j] = type_cap(&s->types[t], r);
+    }
+  /* A model counts in row j when every type it fits is in j's class. A
+   * model whose class was dropped (over MAX_ROWS) still counts in the
+   * classes that contain its fit set, so the bound stays valid. */
+  for (size_t m = 0; m < s->n_models; m++) {
+    f->rows_of[m] = 0;
+    for (size_t j = 0; j < lp->n_rows; j++)
+      if ((fit[m] & ~row_class[j]) == 0) f->rows_of[m] |= 1u << j;
+  }
+  free(fit);
+}
+
+static double fluid_now(fluid *f) {
+  if (!f->dirty) return f->cost_now;
+  const fluid_lp *lp = &f->lp;
+  double best = 0;
+  for (size_t v = 0; v < lp->n_vert; v++) {
+    const double *u = &lp->vert[v * lp->n_rows];
+    double x = 0;
+    for (size_t j = 0; j < lp->n_rows; j++) x += f->sum[j] * u[j];
+    if (x > best) best = x;
+  }
+  f->cost_now = best;
+  f->dirty = 0;
+  return best;
 }
 
 /* Integrates the current fluid instance count from last_t to t. */
@@ -38,8 +210,12 @@ static void fluid_advance(fluid *f, double t) {
   double end = f->s->duration_s;
   if (t > end) t = end;
   if (t <= f->last_t) return;
-  double x = fluid_now(f), a = f->last_t;
-  f->integral += x * (t - a);
+  /* In endpoint-instance equivalents: the cheapest mix's cost per hour
+   * over one endpoint instance's price. */
+  double cost = fluid_now(f), a = f->last_t;
+  double ep = f->s->types[f->s->endpoint_type].price_per_hour;
+  double x = ep > 0 ? cost / ep : 0;
+  f->integral += cost * (t - a);
   double ss = f->s->sample_s;
   while (a < t) {
     size_t k = (size_t)(a / ss);
@@ -56,13 +232,16 @@ static void fluid_set(fluid *f, size_t m) {
   int c = (f->in_service[m] + mm->max_concurrency - 1) / mm->max_concurrency;
   if (c < mm->min_copies) c = mm->min_copies;
   if (c == f->copies[m]) return;
-  for (int r = 0; r < N_RES; r++) f->sum[r] += (double)(c - f->copies[m]) * f->need[m][r];
+  for (size_t j = 0; j < f->lp.n_rows; j++)
+    if (f->rows_of[m] >> j & 1) f->sum[j] += (double)(c - f->copies[m]) * f->need[m][f->row_res[j]];
   f->copies[m] = c;
+  f->dirty = 1;
 }
 
 int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz) {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
+  int rc = 0;
   memset(d, 0, sizeof *d);
   d->n_models = s->n_models;
   d->n_buckets = (size_t)ceil(s->duration_s / DEMAND_BUCKET_S);
@@ -77,10 +256,18 @@ int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz) {
   memset(&f, 0, sizeof f);
   f.s = s;
   f.d = d;
-  f.cap[0] = (double)t->vcpus * 1000;
-  f.cap[1] = (double)t->memory_mib;
-  f.cap[2] = (double)t->accelerators * 1000;
-  f.cap[3] = (double)t->accelerators * (double)t->accelerator_memory_mib;
+  f.rows_of = berth_xcalloc(s->n_models ? s->n_models : 1, sizeof *f.rows_of);
+  f.row_res = berth_xcalloc(MAX_ROWS, sizeof *f.row_res);
+  lp_build(&f, 0);
+  if (lp_vertices(&f.lp, s) < 0) {
+    lp_build(&f, 1);
+    if (lp_vertices(&f.lp, s) < 0) {
+      rc = -E2BIG;
+      snprintf(err, errsz, "fluid bound: %zu instance types make too large an LP; list fewer", s->n_types);
+      goto out;
+    }
+  }
+  f.dirty = 1;
   f.need = berth_xcalloc(s->n_models, sizeof *f.need);
   f.in_service = berth_xcalloc(s->n_models, sizeof *f.in_service);
   f.copies = berth_xcalloc(s->n_models, sizeof *f.copies);
@@ -96,7 +283,7 @@ int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz) {
 
   d->cached = 1;
   traffic *tr;
-  int rc = traffic_open(&tr, s, err, errsz);
+  rc = traffic_open(&tr, s, err, errsz);
   if (rc) goto out;
   event_heap dep;
   heap_init(&dep, (size_t)1 << 30);
@@ -149,12 +336,15 @@ int demand_compute(const scenario *s, sim_demand *d, char *err, size_t errsz) {
       fluid_set(&f, (size_t)e.id);
     }
     fluid_advance(&f, s->duration_s);
-    d->fluid_instance_hours = f.integral / 3600.0;
-    d->fluid_cost = d->fluid_instance_hours * t->price_per_hour;
+    d->fluid_cost = f.integral / 3600.0;
+    d->fluid_instance_hours = t->price_per_hour > 0 ? d->fluid_cost / t->price_per_hour : 0;
   }
   heap_free(&dep);
   traffic_close(tr);
 out:
+  free(f.lp.vert);
+  free(f.rows_of);
+  free(f.row_res);
   free(f.need);
   free(f.in_service);
   free(f.copies);

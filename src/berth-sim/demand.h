@@ -7,9 +7,10 @@
  * the time integral of the instances needed if every model had, at every
  * instant, just the copies its requests in service need
  * (max(min_copies, ceil(in_service / max_concurrency)), every request
- * served at once on arrival) and those copies were packed perfectly onto
- * fractional instances of the endpoint's type (the largest of the CPU,
- * memory, accelerator and accelerator-memory sums over capacity). */
+ * served at once on arrival, at its service time alone) and those copies
+ * were packed perfectly onto the cheapest fractional mix of all the listed
+ * types, each model's copies only on types they fit (a linear program over
+ * CPU, memory, accelerators and accelerator memory; demand.c, docs/sim.md). */
 #ifndef BERTH_SIM_DEMAND_H
 #define BERTH_SIM_DEMAND_H
 
@@ -29,9 +30,10 @@ typedef struct sim_demand {
   float *invocations;     /* [bucket * n_models + model] */
   uint64_t requests;
   uint64_t *model_requests;
-  double fluid_instance_hours, fluid_cost;
+  double fluid_cost;            /* USD */
+  double fluid_instance_hours;  /* fluid_cost over the endpoint type's price */
   size_t n_samples;       /* time series at the scenario's sample_s */
-  float *fluid_instances; /* mean fluid instances over each sample */
+  float *fluid_instances; /* mean fluid cost over each sample, in endpoint instances */
   sim_request *cache;     /* every request, in order, when cached */
   int cached;
   double wall_s;

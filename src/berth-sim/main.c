@@ -19,6 +19,7 @@
 #include "scenario.h"
 #include "sim.h"
 #include "traffic.h"
+#include "yardstick.h"
 
 static struct {
   const char *scenario;
@@ -49,7 +50,8 @@ static void usage(FILE *f) {
           "      --requests FILE write the requests simulated (timestamp,model,input_tokens,\n"
           "                      output_tokens), a trace that --trace and load generators replay\n"
           "      --dedicated-window S  size dedicated for the peak S-second mean demand\n"
-          "                      (default: the scenario's dedicated.peak_window_s, 60)\n"
+          "                      (default: in hindsight, the fewest copies that keep 99.9%%\n"
+          "                      within SLO; dedicated.sizing PEAK uses peak_window_s, 60)\n"
           "      --catalog FILE  instance-type catalog (default: %s)\n"
           "  -h, --help          this help\n\n"
           "Scenarios and their documented results are in bench/sim/; the model is in docs/sim.md.\n",
@@ -176,6 +178,7 @@ static int write_requests(const char *path, const scenario *s, char *err, size_t
  * policies from the end of the list: `all` lists berth, the slowest, last. */
 typedef struct policy_runs {
   const scenario *s;
+  const scenario *s_sagemaker;    /* s on the type a SageMaker user picks */
   const sim_demand *d;
   sim_result *res;
   int rc[SIM_N_POLICIES];
@@ -191,16 +194,19 @@ static void *run_policies_worker(void *arg) {
     int i = --r->next;
     pthread_mutex_unlock(&r->lock);
     if (i < 0) return NULL;
-    r->rc[i] = sim_run(r->s, r->d, (sim_policy)conf.policies[i], &r->res[i], r->err[i], sizeof r->err[i]);
+    sim_policy p = (sim_policy)conf.policies[i];
+    r->rc[i] = sim_run(p == POLICY_SAGEMAKER ? r->s_sagemaker : r->s, r->d, (sim_policy)conf.policies[i], &r->res[i], r->err[i], sizeof r->err[i]);
   }
 }
 
 /* Runs every chosen policy into res[i]; 0, or -1 after printing the first
  * failure. */
-static int run_policies(const scenario *s, const sim_demand *d, sim_result *res) {
+static int run_policies(const scenario *s, const scenario *s_sagemaker, const sim_demand *d,
+                        sim_result *res) {
   static policy_runs r;
   memset(&r, 0, sizeof r);
   r.s = s;
+  r.s_sagemaker = s_sagemaker;
   r.d = d;
   r.res = res;
   r.next = conf.n_policies;
@@ -241,7 +247,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (conf.have_seed) s.seed = conf.seed;
-  if (conf.dedicated_window > 0) s.dedicated_peak_window_s = conf.dedicated_window;
+  if (conf.dedicated_window > 0) {
+    s.dedicated_peak_window_s = conf.dedicated_window;
+    s.dedicated_sizing = DEDICATED_SIZING_PEAK;
+  }
   if (conf.trace) {
     snprintf(s.trace_path, sizeof s.trace_path, "%s", conf.trace);
     s.traffic = TRAFFIC_TRACE;
@@ -254,9 +263,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "berth-sim: %s\n", err);
     goto out;
   }
+  for (int i = 0; i < conf.n_policies; i++)
+    if (conf.policies[i] == POLICY_DEDICATED && yardstick_size_dedicated(&s, &d, err, sizeof err)) {
+      fprintf(stderr, "berth-sim: %s\n", err);
+      goto out;
+    }
+  /* The SageMaker baseline on its own user's type; the copy shares the
+   * models and is never freed. */
+  static scenario s_sm;
+  s_sm = s;
+  s_sm.endpoint_type = sagemaker_choose_type(&s);
+  s.sagemaker_type = s_sm.endpoint_type;
   memset(res, 0, sizeof res);
   n_done = conf.n_policies; /* freeing a result that never ran is harmless */
-  if (run_policies(&s, &d, res)) goto out;
+  if (run_policies(&s, &s_sm, &d, res)) goto out;
   report_table(stdout, &s, &d, res, (size_t)n_done, conf.per_model);
   if (conf.csv && report_csv(conf.csv, &s, &d, res, (size_t)n_done, err, sizeof err)) {
     fprintf(stderr, "berth-sim: %s\n", err);

@@ -21,6 +21,57 @@ static void fmt_s(char *buf, size_t n, double s) {
   else snprintf(buf, n, "%.0fs", s);
 }
 
+/* One copy's dominant share of an empty instance of the type policy p runs
+ * its shared endpoint on (whole devices for sagemaker, as sim.c gives it). */
+static double copy_share(const scenario *s, sim_policy p, const scn_model *m) {
+  int t = p == POLICY_SAGEMAKER && s->sagemaker_type >= 0 ? s->sagemaker_type : s->endpoint_type;
+  sched_instance in = sched_capacity(&s->types[t]);
+  sched_need n = m->need;
+  if (p != POLICY_BERTH && n.dev_milli > 0) n.dev_milli = (n.dev_milli + 999) / 1000 * 1000;
+  double u = 0, x;
+  if (in.cpu_milli > 0 && (x = (double)n.cpu_milli / (double)in.cpu_milli) > u) u = x;
+  if (in.mem_mb > 0 && (x = (double)n.mem_mb / (double)in.mem_mb) > u) u = x;
+  if (in.n_devices > 0 && (x = (double)n.dev_milli / (1000.0 * in.n_devices)) > u) u = x;
+  return u;
+}
+
+/* Each model's cost: for dedicated, its own instances; on a shared endpoint,
+ * the policy's cost split by reservation, in proportion to each model's
+ * copy-hours times one copy's dominant share of an instance. cost[m]. */
+static void model_costs(const scenario *s, const sim_result *x, double *cost) {
+  double total = 0;
+  for (size_t m = 0; m < s->n_models; m++) {
+    const sim_model_result *mr = &x->models[m];
+    if (x->policy == POLICY_DEDICATED) {
+      cost[m] = mr->dedicated_type >= 0 ? mr->dedicated_instances *
+                                              s->types[mr->dedicated_type].price_per_hour *
+                                              s->duration_s / 3600
+                                        : 0;
+      continue;
+    }
+    cost[m] = mr->copy_hours * copy_share(s, x->policy, &s->models[m]);
+    total += cost[m];
+  }
+  if (x->policy != POLICY_DEDICATED)
+    for (size_t m = 0; m < s->n_models; m++) cost[m] = total > 0 ? cost[m] / total * x->cost : 0;
+}
+
+/* The forecast's error (docs/forecast.md): its copies needed within the
+ * horizon, rounded up, against what the demand then needed. */
+static void report_forecast(FILE *f, const scenario *s, const sim_result *r, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const forecast_error *e = &r[i].forecast_err;
+    if (!r[i].forecast) continue;
+    double wape = forecast_wape(e);
+    char w[32] = "-";
+    if (wape >= 0) snprintf(w, sizeof w, "%.1f%%", wape);
+    fprintf(f, "%s: forecast (season %.0f s): %llu forecasts, mean absolute error %.3f copies, "
+            "weighted error %s, %llu under, %llu over\n", sim_policy_name(r[i].policy),
+            s->forecast_season_s, (unsigned long long)e->n, forecast_mae(e), w,
+            (unsigned long long)e->under, (unsigned long long)e->over);
+  }
+}
+
 void report_table(FILE *f, const scenario *s, const sim_demand *d, const sim_result *r, size_t n,
                   int per_model) {
   const berth_instance_type *et = &s->types[s->endpoint_type];
@@ -30,10 +81,22 @@ void report_table(FILE *f, const scenario *s, const sim_demand *d, const sim_res
   if (s->traffic == TRAFFIC_TRACE) fprintf(f, "traffic: trace %s\n", s->trace_path);
   fprintf(f, "shared endpoint: %s ($%.3f/h), instance start %.0f s, routing %s\n", et->name,
           et->price_per_hour, s->instance_start_s, route_policy_name(s->routing));
-  fprintf(f, "dedicated: each model alone, sized for its peak %.0f-s mean demand at its target, "
-          "cheapest listed type\n", s->dedicated_peak_window_s);
-  fprintf(f, "fluid lower bound: %.1f instance-hours, $%.2f (ceil(in service / max concurrency) copies "
-          "per model, packed perfectly)\n\n", d->fluid_instance_hours, d->fluid_cost);
+  if (s->sagemaker_type >= 0 && s->sagemaker_type != s->endpoint_type)
+    fprintf(f, "sagemaker: on %s ($%.3f/h), the listed type with the lowest price per %s that holds every copy\n",
+            s->types[s->sagemaker_type].name, s->types[s->sagemaker_type].price_per_hour,
+            s->types[s->sagemaker_type].accelerators ? "accelerator" : "vCPU");
+  int by_slo = 0;
+  for (size_t m = 0; m < s->n_models; m++)
+    if (s->models[m].dedicated_copies > 0) by_slo = 1;
+  if (by_slo)
+    fprintf(f, "dedicated: each model alone, the fewest copies that keep %.1f%% within SLO (in hindsight), "
+            "cheapest listed type\n", 100 * DEDICATED_SLO_FRACTION);
+  else
+    fprintf(f, "dedicated: each model alone, sized for its peak %.0f-s mean demand at its target, "
+            "cheapest listed type\n", s->dedicated_peak_window_s);
+  fprintf(f, "fluid lower bound: $%.2f, %.1f %s-hours' worth (ceil(in service / max concurrency) copies "
+          "per model, the cheapest fractional mix of the listed types)\n\n", d->fluid_cost,
+          d->fluid_instance_hours, et->name);
   const sim_result *ded = find(r, n, POLICY_DEDICATED);
   fprintf(f, "%-10s %9s %10s %7s %7s %8s %8s %6s %9s %8s %8s %8s %5s %7s\n", "policy", "inst-h", "cost $",
           "saving", "x fluid", "in SLO", "failed", "cold", "cold wait", "p50", "p99", "mean", "peak", "wall");
@@ -61,17 +124,31 @@ void report_table(FILE *f, const scenario *s, const sim_demand *d, const sim_res
             (unsigned long long)x->copy_starts, (unsigned long long)x->scale_actions,
             (unsigned long long)x->consolidations, (unsigned long long)x->held, x->cold_wait_max,
             (unsigned long long)x->events);
+    /* The mix: launches per instance type. */
+    if (x->instance_launches) {
+      fprintf(f, " (launches:");
+      for (size_t t = 0; t < s->n_types; t++)
+        if (x->launches_by_type[t])
+          fprintf(f, " %s %llu", s->types[t].name, (unsigned long long)x->launches_by_type[t]);
+      fprintf(f, ")");
+    }
     if (x->failed)
       fprintf(f, "; failed: %llu no capacity (at zero copies), %llu hold queue full, %llu hold timeout",
               (unsigned long long)x->failed_no_capacity, (unsigned long long)x->failed_hold_full,
               (unsigned long long)x->failed_hold_timeout);
     fprintf(f, "\n");
   }
+  report_forecast(f, s, r, n);
   if (!per_model) return;
+  double *cost = berth_xcalloc(s->n_models ? s->n_models : 1, sizeof *cost);
   for (size_t i = 0; i < n; i++) {
     const sim_result *x = &r[i];
-    fprintf(f, "\n%s per model:\n%-24s %9s %8s %8s %6s %8s %8s %8s %6s %s\n", sim_policy_name(x->policy), "model",
-            "requests", "in SLO", "failed", "cold", "p50", "p99", "copy-h", "peak",
+    model_costs(s, x, cost);
+    fprintf(f, "\n%s per model (cost: %s):\n%-24s %9s %8s %8s %6s %8s %8s %8s %6s %10s %s\n",
+            sim_policy_name(x->policy),
+            x->policy == POLICY_DEDICATED ? "its own instances"
+                                          : "the policy's cost split by copy-hours times dominant share",
+            "model", "requests", "in SLO", "failed", "cold", "p50", "p99", "copy-h", "peak", "cost $",
             x->policy == POLICY_DEDICATED ? "instances" : "");
     for (size_t m = 0; m < s->n_models; m++) {
       const sim_model_result *mr = &x->models[m];
@@ -81,11 +158,12 @@ void report_table(FILE *f, const scenario *s, const sim_demand *d, const sim_res
       if (x->policy == POLICY_DEDICATED && mr->dedicated_type >= 0)
         snprintf(inst, sizeof inst, "%d x %s", mr->dedicated_instances, s->types[mr->dedicated_type].name);
       double slo = mr->requests ? 100.0 * (double)mr->in_slo / (double)mr->requests : 100;
-      fprintf(f, "%-24s %9llu %7.2f%% %8llu %6llu %8s %8s %8.1f %6d %s\n", s->models[m].name,
+      fprintf(f, "%-24s %9llu %7.2f%% %8llu %6llu %8s %8s %8.1f %6d %10.2f %s\n", s->models[m].name,
               (unsigned long long)mr->requests, slo, (unsigned long long)(mr->requests - mr->ok),
-              (unsigned long long)mr->cold_starts, p50, p99, mr->copy_hours, mr->peak_copies, inst);
+              (unsigned long long)mr->cold_starts, p50, p99, mr->copy_hours, mr->peak_copies, cost[m], inst);
     }
   }
+  free(cost);
 }
 
 int report_csv(const char *path, const scenario *s, const sim_demand *d, const sim_result *r, size_t n,
@@ -165,18 +243,20 @@ int report_svg(const char *path, const scenario *s, const sim_demand *d, const s
   double step = nice_step(ymax);
   ymax = ceil(ymax / step) * step;
   double hours = s->duration_s / 3600;
+  /* The top models by instance share over all panels together, so that a
+   * model keeps its colour (and its layer) in every panel. */
+  rank_ent *rk = berth_xcalloc(s->n_models ? s->n_models : 1, sizeof *rk);
+  for (size_t m = 0; m < s->n_models; m++) {
+    rk[m].m = m;
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < r[i].n_samples; k++) rk[m].v += r[i].ts_share[k * s->n_models + m];
+  }
+  qsort(rk, s->n_models, sizeof *rk, rank_cmp);
+  size_t ntop = s->n_models < N_TOP ? s->n_models : N_TOP;
   for (size_t i = 0; i < n; i++) {
     const sim_result *x = &r[i];
     double top = T + (double)i * (PH + GAP) + 20;
     size_t ns = x->n_samples;
-    /* top models by instance share */
-    rank_ent *rk = berth_xcalloc(s->n_models, sizeof *rk);
-    for (size_t m = 0; m < s->n_models; m++) {
-      rk[m].m = m;
-      for (size_t k = 0; k < ns; k++) rk[m].v += x->ts_share[k * s->n_models + m];
-    }
-    qsort(rk, s->n_models, sizeof *rk, rank_cmp);
-    size_t ntop = s->n_models < N_TOP ? s->n_models : N_TOP;
     fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"14\" font-weight=\"bold\">%s: $%.2f, %.1f instance-hours</text>\n",
             L, top - 6, sim_policy_name(x->policy), x->cost, x->instance_hours);
     /* axes and grid */
@@ -248,8 +328,8 @@ int report_svg(const char *path, const scenario *s, const sim_demand *d, const s
             ly + 12, L + plot_w + 30, ly + 16);
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#888\"/>\n", L, top,
             plot_w, PH);
-    free(rk);
   }
+  free(rk);
   fprintf(f, "</svg>\n");
   int rc = 0;
   if (ferror(f)) rc = -EIO;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "berth/buf.h"
+#include "berth/forecast.h"
 #include "rng.h"
 
 typedef struct ctx {
@@ -155,6 +156,7 @@ static void model_defaults(scn_model *m) {
   m->prefill_tps = 4000;
   m->decode_tps = 40;
   m->max_concurrency = 8;
+  m->batch_slowdown = SCN_BATCH_SLOWDOWN;
   m->artifact_load_s = 60;
   m->health_check_s = 10;
   m->min_copies = 0;
@@ -231,12 +233,13 @@ static int parse_model(const ctx *c, const char *where, const json_t *j, scn_mod
   if ((rc = get_obj(c, where, j, "service", &o))) return rc;
   if (o) {
     static const char *const k[] = {"overhead_s", "prefill_tokens_per_s", "decode_tokens_per_s",
-                                    "max_concurrency", NULL};
+                                    "max_concurrency", "batch_slowdown", NULL};
     snprintf(w, sizeof w, "%s.service", where);
     if ((rc = check_keys(c, w, o, k)) || (rc = get_num(c, w, o, "overhead_s", 0, 3600, &m->overhead_s)) ||
         (rc = get_num(c, w, o, "prefill_tokens_per_s", 1, 1e9, &m->prefill_tps)) ||
         (rc = get_num(c, w, o, "decode_tokens_per_s", 0.01, 1e9, &m->decode_tps)) ||
-        (rc = get_int(c, w, o, "max_concurrency", 1, 100000, &m->max_concurrency)))
+        (rc = get_int(c, w, o, "max_concurrency", 1, 100000, &m->max_concurrency)) ||
+        (rc = get_num(c, w, o, "batch_slowdown", 0, 10, &m->batch_slowdown)))
       return rc;
   }
   if ((rc = get_obj(c, where, j, "startup", &o))) return rc;
@@ -250,7 +253,8 @@ static int parse_model(const ctx *c, const char *where, const json_t *j, scn_mod
   if ((rc = get_obj(c, where, j, "scaling", &o))) return rc;
   if (o) {
     static const char *const k[] = {"min_copies", "max_copies", "metric", "target",
-                                    "scale_out_cooldown_s", "scale_in_cooldown_s", NULL};
+                                    "scale_out_cooldown_s", "scale_in_cooldown_s",
+                                    "latency_slo", NULL};
     static const char *const n[] = {"ConcurrentRequestsPerCopy", "InvocationsPerCopy", NULL};
     static const int v[] = {SCALE_METRIC_CONCURRENT_PER_COPY, SCALE_METRIC_INVOCATIONS_PER_COPY};
     int metric = (int)m->metric;
@@ -263,6 +267,21 @@ static int parse_model(const ctx *c, const char *where, const json_t *j, scn_mod
         (rc = get_num(c, w, o, "scale_in_cooldown_s", 0, 86400, &m->scale_in_cooldown_s)))
       return rc;
     m->metric = (scale_metric)metric;
+    json_t *ls;
+    char lw[sizeof w + 16];
+    snprintf(lw, sizeof lw, "%s.scaling", where);
+    if ((rc = get_obj(c, lw, o, "latency_slo", &ls))) return rc;
+    if (ls) {
+      static const char *const lk[] = {"percentile", "latency_s", NULL};
+      snprintf(lw, sizeof lw, "%s.scaling.latency_slo", where);
+      m->latency_slo_percentile = 99;
+      if ((rc = check_keys(c, lw, ls, lk)) ||
+          (rc = get_num(c, lw, ls, "percentile", 50, 99.99, &m->latency_slo_percentile)) ||
+          (rc = get_num(c, lw, ls, "latency_s", 1e-3, 86400, &m->latency_slo_s)))
+        return rc;
+      if (!(m->latency_slo_s > 0))
+        return fail(c, "%s: latency_s is required (the SLO at the percentile, seconds)", lw);
+    }
   }
   if (m->min_copies > m->max_copies)
     return fail(c, "%s.scaling: min_copies %d is above max_copies %d", where, m->min_copies, m->max_copies);
@@ -381,7 +400,7 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   snprintf(s->path, sizeof s->path, "%s", path);
   static const char *const keys[] = {"name", "description", "duration_hours", "seed", "instance_types",
                                      "endpoint", "fleet", "model_defaults", "models", "traffic",
-                                     "sample_s", "catalog", "notes", "dedicated", NULL};
+                                     "sample_s", "catalog", "notes", "dedicated", "sagemaker", "forecast", NULL};
   if ((rc = check_keys(&c, "scenario", root, keys))) goto out;
   snprintf(s->name, sizeof s->name, "scenario");
   double hours = 24, seed = 1;
@@ -395,14 +414,39 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   s->duration_s = hours * 3600;
   s->seed = (uint64_t)seed;
   s->dedicated_peak_window_s = 60;
+  s->dedicated_sizing = DEDICATED_SIZING_SLO;
   {
     json_t *dd;
-    static const char *const k[] = {"peak_window_s", NULL};
+    static const char *const k[] = {"peak_window_s", "sizing", NULL};
+    static const char *const n[] = {"SLO", "PEAK", NULL};
+    static const int v[] = {DEDICATED_SIZING_SLO, DEDICATED_SIZING_PEAK};
     if ((rc = get_obj(&c, "scenario", root, "dedicated", &dd))) goto out;
     if (dd && ((rc = check_keys(&c, "dedicated", dd, k)) ||
+               (rc = get_enum(&c, "dedicated", dd, "sizing", n, v, &s->dedicated_sizing)) ||
                (rc = get_num(&c, "dedicated", dd, "peak_window_s", 10, 3600, &s->dedicated_peak_window_s))))
       goto out;
     s->dedicated_peak_window_s = 10 * floor(s->dedicated_peak_window_s / 10 + 0.5);
+  }
+  /* forecast: Berth's warm-up from each model's demand a season ago. Off
+   * unless the scenario asks, so figures measured without it stay put. */
+  s->forecast = 0;
+  s->forecast_season_s = 86400;
+  s->forecast_horizon_s = 0;
+  {
+    json_t *fo;
+    static const char *const k[] = {"enabled", "season_s", "horizon_s", NULL};
+    if ((rc = get_obj(&c, "scenario", root, "forecast", &fo))) goto out;
+    if (fo && ((rc = check_keys(&c, "forecast", fo, k)) ||
+               (rc = get_num(&c, "forecast", fo, "season_s", FORECAST_SEASON_MIN_S,
+                             FORECAST_SEASON_MAX_S, &s->forecast_season_s)) ||
+               (rc = get_num(&c, "forecast", fo, "horizon_s", 0, 86400, &s->forecast_horizon_s))))
+      goto out;
+    json_t *en = fo ? json_object_get(fo, "enabled") : NULL;
+    if (en && !json_is_boolean(en)) {
+      rc = fail(&c, "forecast.enabled must be true or false");
+      goto out;
+    }
+    if (en) s->forecast = json_is_true(en);
   }
 
   json_t *types = json_object_get(root, "instance_types");
@@ -417,6 +461,7 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   json_t *ep;
   if ((rc = get_obj(&c, "scenario", root, "endpoint", &ep))) goto out;
   s->endpoint_type = 0;
+  s->berth_pools = 1;
   s->min_instances = 0;
   s->max_instances = 1000;
   s->instance_start_s = 300;
@@ -427,7 +472,8 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   if (ep) {
     static const char *const k[] = {"instance_type", "min_instances", "max_instances", "instance_start_s",
                                     "routing", "hold_max_requests", "hold_timeout_s",
-                                    "managed_instance_scaling", "scale_in_window_s", NULL};
+                                    "managed_instance_scaling", "scale_in_window_s",
+                                    "instance_pools", NULL};
     static const char *const rn[] = {"RANDOM", "LEAST_OUTSTANDING_REQUESTS", "POWER_OF_TWO_CHOICES", NULL};
     static const int rv[] = {BERTH_ROUTE_RANDOM, BERTH_ROUTE_LEAST_OUTSTANDING, BERTH_ROUTE_P2C};
     char tname[64] = "";
@@ -443,12 +489,35 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
         (rc = get_num(&c, "endpoint", ep, "scale_in_window_s", 10, 1800, &s->scale_in_window_s)))
       goto out;
     s->routing = (route_policy)routing;
+    json_t *pools = json_object_get(ep, "instance_pools");
+    if (pools && !json_is_boolean(pools)) {
+      rc = fail(&c, "endpoint.instance_pools must be true (every listed type) or false "
+                "(endpoint.instance_type only)");
+      goto out;
+    }
+    if (pools) s->berth_pools = json_is_true(pools);
     if (tname[0]) {
       s->endpoint_type = find_type(s, tname);
       if (s->endpoint_type < 0) {
         rc = fail(&c, "endpoint.instance_type \"%s\" is not among instance_types", tname);
         goto out;
       }
+    }
+  }
+  /* sagemaker: {instance_type}: the type a SageMaker user picked (absent:
+   * sagemaker_choose_type in yardstick.c, docs/sim.md "Policies"). */
+  s->sagemaker_type = -1;
+  {
+    json_t *sm;
+    static const char *const k[] = {"instance_type", NULL};
+    char tname[64] = "";
+    if ((rc = get_obj(&c, "scenario", root, "sagemaker", &sm))) goto out;
+    if (sm && ((rc = check_keys(&c, "sagemaker", sm, k)) ||
+               (rc = get_str(&c, "sagemaker", sm, "instance_type", tname, sizeof tname))))
+      goto out;
+    if (tname[0] && (s->sagemaker_type = find_type(s, tname)) < 0) {
+      rc = fail(&c, "sagemaker.instance_type \"%s\" is not among instance_types", tname);
+      goto out;
     }
   }
   if (s->min_instances > s->max_instances) {
@@ -581,18 +650,13 @@ int scenario_load(const char *path, const berth_catalog *cat, scenario *s, char 
   for (size_t i = 0; i < s->n_models; i++) {
     const berth_instance_type *t = &s->types[s->endpoint_type];
     const scn_model *m = &s->models[i];
-    sched_instance in;
-    memset(&in, 0, sizeof in);
-    in.cpu_milli = (int64_t)t->vcpus * 1000;
-    in.mem_mb = t->memory_mib;
-    in.n_devices = t->accelerators;
-    in.dev_mem_mb = t->accelerator_memory_mib;
-    in.accepting = 1;
+    sched_instance in = sched_capacity(t);   /* less the host's reserve */
     if (!sched_fits_empty(&in, &m->need)) {
       rc = fail(&c, "model \"%s\": one copy (%.2f cores, %lld MB, %.2f accelerators, %lld MB each) does not fit "
-                "on an empty %s (%d vCPUs, %ld MiB, %d accelerators of %ld MiB)",
+                "on an empty %s (%.2f of %d vCPUs and %lld of %ld MiB after the host's reserve, %d accelerators of %ld MiB)",
                 m->name, (double)m->need.cpu_milli / 1000, (long long)m->need.mem_mb,
-                (double)m->need.dev_milli / 1000, (long long)m->need.dev_mem_mb, t->name, t->vcpus,
+                (double)m->need.dev_milli / 1000, (long long)m->need.dev_mem_mb, t->name,
+                (double)in.cpu_milli / 1000, t->vcpus, (long long)in.mem_mb,
                 t->memory_mib, t->accelerators, t->accelerator_memory_mib);
       goto out;
     }

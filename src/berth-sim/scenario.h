@@ -25,6 +25,11 @@
 typedef berth_route_strategy route_policy;
 typedef enum { TRAFFIC_GENERATOR = 0, TRAFFIC_TRACE = 1 } traffic_kind;
 typedef enum { SCALE_IN_IDLE_RELEASE = 0, SCALE_IN_CONSOLIDATION = 1 } scale_in_strategy;
+/* How the dedicated baseline is sized: the fewest copies that keep
+ * DEDICATED_SLO_FRACTION within SLO (hindsight), or the peak mean demand. */
+enum { DEDICATED_SIZING_SLO = 0, DEDICATED_SIZING_PEAK = 1 };
+#define DEDICATED_SLO_FRACTION 0.999
+#define SCN_BATCH_SLOWDOWN 0.04          /* default, calibrated in docs/sim.md */
 
 /* Token count distribution: lognormal with this mean and coefficient of
  * variation, clamped to [min, max]. */
@@ -37,12 +42,19 @@ typedef struct scn_model {
   /* service time = overhead_s + input/prefill_tps + output/decode_tps */
   double overhead_s, prefill_tps, decode_tps;
   int max_concurrency;             /* requests one copy serves at once */
+  /* Continuous batching: per-token decode time at b requests in flight is
+   * (1 + batch_slowdown * (b - 1)) times its time alone (docs/sim.md). */
+  double batch_slowdown;
+  int dedicated_copies;            /* > 0: dedicated's size, set by its hindsight sizing */
   double artifact_load_s, health_check_s;  /* copy start = their sum */
   /* scaling */
   int min_copies, max_copies;
   scale_metric metric;
   double target;
   double scale_out_cooldown_s, scale_in_cooldown_s;
+  /* SLO-aware copy counts (berthd's BerthLatencySlo, lib/slo.c) instead of
+   * the target when latency_slo_s > 0, for berth only */
+  double latency_slo_percentile, latency_slo_s;
   /* SLO: latency <= slo_latency_s + slo_per_output_token_s * output tokens */
   double slo_latency_s, slo_per_output_token_s;
   /* generated traffic */
@@ -75,6 +87,9 @@ typedef struct scenario {
   berth_instance_type types[SCN_MAX_TYPES];
   size_t n_types;
   int endpoint_type;               /* index into types */
+  int berth_pools;                 /* endpoint.instance_pools: the berth policy may
+                                      launch each of the first FLEET_MAX_TYPES listed
+                                      types (default 1); 0: endpoint_type only */
   int min_instances, max_instances;
   double instance_start_s;         /* launch to accepting copies */
   route_policy routing;
@@ -84,6 +99,13 @@ typedef struct scenario {
   scn_fleet_policy fleet_berth, fleet_sagemaker;  /* endpoint's, or overridden */
   double sample_s;                 /* time-series interval */
   double dedicated_peak_window_s;  /* dedicated sizing: peak mean demand over windows this long */
+  int dedicated_sizing;            /* DEDICATED_SIZING_* */
+  int sagemaker_type;              /* index into types; -1: the rule of sagemaker_choose_type */
+  /* forecast: {enabled, season_s, horizon_s}: Berth's forecast-driven
+   * warm-up (lib/forecast.c, docs/forecast.md); horizon 0: a copy start
+   * plus an instance start */
+  int forecast;
+  double forecast_season_s, forecast_horizon_s;
   /* traffic */
   traffic_kind traffic;
   char trace_path[4096];
@@ -103,9 +125,21 @@ void scenario_free(scenario *s);
 
 const char *route_policy_name(route_policy p);
 
-/* Service time of one request on a copy (seconds). */
+/* Service time of one request alone on a copy (seconds): the least it can
+ * take, which the fluid bound uses. */
 static inline double scn_service_time(const scn_model *m, uint32_t in_tokens, uint32_t out_tokens) {
   return m->overhead_s + (double)in_tokens / m->prefill_tps + (double)out_tokens / m->decode_tps;
+}
+
+/* Service time of a request that starts with in_flight requests (itself
+ * included) on its copy: decode slows linearly with the batch, fixed at the
+ * start of service (an approximation: later arrivals and departures do not
+ * change it). */
+static inline double scn_service_time_at(const scn_model *m, uint32_t in_tokens,
+                                         uint32_t out_tokens, int in_flight) {
+  double slow = 1 + m->batch_slowdown * (double)(in_flight > 1 ? in_flight - 1 : 0);
+  return m->overhead_s + (double)in_tokens / m->prefill_tps +
+         (double)out_tokens / m->decode_tps * slow;
 }
 
 /* The most latency a request may see and still meet its model's SLO. */

@@ -22,13 +22,17 @@
 #include <time.h>
 
 #include "berth/buf.h"
+#include "berth/cost.h"
 #include "berth/scale.h"
 #include "berth/window.h"
+#include "berth/forecast.h"
 #include "berth/sched.h"
 #include "berth/converge.h"
 #include "berth/fleet.h"
 #include "berth/route.h"
+#include "berth/wake.h"
 #include "heap.h"
+#include "history.h"
 #include "rng.h"
 #include "traffic.h"
 
@@ -49,6 +53,7 @@ typedef struct ivec { int32_t *v; size_t n, cap; } ivec;
 
 typedef struct req {
   double arrival, service, limit;
+  uint32_t in_tokens, out_tokens;   /* service time is set when service starts */
   int32_t model, next, copy;
 } req;
 
@@ -74,6 +79,9 @@ typedef struct ic {
   scale_config cfg;
   scale_state st;
   scale_window win;             /* what autoscaling reads (lib/window) */
+  forecast *fc;                 /* BERTH with the forecast on (docs/forecast.md) */
+  double fc_horizon_s;
+  int fc_floor;                 /* the forecast's floor at the last closed bucket */
   int desired;
   ivec ready, copies;             /* copy ids: ready to serve; all not gone */
   int32_t hold_head, hold_tail;
@@ -83,6 +91,8 @@ typedef struct ic {
   uint32_t b_inv, b_nocap;
   int waking;
   double wake_t;
+  double kept_t;                  /* held requests kept back for copies still
+                                     starting since (lib/wake.c), -1: none */
   int n_placed;
   double placed_int, placed_last;
   double share;                   /* one copy's dominant share of an endpoint instance */
@@ -192,8 +202,10 @@ static void list_remove(sim *S, int32_t id) {
 
 /* ---- accounting ---- */
 
+/* Held requests are not concurrency (lib/scale.c, Waking): the window
+ * reads them as arrivals, so only requests at copies are integrated. */
 static void conc_update(sim *S, ic *c) {
-  c->conc_int += c->outstanding * (S->now - c->conc_last);
+  c->conc_int += (c->outstanding - c->n_held) * (S->now - c->conc_last);
   c->conc_last = S->now;
 }
 
@@ -255,8 +267,11 @@ static void req_free(sim *S, int32_t id) {
 static void req_start(sim *S, int32_t cid, int32_t rid) {
   copy *cp = &S->copies[cid];
   cp->active++;
-  S->reqs[rid].copy = cid;
-  push_event(S, S->now + S->reqs[rid].service, EV_DONE, rid);
+  req *r = &S->reqs[rid];
+  r->copy = cid;
+  /* The batching slowdown at the batch it joins (scn_service_time_at). */
+  r->service = scn_service_time_at(S->ics[cp->model].m, r->in_tokens, r->out_tokens, cp->active);
+  push_event(S, S->now + r->service, EV_DONE, rid);
 }
 
 static void req_to_copy(sim *S, int32_t cid, int32_t rid) {
@@ -298,6 +313,7 @@ static void record_done(sim *S, ic *c, const req *r) {
   S->lat_hist[b]++;
   S->lat_sum += lat;
   if (lat <= r->limit) mr->in_slo++;
+  scale_window_served_one(&c->win, r->service); /* the IC's service times */
 }
 
 /* ---- copies and instances ---- */
@@ -331,6 +347,7 @@ static int32_t inst_launch(sim *S, int32_t type, int32_t owner, int ready_now) {
   S->n_live++;
   if ((int)S->n_live > S->res->peak_instances) S->res->peak_instances = (int)S->n_live;
   S->res->instance_launches++;
+  S->res->launches_by_type[type]++;
   if (!ready_now) push_event(S, S->now + S->s->instance_start_s, EV_INST_READY, id);
   return id;
 }
@@ -583,7 +600,32 @@ static void wake_begin(sim *S, ic *c) {
   S->res->models[c - S->ics].cold_starts++;
 }
 
-/* berthd's router_expire_waiting: held requests past the wake timeout fail. */
+/* Releases held requests to the ready copies by lib/wake.c's rule (as
+ * berthd's router_copy_ready): ready_now copies just became ready, or 0 for
+ * the periodic check that sends those kept back too long. */
+static void hold_release(sim *S, ic *c, size_t ready_now) {
+  if (!c->n_held || !c->ready.n) return;
+  size_t coming = 0;
+  for (size_t k = 0; k < c->copies.n; k++) {
+    int st = S->copies[c->copies.v[k]].state;
+    coming += st == C_STARTING || st == C_PENDING;
+  }
+  double kept = c->kept_t >= 0 ? S->now - c->kept_t : 0;
+  size_t n = berth_wake_release((size_t)c->n_held, ready_now, coming, kept);
+  for (size_t k = 0; k < n && c->n_held; k++) {
+    int32_t rid = c->hold_head;
+    c->hold_head = S->reqs[rid].next;
+    if (c->hold_head < 0) c->hold_tail = -1;
+    conc_update(S, c);          /* from held to at a copy */
+    c->n_held--;
+    req_to_copy(S, choose_copy(S, c), rid);
+  }
+  if (!c->n_held) c->kept_t = -1;
+  else if (c->kept_t < 0) c->kept_t = S->now;
+}
+
+/* berthd's router_expire_waiting: held requests past the wake timeout fail,
+ * and those kept back past BERTH_WAKE_RELEASE_WAIT_S go to ready copies. */
 static void hold_fail_expired(sim *S, ic *c) {
   while (c->n_held && S->reqs[c->hold_head].arrival + S->s->hold_timeout_s <= S->now) {
     int32_t rid = c->hold_head;
@@ -596,6 +638,7 @@ static void hold_fail_expired(sim *S, ic *c) {
     S->res->models[c - S->ics].failed_hold_timeout++;
     req_free(S, rid);
   }
+  hold_release(S, c, 0);
 }
 
 static void copy_ready(sim *S, int32_t id) {
@@ -612,13 +655,8 @@ static void copy_ready(sim *S, int32_t id) {
     c->waking = 0;
   }
   hold_fail_expired(S, c);
-  while (c->n_held) {
-    int32_t rid = c->hold_head;
-    c->hold_head = S->reqs[rid].next;
-    if (c->hold_head < 0) c->hold_tail = -1;
-    c->n_held--;
-    req_to_copy(S, choose_copy(S, c), rid);
-  }
+  /* Its share of the backlog, not all of it while more copies start. */
+  hold_release(S, c, 1);
   moves_settle(S, cp->model);
 }
 
@@ -658,7 +696,9 @@ static void on_arrival(sim *S) {
   if (rid < 0) return;
   req *r = &S->reqs[rid];
   r->arrival = q.t;
-  r->service = scn_service_time(c->m, q.in_tokens, q.out_tokens);
+  r->in_tokens = q.in_tokens;
+  r->out_tokens = q.out_tokens;
+  r->service = 0;                 /* set by req_start */
   r->limit = scn_slo_limit(c->m, q.out_tokens);
   r->model = q.model;
   r->next = -1;
@@ -768,6 +808,24 @@ static void evacuate(sim *S, size_t slot) {
   free(models);
 }
 
+/* The berth policy's instance pools: the first FLEET_MAX_TYPES listed types
+ * (scenario index = pool index), the endpoint's type first in priority, the
+ * rest in list order; prices from the scenario. 0 (one type,
+ * template_instance) for the other policies or endpoint.instance_pools
+ * false. */
+static size_t sim_pools(const sim *S, fleet_type *types) {
+  const scenario *s = S->s;
+  if (S->p != POLICY_BERTH || !s->berth_pools || s->n_types < 2) return 0;
+  size_t n = s->n_types < FLEET_MAX_TYPES ? s->n_types : FLEET_MAX_TYPES;
+  for (size_t t = 0; t < n; t++) {
+    memset(&types[t], 0, sizeof types[t]);
+    types[t].empty = sched_capacity(&s->types[t]);
+    types[t].price_per_hour = s->types[t].price_per_hour;
+    types[t].priority = (int)t == s->endpoint_type ? 1 : (int)t + 2;
+  }
+  return (size_t)s->endpoint_type < n ? n : 0;
+}
+
 static void fleet_tick(sim *S) {
   place_pending(S);
   size_t n = S->n_live, nc = 0;
@@ -784,7 +842,10 @@ static void fleet_tick(sim *S) {
     fi[k].idle_since = in->state == I_STARTING ? S->now + S->s->instance_start_s
                      : in->n_copies ? S->now : in->idle_since;
     fi[k].evacuating = in->state == I_VACATING;
+    fi[k].type = in->type;
   }
+  fleet_type types[FLEET_MAX_TYPES];
+  size_t n_types = sim_pools(S, types);
   fleet_copy *fc = NULL;
   if (S->fp.strategy == FLEET_CONSOLIDATION) {
     size_t total = 0;
@@ -806,14 +867,26 @@ static void fleet_tick(sim *S) {
   fleet_input in = {.instances = fi, .n_instances = n, .copies = fc, .n_copies = nc,
                     .pending = pend, .pending_strategy = pstrat, .n_pending = np,
                     .template_instance = sched_capacity(&S->s->types[S->s->endpoint_type]),
-                    .now = S->now, .last_scale_in = S->last_scale_in};
+                    .now = S->now, .last_scale_in = S->last_scale_in,
+                    .types = n_types ? types : NULL, .n_types = n_types};
   fleet_actions a;
   fleet_decide(&S->fp, &in, &a);
   /* Slots move when instances go: take ids first. */
-  int32_t ev_ids[64], rel_ids[64];
+  int32_t ev_ids[64], rel_ids[64], rep_ids[FLEET_MAX_TYPES];
   for (size_t k = 0; k < a.n_evacuate; k++) ev_ids[k] = S->live_id[a.evacuate[k]];
   for (size_t k = 0; k < a.n_release; k++) rel_ids[k] = S->live_id[a.release[k]];
-  for (int k = 0; k < a.add && !S->rc; k++) inst_launch(S, S->s->endpoint_type, -1, 0);
+  for (size_t k = 0; k < a.n_replace; k++) rep_ids[k] = S->live_id[a.replace[k]];
+  for (int k = 0; k < a.add && !S->rc; k++)
+    inst_launch(S, n_types ? a.add_type[k < 64 ? k : 63] : S->s->endpoint_type, -1, 0);
+  /* A cheaper pool holds an instance's copies: launch it, then move them
+   * (make before break: the old copies serve until their replacements are
+   * ready on the new instance). */
+  for (size_t k = 0; k < a.n_replace && !S->rc; k++) {
+    if (S->insts[rep_ids[k]].state != I_RUNNING) continue;
+    inst_launch(S, a.replace_type[k], -1, 0);
+    evacuate(S, (size_t)S->insts[rep_ids[k]].slot);
+  }
+  if (a.n_replace) S->last_scale_in = S->now;
   for (size_t k = 0; k < a.n_evacuate; k++)
     if (S->insts[ev_ids[k]].state == I_RUNNING) evacuate(S, (size_t)S->insts[ev_ids[k]].slot);
   for (size_t k = 0; k < a.n_release; k++)
@@ -848,19 +921,61 @@ static void sample(sim *S) {
   S->next_sample++;
 }
 
+/* berthd's prewarm, on the simulator's clock: feed the closed buckets, score
+ * the forecast, floor the decision (lib/forecast.c decides). */
+static void forecast_tick(ic *c, int closed, double now, int current, scale_decision *dec) {
+  const scale_history *h = &c->win.closed;
+  for (size_t k = (size_t)(closed > 0 ? closed : 0); k > 0; k--) {
+    if (h->n < k) continue;
+    const scale_bucket *b = scale_history_at(h, h->n - k);
+    forecast_push(c->fc, b->start, forecast_demand(&c->cfg, b));
+  }
+  /* The floor changes only when a bucket closes (every tick, at 10 s). */
+  if (closed > 0) c->fc_floor = forecast_score(c->fc, now, c->fc_horizon_s);
+  int floor = c->fc_floor;
+  if (floor > c->cfg.max_capacity) floor = c->cfg.max_capacity;
+  forecast_apply(dec, current, floor, "forecast");
+}
+
+static void on_preroll_bucket(void *arg, size_t model, const scale_bucket *b) {
+  ic *c = &((sim *)arg)->ics[model];
+  if (c->fc) forecast_push(c->fc, b->start, forecast_demand(&c->cfg, b));
+}
+
+/* Forecasters for the Berth policy, fed the pre-roll (history.c). */
+static int forecast_setup(sim *S) {
+  const scenario *s = S->s;
+  if (S->p != POLICY_BERTH || !s->forecast) return 0;
+  S->res->forecast = 1;
+  for (size_t m = 0; m < s->n_models; m++) {
+    ic *c = &S->ics[m];
+    c->fc = berth_xmalloc(sizeof *c->fc);
+    if (forecast_init(c->fc, s->forecast_season_s) != 0) {
+      snprintf(S->err, S->errsz, "forecast.season_s %g is out of range", s->forecast_season_s);
+      return -EINVAL;
+    }
+    c->fc_horizon_s = s->forecast_horizon_s > 0
+                          ? s->forecast_horizon_s
+                          : c->m->artifact_load_s + c->m->health_check_s + s->instance_start_s + TICK_S;
+  }
+  return history_preroll(s, s->forecast_season_s, on_preroll_bucket, S, S->err, S->errsz);
+}
+
 static void tick(sim *S) {
   size_t nm = S->s->n_models;
   for (size_t m = 0; m < nm && !S->rc; m++) {
     ic *c = &S->ics[m];
     conc_update(S, c);
-    scale_window_advance(&c->win, S->now, (unsigned)TICK_S, c->b_inv, c->b_nocap,
-                         c->conc_int / TICK_S, (uint32_t)c->ready.n);
+    int closed = scale_window_advance(&c->win, S->now, (unsigned)TICK_S, c->b_inv, c->b_nocap,
+                                      c->conc_int / TICK_S, (uint32_t)c->ready.n);
     c->b_inv = c->b_nocap = 0;
     c->conc_int = 0;
     if (S->p == POLICY_DEDICATED) continue;
     hold_fail_expired(S, c);
     scale_decision dec;
     scale_window_decide(&c->win, &c->cfg, &c->st, S->now, c->desired, (uint32_t)c->ready.n, &dec);
+    if (c->fc) forecast_tick(c, closed, S->now, c->desired, &dec);
+    if (dec.changed) dec.desired = scale_hold_guard(c->desired, dec.desired, (uint32_t)c->n_held);
     if (dec.changed && dec.desired != c->desired) {
       c->desired = dec.desired;
       S->res->scale_actions++;
@@ -888,6 +1003,13 @@ static void scale_config_for(const sim *S, const scn_model *m, scale_config *cfg
   tt->target = m->target;
   tt->scale_out_cooldown_s = m->scale_out_cooldown_s;
   tt->scale_in_cooldown_s = m->scale_in_cooldown_s;
+  if (S->p == POLICY_BERTH && m->latency_slo_s > 0) {
+    tt->slo = 1;
+    tt->slo_percentile = m->latency_slo_percentile / 100.0;
+    tt->slo_latency_s = m->latency_slo_s;
+    tt->slo_batch_slowdown = m->batch_slowdown;
+    tt->slo_max_concurrency = m->max_concurrency;
+  }
   if (S->p == POLICY_SAGEMAKER && m->min_copies == 0) {
     /* SageMaker's documented scale-from-zero: a step policy on
      * NoCapacityInvocationFailures adds a copy. */
@@ -932,23 +1054,11 @@ static int peak_copies(const sim *S, size_t m) {
   return peak;
 }
 
-static double dominant_share(const sched_instance *in) {
-  double u = 0, x;
-  if (in->cpu_milli > 0 && (x = (double)in->cpu_milli_used / (double)in->cpu_milli) > u) u = x;
-  if (in->mem_mb > 0 && (x = (double)in->mem_mb_used / (double)in->mem_mb) > u) u = x;
-  if (in->n_devices > 0) {
-    int64_t d = 0;
-    for (int i = 0; i < in->n_devices; i++) d += in->dev_milli_used[i];
-    if ((x = (double)d / (1000.0 * in->n_devices)) > u) u = x;
-  }
-  return u;
-}
-
 static void setup_dedicated(sim *S) {
   const scenario *s = S->s;
   for (size_t m = 0; m < s->n_models && !S->rc; m++) {
     ic *c = &S->ics[m];
-    int k = peak_copies(S, m);
+    int k = c->m->dedicated_copies > 0 ? c->m->dedicated_copies : peak_copies(S, m);
     int best = -1, best_n = 0;
     double best_cost = INFINITY;
     for (size_t t = 0; t < s->n_types; t++) {
@@ -1019,11 +1129,15 @@ static void setup_shared(sim *S) {
   in.pending_strategy = strat;
   in.n_pending = np;
   in.template_instance = sched_capacity(&s->types[s->endpoint_type]);
+  fleet_type types[FLEET_MAX_TYPES];
+  in.n_types = sim_pools(S, types);
+  if (in.n_types) in.types = types;
   fleet_actions a;
   fleet_decide(&S->fp, &in, &a);
   free(needs);
   free(strat);
-  for (int i = 0; i < a.add; i++) inst_launch(S, s->endpoint_type, -1, 1);
+  for (int i = 0; i < a.add; i++)
+    inst_launch(S, in.n_types ? a.add_type[i < 64 ? i : 63] : s->endpoint_type, -1, 1);
   place_pending_as(S, 1);
 }
 
@@ -1050,6 +1164,10 @@ static const scenario *whole_devices(const scenario *s, sim_policy p, scenario *
     double scale = (double)devs * 1000 / (double)milli;
     x->need.dev_milli = devs * 1000;
     x->max_concurrency = (int)floor(x->max_concurrency * scale + 1e-9);
+    /* The same batch spread over a whole device slows it as it slows the
+     * shares together: per-request slowdown / scale keeps b * scale requests
+     * on the device as fast as b on each share. */
+    x->batch_slowdown /= scale;
     if (x->metric == SCALE_METRIC_CONCURRENT_PER_COPY || x->metric == SCALE_METRIC_INVOCATIONS_PER_COPY)
       x->target *= scale;
   }
@@ -1096,17 +1214,16 @@ int sim_run(const scenario *s0, const sim_demand *d, sim_policy p, sim_result *R
     scale_state_init(&c->st);
     scale_window_init(&c->win, 0);
     c->hold_head = c->hold_tail = -1;
+    c->kept_t = -1;
     sched_instance e = sched_capacity(et);
-    sched_instance one = e;
     sched_assignment a;
-    if (sched_place(&e, 1, NULL, &c->m->need, SCHED_BINPACK, &a) == 0) {
-      sched_reserve(&one, &c->m->need, &a);
-      c->share = dominant_share(&one);
-    }
+    if (sched_place(&e, 1, NULL, &c->m->need, SCHED_BINPACK, &a) == 0)
+      c->share = cost_weight(&e, &c->m->need); /* lib/cost, as berthd's cost metric */
   }
   if (p == POLICY_DEDICATED) setup_dedicated(&S); else setup_shared(&S);
 
   int rc = S.rc;
+  if (!rc) rc = forecast_setup(&S);
   if (!rc && !d->cached) rc = traffic_open(&S.tr, s, err, errsz);
   if (rc) goto out;
   rc = next_request(&S, &S.next);
@@ -1158,6 +1275,13 @@ int sim_run(const scenario *s0, const sim_demand *d, sim_policy p, sim_result *R
     S.cold_wait_sum += mr->cold_wait_sum;
     if (mr->cold_wait_max > R->cold_wait_max) R->cold_wait_max = mr->cold_wait_max;
     waited_n += mr->cold_starts;
+    if (c->fc) {
+      R->forecast_err.n += c->fc->err.n;
+      R->forecast_err.abs_err_sum += c->fc->err.abs_err_sum;
+      R->forecast_err.actual_sum += c->fc->err.actual_sum;
+      R->forecast_err.under += c->fc->err.under;
+      R->forecast_err.over += c->fc->err.over;
+    }
   }
   R->failed = R->requests - R->ok;
   R->cold_wait_mean = waited_n ? S.cold_wait_sum / (double)waited_n : 0;
@@ -1185,6 +1309,7 @@ out:
     for (size_t m = 0; m < s->n_models; m++) {
       free(S.ics[m].ready.v);
       free(S.ics[m].copies.v);
+      free(S.ics[m].fc);
     }
   free(S.ics);
   if (rc) sim_result_free(R);

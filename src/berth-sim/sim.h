@@ -12,8 +12,9 @@
  *
  * Policies:
  *  - DEDICATED: each model alone on its own always-on instances, with the
- *    copies its peak minute needs at its scaling target, on the cheapest
- *    listed instance type for that many copies.
+ *    copies scn_model.dedicated_copies says (yardstick.c's hindsight SLO
+ *    sizing) or else its peak minute needs at its scaling target, on the
+ *    cheapest listed instance type for that many copies.
  *  - SAGEMAKER: one shared endpoint, SCALE_PROFILE_AWS, scale-from-zero by a
  *    step policy on NoCapacityInvocationFailures, requests at zero copies
  *    fail, IDLE_RELEASE of instances after SageMaker's default cooldown.
@@ -26,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "berth/forecast.h"
 #include "demand.h"
 #include "scenario.h"
 
@@ -59,8 +61,11 @@ typedef struct sim_result {
   double p50, p99, latency_mean;
   int peak_instances;
   uint64_t instance_launches, copy_starts, consolidations, scale_actions;
+  uint64_t launches_by_type[SCN_MAX_TYPES]; /* instance launches per scenario type */
   uint64_t events;
   double wall_s;
+  int forecast;                        /* BERTH with the forecast on */
+  forecast_error forecast_err;         /* its copies-needed forecasts, all models */
   sim_model_result *models;
   /* time series, one row per sample_s: [sample * n_models + model] */
   size_t n_samples, n_models;

@@ -183,6 +183,10 @@ int berth__cmd_ics(berth_cli *cli, int argc, char **argv) {
     fmt_count(cur_s, sizeof cur_s, berth__json_num(rt, "CurrentCopyCount", -1));
     fmt_count(want_s, sizeof want_s, berth__json_num(rt, "DesiredCopyCount", -1));
     snprintf(copies, sizeof copies, "%s/%s", cur_s, want_s);
+    /* Sleeping copies are current copies that wake on the next request. */
+    double asleep = berth__json_num(rt, "BerthSleepingCopyCount", 0);
+    if (asleep >= 1)
+      snprintf(copies + strlen(copies), sizeof copies - strlen(copies), " (%.0f asleep)", asleep);
     berth__json_time(json_object_get(d, "CreationTime") ? d : item, "CreationTime",
                      created, sizeof created);
     const char *row[] = {

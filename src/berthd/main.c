@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/forecast.h"
 #include "berth/log.h"
 #include "berth/secret.h"
 #include "berth/tls.h"
@@ -116,6 +117,11 @@ static void usage(FILE *f) {
           "  --scale-profile P         autoscaling timing: fast (default; acts within 10 s)\n"
           "                            or aws (SageMaker's 1-minute datapoints, 3/15 alarms)\n"
           "  --scale-in-window S       fast profile: seconds below target before scale-in (300)\n"
+          "  --forecast on|off         pre-warm ICs from their own demand history (on)\n"
+          "  --forecast-season S       the forecast's season: seconds in a day (86400; a week\n"
+          "                            is 7 seasons); shorter for compressed time\n"
+          "  --forecast-horizon S      how far ahead it warms (default: the IC's last copy\n"
+          "                            start plus 10 s; docs/forecast.md)\n"
           "  --wake-queue N            requests held per IC while it wakes from zero (256)\n"
           "  --wake-timeout S          how long a held request waits for a copy (300)\n"
           "  --instance-cooldown S     managed instance scaling: seconds an instance stays\n"
@@ -486,6 +492,7 @@ static int check_listener(role r, const char *flag, const char *addr) {
 static const char *copy_flag;
 /* --artifact-cache-mb: local agents get it (local_agent.c). */
 static const char *artifact_cache_mb_flag;
+static const char *forecast_flag, *forecast_season_flag, *forecast_horizon_flag;
 /* --log-retention-mb: local agents get it (local_agent.c). */
 static const char *log_retention_mb_flag;
 /* --access-log FILE|-: the router's (access_log.h); the controller ignores it. */
@@ -510,6 +517,9 @@ static int cmd_role(role r, int argc, char **argv) {
     else if (strcmp(argv[i], "--stream-timeout") == 0) slot = &config.stream_timeout;
     else if (strcmp(argv[i], "--health-interval") == 0) slot = &config.health_interval;
     else if (strcmp(argv[i], "--artifact-cache-mb") == 0) slot = &artifact_cache_mb_flag;
+    else if (strcmp(argv[i], "--forecast") == 0) slot = &forecast_flag;
+    else if (strcmp(argv[i], "--forecast-season") == 0) slot = &forecast_season_flag;
+    else if (strcmp(argv[i], "--forecast-horizon") == 0) slot = &forecast_horizon_flag;
     else if (strcmp(argv[i], "--log-retention-mb") == 0) slot = &log_retention_mb_flag;
     else if (strcmp(argv[i], "--access-log") == 0) slot = &access_log_flag;
     else if (strcmp(argv[i], "--body-timeout") == 0) slot = &config.body_timeout;
@@ -572,6 +582,19 @@ static int cmd_role(role r, int argc, char **argv) {
       (artifact_cache_mb_flag && parse_number("--artifact-cache-mb", artifact_cache_mb_flag, 1,
                                               1e9, &c->artifact_cache_mb)) ||
       parse_number("--body-timeout", config.body_timeout, 1, 3600, &c->body_timeout_s))
+    return 2;
+  c->forecast_season_s = 86400;
+  if (forecast_flag && strcmp(forecast_flag, "off") == 0)
+    c->forecast_season_s = 0;
+  else if (forecast_flag && strcmp(forecast_flag, "on") != 0) {
+    fprintf(stderr, "berthd up: --forecast '%s' must be on or off\n", forecast_flag);
+    return 2;
+  }
+  if ((c->forecast_season_s > 0 && forecast_season_flag &&
+       parse_number("--forecast-season", forecast_season_flag, FORECAST_SEASON_MIN_S,
+                    FORECAST_SEASON_MAX_S, &c->forecast_season_s)) ||
+      (forecast_horizon_flag &&
+       parse_number("--forecast-horizon", forecast_horizon_flag, 0, 86400, &c->forecast_horizon_s)))
     return 2;
   if (log_retention_mb_flag) {
     double mb;

@@ -118,8 +118,13 @@ test('GET /metrics: the invocation counter and latency histograms move by the re
     const moved = bs.filter((x, i) => x.n !== (prev[i]?.n ?? 0));
     assert.ok(moved.length > 0, `some finite bucket moved: ${JSON.stringify(bs)}`);
   }
-  const copy = sample(text, 'berth_copy_utilization_ratio', { ...labels, resource: 'memory' });
-  assert.ok(copy > 0, `the copy's memory utilisation ratio is there: ${copy}`);
+  // Usage comes with the agent's periodic reading, which may not have
+  // arrived yet for a copy started seconds ago.
+  const withUsage = await waitFor(scrape, {
+    timeoutMs: 30_000, intervalMs: 500, what: "the copy's memory utilisation ratio",
+    until: (t) => sample(t, 'berth_copy_utilization_ratio', { ...labels, resource: 'memory' }) > 0,
+  });
+  assert.ok(sample(withUsage, 'berth_copy_utilization_ratio', { ...labels, resource: 'memory' }) > 0);
 });
 
 test('share/grafana/berth.json queries only series GET /metrics has', STEP, async () => {
@@ -133,7 +138,21 @@ test('share/grafana/berth.json queries only series GET /metrics has', STEP, asyn
       assert.match(text, new RegExp(`^# TYPE ${family} `, 'm'), `${name} (in ${e}) is on /metrics`);
     }
   }
-  assert.ok(sample(text, 'berth_instance_cost_per_hour', { endpoint: EP }) > 0, 'cost per hour from the catalog');
+  const price = sample(text, 'berth_instance_cost_per_hour', { endpoint: EP });
+  assert.ok(price > 0, 'cost per hour from the catalog');
+  // The IC's copies are the only ones on the endpoint: they pay the whole
+  // price of the instances that hold them (lib/cost.c splits an instance's
+  // price over its copies), and nothing of an empty one.
+  const icCost = sample(text, 'berth_inference_component_cost_per_hour',
+    { endpoint: EP, variant: 'AllTraffic', inference_component: IC });
+  const held = new Set();
+  for (const m of text.matchAll(/^berth_instance_reserved_ratio\{endpoint="([^"]*)"[^}]*instance="(\d+)"[^}]*\} (\S+)$/gm))
+    if (m[1] === EP && +m[3] > 0) held.add(m[2]);
+  let total = 0;
+  for (const m of text.matchAll(/^berth_instance_cost_per_hour\{endpoint="([^"]*)"[^}]*instance="(\d+)"[^}]*\} (\S+)$/gm))
+    if (m[1] === EP && held.has(m[2])) total += +m[3];
+  assert.ok(total > 0, 'an instance holds the copies');
+  assert.ok(Math.abs(icCost - total) < 1e-6, `the IC pays ${icCost} of its instances' ${total} per hour`);
 });
 
 function metricQuery(id, ns, name, stat) {

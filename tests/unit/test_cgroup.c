@@ -148,6 +148,29 @@ int main(void) {
   CHECK_INT(cgroup_copy_oom_kills(&v2), 1);
   CHECK_INT(cgroup_copy_populated(&v2), 0);
 
+  /* A sleeping copy without a sleep API: v2 freezes through cgroup.freeze
+   * (the file the kernel makes; here a plain file), v1 has no freezer. */
+  CHECK_INT(cgroup_copy_freeze(&g, 1), -ENOTSUP);
+  snprintf(path, sizeof path, "%s/cgroup.freeze", v2.dir[0]);
+  CHECK_INT(cgroup_copy_freeze(&v2, 1), -ENOENT); /* the kernel's file is missing */
+  write_text(path, "0\n");
+  CHECK_INT(cgroup_copy_freeze(&v2, 1), 0);
+  char got[8] = "";
+  FILE *ff = fopen(path, "r");
+  CHECK(ff != NULL);
+  if (ff) {
+    CHECK(fgets(got, sizeof got, ff) != NULL);
+    fclose(ff);
+  }
+  CHECK_INT(got[0], '1');
+  CHECK_INT(cgroup_copy_freeze(&v2, 0), 0);
+  ff = fopen(path, "r");
+  if (ff) {
+    CHECK(fgets(got, sizeof got, ff) != NULL);
+    fclose(ff);
+  }
+  CHECK_INT(got[0], '0');
+
   char cmd[800];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   CHECK_INT(system(cmd), 0);

@@ -6,7 +6,10 @@
  * property test over seeded random fleets: what fleet_decide chooses to
  * evacuate can be moved, all of it together, without overcommitting any
  * remaining instance; releases and evacuations keep every rule; the answer
- * is deterministic. */
+ * is deterministic. Instance pools: the cheapest type or mix for the
+ * pending copies (ties by priority), fallback past unavailable types,
+ * launch order, CONSOLIDATION replacing an instance by a cheaper type, and
+ * a property test that the choice costs no more than any one type alone. */
 #include "berth/fleet.h"
 
 #include <stdlib.h>
@@ -634,6 +637,245 @@ static void test_properties(void) {
          "%d overcommitting evacuations\n", trials, added, released, evacuated, multi, bad_joint);
 }
 
+/* ---- instance pools ---- */
+
+/* Three CPU-only types: small (4 cores, 16 GiB, $1.00), mid (8, 32 GiB,
+ * $2.50, priority 1) and big (16, 64 GiB, $3.00). */
+enum { T_SMALL = 0, T_MID = 1, T_BIG = 2 };
+static void pool_types(fleet_type *t) {
+  memset(t, 0, 3 * sizeof *t);
+  t[T_SMALL] = (fleet_type){res_make(4000, 16384), 1.00, 2, 0};
+  t[T_MID] = (fleet_type){res_make(8000, 32768), 2.50, 1, 0};
+  t[T_BIG] = (fleet_type){res_make(16000, 65536), 3.00, 3, 0};
+}
+
+static void decide_pools(const fleet *f, const fleet_policy *p, const fleet_type *types,
+                         size_t n_types, fleet_actions *a) {
+  fleet_input in;
+  memset(&in, 0, sizeof in);
+  in.instances = f->inst;
+  in.n_instances = f->n;
+  in.copies = f->copies;
+  in.n_copies = f->nc;
+  in.pending = f->pending;
+  in.pending_strategy = f->pstrat;
+  in.n_pending = f->np;
+  in.types = types;
+  in.n_types = n_types;
+  in.now = f->now;
+  in.last_scale_in = f->last_scale_in;
+  fleet_decide(p, &in, a);
+}
+
+static double plan_cost(const fleet_actions *a, const fleet_type *t) {
+  double c = 0;
+  for (int k = 0; k < a->add && k < 64; k++) c += t[a->add_type[k]].price_per_hour;
+  return c;
+}
+
+static void test_pools_cheapest_type(void) {
+  fleet_type t[3];
+  pool_types(t);
+  fleet_policy p = policy(0, 10, FLEET_IDLE_RELEASE, 1, 600);
+  fleet f;
+  fleet_actions a;
+  /* One 2-core, 8000-MiB copy: the small type holds it for $1. */
+  fleet_init(&f, 0, 0);
+  add_pending(&f, 2000, 8000, 1);
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT(a.add, 1);
+  CHECK_INT(a.add_type[0], T_SMALL);
+  /* Eight of them: four small ($4) or one big ($3). */
+  fleet_init(&f, 0, 0);
+  add_pending(&f, 2000, 8000, 8);
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT(a.add, 1);
+  CHECK_INT(a.add_type[0], T_BIG);
+  CHECK_INT(a.pending_blocked, 0);
+  /* Nine: one big holds eight, the ninth takes a small ($4 in all, not two
+   * bigs for $6 nor five smalls for $5). */
+  fleet_init(&f, 0, 0);
+  add_pending(&f, 2000, 8000, 9);
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT(a.add, 2);
+  CHECK(plan_cost(&a, t) < 4.0 + 1e-9);
+  CHECK((a.add_type[0] == T_BIG && a.add_type[1] == T_SMALL) ||
+        (a.add_type[0] == T_SMALL && a.add_type[1] == T_BIG));
+  /* A 10-core copy fits only big: big it is, and never_fits stays 0. */
+  fleet_init(&f, 0, 0);
+  add_pending(&f, 10000, 40000, 1);
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT(a.add, 1);
+  CHECK_INT(a.add_type[0], T_BIG);
+  CHECK_INT(a.never_fits, 0);
+  /* A 20-core copy fits none. */
+  add_pending(&f, 20000, 1000, 1);
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT(a.never_fits, 1);
+  CHECK_INT(a.add, 1);
+}
+
+static void test_pools_priority_and_fallback(void) {
+  fleet_type t[3];
+  pool_types(t);
+  fleet_policy p = policy(0, 10, FLEET_IDLE_RELEASE, 1, 600);
+  fleet f;
+  fleet_actions a;
+  /* Same price and size: the higher priority wins, whatever the order. */
+  fleet_type twin[2] = {{res_make(4000, 16384), 1.0, 2, 0}, {res_make(4000, 16384), 1.0, 1, 0}};
+  fleet_init(&f, 0, 0);
+  add_pending(&f, 2000, 8000, 1);
+  decide_pools(&f, &p, twin, 2, &a);
+  CHECK_INT(a.add, 1);
+  CHECK_INT(a.add_type[0], 1);
+  /* Small has no capacity: the next cheapest that fits (mid, $2.50). */
+  t[T_SMALL].unavailable = 1;
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT(a.add, 1);
+  CHECK_INT(a.add_type[0], T_MID);
+  /* None has capacity: nothing to add, the copy fits no available type. */
+  t[T_MID].unavailable = t[T_BIG].unavailable = 1;
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT(a.add, 0);
+  CHECK_INT(a.never_fits, 1);
+  /* Launch order for instances no copy decides: priority, then price. */
+  pool_types(t);
+  int order[3];
+  fleet_type_order(t, 3, order);
+  CHECK_INT(order[0], T_MID);
+  CHECK_INT(order[1], T_SMALL);
+  CHECK_INT(order[2], T_BIG);
+  t[T_MID].unavailable = 1;
+  fleet_type_order(t, 3, order);
+  CHECK_INT(order[0], T_SMALL);
+  CHECK_INT(order[2], T_MID);
+  /* MinInstanceCount with nothing pending: the first in launch order. */
+  pool_types(t);
+  fleet_init(&f, 0, 0);
+  fleet_policy pmin = policy(2, 10, FLEET_IDLE_RELEASE, 1, 600);
+  decide_pools(&f, &pmin, t, 3, &a);
+  CHECK_INT(a.add, 2);
+  CHECK_INT(a.add_type[0], T_MID);
+  CHECK_INT(a.add_type[1], T_MID);
+  /* MaxInstanceCount 1 and nine copies: the one instance that holds the
+   * most (big), one copy blocked. */
+  fleet_policy p1 = policy(0, 1, FLEET_IDLE_RELEASE, 1, 600);
+  fleet_init(&f, 0, 0);
+  add_pending(&f, 2000, 8000, 9);
+  decide_pools(&f, &p1, t, 3, &a);
+  CHECK_INT(a.add, 1);
+  CHECK_INT(a.add_type[0], T_BIG);
+  CHECK_INT(a.pending_blocked, 1);
+}
+
+static void test_pools_consolidation_replaces(void) {
+  fleet_type t[3];
+  pool_types(t);
+  fleet f;
+  fleet_actions a;
+  /* A big instance holding one small copy: a small one holds it for less. */
+  fleet_init(&f, 16000, 65536);
+  size_t i = add_instance(&f, 0);
+  f.inst[i].type = T_BIG;
+  put(&f, i, 2000, 8000, 0);
+  fleet_policy pc = policy(0, 10, FLEET_CONSOLIDATION, 1, 600);
+  decide_pools(&f, &pc, t, 3, &a);
+  CHECK_INT((int)a.n_evacuate, 0);
+  CHECK_INT((int)a.n_replace, 1);
+  CHECK_INT((int)a.replace[0], (int)i);
+  CHECK_INT(a.replace_type[0], T_SMALL);
+  /* IDLE_RELEASE never replaces. */
+  fleet_policy pi = policy(0, 10, FLEET_IDLE_RELEASE, 1, 600);
+  decide_pools(&f, &pi, t, 3, &a);
+  CHECK_INT((int)a.n_replace, 0);
+  /* Within the cooldown after a scale-in: nothing. */
+  f.last_scale_in = f.now - 10;
+  decide_pools(&f, &pc, t, 3, &a);
+  CHECK_INT((int)a.n_replace, 0);
+  f.last_scale_in = 0;
+  /* Six copies need the big one (small and mid hold two and four). */
+  put(&f, i, 2000, 8000, 0);
+  put(&f, i, 2000, 8000, 0);
+  put(&f, i, 2000, 8000, 0);
+  put(&f, i, 2000, 8000, 0);
+  put(&f, i, 2000, 8000, 0);
+  decide_pools(&f, &pc, t, 3, &a);
+  CHECK_INT((int)a.n_replace, 0);
+  /* An instance already being evacuated: one move at a time. */
+  fleet_init(&f, 16000, 65536);
+  i = add_instance(&f, 0);
+  f.inst[i].type = T_BIG;
+  put(&f, i, 2000, 8000, 0);
+  size_t j = add_instance(&f, 0);
+  f.inst[j].type = T_BIG;
+  f.inst[j].evacuating = 1;
+  put(&f, j, 2000, 8000, 1);
+  decide_pools(&f, &pc, t, 3, &a);
+  CHECK_INT((int)a.n_replace, 0);
+}
+
+/* IDLE_RELEASE with pools: the dearest idle instance goes first. */
+static void test_pools_release_dearest(void) {
+  fleet_type t[3];
+  pool_types(t);
+  fleet f;
+  fleet_init(&f, 4000, 16384);
+  size_t a0 = add_instance(&f, 100); /* small, idle longest */
+  f.inst[a0].type = T_SMALL;
+  size_t a1 = add_instance(&f, 200); /* big */
+  f.inst[a1].type = T_BIG;
+  fleet_actions a;
+  fleet_policy p = policy(0, 10, FLEET_IDLE_RELEASE, 1, 600);
+  decide_pools(&f, &p, t, 3, &a);
+  CHECK_INT((int)a.n_release, 1);
+  CHECK_INT((int)a.release[0], (int)a1);
+  /* Without pools: the oldest idle, as always. */
+  decide(&f, &p, &a);
+  CHECK_INT((int)a.n_release, 1);
+  CHECK_INT((int)a.release[0], (int)a0);
+}
+
+/* Random pending sets: the choice never costs more than the cheapest
+ * single type that places as many copies, and never leaves more copies
+ * without room than the best single type. */
+static void test_pools_properties(void) {
+  fleet_type t[3];
+  pool_types(t);
+  fleet_policy p = policy(0, 40, FLEET_IDLE_RELEASE, 1, 600);
+  rng_state = 15;
+  int mixes = 0;
+  for (int trial = 0; trial < 300; trial++) {
+    fleet f;
+    fleet_init(&f, 0, 0);
+    int n = (int)rng_range(1, 30);
+    for (int k = 0; k < n; k++)
+      add_pending(&f, rng_range(1, 12) * 500, rng_range(1, 40) * 1000, 1);
+    fleet_actions a;
+    decide_pools(&f, &p, t, 3, &a);
+    double cost = plan_cost(&a, t);
+    int unplaced = a.pending_blocked + a.never_fits;
+    int kinds = 0;
+    for (int ty = 0; ty < 3; ty++) {
+      fleet_actions b;
+      decide_pools(&f, &p, &t[ty], 1, &b);
+      double c1 = b.add * t[ty].price_per_hour;
+      int u1 = b.pending_blocked + b.never_fits;
+      CHECK(unplaced <= u1);
+      if (u1 == unplaced) CHECK(cost <= c1 + 1e-9);
+    }
+    int seen[3] = {0, 0, 0};
+    for (int k = 0; k < a.add && k < 64; k++) seen[a.add_type[k]] = 1;
+    kinds = seen[0] + seen[1] + seen[2];
+    mixes += kinds > 1;
+    fleet_actions again;
+    decide_pools(&f, &p, t, 3, &again);
+    CHECK_INT(again.add, a.add);
+    CHECK_MEM(again.add_type, sizeof again.add_type, a.add_type, sizeof a.add_type);
+  }
+  CHECK(mixes > 0);
+  printf("pools: 300 pending sets, %d chose a mix of types\n", mixes);
+}
+
 int main(void) {
   test_scale_out_table();
   test_scale_out_mixed();
@@ -646,5 +888,10 @@ int main(void) {
   test_consolidation_only_what_fits();
   test_consolidation_step_jointly();
   test_properties();
+  test_pools_cheapest_type();
+  test_pools_priority_and_fallback();
+  test_pools_consolidation_replaces();
+  test_pools_release_dearest();
+  test_pools_properties();
   CHECK_DONE();
 }

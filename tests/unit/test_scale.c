@@ -3,10 +3,12 @@
  * synthetic clock (no flapping, scale-in timing, determinism). No sleeps:
  * every test drives scale_decide() with its own `now`. */
 #include "berth/scale.h"
+#include "berth/slo.h"
 #include "berth/window.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 
@@ -126,7 +128,8 @@ static const metric_case metric_cases[] = {
   {"inv/copy zero copies reads as demand", 12, 0, 0, 0, SCALE_METRIC_INVOCATIONS_PER_COPY, 60, 60, 72},
   {"inv/copy 30 s window", 10, 0, 1, 0, SCALE_METRIC_INVOCATIONS_PER_COPY, 60, 30, 60},
   {"concurrent per copy", 0, 0, 3, 6, SCALE_METRIC_CONCURRENT_PER_COPY, 60, 60, 2},
-  {"concurrent zero copies", 0, 0, 0, 4, SCALE_METRIC_CONCURRENT_PER_COPY, 60, 60, 4},
+  /* held requests are not concurrency; no service time known: 0 */
+  {"concurrent zero copies", 12, 0, 0, 4, SCALE_METRIC_CONCURRENT_PER_COPY, 60, 60, 0},
   {"no-capacity is a sum", 0, 2, 0, 0, SCALE_METRIC_NO_CAPACITY_FAILURES, 60, 60, 12},
   {"invocations per minute", 5, 0, 4, 0, SCALE_METRIC_INVOCATIONS, 60, 60, 30},
   /* now = 55: the bucket [50, 60) is incomplete; [-5, 55) holds 5 buckets. */
@@ -140,7 +143,7 @@ static void test_metric_values(void) {
     const metric_case *mc = &metric_cases[i];
     scale_history_init(&h);
     for (int k = 0; k < 6; k++) {
-      scale_bucket b = {k * 10.0, mc->invocations, mc->no_cap, mc->concurrency * 5, 5, mc->copies};
+      scale_bucket b = {k * 10.0, mc->invocations, mc->no_cap, mc->concurrency * 5, 5, mc->copies, 0, 0, 0, 0, 0};
       scale_history_push(&h, &b);
     }
     double v = scale_metric_value(&h, mc->metric, mc->now, mc->window);
@@ -317,10 +320,19 @@ static void test_fast_scale_in(void) {
   c.policies[0].disable_scale_in = 1;
   sim_init(&s, &c, 4, 0);
   for (int k = 0; k < 200; k++) CHECK_INT(sim_step(&s, 0), 0);
-  /* At zero copies, concurrency below the target does not wake target
-   * tracking (that is the no-capacity step policy's job), above it does. */
+  /* At zero copies, held requests are not concurrency; the arrival rate
+   * times the IC's mean service time is (DESIGN, Waking). With no service
+   * time known a bucket reads as one copy's worth, which never scales out
+   * past the wake; with one, demand below the target does not wake target
+   * tracking (that is the no-capacity step policy's or the wake's job),
+   * above it does: 12/s of 1-s requests are 3 copies at target 5. */
   c.policies[0].disable_scale_in = 0;
   sim_init(&s, &c, 0, 0);
+  CHECK_INT(sim_step_raw(&s, 40, 0, 0), 0); /* 40 held, none arriving */
+  CHECK_INT(sim_step(&s, 12), 0);
+  sim_init(&s, &c, 0, 0);
+  scale_bucket served = {-100, 10, 0, 10, 10, 1, 0, 10, 10.0, 0, 0};
+  scale_history_push(&s.h, &served);
   CHECK_INT(sim_step(&s, 3), 0);
   CHECK_INT(sim_step(&s, 12), 1);
   CHECK_INT(s.current, 3);
@@ -652,6 +664,131 @@ static void test_wake(void) {
   }
 }
 
+/* scale_wake_rate: copies from the arrival rate and the service time. */
+static void test_wake_rate(void) {
+  static const struct {
+    scale_metric m;
+    double target, rate, service;
+    int min, max, want;
+  } cases[] = {
+    {SCALE_METRIC_CONCURRENT_PER_COPY, 4, 20, 1, 0, 200, 5},     /* ceil(20 x 1 / 4) */
+    {SCALE_METRIC_CONCURRENT_PER_COPY, 4, 21, 1, 0, 200, 6},
+    {SCALE_METRIC_CONCURRENT_PER_COPY, 4, 20, 0, 0, 200, 1},     /* service unknown: one */
+    {SCALE_METRIC_CONCURRENT_PER_COPY, 4, 0, 1, 0, 200, 1},      /* no rate yet: the wake */
+    {SCALE_METRIC_CONCURRENT_PER_COPY, 4, 20, 1, 7, 200, 7},     /* at least min */
+    {SCALE_METRIC_CONCURRENT_PER_COPY, 4, 20, 1, 0, 3, 3},       /* within max */
+    {SCALE_METRIC_CONCURRENT_PER_COPY, 4, 20, 1, 0, 0, 0},       /* max 0: none */
+    {SCALE_METRIC_INVOCATIONS_PER_COPY, 600, 20, 0, 0, 200, 2},  /* 1200/min over 600 */
+    {SCALE_METRIC_INVOCATIONS, 600, 20, 1, 0, 200, 1},           /* not per copy: the wake */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    scale_config c = cfg_tt(SCALE_PROFILE_FAST, cases[i].m, cases[i].target, cases[i].min, cases[i].max);
+    CHECK_INT(scale_wake_rate(&c, cases[i].rate, cases[i].service), cases[i].want);
+  }
+}
+
+/* Feeds one second at zero ready copies to w the way berthd does (held
+ * requests as held arrivals) or berth-sim does (as invocations at arrival),
+ * then decides. The held count also goes in as concurrency, as callers did
+ * before: at zero ready copies the scaler must not read it. */
+static int wake_second(scale_window *w, scale_config *c, scale_state *st, double now, int desired,
+                       uint32_t arrivals, uint32_t held, int berthd_way) {
+  if (berthd_way) scale_window_held(w, arrivals);
+  scale_window_advance(w, now, 1, berthd_way ? 0 : arrivals, 0, (double)held, 0);
+  scale_decision d;
+  scale_window_decide(w, c, st, now, desired, 0, &d);
+  return d.changed ? d.desired : desired;
+}
+
+/* The wake storm: a burst held at zero wakes a number of copies set by its
+ * rate, not its backlog. 500 requests arrive at 20/s for a 1-s model
+ * (target 4 concurrent per copy) while no copy is ready: ceil(20 x 1 / 4)
+ * = 5 copies, never 500 / 4 = 125. */
+static void test_wake_burst(void) {
+  static scale_window w;
+  for (int way = 0; way < 2; way++) {
+    scale_config c = cfg_tt(SCALE_PROFILE_FAST, SCALE_METRIC_CONCURRENT_PER_COPY, 4, 0, 200);
+    c.policies[0].scale_in_cooldown_s = 0;
+    c.fast_scale_in_window_s = 60;
+    scale_window_init(&w, 0);
+    double now = 0;
+    /* Its history: an hour ago one copy served 1-s requests, then idled to
+     * zero copies. */
+    for (int s = 0; s < 600; s++) {
+      now += 1;
+      scale_window_advance(&w, now, 1, 2, 0, 2.0, 1);
+      scale_window_served(&w, 2, 2.0);
+    }
+    for (int s = 0; s < 600; s++) scale_window_advance(&w, ++now, 1, 0, 0, 0.0, 0);
+    CHECK(fabs(scale_service_mean(&w.closed) - 1.0) < 1e-9);
+    scale_state st;
+    scale_state_init(&st);
+    /* The first request wakes it at once (scale_wake), then 20/s for 25 s
+     * with every request held: 500 held. */
+    int desired = scale_wake(&c), peak = desired;
+    CHECK_INT(desired, 1);
+    st.last_scale_out = now;
+    for (int s = 0; s < 25; s++) {
+      desired = wake_second(&w, &c, &st, ++now, desired, 20, 20 * (uint32_t)(s + 1), way);
+      if (desired > peak) peak = desired;
+    }
+    CHECK_INT(desired, 5);
+    CHECK_INT(peak, 5);
+    /* Still held, still arriving: neither more (the backlog grows) nor
+     * fewer (no scale-in while requests wait). */
+    for (int s = 0; s < 300; s++) {
+      desired = wake_second(&w, &c, &st, ++now, desired, 20, 500 + 20 * (uint32_t)s, way);
+      if (desired > peak) peak = desired;
+    }
+    CHECK_INT(desired, 5);
+    CHECK_INT(peak, 5);
+    /* The five copies are ready and the backlog is theirs: 300 requests at
+     * them still arrive at 20/s. The backlog is not demand: no scale-out. */
+    scale_decision d;
+    for (int s = 0; s < 120; s++) {
+      scale_window_served(&w, 20, 20.0);
+      scale_window_advance(&w, ++now, 1, 20, 0, 300.0, 5);
+      scale_window_decide(&w, &c, &st, now, desired, 5, &d);
+      if (d.changed) desired = d.desired;
+    }
+    CHECK_INT(desired, 5);
+    /* Worked off (4 per copy, at the target) for a minute, the wake is
+     * over; then a real rise to 40/s (40 concurrent) scales out as usual,
+     * to 10 copies, not to what the backlog read. */
+    for (int s = 0; s < 70; s++) {
+      scale_window_served(&w, 20, 20.0);
+      scale_window_advance(&w, ++now, 1, 20, 0, 20.0, 5);
+      scale_window_decide(&w, &c, &st, now, desired, 5, &d);
+      if (d.changed) desired = d.desired;
+    }
+    CHECK_INT(desired, 5);
+    CHECK(!isfinite(st.wake_since));
+    for (int s = 0; s < 20; s++) {
+      scale_window_served(&w, 40, 40.0);
+      scale_window_advance(&w, ++now, 1, 40, 0, 40.0, 5);
+      scale_window_decide(&w, &c, &st, now, desired, 5, &d);
+      if (d.changed) desired = d.desired;
+    }
+    CHECK_INT(desired, 10);
+  }
+  /* No history: the service time is unknown, so it errs low (the wake's
+   * one copy) and never scales in below it while requests arrive. */
+  scale_config c = cfg_tt(SCALE_PROFILE_FAST, SCALE_METRIC_CONCURRENT_PER_COPY, 4, 0, 200);
+  c.policies[0].scale_in_cooldown_s = 0;
+  c.fast_scale_in_window_s = 60;
+  scale_window_init(&w, 0);
+  scale_state st;
+  scale_state_init(&st);
+  int desired = scale_wake(&c), peak = desired, low = desired;
+  for (int s = 1; s <= 600; s++) {
+    desired = wake_second(&w, &c, &st, s, desired, 20, 20 * (uint32_t)s, 1);
+    if (desired > peak) peak = desired;
+    if (desired < low) low = desired;
+  }
+  CHECK_INT(peak, 1);
+  CHECK_INT(low, 1);
+}
+
 /* ---- (f) determinism ---- */
 
 typedef struct trace {
@@ -693,7 +830,7 @@ static void test_determinism(void) {
   scale_config c = cfg_tt(SCALE_PROFILE_FAST, SCALE_METRIC_CONCURRENT_PER_COPY, 5, 0, 50);
   static scale_history h;
   scale_history_init(&h);
-  scale_bucket bk = {0, 10, 0, 300, 10, 2};
+  scale_bucket bk = {0, 10, 0, 300, 10, 2, 0, 0, 0, 0, 0};
   scale_history_push(&h, &bk);
   scale_state s1, s2;
   scale_state_init(&s1);
@@ -706,7 +843,85 @@ static void test_determinism(void) {
   CHECK_MEM(&s1, sizeof s1, &s2, sizeof s2);
 }
 
+/* A steady load of 10 requests/s at 2 s each (cv 0.5) on copies that
+ * serve 8 at once with a 4% batching slowdown, under a p99 <= 6 s SLO. */
+static void slo_bucket(scale_history *h, double start, uint32_t copies) {
+  scale_bucket b;
+  memset(&b, 0, sizeof b);
+  b.start = start;
+  b.invocations = 100;
+  b.copies = copies;
+  double inflight = 20.0; /* 10/s x 2 s, spread over the copies */
+  b.concurrency_sum = inflight * 10;
+  b.concurrency_samples = 10;
+  b.served = 100;
+  double per = inflight / copies;
+  double s = 2.0 * (1 + 0.04 * (per > 1 ? (per < 8 ? per : 8) - 1 : 0));
+  b.service_sum = 100 * s;
+  b.service_sq_n = 100;
+  b.service_sq_sum = 100 * s * s * 1.25; /* E[x^2] = mean^2 (1 + cv^2) */
+  scale_history_push(h, &b);
+}
+
+static void test_latency_slo(void) {
+  scale_config c;
+  scale_config_init(&c, SCALE_PROFILE_FAST);
+  c.min_capacity = 0;
+  c.max_capacity = 64;
+  c.n_policies = 1;
+  scale_policy_init(&c.policies[0], SCALE_TARGET_TRACKING, SCALE_METRIC_CONCURRENT_PER_COPY);
+  scale_policy *p = &c.policies[0];
+  p->slo = 1;
+  p->slo_percentile = 0.99;
+  p->slo_latency_s = 6;
+  p->slo_batch_slowdown = 0.04;
+  p->slo_max_concurrency = 8;
+  p->scale_in_cooldown_s = 0;
+  static scale_history h;
+  scale_history_init(&h);
+  for (int k = 0; k < 6; k++) slo_bucket(&h, k * 10.0, 1);
+  scale_state st;
+  scale_state_init(&st);
+  scale_decision d;
+  scale_decide(&c, &st, &h, 60, 1, &d);
+  slo_load l = {10, 2, slo_service_tail(0.5, 0.99), 0.04, 8};
+  slo_goal g = {0.99, 6};
+  int want = slo_copies_within(&l, &g, 1, 1, 64);
+  CHECK(d.changed);
+  CHECK_INT(d.desired, want);
+  CHECK(strstr(d.cause, "latency SLO") != NULL);
+  /* Held at that count, the same load never moves it (no flapping). */
+  int cur = d.desired;
+  for (int k = 6; k < 60; k++) {
+    slo_bucket(&h, k * 10.0, (uint32_t)cur);
+    scale_decide(&c, &st, &h, (k + 1) * 10.0, cur, &d);
+    cur = d.desired;
+  }
+  CHECK_INT(cur, want);
+  /* Too many copies for the same load: after the scale-in window, in to
+   * what the band allows, no lower than the scale-out size. */
+  int in = slo_copies_within(&l, &g, SLO_SCALE_IN_BAND, 1, 64);
+  cur = in + 6;
+  for (int k = 60; k < 100; k++) {
+    slo_bucket(&h, k * 10.0, (uint32_t)cur);
+    scale_decide(&c, &st, &h, (k + 1) * 10.0, cur, &d);
+    cur = d.desired;
+  }
+  CHECK(cur <= in + 1 && cur >= want);
+}
+
+/* Held requests veto a scale-in (they wait for a copy that is coming),
+ * never a scale-out. */
+static void test_hold_guard(void) {
+  CHECK_INT(scale_hold_guard(1, 0, 2), 1);
+  CHECK_INT(scale_hold_guard(1, 0, 0), 0);
+  CHECK_INT(scale_hold_guard(3, 5, 7), 5);
+  CHECK_INT(scale_hold_guard(4, 2, 1), 4);
+}
+
 int main(void) {
+  test_hold_guard();
+  test_latency_slo();
   test_history_ring();
   test_metric_values();
   test_fast_load_step();
@@ -717,6 +932,8 @@ int main(void) {
   test_multiple_policies();
   test_sliding_history();
   test_wake();
+  test_wake_rate();
+  test_wake_burst();
   test_determinism();
   CHECK_DONE();
 }

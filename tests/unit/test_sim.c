@@ -3,7 +3,9 @@
  * that must hold whatever the numbers (every request accounted for, the same
  * run twice gives the same result, nothing beats the fluid lower bound,
  * Berth holds where SageMaker fails, a lightly loaded copy serves at the
- * service time). Needs src/berth-sim (see docs/sim.md for the build). */
+ * service time), and the fair yardsticks (the host's reserve, the batching
+ * slowdown, the fluid bound over a mix of types, dedicated sized to its SLO,
+ * SageMaker's type). Needs src/berth-sim (see docs/sim.md for the build). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,7 +17,9 @@
 #include "heap.h"
 #include "rng.h"
 #include "scenario.h"
+#include "report.h"
 #include "sim.h"
+#include "yardstick.h"
 
 #ifndef BERTH_SOURCE_DIR
 #define BERTH_SOURCE_DIR "."
@@ -167,7 +171,7 @@ static void test_light_load(void) {
       "{\"duration_hours\":1,\"instance_types\":[\"ml.g5.2xlarge\"],"
       "\"model_defaults\":{\"copy\":{\"accelerators\":1},\"scaling\":{\"min_copies\":1,\"target\":6},"
       "\"service\":{\"overhead_s\":0.1,\"prefill_tokens_per_s\":1000,\"decode_tokens_per_s\":10,"
-      "\"max_concurrency\":64},"
+      "\"max_concurrency\":64,\"batch_slowdown\":0},"
       "\"traffic\":{\"rate_per_s\":0.5,\"input_tokens\":{\"mean\":100,\"cv\":0},"
       "\"output_tokens\":{\"mean\":20,\"cv\":0}}},"
       "\"models\":[{\"name\":\"m\"}]}";
@@ -220,6 +224,243 @@ static void test_device_shares(void) {
   scenario_free(&s);
 }
 
+/* The host's reserve: a copy as large as the instance does not fit it, a
+ * small one still does, declared test types keep their whole size. */
+static void test_host_reserve(void) {
+  long cpu, mem;
+  berth_catalog_host_reserve(4, 16384, &cpu, &mem);
+  CHECK_INT(cpu, 0);
+  CHECK_INT(mem, 2663);    /* 1024 + 819.2 + 819.2 MiB, rounded up */
+  berth_catalog_host_reserve(48, 196608, &cpu, &mem);
+  CHECK_INT(mem, 10855);   /* ... + 6% of 112 GiB + 2% of 64 GiB */
+  const berth_instance_type *g5 = berth_catalog_find(&cat, "ml.g5.xlarge");
+  const berth_instance_type *m5 = berth_catalog_find(&cat, "ml.m5.xlarge");
+  const berth_instance_type *small = berth_catalog_find(&cat, "berth.small");
+  CHECK(g5 && m5 && small);
+  if (!g5 || !m5 || !small) return;
+  sched_instance in = sched_capacity(g5);
+  CHECK_INT(in.cpu_milli, 4000);
+  CHECK_INT(in.mem_mb, 16384 - 2663);
+  sched_need big = {.cpu_milli = 4000, .mem_mb = 16384, .dev_milli = 1000, .dev_mem_mb = 20480};
+  CHECK(!sched_fits_empty(&in, &big));
+  sched_need one = {.cpu_milli = 1000, .mem_mb = 1024};
+  sched_instance m = sched_capacity(m5);
+  CHECK(sched_fits_empty(&m, &one));
+  sched_instance sm = sched_capacity(small);
+  CHECK_INT(sm.cpu_milli, 2000);
+  CHECK_INT(sm.mem_mb, 4096);
+  /* a declared reserve is read, and one as large as the instance refused */
+  static const struct { const char *reserve; int rc; } decl[] = {
+      {"{\"cpu_milli\":500,\"memory_mib\":1000}", 0},
+      {"{\"cpu_milli\":0,\"memory_mib\":4096}", -EINVAL},
+  };
+  for (size_t i = 0; i < 2; i++) {
+    char json[512];
+    snprintf(json, sizeof json, "{\"instance_types\":[{\"name\":\"x\",\"vcpus\":2,\"memory_mib\":4096,"
+             "\"price_per_hour\":1,\"host_reserve\":%s}]}", decl[i].reserve);
+    const char *p = write_tmp(json);
+    berth_catalog c2;
+    char e2[512];
+    CHECK_INT(berth_catalog_load(p, &c2, e2, sizeof e2), decl[i].rc);
+    if (p) unlink(p);
+    if (decl[i].rc == 0) {
+      sched_instance x = sched_capacity(&c2.types[0]);
+      CHECK_INT(x.cpu_milli, 1500);
+      CHECK_INT(x.mem_mb, 3096);
+      berth_catalog_free(&c2);
+    } else {
+      CHECK(strstr(e2, "host_reserve.memory_mib") != NULL);
+    }
+  }
+  scenario s;
+  char err[1024];
+  CHECK(load("{\"instance_types\":[\"ml.g5.xlarge\"],\"models\":[{\"name\":\"a\",\"copy\":{\"cpu_cores\":4,"
+             "\"memory_mb\":16384,\"accelerators\":1}}]}", &s, err, sizeof err) == -EINVAL);
+  CHECK(strstr(err, "host's reserve") != NULL);
+}
+
+/* Decode slows with the batch: the formula, and on a busy copy every
+ * request takes longer than alone. */
+static void test_batching(void) {
+  scn_model m;
+  memset(&m, 0, sizeof m);
+  m.overhead_s = 0.5;
+  m.prefill_tps = 1000;
+  m.decode_tps = 10;
+  m.batch_slowdown = 0.04;
+  CHECK(fabs(scn_service_time_at(&m, 100, 100, 1) - 10.6) < 1e-9);
+  CHECK(fabs(scn_service_time_at(&m, 100, 100, 6) - (0.6 + 10 * 1.2)) < 1e-9);
+  CHECK(fabs(scn_service_time(&m, 100, 100) - 10.6) < 1e-9);
+  scenario s;
+  sim_demand d;
+  sim_result r[2];
+  char err[1024];
+  for (int slow = 0; slow < 2; slow++) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"duration_hours\":1,\"instance_types\":[\"ml.g5.2xlarge\"],"
+             "\"model_defaults\":{\"copy\":{\"accelerators\":1},\"scaling\":{\"min_copies\":1,\"target\":6},"
+             "\"service\":{\"overhead_s\":0.1,\"prefill_tokens_per_s\":1000,\"decode_tokens_per_s\":10,"
+             "\"max_concurrency\":64,\"batch_slowdown\":%s},"
+             "\"traffic\":{\"rate_per_s\":2,\"input_tokens\":{\"mean\":100,\"cv\":0},"
+             "\"output_tokens\":{\"mean\":20,\"cv\":0}}},"
+             "\"models\":[{\"name\":\"m\"}]}", slow ? "0.05" : "0");
+    if (load(json, &s, err, sizeof err)) {
+      CHECK_FAIL_("%s", err);
+      return;
+    }
+    CHECK_INT(demand_compute(&s, &d, err, sizeof err), 0);
+    CHECK_INT(sim_run(&s, &d, POLICY_DEDICATED, &r[slow], err, sizeof err), 0);
+    demand_free(&d);
+    scenario_free(&s);
+  }
+  CHECK(fabs(r[0].latency_mean - 2.2) < 1e-6);
+  /* about 4.4 in flight: decode ~1.17x slower on average, more than 5% */
+  CHECK(r[1].latency_mean > 2.2 * 1.05);
+  CHECK(r[1].latency_mean < 2.2 * 1.5);
+  for (int i = 0; i < 2; i++) sim_result_free(&r[i]);
+}
+
+/* The fluid bound is the cheapest mix of the listed types, and a copy
+ * counts only on the types it fits. */
+static void test_fluid_mix(void) {
+  static const struct { const char *mb; double want; } cases[] = {
+      {"16384", 1.515},      /* one ml.g5.2xlarge, cheaper than a quarter ml.g5.12xlarge */
+      {"30000", 7.09 / 4},   /* over ml.g5.2xlarge's 29,122 MiB allocatable: only on the 12xlarge */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"duration_hours\":1,\"instance_types\":[\"ml.g5.12xlarge\",\"ml.g5.2xlarge\"],"
+             "\"model_defaults\":{\"copy\":{\"cpu_cores\":4,\"memory_mb\":%s,\"accelerators\":1},"
+             "\"scaling\":{\"min_copies\":1,\"target\":6},\"service\":{\"overhead_s\":0.01,"
+             "\"decode_tokens_per_s\":1000},\"traffic\":{\"rate_per_s\":0.01}},"
+             "\"models\":[{\"name\":\"m\"}]}", cases[i].mb);
+    scenario s;
+    sim_demand d;
+    char err[1024];
+    if (load(json, &s, err, sizeof err)) {
+      CHECK_FAIL_("%s", err);
+      return;
+    }
+    CHECK_INT(demand_compute(&s, &d, err, sizeof err), 0);
+    CHECK(fabs(d.fluid_cost - cases[i].want) < 1e-6);
+    sim_result r;
+    CHECK_INT(sim_run(&s, &d, POLICY_DEDICATED, &r, err, sizeof err), 0);
+    CHECK(r.cost >= d.fluid_cost - 1e-9);
+    sim_result_free(&r);
+    demand_free(&d);
+    scenario_free(&s);
+  }
+}
+
+/* Dedicated in hindsight: the fewest copies at 99.9% within SLO (one copy
+ * fewer misses it), and SageMaker's type by price per accelerator. */
+static void test_yardsticks(void) {
+  const char *json =
+      "{\"duration_hours\":2,\"seed\":5,\"instance_types\":[\"ml.g5.12xlarge\",\"ml.g5.xlarge\",\"ml.g5.2xlarge\"],"
+      "\"model_defaults\":{\"copy\":{\"cpu_cores\":4,\"memory_mb\":16384,\"accelerators\":1},"
+      "\"scaling\":{\"min_copies\":1,\"max_copies\":16,\"target\":2},"
+      "\"service\":{\"overhead_s\":0.05,\"decode_tokens_per_s\":30,\"max_concurrency\":4},"
+      "\"slo\":{\"latency_s\":2,\"per_output_token_s\":0.04},"
+      "\"traffic\":{\"rate_per_s\":1,\"interarrival_cv\":1.5,\"output_tokens\":{\"mean\":100,\"cv\":0.5}}},"
+      "\"models\":[{\"name\":\"m\"}]}";
+  scenario s;
+  sim_demand d;
+  char err[1024];
+  if (load(json, &s, err, sizeof err)) {
+    CHECK_FAIL_("%s", err);
+    return;
+  }
+  CHECK_INT(sagemaker_choose_type(&s), 2);   /* ml.g5.xlarge is too small after the reserve */
+  CHECK_INT(demand_compute(&s, &d, err, sizeof err), 0);
+  CHECK_INT(yardstick_size_dedicated(&s, &d, err, sizeof err), 0);
+  int n = s.models[0].dedicated_copies;
+  CHECK(n >= 1);
+  sim_result r;
+  CHECK_INT(sim_run(&s, &d, POLICY_DEDICATED, &r, err, sizeof err), 0);
+  CHECK((double)r.in_slo >= 0.999 * (double)r.requests);
+  CHECK_INT(r.models[0].peak_copies, n);
+  sim_result_free(&r);
+  if (n > 1) {
+    s.models[0].dedicated_copies = n - 1;
+    CHECK_INT(sim_run(&s, &d, POLICY_DEDICATED, &r, err, sizeof err), 0);
+    CHECK((double)r.in_slo < 0.999 * (double)r.requests);
+    sim_result_free(&r);
+  }
+  demand_free(&d);
+  scenario_free(&s);
+  const char *pinned =
+      "{\"instance_types\":[\"ml.g5.2xlarge\",\"ml.g5.12xlarge\"],\"sagemaker\":{\"instance_type\":\"ml.g5.12xlarge\"},"
+      "\"models\":[{\"name\":\"a\",\"copy\":{\"accelerators\":1}}]}";
+  if (load(pinned, &s, err, sizeof err)) {
+    CHECK_FAIL_("%s", err);
+    return;
+  }
+  CHECK_INT(sagemaker_choose_type(&s), 1);
+  scenario_free(&s);
+}
+
+/* In the SVG a model keeps one colour in every panel, although the two
+ * models trade places between the policies' panels. */
+static void test_svg_colours(void) {
+  scenario s;
+  sim_demand d;
+  sim_result r[3];
+  char err[1024];
+  /* a: two copies always; b: busy the second hour only. Dedicated holds
+   * more of b all day, sagemaker more of a. */
+  const char *json =
+      "{\"duration_hours\":2,\"seed\":3,\"instance_types\":[\"ml.g5.2xlarge\"],"
+      "\"endpoint\":{\"instance_start_s\":120,\"hold_max_requests\":4096,\"hold_timeout_s\":900},"
+      "\"model_defaults\":{\"copy\":{\"cpu_cores\":4,\"memory_mb\":16384,\"accelerators\":1},"
+      "\"scaling\":{\"min_copies\":0,\"max_copies\":6,\"target\":6}},"
+      "\"models\":[{\"name\":\"a\",\"scaling\":{\"min_copies\":2},\"traffic\":{\"rate_per_s\":0.2}},"
+      "{\"name\":\"b\",\"traffic\":{\"rate_per_s\":2.5,\"active_hours\":[[1,2]]}}]}";
+  if (load(json, &s, err, sizeof err)) {
+    CHECK_FAIL_("%s", err);
+    return;
+  }
+  CHECK_INT(demand_compute(&s, &d, err, sizeof err), 0);
+  for (int p = 0; p < 3; p++) CHECK_INT(sim_run(&s, &d, (sim_policy)p, &r[p], err, sizeof err), 0);
+  double share[3][2] = {{0}};
+  for (int p = 0; p < 3; p++)
+    for (size_t k = 0; k < r[p].n_samples; k++)
+      for (int m = 0; m < 2; m++) share[p][m] += r[p].ts_share[k * 2 + (size_t)m];
+  /* the premise: the ranking differs between panels */
+  CHECK(share[POLICY_DEDICATED][1] > share[POLICY_DEDICATED][0]);
+  CHECK(share[POLICY_SAGEMAKER][0] > share[POLICY_SAGEMAKER][1]);
+  char path[256];
+  snprintf(path, sizeof path, "/tmp/berth-test-sim-%d.svg", (int)getpid());
+  CHECK_INT(report_svg(path, &s, &d, r, 3, err, sizeof err), 0);
+  FILE *f = fopen(path, "r");
+  CHECK(f != NULL);
+  char line[4096], colour[2][16] = {"", ""};
+  int seen = 0, same = 1;
+  while (f && fgets(line, sizeof line, f)) {
+    const char *fill = strstr(line, "height=\"10\" fill=\"");
+    if (!fill) continue;
+    for (int m = 0; m < 2; m++) {
+      char name[80];
+      snprintf(name, sizeof name, ">%s</text>", s.models[m].name);
+      if (!strstr(line, name)) continue;
+      char c[16];
+      snprintf(c, sizeof c, "%.7s", fill + strlen("height=\"10\" fill=\""));
+      if (!colour[m][0]) snprintf(colour[m], sizeof colour[m], "%s", c);
+      else if (strcmp(colour[m], c) != 0) same = 0;
+      seen++;
+    }
+  }
+  if (f) fclose(f);
+  unlink(path);
+  CHECK_INT(seen, 6);   /* two models in three panels */
+  CHECK(same);
+  CHECK(strcmp(colour[0], colour[1]) != 0);
+  for (int p = 0; p < 3; p++) sim_result_free(&r[p]);
+  demand_free(&d);
+  scenario_free(&s);
+}
+
 int main(void) {
   char err[512];
   if (berth_catalog_load(BERTH_SOURCE_DIR "/share/berth/instance-types.json", &cat, err, sizeof err)) {
@@ -232,6 +473,11 @@ int main(void) {
   test_device_shares();
   test_alternating();
   test_light_load();
+  test_host_reserve();
+  test_batching();
+  test_fluid_mix();
+  test_yardsticks();
+  test_svg_colours();
   berth_catalog_free(&cat);
   CHECK_DONE();
 }

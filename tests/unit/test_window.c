@@ -94,9 +94,52 @@ static void test_decide(void) {
   CHECK(d.changed && d.desired > 1);
 }
 
+/* Held arrivals and served requests land in the bucket being filled and
+ * close with it; the sliding bucket sees the held ones of its ten seconds;
+ * scale_service_mean reads the served ones. */
+static void test_wake_inputs(void) {
+  static scale_window w;
+  scale_window_init(&w, 0);
+  CHECK(scale_service_mean(&w.closed) == 0.0);
+  for (int s = 1; s <= 10; s++) {
+    scale_window_held(&w, 3);
+    scale_window_served(&w, 2, 3.0);
+    scale_window_advance(&w, s, 1, 0, 0, 0.0, 0);
+  }
+  const scale_bucket *b = scale_history_at(&w.closed, 0);
+  CHECK(b != NULL);
+  if (!b) return;
+  CHECK_INT(b->held_arrivals, 30);
+  CHECK_INT(b->served, 20);
+  CHECK(fabs(b->service_sum - 30.0) < 1e-9);
+  CHECK(fabs(scale_service_mean(&w.closed) - 1.5) < 1e-9);
+  /* Nothing held since: the next bucket starts empty. */
+  CHECK_INT(w.cur.held_arrivals, 0);
+  scale_window_served(&w, 0, 5.0);  /* nothing answered: no change */
+  scale_window_served(&w, 1, -1.0); /* no negative service times */
+  CHECK_INT(w.cur.served, 0);
+  /* The sliding bucket [now - 10, now) at zero copies reads its held
+   * arrivals as a rate times the mean service time, and not the 500 passed
+   * as concurrency. */
+  for (int s = 11; s <= 15; s++) {
+    scale_window_held(&w, 20);
+    scale_window_advance(&w, s, 1, 0, 0, 500.0, 0);
+  }
+  scale_config c = cfg_tt(SCALE_PROFILE_FAST, 4);
+  c.max_capacity = 200;
+  scale_state st;
+  scale_state_init(&st);
+  scale_decision d;
+  scale_window_decide(&w, &c, &st, 15, 1, 0, &d);
+  /* [5, 15): seconds 6..10 held 3/s, 11..15 held 20/s: 11.5/s x 1.5 s =
+   * 17.25 concurrent, a step (above 1.5 x 4): ceil(17.25 / 4) copies. */
+  CHECK_INT(d.desired, 5);
+}
+
 int main(void) {
   test_closing();
   test_steps();
   test_decide();
+  test_wake_inputs();
   CHECK_DONE();
 }

@@ -36,6 +36,7 @@
 #include "image_pull.h"
 #include "copy_limits.h"
 #include "copy_shim.h"
+#include "copy_sleep.h"
 #include "agent_state.h"
 #include "metrics.h"
 
@@ -80,9 +81,10 @@ static void copy_remove(ctl *c, copy *cp) {
       *pp = cp->next;
       break;
     }
-  if (cp->inst) sched_release(&cp->inst->res, &cp->need, &cp->assign);
+  ctl_copy_release(cp); /* its need, or its memory while it sleeps */
   cp->inst = NULL;
   if (cp->ping) berth_http_call_cancel(cp->ping);
+  if (cp->sleep_call) berth_http_call_cancel(cp->sleep_call);
   close_handle(cp, (uv_handle_t *)cp->timer);
   close_handle(cp, (uv_handle_t *)cp->out);
   cp->timer = NULL;
@@ -278,6 +280,12 @@ static void copy_exited(ctl *c, copy *cp, int64_t status, int sig) {
             (long long)cp->id, what);
     restart_later(c, cp);
     break;
+  case COPY_SLEEPING:
+    copy_sleep_forget(c, cp);
+    berth_log(BERTH_LOG_WARN, "%s: copy %lld %s while asleep", cp->owner->name,
+              (long long)cp->id, what);
+    restart_later(c, cp);
+    break;
   case COPY_DRAINING:
   case COPY_STOPPING:
     cp->state = COPY_STOPPING;
@@ -423,6 +431,14 @@ static void on_ping_done(berth_http_call *call, int err, void *ud) {
     return;
   }
   schedule_health(cc, cp);
+}
+
+void agent_copy_awake(ctl *c, copy *cp) {
+  cp->state = COPY_READY;
+  cp->unhealthy = 0;
+  cp->ping_failures = 0;
+  schedule_ready_check(c, cp);
+  ctl_kick(c);
 }
 
 static void on_health_timer(uv_timer_t *t) {
@@ -992,6 +1008,11 @@ static void terminate(ctl *c, copy *cp) {
 
 void agent_stop(ctl *c, copy *cp) {
   switch (cp->state) {
+  case COPY_SLEEPING:
+    /* No router sends it anything; a frozen one is thawed so SIGTERM lands. */
+    copy_sleep_forget(c, cp);
+    terminate(c, cp);
+    break;
   case COPY_READY:
     cp->state = COPY_DRAINING;
     /* The controller waits until no router sends it requests (routing.h). */

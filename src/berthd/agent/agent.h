@@ -29,6 +29,9 @@ void agent_forget(ctl *c, copy *cp);
 void agent_drained(ctl *c, copy *cp);
 /* The router finished a request at this copy: a draining copy may stop. */
 void agent_request_done(ctl *c, copy *cp);
+/* A sleeping copy is awake and passed GET /ping (copy_sleep.h): ready
+ * again, with its periodic health checks. */
+void agent_copy_awake(ctl *c, copy *cp);
 /* `berthd agent --join URL --token T --instance-type X` (agent_main.c) */
 int agent_main(int argc, char **argv);
 

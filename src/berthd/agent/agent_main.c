@@ -33,6 +33,7 @@
 #include "image_pull.h"
 #include "log_ship.h"
 #include "copy_limits.h"
+#include "copy_sleep.h"
 #include "copy_usage.h"
 #include "artifact.h"
 #include "reconcile.h"
@@ -255,6 +256,7 @@ static void adopt_copies(void) {
              json_string_value(json_object_get(e, "container")) ?: "");
     /* Its cores stay taken (copy_limits_pick_cpus counts them). */
     snprintf(cp->cpus, sizeof cp->cpus, "%s", json_string_value(json_object_get(e, "cpus")) ?: "");
+    if (json_is_true(json_object_get(e, "frozen"))) copy_sleep_thaw_adopted(&agent, cp);
     if (agent_adopt(&agent, cp) != 0) {
       cp->pid = 0;
       agent_forget(&agent, cp);
@@ -277,6 +279,12 @@ static void follow(json_t *wanted) {
     if (have) {
       if (!have->spec) copy_set_spec(have, w);
       have->fail_fast = json_is_true(json_object_get(w, "fail_fast"));
+      /* The controller decides when an idle copy sleeps (copy_sleep.h). */
+      int sleep = json_is_true(json_object_get(w, "sleep"));
+      if (sleep && have->state == COPY_READY)
+        copy_sleep_begin(&agent, have);
+      else if (!sleep && have->state == COPY_SLEEPING)
+        copy_wake_begin(&agent, have);
       continue;
     }
     copy *cp = copy_new(x, id, w);
@@ -312,7 +320,8 @@ static json_t *report(void) {
     for (copy *cp = x->copies; cp; cp = cp->next) {
       /* An unhealthy copy reports "starting": the controller takes it out
        * of rotation and back in when it is ready again. */
-      const char *state = cp->state == COPY_READY && !cp->unhealthy ? "ready"
+      const char *state = copy_sleep_report(cp) ? copy_sleep_report(cp)
+                        : cp->state == COPY_READY && !cp->unhealthy ? "ready"
                         : cp->adopted ? "adopting"
                         : cp->state == COPY_STOPPING || cp->state == COPY_DRAINING ? "stopping"
                                                                                    : "starting";
@@ -323,6 +332,9 @@ static json_t *report(void) {
                                               "dev_milli_each", cp->assign.dev_milli_each));
       json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "rev",
                           json_integer(cp->rev));
+      if (cp->no_sleep) /* asked to sleep, it could not: not asked again */
+        json_object_set_new(json_array_get(copies, json_array_size(copies) - 1), "no_sleep",
+                            json_true());
       const char *pulling = cp->state == COPY_STARTING ? image_pull_progress(&agent, cp) : NULL;
       if (pulling) {
         char detail[200];
@@ -618,6 +630,7 @@ int agent_main(int argc, char **argv) {
   c->failed_reports = json_array();
   snprintf(c->bind_host, sizeof c->bind_host, "%s", opts.bind_host);
   c->on_kick = on_news;
+  c->copy_awake = agent_copy_awake; /* copy_sleep.h's wakes end here */
   mkdir(opts.data_dir, 0755);
   if (ctl_set_data_dir(c, opts.data_dir)) return 1;
   char sub[1200];

@@ -46,6 +46,10 @@ void agent_state_save(ctl *c) {
                                             cp->container, "cpus", cp->cpus));
       json_object_set_new(json_array_get(list, json_array_size(list) - 1), "rev",
                           json_integer(cp->rev));
+      /* A frozen copy is thawed by the agent that adopts it (copy_sleep.h). */
+      if (cp->frozen)
+        json_object_set_new(json_array_get(list, json_array_size(list) - 1), "frozen",
+                            json_true());
     }
   char path[1300], tmp[1310];
   state_path(c, path, sizeof path);

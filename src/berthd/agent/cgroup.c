@@ -263,6 +263,17 @@ int cgroup_copy_populated(const cgroup_copy *g) {
   return each_pid(g, NULL) > 0;
 }
 
+int cgroup_copy_freeze(const cgroup_copy *g, int frozen) {
+  if (g->version != CGROUP_V2) return -ENOTSUP;
+  char path[CGROUP_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/cgroup.freeze", g->dir[0]);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int rc = write(fd, frozen ? "1" : "0", 1) == 1 ? 0 : -errno;
+  close(fd);
+  return rc;
+}
+
 /* Removes the groups below dir, deepest first: a container engine makes
  * its own under a copy's (podman: the container's and conmon's). */
 static void remove_below(const char *dir, int depth) {

@@ -70,6 +70,11 @@ int cgroup_copy_limit_reached(const cgroup_copy *g);
 int cgroup_copy_kill(const cgroup_copy *g);
 /* Whether any process is still in g. */
 int cgroup_copy_populated(const cgroup_copy *g);
+/* Freezes (frozen 1) or thaws (0) every process in the copy's group:
+ * cgroup v2's cgroup.freeze, so the group keeps its memory and uses no
+ * CPU (a sleeping copy, docs/sleep.md). 0, -ENOTSUP on cgroup v1 (Berth
+ * makes no freezer group there) or -errno. */
+int cgroup_copy_freeze(const cgroup_copy *g, int frozen);
 /* Removes g's directories (and the empty groups an engine made below
  * them): 0 (also when they were gone), -EBUSY while a
  * process is still in them, or another negative errno. */

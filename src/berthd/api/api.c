@@ -15,6 +15,7 @@
 #include "berth/secret.h"
 #include "alarms.h"
 #include "cloudwatch.h"
+#include "copy_sleep_policy.h"
 #include "console.h"
 #include "logs_api.h"
 #include "prometheus.h"
@@ -327,6 +328,22 @@ static json_t *variant_status(const endpoint *ep, int current, int desired) {
                    ep->modified);
 }
 
+/* InstancePools of a variant as DescribeEndpoint shows them: each pool's
+ * type and its running instances, in the config's order. */
+static json_t *instance_pools(ctl *c, const endpoint *ep, const variant *v) {
+  json_t *out = json_array();
+  for (int k = 0; k < v->n_pools; k++) {
+    int n = 0;
+    for (instance *in = c->instances; in; in = in->next)
+      n += strcmp(in->endpoint, ep->name) == 0 && strcmp(in->variant, v->name) == 0 &&
+           in->state == INSTANCE_RUNNING && in->type &&
+           strcmp(in->type->name, v->pools[k].instance_type) == 0;
+    json_array_append_new(out, json_pack("{s:s,s:i}", "InstanceType", v->pools[k].instance_type,
+                                         "CurrentInstanceCount", n));
+  }
+  return out;
+}
+
 static int describe_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
   const char *name;
   if (valid_string(req, "EndpointName", "EndpointName", 1, 63, &name, e)) return -1;
@@ -352,7 +369,27 @@ static int describe_endpoint(ctl *c, json_t *req, json_t **resp, api_error *e) {
                            "CurrentInstanceCount", current, "DesiredInstanceCount", desired,
                            "InstanceType", v->instance_type);
     json_object_set_new(pv, "DeployedImages", variant_images(c, ep, v->name));
-    json_object_set_new(pv, "VariantStatus", variant_status(ep, current, desired));
+    if (v->n_pools > 0) json_object_set_new(pv, "InstancePools", instance_pools(c, ep, v));
+    json_t *vs = variant_status(ep, current, desired);
+    /* A launch that keeps failing (no capacity in any pool, or past
+     * VariantInstanceProvisionTimeoutInSeconds) is the variant's reason. */
+    json_t *vs0 = json_array_get(vs, 0);
+    if (!vs0 && ep->launch_failing_since[i] > 0 && ep->launch_failure[0]) {
+      /* Trying to add an instance: the variant is being updated. */
+      char msg[160];
+      snprintf(msg, sizeof msg, "%d of %d instances in service", current, desired);
+      json_array_append_new(vs, json_pack("{s:s,s:s,s:f}", "Status", "Updating", "StatusMessage",
+                                          msg, "StartTime",
+                                          ctl_now() - (ctl_clock() - ep->launch_failing_since[i])));
+      vs0 = json_array_get(vs, 0);
+    }
+    if (vs0 && ep->launch_failing_since[i] > 0 && ep->launch_failure[0]) {
+      char msg[768];
+      snprintf(msg, sizeof msg, "%s: %.600s",
+               json_string_value(json_object_get(vs0, "StatusMessage")), ep->launch_failure);
+      json_object_set_new(vs0, "StatusMessage", json_string(msg));
+    }
+    json_object_set_new(pv, "VariantStatus", vs);
     json_t *mis = json_object_get(src, "ManagedInstanceScaling");
     if (mis) json_object_set(pv, "ManagedInstanceScaling", mis);
     json_t *rc = json_object_get(src, "RoutingConfig");
@@ -545,9 +582,18 @@ json_t *api_describe_ic(ctl *c, ic *x) {
                           "InferenceComponentName", x->name, "InferenceComponentArn", arn,
                           "EndpointName", x->endpoint, "EndpointArn", eparn, "VariantName",
                           x->variant, "Specification", spec, "RuntimeConfig", "DesiredCopyCount",
-                          x->desired, "CurrentCopyCount", ic_ready_copies(x), "CreationTime",
+                          x->desired, "CurrentCopyCount",
+                          ic_ready_copies(x) + copy_sleep_policy_sleeping(x), "CreationTime",
                           x->created, "LastModifiedTime", x->modified,
                           "InferenceComponentStatus", ic_status_name(x->status));
+  /* Berth extensions (docs/sleep.md): the policy with its defaults, and
+   * how many of the current copies sleep. */
+  if (x->sleep.enabled) {
+    json_object_set_new(json_object_get(out, "Specification"), "BerthSleepPolicy",
+                        copy_sleep_policy_describe(&x->sleep));
+    json_object_set_new(json_object_get(out, "RuntimeConfig"), "BerthSleepingCopyCount",
+                        json_integer(copy_sleep_policy_sleeping(x)));
+  }
   if (x->failure[0]) json_object_set_new(out, "FailureReason", json_string(x->failure));
   else if (json_object_get(x->doc, "UpdateFailureReason"))
     json_object_set(out, "FailureReason", json_object_get(x->doc, "UpdateFailureReason"));
@@ -755,6 +801,7 @@ static int update_ic(ctl *c, json_t *req, json_t **resp, api_error *e) {
   } else {
     if (rc) x->desired = (int)n;
     x->strategy = tmp.strategy;
+    x->sleep = tmp.sleep; /* BerthSleepPolicy (docs/sleep.md) */
     err = x->status == IC_FAILED ? replace_failed(c, x, doc, &tmp.need)
                                  : begin_rollout(c, x, doc, &tmp.need, dc);
   }
@@ -792,7 +839,7 @@ static int list_ics(ctl *c, json_t *req, json_t **resp, api_error *e) {
 
 static const char *copy_state_name(copy_state s) {
   static const char *const names[] = {"Pending", "Starting", "Ready", "Draining", "Stopping",
-                                      "Restarting"};
+                                      "Restarting", "Sleeping"};
   return names[s];
 }
 

@@ -85,11 +85,12 @@ static int exported_state(copy_state s) {
   case COPY_PENDING: return 2;
   case COPY_DRAINING:
   case COPY_STOPPING: return 3;
+  case COPY_SLEEPING: return 4;
   }
   return 2;
 }
 
-static const char *const state_names[] = {"ready", "starting", "pending", "draining"};
+static const char *const state_names[] = {"ready", "starting", "pending", "draining", "sleeping"};
 
 /* Histogram buckets: every eighth bin boundary of latency_hist, 10^(n/3)
  * microseconds from 100 us to 100 s, so each is an exact sum of bins. */
@@ -180,9 +181,9 @@ static void render_ics(ctl *c, berth_buf *out) {
          "Copies of the inference component by state (stopping copies count as draining, "
          "crashed ones waiting to restart as starting).");
   for (ic *x = c->ics; x; x = x->next) {
-    unsigned n[4] = {0, 0, 0, 0};
+    unsigned n[5] = {0, 0, 0, 0, 0};
     for (copy *cp = x->copies; cp; cp = cp->next) n[exported_state(cp->state)]++;
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < 5; s++) {
       ic_series(out, "berth_copies", x, state_names[s]);
       berth_buf_printf(out, "%u\n", n[s]);
     }
@@ -200,6 +201,13 @@ static void render_ics(ctl *c, berth_buf *out) {
     for (copy *cp = x->copies; cp; cp = cp->next) inflight += cp->inflight;
     ic_series(out, "berth_concurrent_requests", x, NULL);
     berth_buf_printf(out, "%llu\n", inflight);
+  }
+  header(out, "berth_inference_component_cost_per_hour", "gauge",
+         "The inference component's share of its instances' on-demand price per hour (USD): "
+         "each instance's price split over its copies by their dominant share of it.");
+  for (ic *x = c->ics; x; x = x->next) {
+    ic_series(out, "berth_inference_component_cost_per_hour", x, NULL);
+    berth_buf_printf(out, "%.6g\n", usage_cost_per_hour(c, x));
   }
   header(out, "berth_requests_waiting", "gauge",
          "Requests now held while a copy of the inference component starts.");

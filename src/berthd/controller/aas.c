@@ -231,6 +231,33 @@ static int parse_metric(json_t *ttc, int for_variant, scale_metric *m, api_error
                   "PredefinedMetricSpecification or a CustomizedMetricSpecification");
 }
 
+/* The extension BerthLatencySlo {Percentile, LatencySeconds,
+ * MaxConcurrencyPerCopy, BatchSlowdown}: docs/autoscaling.md. */
+static int parse_latency_slo(json_t *slo, int for_variant, scale_policy *p, api_error *e) {
+  double pct, conc;
+  if (for_variant)
+    return api_fail(e, 400, "ValidationException",
+                    "TargetTrackingScalingPolicyConfiguration.BerthLatencySlo applies to "
+                    "inference components (sagemaker:inference-component:DesiredCopyCount), not "
+                    "to variants");
+  if (valid_number(slo, "LatencySeconds", "BerthLatencySlo.LatencySeconds", 1, 0.001, 86400, 0,
+                   &p->slo_latency_s, e) ||
+      valid_number(slo, "Percentile", "BerthLatencySlo.Percentile", 0, 50, 99.99, 99, &pct, e) ||
+      valid_number(slo, "MaxConcurrencyPerCopy", "BerthLatencySlo.MaxConcurrencyPerCopy", 0, 1,
+                   4096, 1, &conc, e) ||
+      valid_number(slo, "BatchSlowdown", "BerthLatencySlo.BatchSlowdown", 0, 0, 0.99, 0,
+                   &p->slo_batch_slowdown, e))
+    return -1;
+  if (conc != floor(conc))
+    return api_fail(e, 400, "ValidationException",
+                    "BerthLatencySlo.MaxConcurrencyPerCopy %g must be a whole number of requests",
+                    conc);
+  p->slo = 1;
+  p->slo_percentile = pct / 100.0;
+  p->slo_max_concurrency = (int)conc;
+  return 0;
+}
+
 /* Parses one stored policy document into a scale_policy. */
 static int parse_policy(json_t *doc, int for_variant, scale_policy *p, api_error *e) {
   const char *type;
@@ -243,9 +270,15 @@ static int parse_policy(json_t *doc, int for_variant, scale_policy *p, api_error
                      "TargetTrackingScalingPolicyConfiguration", 1, &ttc, e))
       return -1;
     p->type = SCALE_TARGET_TRACKING;
+    json_t *slo;
+    if (valid_object(ttc, "BerthLatencySlo", "TargetTrackingScalingPolicyConfiguration.BerthLatencySlo",
+                     0, &slo, e) ||
+        (slo && parse_latency_slo(slo, for_variant, p, e)))
+      return -1;
+    /* A latency SLO stands instead of the target value. */
     if (parse_metric(ttc, for_variant, &p->metric, e) ||
-        valid_number(ttc, "TargetValue", "TargetTrackingScalingPolicyConfiguration.TargetValue", 1,
-                     8.515920e-109, 6.7e12, 0, &p->target, e) ||
+        valid_number(ttc, "TargetValue", "TargetTrackingScalingPolicyConfiguration.TargetValue",
+                     !slo, 8.515920e-109, 6.7e12, 1, &p->target, e) ||
         valid_number(ttc, "ScaleOutCooldown",
                      "TargetTrackingScalingPolicyConfiguration.ScaleOutCooldown", 0, 0, 1e9, 300,
                      &p->scale_out_cooldown_s, e) ||

@@ -9,6 +9,7 @@
 #include "ic.h"
 #include "metrics.h"
 #include "metrics_persist.h"
+#include "prewarm.h"
 #include "usage.h"
 
 static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
@@ -16,7 +17,13 @@ static void evaluate(ctl *c, ic *x, double now, uint32_t ready) {
   scale_decision d;
   /* FAST reacts to the last ten seconds, not the last aligned bucket. */
   scale_window_decide(&x->metrics->window, &s->cfg, &s->st, now, x->desired, ready, &d);
+  /* The forecast floor: never below what the demand a season ago says is
+   * coming within the horizon, and out early when it is above. */
+  char fcause[sizeof d.cause] = "";
+  int floor = prewarm_floor(c, x, fcause, sizeof fcause);
+  forecast_apply(&d, x->desired, floor, fcause);
   if (!d.changed || d.desired == x->desired) return;
+  if (scale_hold_guard(x->desired, d.desired, (uint32_t)x->n_waiting) == x->desired) return;
   if (!aas_dynamic_allowed(x, x->desired, d.desired)) return; /* SuspendedState */
   if (ic_set_desired(c, x, d.desired, d.cause) == 0) {
     char desc[128];
@@ -37,8 +44,11 @@ static void on_tick(uv_timer_t *t) {
     metrics_usage u;
     usage_sample(c, x, now, &u);
     metrics_usage_sample(x->metrics, &u);
-    int closed = metrics_sample(x->metrics, now, (double)(inflight + (uint32_t)x->n_waiting), ready);
+    /* Held requests are arrivals, not concurrency (lib/scale.c, Waking). */
+    metrics_held(x->metrics, x->n_waiting);
+    int closed = metrics_sample(x->metrics, now, (double)inflight, ready);
     metrics_persist_closed(c, x, closed);
+    prewarm_closed(c, x, closed);
     if (x->scaling && !x->deleting && !x->failed_sticky && !c->shutting_down)
       evaluate(c, x, now, ready);
   }

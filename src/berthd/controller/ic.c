@@ -129,7 +129,9 @@ static size_t copies_for_plan(ic *x, int only_rev, copy ***list, converge_copy *
   static const converge_state state_of[] = {
     [COPY_PENDING] = CONVERGE_PENDING, [COPY_STARTING] = CONVERGE_STARTING,
     [COPY_READY] = CONVERGE_READY, [COPY_DRAINING] = CONVERGE_DRAINING,
-    [COPY_STOPPING] = CONVERGE_STOPPING, [COPY_BACKOFF] = CONVERGE_BACKOFF};
+    [COPY_STOPPING] = CONVERGE_STOPPING, [COPY_BACKOFF] = CONVERGE_BACKOFF,
+    /* A sleeping copy counts, and goes before ready ones at a scale-in. */
+    [COPY_SLEEPING] = CONVERGE_STARTING};
   size_t n = 0;
   for (copy *cp = x->copies; cp; cp = cp->next) n++;
   *list = berth_xmalloc((n ? n : 1) * sizeof **list);
@@ -144,12 +146,17 @@ static size_t copies_for_plan(ic *x, int only_rev, copy ***list, converge_copy *
   return k;
 }
 
-/* Whether one copy fits on an empty instance of the variant's type. */
+/* Whether one copy fits on an empty instance of the variant's type (of
+ * any of its InstancePools). */
 static int fits_empty_instance(ctl *c, const variant *v, const sched_need *need) {
-  const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
-  if (!t) return 0;
-  sched_instance s = ctl_instance_capacity(c, t);
-  return sched_fits_empty(&s, need);
+  for (int k = 0; k < (v->n_pools > 0 ? v->n_pools : 1); k++) {
+    const char *name = v->n_pools > 0 ? v->pools[k].instance_type : v->instance_type;
+    const berth_instance_type *t = berth_catalog_find(&c->catalog, name);
+    if (!t) continue;
+    sched_instance s = ctl_instance_capacity(c, t);
+    if (sched_fits_empty(&s, need)) return 1;
+  }
+  return 0;
 }
 
 /* Places pending copies of x on its variant's running instances. Returns
@@ -388,13 +395,16 @@ int ic_reconcile(ctl *c, ic *x) {
   int moving = 0;
   for (copy *cp = x->copies; cp; cp = cp->next) {
     if (cp->inst && cp->inst->evacuating && !cp->moving &&
-        (cp->state == COPY_READY || cp->state == COPY_STARTING || cp->state == COPY_BACKOFF))
+        (cp->state == COPY_READY || cp->state == COPY_STARTING || cp->state == COPY_BACKOFF ||
+         cp->state == COPY_SLEEPING))
       cp->moving = 1;
     moving += cp->moving && cp->state != COPY_DRAINING && cp->state != COPY_STOPPING;
   }
   int unplaced = x->rollout ? reconcile_rollout(c, x) : reconcile_count(c, x, moving);
   int ready = 0;
-  for (copy *cp = x->copies; cp; cp = cp->next) ready += cp->state == COPY_READY && !cp->moving;
+  /* A sleeping copy serves again on the next request: it counts. */
+  for (copy *cp = x->copies; cp; cp = cp->next)
+    ready += (cp->state == COPY_READY || cp->state == COPY_SLEEPING) && !cp->moving;
   endpoint *ep = ctl_find_endpoint(c, x->endpoint);
   const variant *v = ep ? ctl_endpoint_variant(ep, x->variant) : NULL;
   if (unplaced && !no_room_coming(c, x)) {
@@ -426,6 +436,7 @@ int ic_reconcile(ctl *c, ic *x) {
 void ic_free(ic *x) {
   if (x->scaling) json_decref(x->scaling->doc);
   free(x->scaling);
+  free(x->forecast);
   metrics_free(x->metrics);
   json_decref(x->doc);
   json_decref(x->adapter_loads);

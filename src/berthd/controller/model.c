@@ -1,6 +1,7 @@
 /* model: validation and parsing of endpoint configs and inference
  * components, shared by the API and by loading state at start-up. */
 #include "model.h"
+#include "copy_sleep_policy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +48,94 @@ static int parse_prefix_aware(json_t *rc, const char *path, variant *v, api_erro
   return 0;
 }
 
+/* An instance type a variant names at path: SageMaker's enum or the
+ * catalog's; an enum type runs only when the catalog says what it has. */
+static int check_instance_type(ctl *c, const char *itype, const char *path, api_error *e) {
+  if (!berth_catalog_find(&c->catalog, itype) && instance_enum_has(itype))
+    return api_fail(e, 400, "ValidationException",
+                    "Value '%s' at '%s' is a SageMaker instance type that Berth's catalog %s "
+                    "does not describe (cores, memory, accelerators): add it there, or use "
+                    "one it has (for example ml.m5.xlarge, ml.g5.2xlarge or local)",
+                    itype, path, berth_catalog_default_path());
+  if (!berth_catalog_find(&c->catalog, itype))
+    return api_fail(e, 400, "ValidationException",
+                    "1 validation error detected: Value '%s' at '%s' failed to satisfy "
+                    "constraint: Member must satisfy enum value set: [ml.t2.medium, "
+                    "ml.m5.xlarge, ml.g5.2xlarge, ... (the service model's %s)] or be an "
+                    "instance type of the catalog %s (for example ml.m5.xlarge, "
+                    "ml.g5.2xlarge or local)",
+                    itype, path, "ProductionVariantInstanceType", berth_catalog_default_path());
+  return 0;
+}
+
+/* InstanceType, or InstancePools (1..5 {InstanceType, Priority 1..5}, each
+ * type and each priority once; not both with InstanceType). With pools,
+ * v->instance_type is the Priority 1 pool's type (the lowest Priority
+ * number), so code that needs one type of the variant has one. */
+static int parse_instance_types(ctl *c, json_t *pv, const char *path, variant *v,
+                                api_error *e) {
+  char p2[192], p3[256];
+  const char *itype;
+  json_t *pools;
+  snprintf(p2, sizeof p2, "%s.InstancePools", path);
+  if (valid_array(pv, "InstancePools", p2, 0, 1, MAX_INSTANCE_POOLS, &pools, e)) return -1;
+  if (!pools) {
+    json_t *it = json_object_get(pv, "InstanceType");
+    if (!it || json_is_null(it))
+      return api_fail(e, 400, "ValidationException",
+                      "1 validation error detected: Value null at '%s.InstanceType' failed to "
+                      "satisfy constraint: Member must not be null (give InstanceType, or "
+                      "InstancePools: Berth has no serverless variants)", path);
+    snprintf(p2, sizeof p2, "%s.InstanceType", path);
+    if (valid_string(pv, "InstanceType", p2, 1, 63, &itype, e)) return -1;
+    if (check_instance_type(c, itype, p2, e)) return -1;
+    snprintf(v->instance_type, sizeof v->instance_type, "%s", itype);
+    return 0;
+  }
+  json_t *it = json_object_get(pv, "InstanceType");
+  if (it && !json_is_null(it))
+    return api_fail(e, 400, "ValidationException",
+                    "%s.InstanceType and %s.InstancePools were both given: a variant names "
+                    "its instance type either way, not both (remove InstanceType)", path, path);
+  size_t i;
+  json_t *ip;
+  int best = 0;
+  json_array_foreach(pools, i, ip) {
+    snprintf(p3, sizeof p3, "%s.%zu", p2, i + 1);
+    if (!json_is_object(ip))
+      return api_fail(e, 400, "ValidationException",
+                      "1 validation error detected: Value at '%s' failed to satisfy "
+                      "constraint: Member must be a structure", p3);
+    char p4[320];
+    snprintf(p4, sizeof p4, "%s.InstanceType", p3);
+    if (valid_string(ip, "InstanceType", p4, 1, 63, &itype, e)) return -1;
+    if (check_instance_type(c, itype, p4, e)) return -1;
+    long long prio;
+    snprintf(p4, sizeof p4, "%s.Priority", p3);
+    if (valid_int(ip, "Priority", p4, 1, 1, MAX_INSTANCE_POOLS, 0, &prio, e)) return -1;
+    if (json_object_get(ip, "ModelNameOverride"))
+      return api_fail(e, 400, "ValidationException",
+                      "%s.ModelNameOverride is not supported by Berth: every pool of a variant "
+                      "runs the variant's inference components as they are (remove it)", p3);
+    for (int k = 0; k < v->n_pools; k++) {
+      if (strcmp(v->pools[k].instance_type, itype) == 0)
+        return api_fail(e, 400, "ValidationException",
+                        "InstanceType '%s' appears more than once in %s: each instance pool "
+                        "of a variant must have its own instance type", itype, p2);
+      if (v->pools[k].priority == (int)prio)
+        return api_fail(e, 400, "ValidationException",
+                        "Priority %lld appears more than once in %s: each instance pool of a "
+                        "variant must have its own priority (1 highest)", prio, p2);
+    }
+    variant_pool *vp = &v->pools[v->n_pools++];
+    snprintf(vp->instance_type, sizeof vp->instance_type, "%s", itype);
+    vp->priority = (int)prio;
+    if (vp->priority < v->pools[best].priority) best = v->n_pools - 1;
+  }
+  memcpy(v->instance_type, v->pools[best].instance_type, sizeof v->instance_type);
+  return 0;
+}
+
 int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) {
   const char *name;
   json_t *pvs;
@@ -69,7 +158,7 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
                       "constraint: Member must be a structure", path);
     variant *v = &cfg->variants[cfg->n_variants];
     memset(v, 0, sizeof *v);
-    const char *vname, *itype, *s;
+    const char *vname, *s;
     long long n;
     snprintf(p2, sizeof p2, "%s.VariantName", path);
     if (valid_name(pv, "VariantName", p2, 1, &vname, e)) return -1;
@@ -79,25 +168,7 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
                         "VariantName '%s' appears more than once in ProductionVariants: "
                         "variant names must be unique within an endpoint config", vname);
     snprintf(v->name, sizeof v->name, "%s", vname);
-    snprintf(p2, sizeof p2, "%s.InstanceType", path);
-    if (valid_string(pv, "InstanceType", p2, 1, 63, &itype, e)) return -1;
-    /* SageMaker's enum or the catalog's; an enum type runs only when the
-     * catalog says what it has. */
-    if (!berth_catalog_find(&c->catalog, itype) && instance_enum_has(itype))
-      return api_fail(e, 400, "ValidationException",
-                      "Value '%s' at '%s' is a SageMaker instance type that Berth's catalog %s "
-                      "does not describe (cores, memory, accelerators): add it there, or use "
-                      "one it has (for example ml.m5.xlarge, ml.g5.2xlarge or local)",
-                      itype, p2, berth_catalog_default_path());
-    if (!berth_catalog_find(&c->catalog, itype))
-      return api_fail(e, 400, "ValidationException",
-                      "1 validation error detected: Value '%s' at '%s' failed to satisfy "
-                      "constraint: Member must satisfy enum value set: [ml.t2.medium, "
-                      "ml.m5.xlarge, ml.g5.2xlarge, ... (the service model's %s)] or be an "
-                      "instance type of the catalog %s (for example ml.m5.xlarge, "
-                      "ml.g5.2xlarge or local)",
-                      itype, p2, "ProductionVariantInstanceType", berth_catalog_default_path());
-    snprintf(v->instance_type, sizeof v->instance_type, "%s", itype);
+    if (parse_instance_types(c, pv, path, v, e)) return -1;
     snprintf(p2, sizeof p2, "%s.InitialInstanceCount", path);
     if (valid_int(pv, "InitialInstanceCount", p2, 1, 1, 1000, 1, &n, e)) return -1;
     v->initial_instances = (int)n;
@@ -109,6 +180,7 @@ int model_parse_config(ctl *c, json_t *req, endpoint_config *cfg, api_error *e) 
     snprintf(p2, sizeof p2, "%s.VariantInstanceProvisionTimeoutInSeconds", path);
     if (valid_int(pv, "VariantInstanceProvisionTimeoutInSeconds", p2, 0, 300, 3600, 0, &n, e))
       return -1;
+    v->provision_timeout_s = (int)n;
     snprintf(p2, sizeof p2, "%s.ModelName", path);
     if (valid_name(pv, "ModelName", p2, 0, &s, e)) return -1;
     snprintf(p2, sizeof p2, "%s.ModelDataDownloadTimeoutInSeconds", path);
@@ -317,6 +389,8 @@ int model_parse_ic(ctl *c, json_t *req, ic *out, int check_endpoint, api_error *
                  placement_values, "SPREAD", &s, e))
     return -1;
   out->strategy = strcmp(s, "BINPACK") == 0 ? SCHED_BINPACK : SCHED_SPREAD;
+  /* A Berth extension: idle copies sleep (docs/sleep.md). */
+  if (copy_sleep_policy_parse(spec, &out->sleep, e)) return -1;
   if (check_endpoint) {
     endpoint *ep = ctl_find_endpoint(c, epname);
     if (!ep)

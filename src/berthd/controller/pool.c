@@ -10,6 +10,7 @@
 #include "adapter_ic.h"
 #include "agent.h"
 #include "agent_tokens.h"
+#include "copy_sleep_policy.h"
 #include "longpoll.h"
 #include "berth/secret.h"
 #include "ic.h"
@@ -109,7 +110,7 @@ static void drop_copies(ctl *c, instance *in) {
     for (copy *cp = x->copies; cp; cp = next) {
       next = cp->next;
       if (cp->inst != in) continue;
-      sched_release(&in->res, &cp->need, &cp->assign);
+      ctl_copy_release(cp);
       cp->inst = NULL;
       cp->state = COPY_STOPPING;
       if (cp->inflight == 0) agent_forget(c, cp);
@@ -220,9 +221,12 @@ static void adopt(ctl *c, instance *in, json_t *r) {
   ic_copy_revision(x, cp, json_is_integer(rev) ? (int)json_integer_value(rev) : x->rev);
   ctl_assignment_parse(r, &cp->assign);
   cp->assign.instance = 0;
-  sched_reserve(&in->res, &cp->need, &cp->assign);
   cp->port = (int)json_integer_value(json_object_get(r, "port"));
   cp->state = COPY_STARTING;
+  if (strcmp(state, "sleeping") == 0)
+    copy_sleep_policy_adopt_asleep(c, cp); /* holds its memory only */
+  else
+    sched_reserve(&in->res, &cp->need, &cp->assign);
   cp->started_ms = uv_now(c->loop);
   copy **pp = &x->copies;
   while (*pp) pp = &(*pp)->next;
@@ -263,7 +267,9 @@ static void apply_reports(ctl *c, instance *in, json_t *copies, json_t *failures
       usage_copy_report(cp, rep, ctl_clock());
       snprintf(cp->detail, sizeof cp->detail, "%s",
                json_string_value(json_object_get(rep, "detail")) ?: "");
-      if (cp->state == COPY_STARTING && state && strcmp(state, "ready") == 0) {
+      if (cp->state == COPY_SLEEPING) {
+        copy_sleep_policy_report(c, cp, rep); /* asleep, waking or back */
+      } else if (cp->state == COPY_STARTING && state && strcmp(state, "ready") == 0) {
         cp->port = (int)json_integer_value(json_object_get(rep, "port"));
         cp->state = COPY_READY;
         cp->ready_ms = uv_now(c->loop);
@@ -312,6 +318,7 @@ static json_t *wanted(ctl *c, instance *in) {
       int fresh = x->status == IC_CREATING ||
                   (x->rollout && !x->rollout->rolling_back && cp->rev == x->rev);
       json_object_set_new(w, "fail_fast", json_boolean(fresh));
+      if (copy_sleep_policy_wants_sleep(cp)) json_object_set_new(w, "sleep", json_true());
       if (model && ctl_find_model(c, model))
         json_object_set(w, "model", ctl_find_model(c, model));
       json_array_append_new(out, w);

@@ -14,6 +14,7 @@
 #include "adapter_ic.h"
 #include "agent.h"
 #include "berth/fleet.h"
+#include "copy_sleep_policy.h"
 #include "endpoint_update.h"
 #include "berth/log.h"
 #include "ic.h"
@@ -139,12 +140,21 @@ int ctl_load(ctl *c) {
 
 /* ---- instances ---- */
 
-/* A new instance for ep/v, or NULL with why filled (local provider). */
-static instance *instance_new(ctl *c, endpoint *ep, const variant *v, char *why, size_t whysz) {
-  if (c->pool) return pool_claim(c, ep->name, v->name, v->instance_type);
-  const berth_instance_type *t = berth_catalog_find(&c->catalog, v->instance_type);
+/* A new instance of type tname for ep/v, or NULL with why filled. No free
+ * agent of the type (pool provider) or no free accelerators for it (local
+ * provider) is SageMaker's insufficient capacity. */
+static instance *instance_of_type(ctl *c, endpoint *ep, const variant *v, const char *tname,
+                                  char *why, size_t whysz) {
+  if (c->pool) {
+    instance *in = pool_claim(c, ep->name, v->name, tname);
+    if (!in)
+      snprintf(why, whysz, "no free %s agent in the pool (berthd agent --join ... "
+               "--instance-type %s)", tname, tname);
+    return in;
+  }
+  const berth_instance_type *t = berth_catalog_find(&c->catalog, tname);
   if (!t) {
-    snprintf(why, whysz, "Instance type %s is not in the catalog %s", v->instance_type,
+    snprintf(why, whysz, "Instance type %s is not in the catalog %s", tname,
              berth_catalog_default_path());
     return NULL;
   }
@@ -153,6 +163,54 @@ static instance *instance_new(ctl *c, endpoint *ep, const variant *v, char *why,
   berth_log(BERTH_LOG_INFO, "%s/%s: instance %lld (%s) started", ep->name, v->name,
           (long long)in->id, t->name);
   return in;
+}
+
+/* The variant's InstancePools as fleet candidates (capacity, price,
+ * priority), in the variant's pool order. Returns how many. */
+static size_t variant_fleet_types(ctl *c, const variant *v, fleet_type *types) {
+  size_t n = 0;
+  for (int k = 0; k < v->n_pools; k++) {
+    const berth_instance_type *t = berth_catalog_find(&c->catalog, v->pools[k].instance_type);
+    memset(&types[n], 0, sizeof types[n]);
+    if (t) {
+      types[n].empty = ctl_instance_capacity(c, t);
+      types[n].price_per_hour = t->price_per_hour;
+    } else {
+      types[n].unavailable = 1;
+    }
+    types[n].priority = v->pools[k].priority;
+    n++;
+  }
+  return n;
+}
+
+/* Appends "TYPE: why" to the list of failed launches in all. */
+static void note_failure(char *all, size_t allsz, const char *tname, const char *why) {
+  const char *parts[4] = {all[0] ? "; " : "", tname, ": ", why};
+  size_t len = strlen(all);
+  for (int p = 0; p < 4; p++) /* bounded: the list is cut where it is full */
+    for (const char *q = parts[p]; *q && len + 1 < allsz; q++) all[len++] = *q;
+  all[len] = '\0';
+}
+
+/* A new instance for ep/v, or NULL with why filled: the variant's type, or
+ * with InstancePools each pool in launch order (fleet_type_order: priority,
+ * then price) until one launches. */
+static instance *instance_new(ctl *c, endpoint *ep, const variant *v, char *why, size_t whysz) {
+  if (v->n_pools == 0) return instance_of_type(c, ep, v, v->instance_type, why, whysz);
+  fleet_type types[FLEET_MAX_TYPES];
+  int order[FLEET_MAX_TYPES];
+  size_t n = variant_fleet_types(c, v, types);
+  fleet_type_order(types, n, order);
+  char one[256];
+  why[0] = '\0';
+  for (size_t k = 0; k < n; k++) {
+    const char *tname = v->pools[order[k]].instance_type;
+    instance *in = instance_of_type(c, ep, v, tname, one, sizeof one);
+    if (in) return in;
+    note_failure(why, whysz, tname, one);
+  }
+  return NULL;
 }
 
 static int instance_in_use(ctl *c, const instance *in) {
@@ -239,6 +297,7 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
     fi[n].copies = copies;
     fi[n].idle_since = in->idle_since;
     fi[n].evacuating = in->evacuating;
+    fi[n].type = 0;               /* its pool: set below with InstancePools */
     n++;
   }
   fleet_copy *placed = berth_xcalloc(MAX_FLEET_COPIES, sizeof *placed);
@@ -266,6 +325,18 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   fleet_input in = {.instances = fi, .n_instances = n, .copies = placed, .n_copies = np,
                     .pending = pending, .pending_strategy = pstrat, .n_pending = npend};
   if (t) in.template_instance = ctl_instance_capacity(c, t);
+  /* InstancePools: every pool is a candidate; an instance knows its pool. */
+  fleet_type types[FLEET_MAX_TYPES];
+  if (v->n_pools > 0) {
+    in.types = types;
+    in.n_types = variant_fleet_types(c, v, types);
+    for (size_t i = 0; i < n; i++) {
+      fi[i].type = -1;
+      for (int k = 0; k < v->n_pools; k++)
+        if (list[i]->type && strcmp(list[i]->type->name, v->pools[k].instance_type) == 0)
+          fi[i].type = k;
+    }
+  }
   in.now = now;
   in.last_scale_in = ep->last_scale_in[vi];
   /* A variant scalable target's DesiredInstanceCount is a floor here:
@@ -275,18 +346,62 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
                     v->consolidation ? FLEET_CONSOLIDATION : FLEET_IDLE_RELEASE, v->max_step,
                     c->instance_cooldown_s > 0 ? c->instance_cooldown_s : v->cooldown_min * 60.0};
   fleet_actions a;
-  fleet_decide(&p, &in, &a);
-  int added = 0;
-  char why[sizeof ep->launch_failure];
-  for (int k = 0; k < a.add; k++, added++)
-    if (!instance_new(c, ep, v, why, sizeof why)) {
-      /* Pending copies then say why no instance comes (ic.c). */
-      if (strcmp(why, ep->launch_failure) != 0)
-        berth_log(BERTH_LOG_WARN, "%s/%s: cannot add an instance: %s", ep->name, v->name, why);
-      snprintf(ep->launch_failure, sizeof ep->launch_failure, "%s", why);
-      break;
+  int added = 0, failed = 0, any_failed = 0;
+  char why[sizeof ep->launch_failure], all[sizeof ep->launch_failure];
+  all[0] = '\0';
+  /* A type whose launch fails for capacity is marked unavailable and the
+   * choice made again (the next pool by price and priority), as long as
+   * nothing was launched yet in this step: the input is then unchanged. */
+  for (int attempt = 0;; attempt++) {
+    fleet_decide(&p, &in, &a);
+    failed = 0;
+    for (int k = 0; k < a.add; k++, added++) {
+      int ti = a.add_type[k < 64 ? k : 63];
+      const char *tname = v->n_pools ? v->pools[ti].instance_type : v->instance_type;
+      if (!instance_of_type(c, ep, v, tname, why, sizeof why)) {
+        failed = any_failed = 1;
+        if (v->n_pools) {
+          note_failure(all, sizeof all, tname, why);
+          types[ti].unavailable = 1;
+        } else {
+          snprintf(all, sizeof all, "%s", why);
+        }
+        break;
+      }
     }
-  if (added > 0 || a.add == 0) ep->launch_failure[0] = '\0';
+    if (!failed || added > 0 || v->n_pools == 0 || attempt >= v->n_pools) break;
+  }
+  if (any_failed && added == 0) {
+    /* Pending copies then say why no instance comes (ic.c); past the
+     * variant's VariantInstanceProvisionTimeoutInSeconds, so does it. */
+    if (ep->launch_failing_since[vi] == 0) ep->launch_failing_since[vi] = now;
+    double waited = now - ep->launch_failing_since[vi];
+    if (v->provision_timeout_s > 0 && waited >= v->provision_timeout_s)
+      snprintf(why, sizeof why, "Could not launch an instance within "
+               "VariantInstanceProvisionTimeoutInSeconds (%d s): %.400s", v->provision_timeout_s, all);
+    else
+      snprintf(why, sizeof why, "%s", all);
+    if (strcmp(why, ep->launch_failure) != 0)
+      berth_log(BERTH_LOG_WARN, "%s/%s: cannot add an instance: %s", ep->name, v->name, why);
+    snprintf(ep->launch_failure, sizeof ep->launch_failure, "%s", why);
+  }
+  if (added > 0 || (a.add == 0 && !any_failed)) {
+    ep->launch_failure[0] = '\0';
+    ep->launch_failing_since[vi] = 0;
+  }
+  /* CONSOLIDATION onto a cheaper pool: make before break, the replacement
+   * first, then the old instance is evacuated like any other. */
+  for (size_t k = 0; k < a.n_replace; k++) {
+    const char *tname = v->pools[a.replace_type[k]].instance_type;
+    instance *victim = list[a.replace[k]];
+    if (!instance_of_type(c, ep, v, tname, why, sizeof why)) continue;
+    added++;
+    victim->evacuating = 1;
+    victim->res.accepting = 0;
+    ep->last_scale_in[vi] = now;
+    berth_log(BERTH_LOG_INFO, "%s/%s: replacing instance %lld (%s) by a cheaper %s", ep->name,
+              v->name, (long long)victim->id, victim->type ? victim->type->name : "?", tname);
+  }
   for (size_t k = 0; k < a.n_evacuate; k++) {
     list[a.evacuate[k]]->evacuating = 1;
     list[a.evacuate[k]]->res.accepting = 0;
@@ -296,7 +411,7 @@ static void fleet_step(ctl *c, endpoint *ep, int vi) {
   for (size_t k = 0; k < a.n_release; k++) release_instance(c, list[a.release[k]]);
   if (a.n_release || a.n_evacuate) ep->last_scale_in[vi] = now;
   ep->desired_instances[vi] = (int)n + added - (int)a.n_release;
-  ep->blocked[vi] = a.pending_blocked || added < a.add;
+  ep->blocked[vi] = a.pending_blocked || added < a.add || (any_failed && added == 0);
   if (added || a.n_release || a.n_evacuate) ctl_kick(c);
   free(placed);
   free(pending);
@@ -401,6 +516,7 @@ static void reconcile(ctl *c) {
       x->next = *pp; /* keep it and try again next tick */
       *pp = x;
     }
+    copy_sleep_policy_step(c, *pp); /* idle copies sleep, long-asleep ones stop */
     pp = &(*pp)->next;
   }
   for (endpoint *ep = c->endpoints; ep; ep = ep->next)
@@ -443,6 +559,7 @@ static void kick(ctl *c) {
 
 void ctl_start(ctl *c) {
   c->on_kick = kick;
+  c->wake_sleepers = copy_sleep_policy_wake; /* routing.c calls it */
   uv_timer_init(c->loop, &c->tick);
   c->tick.data = c;
   uv_timer_init(c->loop, &c->kick);

@@ -56,9 +56,10 @@ static json_t *snapshot(ctl *c) {
   json_t *ics = json_array();
   for (ic *x = c->ics; x; x = x->next) {
     json_t *copies = json_array();
-    int coming = 0;
+    int coming = 0, sleeping = 0;
     for (copy *cp = x->copies; cp; cp = cp->next) {
       coming += cp->inst && (cp->state == COPY_STARTING || cp->state == COPY_BACKOFF);
+      sleeping += cp->state == COPY_SLEEPING;
       if (!cp->inst || (cp->state != COPY_READY && cp->state != COPY_DRAINING)) continue;
       json_array_append_new(copies, json_pack("{s:I,s:s,s:i,s:b}", "id", (json_int_t)cp->id,
                                               "address", cp->inst->address, "port", cp->port,
@@ -71,6 +72,9 @@ static json_t *snapshot(ctl *c) {
                                          "deleting", x->deleting,
                                          "failed", x->failed_sticky, "wakes", x->scaling != NULL,
                                          "copies", copies));
+    /* Copies asleep: a request is held and wakes them (docs/sleep.md). */
+    json_object_set_new(json_array_get(ics, json_array_size(ics) - 1), "sleeping",
+                        json_integer(sleeping));
     adapter_ic_route(c, x, json_array_get(ics, json_array_size(ics) - 1));
     /* Its creation time: the OpenAI API's model list shows it (openai.c). */
     json_object_set_new(json_array_get(ics, json_array_size(ics) - 1), "created",
@@ -129,6 +133,12 @@ void routing_when_seen(ctl *c, void (*cb)(void *ud), void *ud) {
   w->next = waiters;
   waiters = w;
   routing_wake(c, 0); /* the router may be waiting for exactly this */
+}
+
+int routing_router_current(ctl *c) {
+  if (!router_around(c)) return 1;
+  json_decref(snapshot(c)); /* the version as the copies stand now */
+  return strcmp(c->router_version, c->snapshot_version) == 0;
 }
 
 /* May a draining copy stop: no router can still send it a request. */
@@ -226,7 +236,14 @@ void routing_on_report(ctl *c, berth_http_req *req) {
     if (!x) continue;
     json_int_t w = json_integer_value(json_object_get(r, "waiting"));
     x->n_waiting = w > 0 && w < 1000000 ? (int)w : 0;
-    if (json_is_true(json_object_get(r, "wake"))) autoscale_wake(c, x);
+    /* The idle timer of sleeping copies counts from the last request. */
+    ic_bucket d;
+    metrics_delta_parse(json_object_get(r, "delta"), &d);
+    if (d.s.invocations > 0 || x->n_waiting > 0) x->last_request = ctl_clock();
+    if (json_is_true(json_object_get(r, "wake"))) {
+      autoscale_wake(c, x);
+      if (c->wake_sleepers) c->wake_sleepers(c, x); /* its sleeping copies, at once */
+    }
   }
   /* Requests in flight per copy: the router's count is the count. */
   for (ic *x = c->ics; x; x = x->next)

@@ -29,6 +29,9 @@ void routing_on_report(ctl *c, berth_http_req *req);
  * ran out; all: every one, at shutdown) get it; draining copies that no
  * router uses any more stop. */
 void routing_wake(ctl *c, int all);
+/* Whether no router can still send a request to a copy that left the
+ * snapshot: no router is around, or it serves the current snapshot. */
+int routing_router_current(ctl *c);
 /* Calls cb(ud) once the router serves the routing snapshot as it is now
  * (at once without a router; after ROUTING_SEEN_WAIT_MS at the latest). */
 void routing_when_seen(ctl *c, void (*cb)(void *ud), void *ud);

@@ -13,6 +13,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "berth/cost.h"
+
 static double number(json_t *o, const char *key, double max) {
   double v = json_number_value(json_object_get(o, key));
   return isfinite(v) && v > 0 ? fmin(v, max) : 0;
@@ -110,4 +112,23 @@ void usage_sample(ctl *c, const ic *x, double now, metrics_usage *out) {
     out->cap_gpu += in->res.n_devices;
     out->cap_gpu_mem_mb += (double)in->res.n_devices * (double)in->res.dev_mem_mb;
   }
+}
+
+/* Placed copies hold an instance's resources whatever their state. */
+static int on_instance(const copy *cp, const instance *in) {
+  return cp->inst == in && in->state == INSTANCE_RUNNING && in->type;
+}
+
+double usage_cost_per_hour(const ctl *c, const ic *x) {
+  double cost = 0;
+  for (const copy *cp = x->copies; cp; cp = cp->next) {
+    const instance *in = cp->inst;
+    if (!in || !on_instance(cp, in)) continue;
+    double mine = cost_weight(&in->res, &cp->need), all = 0;
+    for (const ic *y = c->ics; y; y = y->next)
+      for (const copy *o = y->copies; o; o = o->next)
+        if (on_instance(o, in)) all += cost_weight(&in->res, &o->need);
+    if (all > 0) cost += in->type->price_per_hour * mine / all;
+  }
+  return cost;
 }

@@ -18,6 +18,11 @@
 void usage_copy_report(copy *cp, json_t *rep, double now);
 /* x's ready copies now, and its variant's capacity. */
 void usage_sample(ctl *c, const ic *x, double now, metrics_usage *out);
+
+/* The IC's share of its running instances' price per hour (USD): each
+ * instance's price split over the copies placed on it by their dominant
+ * share of it (lib/cost.c, as berth-sim --per-model). */
+double usage_cost_per_hour(const ctl *c, const ic *x);
 /* A copy's own normalised figures (percent), for Prometheus: 0 when it
  * has no fresh reading. */
 int usage_copy_normalized(const copy *cp, double now, double *cpu, double *mem, double *gpu,

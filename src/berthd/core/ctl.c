@@ -190,3 +190,16 @@ sched_instance ctl_instance_capacity(const ctl *c, const berth_instance_type *t)
   if (smallest < s.dev_mem_mb) s.dev_mem_mb = smallest;
   return s;
 }
+
+void ctl_copy_release(copy *cp) {
+  if (!cp->inst) return;
+  if (cp->reserved_asleep) {
+    sched_need asleep = berth_sleep_need(&cp->need);
+    sched_assignment none = cp->assign;
+    none.n_devices = 0;
+    sched_release(&cp->inst->res, &asleep, &none);
+    cp->reserved_asleep = 0;
+    return;
+  }
+  sched_release(&cp->inst->res, &cp->need, &cp->assign);
+}

@@ -23,6 +23,7 @@
 #include "berth/route.h"
 #include "berth/sched.h"
 #include "berth/scale.h"
+#include "berth/sleep.h"
 
 #include "copy_policy.h"
 
@@ -54,9 +55,19 @@ typedef struct scaling {
 } scaling;
 
 
+/* One of a variant's InstancePools (docs/fleet.md, "Instance pools"). */
+#define MAX_INSTANCE_POOLS 5
+typedef struct variant_pool {
+  char instance_type[64];
+  int priority;                 /* 1 highest */
+} variant_pool;
+
 typedef struct variant {
   char name[NAME_MAX_LEN + 1];
-  char instance_type[64];
+  char instance_type[64];       /* InstanceType, or the Priority 1 pool's */
+  variant_pool pools[MAX_INSTANCE_POOLS]; /* InstancePools, in request order */
+  int n_pools;                  /* 0: InstanceType only */
+  int provision_timeout_s;      /* VariantInstanceProvisionTimeoutInSeconds; 0: none */
   int initial_instances;
   int managed_scaling;          /* ManagedInstanceScaling.Status ENABLED */
   int min_instances, max_instances;
@@ -153,6 +164,8 @@ typedef struct endpoint {
                                    or by an instance that could not start */
   char launch_failure[512];     /* why managed scaling could not add an
                                    instance (local_agent_launch); "" */
+  double launch_failing_since[MAX_VARIANTS]; /* first failed launch of the
+                                   current shortage (ctl_clock); 0: none */
   double last_scale_in[MAX_VARIANTS];
   int mark;                     /* router: in the snapshot being applied */
   json_t *update;               /* UpdateEndpoint in progress, stored as the
@@ -167,7 +180,9 @@ typedef enum {
   COPY_READY,         /* serving */
   COPY_DRAINING,      /* no new requests; stops when in-flight reaches 0 */
   COPY_STOPPING,      /* SIGTERM sent, waiting for exit */
-  COPY_BACKOFF        /* crashed after being ready; restarts after a delay */
+  COPY_BACKOFF,       /* crashed after being ready; restarts after a delay */
+  COPY_SLEEPING       /* idle: out of rotation, its server asleep (or going to
+                         sleep, or waking); docs/sleep.md */
 } copy_state;
 
 typedef struct ic ic;
@@ -240,6 +255,26 @@ typedef struct copy {
                                    Creating, or it is a rollout's new copy */
   copy_usage usage;             /* what it uses (agent: measures; controller:
                                    the last its agent sent) */
+  /* Sleeping (docs/sleep.md). Controller: copy_sleep_policy.h; agent:
+   * copy_sleep.h. */
+  double idle_since;            /* controller: ready with nothing in flight
+                                   since (ctl_clock); 0: busy */
+  double asleep_since;          /* controller: went to sleep at (ctl_clock) */
+  int sleep_told;               /* controller: out of the routers' rotation:
+                                   its agent is told to put it to sleep */
+  int waking;                   /* controller: woken; ready once its agent
+                                   reports it so */
+  int no_sleep;                 /* it cannot sleep (no sleep API, no cgroup):
+                                   never asked again */
+  int sleep_phase;              /* agent: COPY_SLEEP_* (copy_sleep.h) */
+  int sleep_via;                /* agent: COPY_SLEEP_VIA_* */
+  int frozen;                   /* agent: its cgroup is frozen (a restarted
+                                   agent thaws it: agent_state.h) */
+  berth_http_call *sleep_call;  /* agent: /sleep or /wake_up in flight */
+  int sleep_status;             /* agent: that call's HTTP status */
+  uint64_t wake_ms;             /* agent: when its wake began (loop clock) */
+  int reserved_asleep;          /* controller: its instance holds its memory
+                                   only (berth_sleep_need), not its need */
 } copy;
 
 /* What an empty instance of type t offers on this host: the type's
@@ -248,6 +283,9 @@ typedef struct copy {
 sched_instance ctl_instance_capacity(const ctl *c, const berth_instance_type *t);
 /* The document a copy runs (its own revision's, else its IC's). */
 json_t *copy_doc(const copy *cp);
+/* Gives back what cp holds on cp->inst: its need, or only its memory while
+ * it sleeps (reserved_asleep). cp->inst stays set. */
+void ctl_copy_release(copy *cp);
 /* Frees a copy's own memory (its handles are closed). */
 void copy_free(copy *cp);
 
@@ -274,6 +312,8 @@ struct ic {
   int failed_sticky;            /* a copy failed to start: stay Failed */
   ic_metrics *metrics;
   scaling *scaling;             /* NULL without a registered scalable target */
+  struct ic_forecast *forecast; /* its demand history for pre-warming
+                                   (controller/prewarm.h); NULL until then */
   invocation *wait_head, *wait_tail; /* requests held while a copy starts */
   int n_waiting;
   struct shared_count *held;    /* router: held on all threads (shared_count.h) */
@@ -282,6 +322,10 @@ struct ic {
   int mark;                     /* router: in the snapshot being applied */
   int coming;                   /* router: copies placed, not yet ready */
   int wake_pending;             /* router: tell the controller to wake it */
+  int sleeping;                 /* router: copies asleep (a request wakes one) */
+  berth_sleep_policy sleep;     /* Specification.BerthSleepPolicy */
+  double last_request;          /* controller: when a router last reported a
+                                   request for it (ctl_clock) */
   int unlinked;                 /* deleted from ctl's list; freed at refs 0 */
   /* An adapter IC (Specification.BaseInferenceComponentName) has no copies
    * of its own: it is loaded into its base's (adapters.h). */
@@ -332,6 +376,8 @@ struct ctl {
   uint64_t random_state;
   scale_profile profile;
   double scale_in_window_s;     /* FAST profile scale-in window */
+  double forecast_season_s;     /* --forecast-season; 0: --forecast off */
+  double forecast_horizon_s;    /* --forecast-horizon; 0: measured per IC */
   int wake_queue_max;           /* per IC */
   double wake_timeout_s;
   double invocation_timeout_s;  /* InvokeEndpoint: whole answer within it */
@@ -362,6 +408,14 @@ struct ctl {
   struct longpoll *polls;       /* router polls held */
   int router_mode;              /* this process is `berthd router` */
   void (*on_wake)(ctl *c, ic *x); /* router: a held request wants a copy */
+  /* controller: a router holds a request for x: its sleeping copies wake
+   * (set by ctl_start to copy_sleep_policy.h's; routing.c, below it in
+   * the module graph, calls it) */
+  void (*wake_sleepers)(ctl *c, ic *x);
+  /* agent: a sleeping copy woke and passed GET /ping: ready again with
+   * its health checks (set by agent_main to agent.h's; copy_sleep.h,
+   * below agent in the module graph, calls it) */
+  void (*copy_awake)(ctl *c, copy *cp);
   /* controller: whether the CloudWatch alarm named is in ALARM or went
    * there since `since` (ctl_now); set by main to alarms.c's (rollout.h
    * asks it, below alarms in the module graph) */

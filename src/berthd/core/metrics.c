@@ -46,6 +46,7 @@ void metrics_invocation(ic_metrics *m, int status, double model_us, double overh
     m->total_latency_n++;
     m->total_model_us += model_us;
     m->total_overhead_us += overhead_us;
+    scale_window_served_one(&m->window, model_us / 1e6);
   }
 }
 
@@ -66,6 +67,12 @@ void metrics_waited(ic_metrics *m, double wait_ms) {
 void metrics_copy_ready(ic_metrics *m, double setup_ms) {
   m->cur.setup_ms += setup_ms;
   m->cur.setups++;
+}
+
+void metrics_held(ic_metrics *m, int waiting) {
+  if (waiting < 0) waiting = 0;
+  if (waiting > m->last_waiting) scale_window_held(&m->window, (uint32_t)(waiting - m->last_waiting));
+  m->last_waiting = waiting;
 }
 
 void metrics_usage_sample(ic_metrics *m, const metrics_usage *u) {
@@ -199,6 +206,7 @@ void metrics_merge(ic_metrics *m, const ic_bucket *d) {
   m->total_latency_n += d->latency_n;
   m->total_model_us += d->model_latency_us;
   m->total_overhead_us += d->overhead_latency_us;
+  scale_window_served(&m->window, d->latency_n, d->model_latency_us / 1e6);
   /* As if each request had been counted here. */
   m->acc_inv += d->s.invocations;
   m->acc_nocap += d->s.no_capacity;

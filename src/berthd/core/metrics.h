@@ -49,6 +49,7 @@ typedef struct ic_metrics {
   metrics_usage capacity;       /* the last sample's instances and capacity */
   scale_window window;          /* what the autoscaler reads (same buckets) */
   uint32_t acc_inv, acc_nocap;  /* since the last one-second sample */
+  int last_waiting;             /* metrics_held's previous count */
   /* totals since start, for Prometheus counters */
   uint64_t total_invocations, total_no_capacity, total_model_errors, total_waited;
   double total_wait_ms;
@@ -66,9 +67,14 @@ void metrics_waited(ic_metrics *m, double wait_ms);
 void metrics_copy_ready(ic_metrics *m, double setup_ms);
 /* Once a second, before metrics_sample: what the copies use now. */
 void metrics_usage_sample(ic_metrics *m, const metrics_usage *u);
-/* Once a second: records concurrency (in flight + waiting) and closes the
- * bucket when its 10 s are over (copies = ready copies then). Returns how
- * many buckets closed: the newest that many of metrics_closed. */
+/* Once a second, before metrics_sample: the requests held for a copy now.
+ * Their growth since the last call counts as held arrivals (they are
+ * invocations only once answered), the rate a waking IC is sized from. */
+void metrics_held(ic_metrics *m, int waiting);
+/* Once a second: records concurrency (requests in flight at copies; held
+ * ones are not concurrency, see lib/scale.c) and closes the bucket when its
+ * 10 s are over (copies = ready copies then). Returns how many buckets
+ * closed: the newest that many of metrics_closed. */
 int metrics_sample(ic_metrics *m, double now, double concurrency, uint32_t copies);
 /* A router process: what its requests added since the last call (the
  * bucket being filled), which is then emptied. */

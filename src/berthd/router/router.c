@@ -33,6 +33,7 @@
 #include "router_pick.h"
 #include "sessions.h"
 #include "berth/eventstream.h"
+#include "berth/wake.h"
 
 struct invocation {
   ctl *c;
@@ -62,6 +63,8 @@ struct invocation {
   char request_id[64];
   invocation *wait_next;        /* in its IC's wait queue */
   uint64_t wait_start_ms;       /* when it started waiting (0: not waiting) */
+  uint64_t kept_ms;             /* when a ready copy first left it for one still
+                                   starting (lib/wake.c; 0: never) */
   uint64_t sent_ns;             /* when it went to the copy */
   uint64_t first_sent_ms;       /* loop time of the first try: the deadline runs from it */
   uint64_t deadline_ms;         /* the whole answer within this of first_sent_ms */
@@ -188,6 +191,7 @@ static void unlink_waiting(invocation *inv) {
   }
   inv->wait_next = NULL;
   inv->wait_start_ms = 0;
+  inv->kept_ms = 0;
 }
 
 static void on_client_gone(berth_http_req *req) {
@@ -713,8 +717,10 @@ void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const route
     return;
   }
   /* Hold the request while a copy starts instead of failing it: one that
-   * scaling wakes, or one on its way (placed and starting or restarting). */
-  if ((x->wakes || (x->coming > 0 && x->status != IC_FAILED)) && !c->shutting_down) {
+   * scaling wakes, a sleeping one (it wakes), or one on its way (placed and
+   * starting or restarting). */
+  if ((x->wakes || x->sleeping > 0 || (x->coming > 0 && x->status != IC_FAILED)) &&
+      !c->shutting_down) {
     /* The bound is the IC's on all threads together (shared_count.h). */
     if (x->held ? shared_count_add(x->held, 1) > (uint32_t)c->wake_queue_max
                 : x->n_waiting >= c->wake_queue_max) {
@@ -734,7 +740,8 @@ void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const route
       x->wait_head = inv;
     x->wait_tail = inv;
     x->n_waiting++;
-    if (x->wakes && c->on_wake) c->on_wake(c, x); /* the controller scales it up */
+    /* The controller scales it up, or wakes its sleeping copies. */
+    if ((x->wakes || x->sleeping > 0) && c->on_wake) c->on_wake(c, x);
     return;
   }
   req->on_abort = NULL;
@@ -748,14 +755,24 @@ void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const route
   }
 }
 
-void router_copy_ready(ctl *c, ic *x) {
-  while (x->wait_head) {
+/* Sends held requests, oldest first, to the ready copies by lib/wake.c's
+ * rule: ready_now copies just became ready (0: the periodic check of those
+ * kept back). The rest stay held, stamped with when they were first kept. */
+static void release_held(ctl *c, ic *x, size_t ready_now) {
+  if (!x->wait_head) return;
+  uint64_t now = uv_now(c->loop);
+  uint64_t kept_ms = x->wait_head->kept_ms;
+  double kept = kept_ms ? (double)(now - kept_ms) / 1000.0 : 0.0;
+  size_t n = berth_wake_release(x->n_waiting > 0 ? (size_t)x->n_waiting : 0, ready_now,
+                                x->coming > 0 ? (size_t)x->coming : 0, kept);
+  for (size_t k = 0; k < n && x->wait_head; k++) {
     invocation *inv = x->wait_head;
-    uint64_t waited = uv_now(c->loop) - inv->wait_start_ms;
+    uint64_t waited = now - inv->wait_start_ms, kept_at = inv->kept_ms;
     unlink_waiting(inv);
     if (forward(inv) != 0) {
       /* Not ready after all (it went away again): back to the front. */
-      inv->wait_start_ms = uv_now(c->loop) - waited;
+      inv->wait_start_ms = now - waited;
+      inv->kept_ms = kept_at;
       inv->wait_next = x->wait_head;
       x->wait_head = inv;
       if (!x->wait_tail) x->wait_tail = inv;
@@ -765,9 +782,18 @@ void router_copy_ready(ctl *c, ic *x) {
     }
     metrics_waited(x->metrics, (double)waited);
   }
+  for (invocation *inv = x->wait_head; inv; inv = inv->wait_next)
+    if (!inv->kept_ms) inv->kept_ms = now;
+}
+
+void router_copy_ready(ctl *c, ic *x) {
+  release_held(c, x, 1);
 }
 
 void router_expire_waiting(ctl *c, ic *x) {
+  /* Those kept back for copies still starting go once the wait is over. */
+  if (x->wait_head && x->wait_head->kept_ms && !c->shutting_down && !x->deleting)
+    release_held(c, x, 0);
   uint64_t now = uv_now(c->loop);
   invocation *next;
   for (invocation *inv = x->wait_head; inv; inv = next) {

@@ -27,7 +27,8 @@ typedef struct router_target {
 void router_invoke(ctl *c, berth_http_req *req, endpoint *ep, ic *x, const router_target *t);
 void router_format_error(int status, const char *message, void *body, const char **content_type,
                          const char **error_type, void *ud);
-/* A copy of x became ready: requests held for x go to it. */
+/* A copy of x became ready: requests held for x go to the ready copies,
+ * its fair share of them while more copies start (lib/wake.c). */
 void router_copy_ready(ctl *c, ic *x);
 /* Once a second: held requests past the wake timeout get 429, and those of
  * an IC being deleted or failed get their error. */

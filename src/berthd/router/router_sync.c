@@ -200,6 +200,7 @@ static void apply_snapshot(ctl *c, json_t *snap) {
     x->failed_sticky = json_is_true(json_object_get(e, "failed"));
     x->wakes = json_is_true(json_object_get(e, "wakes"));
     x->coming = (int)json_integer_value(json_object_get(e, "coming"));
+    x->sleeping = (int)json_integer_value(json_object_get(e, "sleeping"));
     x->created = (double)json_integer_value(json_object_get(e, "created"));
     snprintf(x->base, sizeof x->base, "%s", json_string_value(json_object_get(e, "base")) ?: "");
     if (apply_copies(c, x, json_object_get(e, "copies")) && x->wait_head) router_copy_ready(c, x);
