@@ -20,10 +20,6 @@
 
 #include "berth/buf.h"
 
-#ifndef BERTH_SHARE_DIR
-#define BERTH_SHARE_DIR "/usr/local/share/berth"
-#endif
-
 #define CATALOG_MAX_BYTES (4 << 20)  /* a catalog is a few KiB; refuse junk */
 #define MAX_ACCELERATORS 16          /* = SCHED_MAX_DEVICES */
 
@@ -218,14 +214,20 @@ static int parse_entry(const where *wc, const json_t *entry, berth_instance_type
 int berth_catalog_load(const char *path, berth_catalog *cat, char *err, size_t errsz) {
   memset(cat, 0, sizeof *cat);
   set_err(err, errsz, "no error");
+  const char *env = getenv("BERTH_CATALOG");
+  int defaulted = !path && !(env && env[0]);
   if (!path) path = berth_catalog_default_path();
   int rc = 0;
   json_t *root = NULL;
   FILE *f = fopen(path, "r");
   if (!f) {
     rc = -errno;
-    set_err(err, errsz, "%s: cannot open the instance-type catalog: %s (set BERTH_CATALOG to a catalog file)",
-            path, strerror(errno));
+    set_err(err, errsz, "%s: cannot open the instance-type catalog: %s (%s; set BERTH_CATALOG "
+            "or --catalog to a catalog file, e.g. share/berth/instance-types.json of the source)",
+            path, strerror(-rc),
+            defaulted ? "the default: PREFIX/share/berth beside PREFIX/bin, or share/berth in the "
+                        "build directory"
+                      : "the file named by --catalog or BERTH_CATALOG");
     return rc;
   }
   struct stat st;
@@ -286,7 +288,17 @@ const berth_instance_type *berth_catalog_find(const berth_catalog *cat, const ch
   return NULL;
 }
 
-/* The result lives in a per-thread buffer, valid until the next call. */
+/* The catalog's place relative to the running program, so that no path is
+ * compiled in and an install (or a build tree) can move as a whole:
+ *   <prefix>/bin/berthd      -> <prefix>/share/berth/   (cmake --install, .deb)
+ *   <build>/berthd           -> <build>/share/berth/    (copied there by cmake)
+ *   <build>/tests/test_x     -> <build>/share/berth/    (unit tests)
+ * The program's own directory is tried first (a build tree inside the source
+ * tree must not pick up the source's copy); when it has no catalog the
+ * installed place is returned, found or not, so that an error names where
+ * the catalog belongs.
+ * The result lives in a per-thread buffer, valid until the next call. */
+#define CATALOG_REL "share/berth/instance-types.json"
 const char *berth_catalog_default_path(void) {
   static _Thread_local char buf[PATH_MAX];
   const char *env = getenv("BERTH_CATALOG");
@@ -294,20 +306,29 @@ const char *berth_catalog_default_path(void) {
     snprintf(buf, sizeof buf, "%s", env);
     return buf;
   }
-  /* Installed layout: <prefix>/bin/berthd next to <prefix>/share/berth. */
-  char exe[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  char dir[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", dir, sizeof dir - 1);
+  char *slash = NULL;
   if (len > 0) {
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = '\0';          /* <prefix>/bin */
-    slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';                   /* <prefix> */
-      int n = snprintf(buf, sizeof buf, "%s/share/berth/instance-types.json", exe);
-      if (n > 0 && (size_t)n < sizeof buf && access(buf, R_OK) == 0) return buf;
-    }
+    dir[len] = '\0';
+    slash = strrchr(dir, '/');
   }
-  snprintf(buf, sizeof buf, "%s", BERTH_SHARE_DIR "/instance-types.json");
+  if (!slash) {
+    /* No /proc (a chroot without it): nothing to be relative to, so the
+     * place the Debian package puts it. */
+    snprintf(buf, sizeof buf, "%s", "/usr/" CATALOG_REL);
+    return buf;
+  }
+  *slash = '\0'; /* the program's directory */
+  char here[PATH_MAX];
+  int n = snprintf(here, sizeof here, "%s/" CATALOG_REL, dir);
+  slash = strrchr(dir, '/');
+  if (slash) *slash = '\0'; /* its parent: the prefix ("" for /bin) */
+  int m = snprintf(buf, sizeof buf, "%s/" CATALOG_REL, dir);
+  if (n > 0 && (size_t)n < sizeof here && access(here, R_OK) == 0) {
+    memcpy(buf, here, (size_t)n + 1);
+    return buf;
+  }
+  if (m <= 0 || (size_t)m >= sizeof buf) snprintf(buf, sizeof buf, "%s", "/usr/" CATALOG_REL);
   return buf;
 }

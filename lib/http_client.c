@@ -703,6 +703,7 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
                        const berth_http_call_cb *cb, void *ud, berth_http_call **out) {
   if (out) *out = NULL;
   if (!cl || cl->freed || !o || !o->host || !o->method || !o->target || !cb) return UV_EINVAL;
+  if (o->host_header && (!o->host_header[0] || strpbrk(o->host_header, "\r\n"))) return UV_EINVAL;
   if (o->port <= 0 || o->port > 65535 || strlen(o->host) >= 64) return UV_EINVAL;
   if (o->tls_name && (!o->tls_name[0] || strlen(o->tls_name) > TLS_NAME_MAX)) return UV_EINVAL;
   if (strpbrk(o->method, " \r\n") || strpbrk(o->target, " \r\n") || !o->target[0])
@@ -734,10 +735,15 @@ int berth_http_request(berth_http_client *cl, const berth_http_request_opts *o,
   berth_buf_appends(&call->req, o->method);
   berth_buf_append(&call->req, " ", 1);
   berth_buf_appends(&call->req, o->target);
-  berth_buf_appends(&call->req, v6 ? " HTTP/1.1\r\nHost: [" : " HTTP/1.1\r\nHost: ");
-  berth_buf_appends(&call->req, o->host);
-  berth_buf_appends(&call->req, v6 ? "]:" : ":");
-  berth_buf_append_u64(&call->req, (uint64_t)o->port);
+  if (o->host_header) {
+    berth_buf_appends(&call->req, " HTTP/1.1\r\nHost: ");
+    berth_buf_appends(&call->req, o->host_header);
+  } else {
+    berth_buf_appends(&call->req, v6 ? " HTTP/1.1\r\nHost: [" : " HTTP/1.1\r\nHost: ");
+    berth_buf_appends(&call->req, o->host);
+    berth_buf_appends(&call->req, v6 ? "]:" : ":");
+    berth_buf_append_u64(&call->req, (uint64_t)o->port);
+  }
   berth_buf_append(&call->req, "\r\n", 2);
   for (size_t i = 0; i < o->n_headers; i++) {
     const berth_http_header *h = &o->headers[i];

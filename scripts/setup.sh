@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs what Berth needs on Debian 12 (idempotent) and builds it into
 # build/; with SETUP_TESTS=1 also what only the tests need (Node.js, tmux,
-# chromium for the console test, the pinned npm packages).
+# chromium for the console test, debootstrap and dpkg-dev for the .deb test,
+# the pinned npm packages).
 #   scripts/setup.sh            build (RelWithDebInfo) into build/
 #   SETUP_TESTS=1 BUILD_DIR=build-asan CMAKE_FLAGS=-DBERTH_SANITIZE=ON scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs="build-essential cmake pkg-config libuv1-dev libjansson-dev libsqlite3-dev libssl-dev
-      libcurl4-openssl-dev libarchive-dev tar gzip curl iproute2 clang openssl
+      libcurl4-openssl-dev libarchive-dev libpq-dev tar gzip curl iproute2 clang openssl
       podman runc tzdata"
 tests="${SETUP_TESTS:-}"
 if [ -n "$tests" ]; then
-  pkgs="$pkgs tmux chromium"
+  pkgs="$pkgs tmux chromium postgresql postgresql-client debootstrap dpkg-dev"
   command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi

@@ -62,6 +62,9 @@ typedef struct berth_http_request_opts {
    * is a name. NULL: plain HTTP. Not owned; must outlive the call. */
   berth_tls_client *tls;
   const char *tls_name;
+  /* The Host header to send instead of host:port: a request passed on as
+   * it came (its signature may cover Host). */
+  const char *host_header;
 } berth_http_request_opts;
 
 berth_http_client *berth_http_client_new(uv_loop_t *loop, size_t max_idle_per_host);

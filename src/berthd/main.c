@@ -36,8 +36,10 @@
 #include "autoscale.h"
 #include "reconcile.h"
 #include "keys.h"
+#include "leader.h"
 #include "local_agent.h"
 #include "pool.h"
+#include "exec_provider.h"
 #include "router.h"
 #include "router_sync.h"
 #include "router_threads.h"
@@ -52,6 +54,8 @@
 
 static struct {
   const char *data_dir;
+  const char *store;            /* postgresql://...: shared with standby controllers */
+  const char *advertise_url;    /* how clients reach this controller's control API */
   const char *control_listen;
   const char *runtime_listen;
   const char *catalog;
@@ -78,9 +82,12 @@ static struct {
   const char *agent_listen;     /* agents' and routers' own listener */
   const char *router_threads;   /* router: its event loops (default: the cores) */
   int insecure_listen;
-} config = {"berth-data", "127.0.0.1:8070", "127.0.0.1:8080", NULL, "fast", "300", "256", "300",
-            "0", "local", NULL, "60", "480", "5", "60", "128", NULL, NULL, "info", NULL, NULL,
-            NULL, NULL, NULL, NULL, NULL, NULL, 0};
+} config = {.data_dir = "berth-data", .control_listen = "127.0.0.1:8070",
+            .runtime_listen = "127.0.0.1:8080", .scale_profile = "fast",
+            .scale_in_window = "300", .wake_queue = "256", .wake_timeout = "300",
+            .instance_cooldown = "0", .provider = "local", .invocation_timeout = "60",
+            .stream_timeout = "480", .health_interval = "5", .body_timeout = "60",
+            .max_buffered_mb = "128", .log_level = "info"};
 
 typedef enum { ROLE_CONTROLLER, ROLE_ROUTER } role;
 
@@ -111,6 +118,12 @@ static void usage(FILE *f) {
           "The router token (or BERTH_ROUTER_TOKEN) lets routers read the routing\n"
           "state; berthd up makes one per start.\n\n"
           "  --data-dir DIR            state (SQLite), logs and artifact cache (default %s)\n"
+          "  --store postgresql://...  keep the state in PostgreSQL instead (libpq's URI or\n"
+          "                            key=value string; a password better in PGPASSWORD or\n"
+          "                            ~/.pgpass): several controllers on one database, one\n"
+          "                            leads, the others stand by (docs/high-availability.md)\n"
+          "  --advertise-url URL       with --store: the control API's URL that standbys\n"
+          "                            name to clients (default: --control-listen's)\n"
           "  --control-listen H:P      SageMaker control API (default %s)\n"
           "  --runtime-listen H:P      SageMaker Runtime API (default %s)\n"
           "  --catalog FILE            instance-type catalog (default %s)\n"
@@ -127,8 +140,20 @@ static void usage(FILE *f) {
           "  --instance-cooldown S     managed instance scaling: seconds an instance stays\n"
           "                            idle before release (default: the ScaleInPolicy's\n"
           "                            CooldownInMinutes; for tests and compressed time)\n"
-          "  --provider local|pool     where instances come from: local agents (default) or\n"
-          "                            agents that join (berthd agent --join URL --token T)\n"
+          "  --provider P              where instances come from: local agents (default),\n"
+          "                            agents that join (berthd agent --join URL --token T),\n"
+          "                            or hosts your hooks create and delete (exec);\n"
+          "                            P is local, pool or exec\n"
+          "  --instance-create CMD     exec: a sh command booting a host that runs\n"
+          "                            berthd agent --join $BERTH_JOIN_URL --token\n"
+          "                            $BERTH_JOIN_TOKEN --instance-type TYPE; it may\n"
+          "                            print instance-id=ID (docs/providers.md)\n"
+          "  --instance-delete CMD     exec: a sh command deleting one\n"
+          "                            ($BERTH_CLOUD_INSTANCE_ID, $BERTH_INSTANCE_NAME)\n"
+          "  --instance-join-timeout S exec: an instance whose agent has not joined S s\n"
+          "                            after its launch is deleted: a failed launch (300)\n"
+          "  --instance-hook-timeout S exec: a hook running past S s is stopped (300)\n"
+          "  --instance-join-url URL   exec: what agents join (default: agent listener)\n"
           "  --agent-token T           the token joining agents must present (or\n"
           "                            BERTH_AGENT_TOKEN); required with --provider pool\n"
           "  --invocation-timeout S    InvokeEndpoint: a model's whole answer within S s (60)\n"
@@ -167,7 +192,8 @@ static void usage(FILE *f) {
           "                            control listener then refuses them), e.g. a\n"
           "                            private network's address\n"
           "  --ca-file FILE            router: the CA that signed an https --controller's\n"
-          "                            certificate (default: the system's CAs)\n"
+          "                            certificate; controller with --store: the CA of the\n"
+          "                            other controllers' (default: the system's CAs)\n"
           "  --router-threads N        router: event loops serving the runtime API, each\n"
           "                            with its own listener on the port (1-64; default:\n"
           "                            one per core)\n",
@@ -220,7 +246,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
   if (servers_open > 0 || (copies > 0 && !late)) return;
   if (c->router_mode && router_threads_running() > 0) return; /* each finishes its requests */
   uv_timer_stop(t);
-  if (!c->router_mode) {
+  if (!c->router_mode && c->leads) {
     uv_timer_stop(&c->tick);
     uv_timer_stop(&c->kick);
     autoscale_stop(c);
@@ -237,7 +263,10 @@ static void on_shutdown_poll(uv_timer_t *t) {
 
 static void on_server_closed(void *ud) {
   (void)ud;
-  if (--servers_open == 0 && !controller.router_mode) {
+  /* Joined agents' copies on a shared store outlive this controller: the
+   * next leader adopts them. Local instances are this host's and stop. */
+  if (--servers_open == 0 && !controller.router_mode &&
+      !(controller.leader && controller.pool)) {
     ctl_stop_all(&controller);
     local_agent_stop_all(&controller); /* each stops its copies and exits */
   }
@@ -288,7 +317,9 @@ static int tls_setup(void) {
     berth_log(BERTH_LOG_ERROR, "--tls-cert/--tls-key: %s", err);
     return -1;
   }
-  if (config.controller_url && strncmp(config.controller_url, "https://", 8) == 0 &&
+  /* A router's https controller, or the leader a standby passes calls to. */
+  if (((config.controller_url && strncmp(config.controller_url, "https://", 8) == 0) ||
+       config.store) &&
       berth_tls_client_new(config.ca_file, &ca, err, sizeof err) < 0) {
     berth_log(BERTH_LOG_ERROR, "--ca-file: %s", err);
     return -1;
@@ -497,12 +528,74 @@ static const char *forecast_flag, *forecast_season_flag, *forecast_horizon_flag;
 static const char *log_retention_mb_flag;
 /* --access-log FILE|-: the router's (access_log.h); the controller ignores it. */
 static const char *access_log_flag;
+/* --provider exec: its hooks and deadlines (exec_provider.h). */
+static struct {
+  const char *create, *del, *join_timeout, *hook_timeout, *join_url;
+} exec_flags;
+
+/* Loads the state and starts deciding: at once on a store of its own, or
+ * when this controller wins the lead of a shared one. */
+static int lead(ctl *c) {
+  if (keys_load(c) || ctl_load(c)) {
+    berth_log(BERTH_LOG_ERROR, "cannot load state from %s",
+              store_shared(c->db) ? "the PostgreSQL store" : "DATA_DIR/berth.db");
+    return -1;
+  }
+  if (!c->auth_off && keys_first_start(c)) return -1;
+  ctl_start(c);
+  autoscale_start(c);
+  c->leads = 1;
+  berth_log(BERTH_LOG_INFO, "version %s, control API on http://%s, data in %s", BERTH_VERSION,
+            config.control_listen, store_shared(c->db) ? "PostgreSQL" : c->data_dir);
+  return 0;
+}
+
+/* What the other controllers tell clients this one is reached at: the
+ * control listener, with a wildcard address made this host's loopback
+ * (say --advertise-url for clients elsewhere: docs/high-availability.md). */
+static void advertised_url(ctl *c, char *out, size_t outsz) {
+  if (config.advertise_url) {
+    snprintf(out, outsz, "%s", config.advertise_url);
+    return;
+  }
+  char host[256];
+  int port;
+  parse_listen("--control-listen", config.control_listen, host, sizeof host, &port);
+  if (!host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+    snprintf(host, sizeof host, "127.0.0.1");
+  snprintf(out, outsz, "%s://%.200s:%d", tls ? "https" : "http", host,
+           berth_http_server_port(c->control));
+}
+
+static void on_lead(void *ud) {
+  ctl *c = ud;
+  if (c->shutting_down) return;
+  berth_log(BERTH_LOG_INFO, "leads the controllers sharing its store: loading state");
+  if (lead(c)) exit(1);
+}
+
+/* A controller that lost the lead holds state others now change: it
+ * exits, and whoever runs it (berthd up, systemd) starts it again as a
+ * standby. */
+static void on_lost(void *ud) {
+  (void)ud;
+  berth_log(BERTH_LOG_ERROR, "lost the lead: another controller leads the store now (or it "
+            "could not renew its lease for %d s); exiting to start again as a standby",
+            LEADER_LEASE_S);
+  _exit(3);
+}
+
+static void on_fenced(void *ud) {
+  on_lost(ud);
+}
 
 static int cmd_role(role r, int argc, char **argv) {
   supervised_start();
   for (int i = 0; i < argc; i++) {
     const char **slot = NULL;
     if (strcmp(argv[i], "--data-dir") == 0) slot = &config.data_dir;
+    else if (strcmp(argv[i], "--store") == 0) slot = &config.store;
+    else if (strcmp(argv[i], "--advertise-url") == 0) slot = &config.advertise_url;
     else if (strcmp(argv[i], "--control-listen") == 0) slot = &config.control_listen;
     else if (strcmp(argv[i], "--runtime-listen") == 0) slot = &config.runtime_listen;
     else if (strcmp(argv[i], "--catalog") == 0) slot = &config.catalog;
@@ -513,6 +606,11 @@ static int cmd_role(role r, int argc, char **argv) {
     else if (strcmp(argv[i], "--instance-cooldown") == 0) slot = &config.instance_cooldown;
     else if (strcmp(argv[i], "--provider") == 0) slot = &config.provider;
     else if (strcmp(argv[i], "--agent-token") == 0) slot = &config.agent_token;
+    else if (strcmp(argv[i], "--instance-create") == 0) slot = &exec_flags.create;
+    else if (strcmp(argv[i], "--instance-delete") == 0) slot = &exec_flags.del;
+    else if (strcmp(argv[i], "--instance-join-timeout") == 0) slot = &exec_flags.join_timeout;
+    else if (strcmp(argv[i], "--instance-hook-timeout") == 0) slot = &exec_flags.hook_timeout;
+    else if (strcmp(argv[i], "--instance-join-url") == 0) slot = &exec_flags.join_url;
     else if (strcmp(argv[i], "--invocation-timeout") == 0) slot = &config.invocation_timeout;
     else if (strcmp(argv[i], "--stream-timeout") == 0) slot = &config.stream_timeout;
     else if (strcmp(argv[i], "--health-interval") == 0) slot = &config.health_interval;
@@ -626,15 +724,30 @@ static int cmd_role(role r, int argc, char **argv) {
    * burst of big bodies is returned after it (glibc would otherwise raise
    * its mmap threshold and keep them in the heap). */
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-  if (strcmp(config.provider, "pool") == 0) {
-    c->pool = 1;
+  int exec_provider = strcmp(config.provider, "exec") == 0;
+  double join_timeout_s = EXEC_JOIN_TIMEOUT_S, hook_timeout_s = EXEC_HOOK_TIMEOUT_S;
+  if (strcmp(config.provider, "pool") == 0 || exec_provider) {
+    c->pool = 1; /* exec instances are joined agents too */
   } else if (strcmp(config.provider, "local") != 0) {
-    fprintf(stderr, "berthd up: --provider '%s' must be local or pool\n", config.provider);
+    fprintf(stderr, "berthd up: --provider '%s' must be local, pool or exec\n", config.provider);
+    return 2;
+  }
+  if (exec_provider && r == ROLE_CONTROLLER &&
+      ((exec_flags.join_timeout && parse_number("--instance-join-timeout",
+                                                exec_flags.join_timeout, 1, 86400,
+                                                &join_timeout_s)) ||
+       (exec_flags.hook_timeout && parse_number("--instance-hook-timeout",
+                                                exec_flags.hook_timeout, 1, 86400,
+                                                &hook_timeout_s))))
+    return 2;
+  if (exec_provider && r == ROLE_CONTROLLER && (!exec_flags.create || !exec_flags.del)) {
+    fprintf(stderr, "berthd up: --provider exec needs --instance-create CMD and "
+            "--instance-delete CMD (docs/providers.md)\n");
     return 2;
   }
   const char *token = config.agent_token ? config.agent_token : getenv("BERTH_AGENT_TOKEN");
   if (token) snprintf(c->agent_token, sizeof c->agent_token, "%s", token);
-  if (c->pool && !c->agent_token[0]) {
+  if (c->pool && !exec_provider && !c->agent_token[0]) {
     fprintf(stderr, "berthd up: --provider pool needs --agent-token (or BERTH_AGENT_TOKEN) so "
             "that only your agents can join\n");
     return 2;
@@ -720,15 +833,10 @@ static int cmd_role(role r, int argc, char **argv) {
     berth_log(BERTH_LOG_ERROR, "%s", err);
     return 1;
   }
-  if (store_open(c->loop, c->data_dir, &c->db, err, sizeof err)) {
+  if (store_open(c->loop, config.store, c->data_dir, &c->db, err, sizeof err)) {
     berth_log(BERTH_LOG_ERROR, "%s", err);
     return 1;
   }
-  if (keys_load(c) || ctl_load(c)) {
-    berth_log(BERTH_LOG_ERROR, "cannot load state from %s/berth.db", c->data_dir);
-    return 1;
-  }
-  if (!c->auth_off && keys_first_start(c)) return 1;
   c->control_tls = tls != NULL; /* the console's cookie is Secure then */
   if (listen_on(c, "--control-listen", config.control_listen, -1, 0, api_on_request,
                 api_format_error, budget.control, 0, 0, &c->control))
@@ -750,15 +858,39 @@ static int cmd_role(role r, int argc, char **argv) {
              berth_http_server_port(c->agent_listener ? c->agent_listener : c->control));
     snprintf(c->log_level, sizeof c->log_level, "%s", config.log_level);
   }
+  if (exec_provider) {
+    exec_config ec = {exec_flags.create, exec_flags.del, exec_flags.join_url, join_timeout_s,
+                      hook_timeout_s, pool_lose};
+    if (exec_provider_init(c, &ec)) return 2;
+  }
   supervised_ready(); /* the control port listens */
   c->alarm_fired = alarms_fired; /* rolling updates ask it (rollout.h) */
-  ctl_start(c);
-  autoscale_start(c);
-  berth_log(BERTH_LOG_INFO, "version %s, control API on http://%s, data in %s", BERTH_VERSION,
-            config.control_listen, c->data_dir);
+  if (!store_shared(c->db)) {
+    if (lead(c)) return 1;
+  } else {
+    char url[300];
+    advertised_url(c, url, sizeof url);
+    int leads = leader_start(c->loop, config.store, c->data_dir, url, c->db, on_lead, on_lost, c,
+                             &c->leader, err, sizeof err);
+    if (leads < 0) {
+      berth_log(BERTH_LOG_ERROR, "%s", err);
+      return 1;
+    }
+    store_on_fenced(c->db, on_fenced, c);
+    c->peer_tls = ca;
+    if (leads) {
+      berth_log(BERTH_LOG_INFO, "leads the controllers sharing its store");
+      if (lead(c)) return 1;
+    } else {
+      berth_log(BERTH_LOG_INFO, "version %s, control API on http://%s: a standby until it "
+                "leads the controllers sharing its PostgreSQL store", BERTH_VERSION,
+                config.control_listen);
+    }
+  }
   uv_run(c->loop, UV_RUN_DEFAULT);
   berth_http_client_free(c->client);
   store_close(c->db);
+  leader_stop(c->leader); /* after the last commit: a standby leads at once */
   ctl_free_state(c);
   console_free(c);
   return 0;

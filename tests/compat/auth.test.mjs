@@ -92,7 +92,7 @@ test('berthd wrote an admin key in the AWS shared-credentials format, mode 0600,
   assert.ok(creds?.accessKeyId && creds.secretAccessKey, 'profile [default] has both lines');
   assert.match(b.logs(), new RegExp(`its credentials are in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   assert.ok(!b.logs().includes(creds.secretAccessKey), 'the secret never appears in the log');
-  const sealed = fs.readFileSync(path.join(b.dataDir, 'berth.db'));
+  const sealed = b.storeBytes();
   assert.ok(!sealed.includes(Buffer.from(creds.secretAccessKey)), 'the store holds the secret sealed, not in clear');
 });
 

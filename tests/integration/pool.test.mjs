@@ -16,7 +16,7 @@
 // address; its runtime API stays on 127.0.0.1. Traffic stays on this host.
 // Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for `ip netns`); otherwise it exits 77,
 // which ctest reports as skipped.
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,7 @@ import path from 'node:path';
 import {
   BERTHD, BUILD_DIR, TEST_TAG, control, controlOk, findTaggedProcesses, freePort, invoke, modelPids, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
+import { scenario } from '../lib/steps.mjs';
 import { describeEndpoint, describeIc, icBody, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
 
 const TOKEN = `pool-token-${randomBytes(8).toString('hex')}`;
@@ -182,20 +183,10 @@ after(async () => {
 });
 
 // The tests below are one scenario, in order; each skips when an earlier one failed.
-let broken = null;
-function step(name, timeout, fn) {
-  test(name, { timeout }, async (t) => {
-    if (skipReason) { t.skip(skipReason); return; }
-    if (broken) { t.skip(`an earlier step failed: ${broken}`); return; }
-    try {
-      await fn(t);
-    } catch (e) {
-      broken = name;
-      e.message += `\n${agentLogs()}\n--- controller log (last 5000 bytes)\n${b?.logs().slice(-5000)}`;
-      throw e;
-    }
-  });
-}
+const step = scenario({
+  skipped: () => skipReason,
+  context: () => `${agentLogs()}\n--- controller log (last 5000 bytes)\n${b?.logs().slice(-5000)}`,
+});
 
 step('an endpoint waits in Creating until two agents in other namespaces have joined', 90_000, async () => {
   await controlOk(b.controlUrl, 'CreateEndpointConfig', {

@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { openPostgres } from './postgres.mjs';
 import { readCredentials, signRequest } from './sigv4.mjs';
 
 export const SOURCE_DIR = process.env.BERTH_SOURCE_DIR
@@ -382,6 +383,21 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 const allDaemons = [];
 
 /**
+ * With BERTH_TEST_PG_DIR (a cluster `node tests/lib/postgres.mjs start DIR`
+ * runs: scripts/test.sh --store postgresql), every berthd keeps its state in
+ * PostgreSQL: one database per data dir, so a restart on the same data dir
+ * finds its state. Returns {url, env} or null (SQLite, the default).
+ */
+function testStore(dataDir) {
+  const dir = process.env.BERTH_TEST_PG_DIR;
+  if (!dir) return null;
+  const pg = openPostgres(dir);
+  const db = `berth_${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16)}`;
+  const url = pg.createDatabase(db);
+  return { url, env: pg.env, dump: () => pg.psql('SELECT kind, name, doc FROM objects', db) };
+}
+
+/**
  * Start `berthd up` and wait until both /healthz answer 200.
  * Options: dataDir (default: a new temp dir), extraArgs, env, startTimeoutMs,
  * allowExec (programs copies may run; default [NODE_EXEC]).
@@ -396,7 +412,9 @@ export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTime
     tempDirs.add(dataDir);
   }
   const [cport, rport] = await twoFreePorts();
-  const args = ['up', '--data-dir', dataDir,
+  const store = testStore(dataDir);
+  if (store) env = { ...store.env, ...env };
+  const args = ['up', '--data-dir', dataDir, ...(store ? ['--store', store.url] : []),
     '--control-listen', `${controlHost}:${cport}`, '--runtime-listen', `127.0.0.1:${rport}`,
     ...allowExec.flatMap((p) => ['--allow-exec', p]), ...extraArgs];
   const proc = spawn(BERTHD, args, {
@@ -429,6 +447,13 @@ export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTime
     proc,
     args,
     logs: () => output,
+    /** Everything the state store holds, as bytes: the SQLite files, or
+     * the PostgreSQL objects table. */
+    storeBytes() {
+      if (store) return Buffer.from(store.dump());
+      return Buffer.concat(['berth.db', 'berth.db-wal'].map((f) => path.join(dataDir, f))
+        .filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)));
+    },
     /** The pid of the controller `berthd up` runs now (null between restarts). */
     controllerPid: () => childrenRunning(proc.pid)[0] ?? null,
     get exitInfo() { return exitInfo; },
@@ -493,8 +518,11 @@ export async function startBerthd({ dataDir, extraArgs = [], env = {}, startTime
   live.add(d);
   allDaemons.push(d);
 
+  // The controller's /healthz/leader: it answers only once its state is
+  // loaded (a standby's is 503).
   const healthy = async (url) => {
-    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`${url}${url === d.controlUrl ? '/healthz/leader' : '/healthz'}`,
+      { signal: AbortSignal.timeout(2000) });
     await res.arrayBuffer();
     return res.status;
   };

@@ -182,8 +182,8 @@ static void test_default_path(void) {
   setenv("BERTH_CATALOG", "/some/where.json", 1);
   CHECK_STR(berth_catalog_default_path(), "/some/where.json");
   unsetenv("BERTH_CATALOG");
-  /* Tests run from the build tree, with no share/ next to them: the
-   * compile-time share directory, which is the source tree's. */
+  /* Tests run from BUILD/tests: the catalog configure copied to
+   * BUILD/share/berth, found relative to the program (nothing compiled in). */
   const char *p = berth_catalog_default_path();
   CHECK(strstr(p, "/share/berth/instance-types.json") != NULL);
   CHECK(access(p, R_OK) == 0);

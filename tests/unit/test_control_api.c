@@ -48,7 +48,7 @@ static void init_ctl(const char *dir) {
   snprintf(c.account, sizeof c.account, "000000000000");
   char err[256];
   CHECK_INT(berth_catalog_load(NULL, &c.catalog, err, sizeof err), 0);
-  CHECK_INT(store_open(c.loop, dir, &c.db, err, sizeof err), 0);
+  CHECK_INT(store_open(c.loop, NULL, dir, &c.db, err, sizeof err), 0);
   CHECK_INT(ctl_load(&c), 0);
   uv_timer_init(c.loop, &c.tick);
   uv_timer_init(c.loop, &c.kick);

@@ -39,7 +39,7 @@ int main(void) {
   uv_loop_t *loop = uv_default_loop();
   char err[256];
   store *s = NULL;
-  CHECK_INT(store_open(loop, dir, &s, err, sizeof err), 0);
+  CHECK_INT(store_open(loop, NULL, dir, &s, err, sizeof err), 0);
 
   /* Many changes, then one barrier: it fires once, from the loop. */
   uint64_t w0 = store_writes(s);
@@ -84,7 +84,7 @@ int main(void) {
   json_decref(doc);
   store_close(s); /* commits what is queued */
 
-  CHECK_INT(store_open(loop, dir, &s, err, sizeof err), 0);
+  CHECK_INT(store_open(loop, NULL, dir, &s, err, sizeof err), 0);
   int n = 0;
   CHECK_INT(store_each(s, "inference-component", count_docs, &n), 0);
   CHECK_INT(n, 999);

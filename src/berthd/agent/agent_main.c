@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "agent_state.h"
 #include "container.h"
 #include "image_pull.h"
+#include "controllers.h"
 #include "log_ship.h"
 #include "copy_limits.h"
 #include "copy_sleep.h"
@@ -77,40 +79,51 @@ static uv_signal_t sigterm, sigint;
 static int stopping;
 static log_ship *shipper;       /* a pool agent's copy logs to the controller */
 
-static berth_tls_client *controller_tls; /* an https --join */
+static berth_tls_client *https_client;   /* when any --join URL is https */
+static berth_tls_client *controller_tls; /* the current one's: NULL for http */
 static char controller_name[256];        /* the name its certificate carries */
+static controllers joins;                /* --join's controllers (controllers.h) */
+static char sync_leader[256];            /* a standby's x-berth-leader */
 
-static int parse_url(const char *url) {
-  const char *p = url;
-  int https = strncmp(p, "https://", 8) == 0;
-  if (strncmp(p, "http://", 7) != 0 && !https) return -1;
-  p += https ? 8 : 7;
-  const char *colon = strrchr(p, ':');
-  const char *slash = strchr(p, '/');
-  if (!colon || (slash && slash < colon)) return -1;
-  char host[256];
-  size_t hl = (size_t)(colon - p);
-  if (hl == 0 || hl >= sizeof host) return -1;
-  memcpy(host, p, hl);
-  host[hl] = '\0';
-  snprintf(controller_name, sizeof controller_name, "%s", host);
-  if (https) {
+/* Talks to l's current controller from now on. */
+static void use_controller(void) {
+  const controller_addr *a = controllers_current(&joins);
+  snprintf(controller_host, sizeof controller_host, "%s", a->host);
+  snprintf(controller_name, sizeof controller_name, "%s", a->name);
+  controller_port = a->port;
+  controller_tls = a->https ? https_client : NULL;
+}
+
+/* 0, -1 a bad URL (said), -2 a bad --ca-file (said). */
+static int parse_join(const char *urls) {
+  char bad[300];
+  if (controllers_parse(&joins, urls, bad, sizeof bad)) {
+    fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT or https://HOST:PORT "
+            "of the controller's control API (several, comma-separated, for controllers "
+            "sharing a store)\n", bad);
+    return -1;
+  }
+  if (controllers_https(&joins)) {
     char err[512];
-    if (berth_tls_client_new(opts.ca_file, &controller_tls, err, sizeof err) < 0) {
+    if (berth_tls_client_new(opts.ca_file, &https_client, err, sizeof err) < 0) {
       fprintf(stderr, "berthd agent: --ca-file: %s\n", err);
       return -2;
     }
   }
-  char *end;
-  long port = strtol(colon + 1, &end, 10);
-  if (end == colon + 1 || (*end && *end != '/') || port < 1 || port > 65535) return -1;
-  controller_port = (int)port;
-  /* Resolve once at start-up (blocking is fine before the loop runs). */
-  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0) return -1;
-  inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, controller_host,
-            sizeof controller_host);
-  freeaddrinfo(res);
+  for (int i = 0; i < joins.n; i++) {
+    const controller_addr *a = &joins.v[i];
+    if (a->https || strncmp(a->host, "127.", 4) == 0) continue;
+    if (!opts.insecure) {
+      fprintf(stderr, "berthd agent: --join %s is plain HTTP to an address that is not "
+              "loopback: the agent token would cross the network in clear text. Join "
+              "https://... (the controller with --tls-cert), or give --insecure to accept "
+              "that\n", a->url);
+      return -2;
+    }
+    berth_log(BERTH_LOG_WARN, "joining %s over plain HTTP (--insecure): the agent token "
+              "crosses the network in clear text", a->url);
+  }
+  use_controller();
   return 0;
 }
 
@@ -371,10 +384,21 @@ static size_t reported_failures;
 static void on_sync_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
                          void *ud) {
   (void)call;
-  (void)h;
-  (void)n;
   (void)ud;
   sync_status = status;
+  sync_leader[0] = '\0';
+  for (size_t i = 0; i < n; i++)
+    if (strcasecmp(h[i].name, "x-berth-leader") == 0)
+      snprintf(sync_leader, sizeof sync_leader, "%s", h[i].value);
+}
+
+/* The current controller cannot be reached, or stands by: try the next
+ * (or the leader it named) at once. */
+static void next_controller(void) {
+  if (joins.n < 2) return;
+  controllers_next(&joins, sync_leader);
+  use_controller();
+  berth_log(BERTH_LOG_INFO, "trying the controller at %s", controllers_current(&joins)->url);
 }
 
 static void on_sync_body(berth_http_call *call, const char *data, size_t len, void *ud) {
@@ -408,6 +432,7 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
       berth_log(BERTH_LOG_WARN, "cannot reach the controller at %s: %s (retrying; copies keep "
                 "running)", opts.join, uv_strerror(err));
     warned_unreachable = 1;
+    next_controller();
     sync_after(SYNC_RETRY_MS);
     return;
   }
@@ -420,6 +445,11 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
               json_string_value(json_object_get(why, "message")) ?: "no reason given");
     json_decref(why);
     exit(1);
+  }
+  if (sync_status == 503 && joins.n > 1) {
+    next_controller(); /* a standby */
+    sync_after(SYNC_RETRY_MS);
+    return;
   }
   if (sync_status != 200) {
     berth_log(BERTH_LOG_WARN, "the controller answered %d: %.*s", sync_status,
@@ -574,24 +604,7 @@ int agent_main(int argc, char **argv) {
     return 2;
   }
   if (prc > 0) berth_log(BERTH_LOG_WARN, "%s", perr);
-  int url_rc = parse_url(opts.join);
-  if (url_rc == -2) return 2; /* it said why */
-  if (url_rc) {
-    fprintf(stderr, "berthd agent: --join '%s' must be http://HOST:PORT or https://HOST:PORT "
-            "of the controller's control API\n", opts.join);
-    return 2;
-  }
-  if (!controller_tls && strncmp(controller_host, "127.", 4) != 0) {
-    if (!opts.insecure) {
-      fprintf(stderr, "berthd agent: --join %s is plain HTTP to an address that is not "
-              "loopback: the agent token would cross the network in clear text. Join "
-              "https://... (the controller with --tls-cert), or give --insecure to accept "
-              "that\n", opts.join);
-      return 2;
-    }
-    berth_log(BERTH_LOG_WARN, "joining %s over plain HTTP (--insecure): the agent token "
-              "crosses the network in clear text", opts.join);
-  }
+  if (parse_join(opts.join)) return 2; /* it said why */
   ctl *c = &agent;
   if (opts.health_interval) {
     char *end;
@@ -711,7 +724,7 @@ int agent_main(int argc, char **argv) {
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_timer_init(c->loop, &sync_timer);
-  log_ship_target ship_to = {c->client, controller_host, controller_port, controller_tls,
+  log_ship_target ship_to = {c->client, controller_host, &controller_port, &controller_tls,
                              controller_name, auth_header};
   shipper = log_ship_new(c->loop, c->shared_dir, c->data_dir, &ship_to);
   berth_log(BERTH_LOG_INFO, "agent %s: %s at %s joining %s", agent_id, opts.instance_type,

@@ -290,10 +290,10 @@ static void on_scanned(uv_work_t *w, int status) {
                             {"x-berth-stream", e->stream},
                             {"x-berth-start", start},
                             {"x-berth-gap", s->gap ? "1" : "0"}};
-  berth_http_request_opts o = {.host = s->t.host, .port = s->t.port, .method = "POST",
+  berth_http_request_opts o = {.host = s->t.host, .port = *s->t.port, .method = "POST",
                                .target = "/agent/v1/logs", .headers = h, .n_headers = 6,
                                .body = s->batch.data, .body_len = s->batch.len,
-                               .borrow_body = 1, .timeout_ms = 10000, .tls = s->t.tls,
+                               .borrow_body = 1, .timeout_ms = 10000, .tls = *s->t.tls,
                                .tls_name = s->t.tls_name};
   s->status = 0;
   berth_buf_reset(&s->answer);

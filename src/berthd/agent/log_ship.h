@@ -31,14 +31,14 @@
 
 typedef struct log_ship log_ship;
 
-/* Where batches go; the strings are the agent's and must outlive the
+/* Where batches go; what it points to is the agent's and must outlive the
  * shipper (auth_header may change in place when the controller issues a
- * token). */
+ * token, the rest when the agent moves to another controller). */
 typedef struct log_ship_target {
   berth_http_client *client;
   const char *host;
-  int port;
-  berth_tls_client *tls;
+  const int *port;
+  berth_tls_client *const *tls;
   const char *tls_name;
   const char *auth_header;
 } log_ship_target;

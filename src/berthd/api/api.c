@@ -11,6 +11,8 @@
 #include "aas.h"
 #include "adapter_ic.h"
 #include "auth.h"
+#include "forward.h"
+#include "leader.h"
 #include "berth/log.h"
 #include "berth/secret.h"
 #include "alarms.h"
@@ -1215,12 +1217,52 @@ static int serve_internal(ctl *c, berth_http_req *req) {
   return 1;
 }
 
+/* A controller on a shared store leads only while its lease is surely its
+ * own (leader.h); otherwise it holds no state to answer from. */
+static int standby(const ctl *c) {
+  return c->leader && !(c->leads && leader_current(c->leader));
+}
+
+/* GET /healthz: 200 while the process serves ("ok", or "standby");
+ * GET /healthz/leader: 200 on the leading controller only, for a load
+ * balancer in front of several. */
+static int health(berth_http_req *req, const ctl *c) {
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) return 0;
+  int leads = !standby(c);
+  berth_http_header h[1] = {{"content-type", "text/plain"}};
+  if (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)
+    berth_http_respond(req, 200, h, 1, leads ? "ok\n" : "standby\n", leads ? 3 : 8);
+  else if (strcmp(req->path, "/healthz/leader") == 0)
+    berth_http_respond(req, leads ? 200 : 503, h, 1, leads ? "leader\n" : "standby\n",
+                       leads ? 7 : 8);
+  else
+    return 0;
+  return 1;
+}
+
+/* A standby's answer to everything else: 503 ServiceUnavailable, which the
+ * AWS SDKs retry, naming the leader (also in x-berth-leader, which agents
+ * and routers follow). */
+static void refuse_as_standby(berth_http_req *req, ctl *c) {
+  char url[256];
+  leader_url(c->leader, url, sizeof url);
+  char msg[512];
+  snprintf(msg, sizeof msg, "this controller is a standby%s%s; retry, or send to the leader",
+           url[0] ? ": the leader is at " : " and no controller leads yet", url);
+  json_t *body = json_pack("{s:s,s:s}", "__type", "ServiceUnavailable", "message", msg);
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  berth_http_header h[3] = {{"content-type", "application/x-amz-json-1.1"},
+                            {"retry-after", "1"}, {"x-berth-leader", url}};
+  berth_http_respond(req, 503, h, url[0] ? 3 : 2, text, strlen(text));
+  free(text);
+}
+
 void api_on_agent_request(berth_http_req *req, void *ud) {
   ctl *c = ud;
-  if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
-      strcmp(req->path, "/healthz") == 0) {
-    berth_http_header h[1] = {{"content-type", "text/plain"}};
-    berth_http_respond(req, 200, h, 1, "ok\n", 3);
+  if (health(req, c)) return;
+  if (standby(c)) {
+    refuse_as_standby(req, c);
     return;
   }
   if (serve_internal(c, req)) return;
@@ -1234,10 +1276,16 @@ void api_on_agent_request(berth_http_req *req, void *ud) {
 void api_on_request(berth_http_req *req, void *ud) {
   ctl *c = ud;
   api_error e = {0};
-  if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
-      (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/ping") == 0)) {
-    berth_http_header h[1] = {{"content-type", "text/plain"}};
-    berth_http_respond(req, 200, h, 1, "ok\n", 3);
+  if (health(req, c)) return;
+  if (standby(c)) {
+    char to[256];
+    leader_url(c->leader, to, sizeof to);
+    /* The control API and the console go on to the leader; agents and
+     * routers are told where it is (they keep talking to it), and a
+     * standby's /metrics would be the leader's under another name. */
+    if (is_internal(req) || strcmp(req->path, "/metrics") == 0 ||
+        forward_to_leader(c, req, to) != 0)
+      refuse_as_standby(req, c);
     return;
   }
   if (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/metrics") == 0) {

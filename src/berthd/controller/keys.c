@@ -23,11 +23,19 @@ static unsigned char master[32];
 static size_t stored_keys; /* records in the store, opened or not */
 
 /* DATA_DIR/master.key: 32 random bytes (hex) that seal the secrets in the
- * store. Every controller sharing a store needs the same file. */
-static int load_master(ctl *c) {
+ * store. Every controller sharing a store needs the same file: one that
+ * has none while the store already holds keys would seal new ones that the
+ * others cannot open, so it refuses to lead. */
+static int load_master(ctl *c, int stored) {
   char path[1200], hex[80] = {0};
   snprintf(path, sizeof path, "%s/master.key", c->data_dir);
   int n = berth_secret_read(path, hex, sizeof hex);
+  if (n == -ENOENT && stored) {
+    berth_log(BERTH_LOG_ERROR, "%s is missing, and the store already holds access keys sealed "
+              "with another controller's: copy master.key from a controller of this store "
+              "(owner-only, 0600) into %s", path, c->data_dir);
+    return -1;
+  }
   if (n == -ENOENT) {
     /* First start: a new key, kept before anything is sealed with it. */
     if (berth_secret_random(hex, 64, BERTH_HEX_DIGITS)) return -1;
@@ -70,8 +78,16 @@ static int load_one(const char *name, json_t *doc, void *ud) {
   return 0;
 }
 
+static int count_one(const char *name, json_t *doc, void *ud) {
+  (void)name;
+  (void)doc;
+  (*(int *)ud)++;
+  return 0;
+}
+
 int keys_load(ctl *c) {
-  if (load_master(c)) return -1;
+  int stored = 0;
+  if (store_each(c->db, "access-key", count_one, &stored) || load_master(c, stored)) return -1;
   return store_each(c->db, "access-key", load_one, c);
 }
 

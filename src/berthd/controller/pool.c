@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "agent_tokens.h"
 #include "copy_sleep_policy.h"
+#include "exec_provider.h"
 #include "longpoll.h"
 #include "berth/secret.h"
 #include "ic.h"
@@ -23,8 +24,10 @@
 
 /* Who sends a sync: a local instance's agent (its own token, *local set),
  * a pool agent with the token issued to it (agent_id set), a new pool
- * agent with the pool's join token, a revoked agent, or no one. */
-typedef enum { WHO_NONE, WHO_LOCAL, WHO_ISSUED, WHO_JOIN, WHO_REVOKED } sender;
+ * agent with the pool's join token, the agent of an instance the exec
+ * provider launched with its one-time token (*local set), a revoked agent,
+ * or no one. */
+typedef enum { WHO_NONE, WHO_LOCAL, WHO_ISSUED, WHO_JOIN, WHO_EXEC, WHO_REVOKED } sender;
 
 static sender who(ctl *c, berth_http_req *req, instance **local, char *agent_id) {
   const char *auth = berth_http_req_header(req, "authorization");
@@ -40,6 +43,7 @@ static sender who(ctl *c, berth_http_req *req, instance **local, char *agent_id)
     if (k == AGENT_ISSUED) return WHO_ISSUED;
     if (k == AGENT_REVOKED) return WHO_REVOKED;
   }
+  if (c->exec && (*local = exec_provider_by_token(c, given)) != NULL) return WHO_EXEC;
   return c->agent_token[0] && berth_secret_equal(c->agent_token, given) ? WHO_JOIN : WHO_NONE;
 }
 
@@ -51,6 +55,7 @@ instance *pool_sender(ctl *c, berth_http_req *req) {
   char agent_id[64];
   sender s = who(c, req, &local, agent_id);
   if (s == WHO_LOCAL) return local;
+  /* WHO_EXEC: not joined yet, so no one's instance. */
   return s == WHO_ISSUED ? find_agent(c, agent_id) : NULL;
 }
 
@@ -84,11 +89,18 @@ instance *pool_claim(ctl *c, const char *ep_name, const char *variant_name, cons
     pool_claim_this(c, in, ep_name, variant_name);
     return in;
   }
-  return NULL;
+  /* No free agent: the exec provider launches one (NULL while the
+   * variant's launches wait after a failure: exec_provider_why). */
+  const berth_instance_type *t = c->exec ? berth_catalog_find(&c->catalog, type) : NULL;
+  return t ? exec_provider_launch(c, ep_name, variant_name, t, NULL, 0) : NULL;
 }
 
 void pool_release(ctl *c, instance *in) {
-  (void)c;
+  if (in->exec) {
+    pool_forget_instance(c, in);
+    exec_provider_release(c, in); /* deleted by its hook: unlinked and freed */
+    return;
+  }
   berth_log(BERTH_LOG_INFO, "%s/%s: pool instance %lld released back to the pool", in->endpoint,
           in->variant, (long long)in->id);
   in->endpoint[0] = in->variant[0] = '\0';
@@ -119,14 +131,16 @@ static void drop_copies(ctl *c, instance *in) {
 }
 
 void pool_lose(ctl *c, instance *in, const char *why) {
-  berth_log(BERTH_LOG_WARN, "pool instance %lld (agent %s at %s) lost: %s; its copies are "
-            "placed again", (long long)in->id, in->agent_id, in->address, why);
+  if (in->synced || !in->exec) /* else a failed launch, which the exec provider logged */
+    berth_log(BERTH_LOG_WARN, "pool instance %lld (agent %s at %s) lost: %s; its copies are "
+              "placed again", (long long)in->id, in->agent_id, in->address, why);
   longpoll *next;
   for (longpoll *p = c->parked; p; p = next) {
     next = p->next;
     if (p->key == in) longpoll_reply(longpoll_take(p), 401, json_pack("{s:s}", "message", why));
   }
   drop_copies(c, in);
+  if (in->exec) exec_provider_forget(c, in, why); /* its delete hook runs */
   for (instance **pp = &c->instances; *pp; pp = &(*pp)->next)
     if (*pp == in) {
       *pp = in->next;
@@ -141,13 +155,27 @@ void pool_check_lost(ctl *c) {
   instance *next;
   for (instance *in = c->instances; in; in = next) {
     next = in->next;
-    /* A local instance is never lost: its agent is restarted instead. */
-    if (in->remote && !in->agent && now - in->last_seen > POOL_LOST_S && !sync_parked(c, in)) {
+    /* A local instance is never lost: its agent is restarted instead. One
+     * the exec provider launched waits for its agent's first sync until the
+     * join deadline (exec_provider_check). */
+    if (in->remote && !in->agent && in->synced && now - in->last_seen > POOL_LOST_S && !sync_parked(c, in)) {
       char why[64];
       snprintf(why, sizeof why, "no sync for %.0f s", now - in->last_seen);
       pool_lose(c, in, why);
     }
   }
+}
+
+/* Its host's physical devices, and what they really hold: no copy is
+ * placed there that needs more device memory than that. */
+static void take_devices(instance *in, json_t *body) {
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(body, "accelerator_devices"), i, d)
+    if (in->n_host_devices < SCHED_MAX_DEVICES && in->n_host_devices < in->type->accelerators)
+      in->host_devices[in->n_host_devices++] = (int)json_integer_value(d);
+  json_int_t real_mb = json_integer_value(json_object_get(body, "accelerator_memory_mb"));
+  if (real_mb > 0 && real_mb < in->res.dev_mem_mb) in->res.dev_mem_mb = real_mb;
 }
 
 static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local) {
@@ -158,6 +186,13 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local
     longpoll_reply(req, 400, json_pack("{s:s}", "message",
                               "agent sync needs agent_id, instance_type and address"));
     return NULL;
+  }
+  if (local && !local->agent) { /* launched by the exec provider: its first sync */
+    snprintf(local->agent_id, sizeof local->agent_id, "%s", agent_id);
+    snprintf(local->address, sizeof local->address, "%s", address);
+    take_devices(local, body);
+    exec_provider_joined(c, local);
+    return local;
   }
   if (local) {
     if (strcmp(local->agent_id, agent_id) != 0) {
@@ -180,16 +215,9 @@ static instance *join(ctl *c, json_t *body, berth_http_req *req, instance *local
   snprintf(in->agent_id, sizeof in->agent_id, "%s", agent_id);
   snprintf(in->address, sizeof in->address, "%s", address);
   in->res = sched_capacity(t);
-  /* Its host's physical devices, and what they really hold: no copy is
-   * placed there that needs more device memory than that. */
-  size_t i;
-  json_t *d;
-  json_array_foreach(json_object_get(body, "accelerator_devices"), i, d)
-    if (in->n_host_devices < SCHED_MAX_DEVICES && in->n_host_devices < t->accelerators)
-      in->host_devices[in->n_host_devices++] = (int)json_integer_value(d);
-  json_int_t real_mb = json_integer_value(json_object_get(body, "accelerator_memory_mb"));
-  if (real_mb > 0 && real_mb < in->res.dev_mem_mb) in->res.dev_mem_mb = real_mb;
+  take_devices(in, body);
   in->created = ctl_now();
+  exec_provider_adopt(c, in); /* one the exec provider launched before a restart */
   instance **pp = &c->instances;
   while (*pp) pp = &(*pp)->next;
   *pp = in;
@@ -441,7 +469,7 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
     refuse(req, "the token was issued to another agent id");
     return;
   }
-  if (s == WHO_JOIN && claimed) {
+  if ((s == WHO_JOIN || s == WHO_EXEC) && claimed) {
     int state = agent_tokens_state(c, claimed);
     if (state) {
       json_decref(body);
@@ -466,7 +494,7 @@ void pool_on_sync(ctl *c, berth_http_req *req) {
   }
   apply_reports(c, in, json_object_get(body, "copies"), json_object_get(body, "failures"));
   adapter_ic_apply_report(c, in, json_object_get(body, "adapters"));
-  if (s == WHO_JOIN && agent_tokens_issue(c, in->agent_id, token) == 0) {
+  if ((s == WHO_JOIN || s == WHO_EXEC) && agent_tokens_issue(c, in->agent_id, token) == 0) {
     json_t *resp = answer(c, in);
     json_object_set_new(resp, "agent_token", json_string(token));
     berth_secret_wipe(token, sizeof token);

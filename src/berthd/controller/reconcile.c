@@ -23,6 +23,7 @@
 #include "metrics_persist.h"
 #include "model.h"
 #include "pool.h"
+#include "exec_provider.h"
 #include "rollout.h"
 #include "routing.h"
 #include "store.h"
@@ -132,6 +133,7 @@ int ctl_load(ctl *c) {
   if (!rc) rc = alarms_load(c);
   if (!rc && !c->pool) rc = local_agent_load(c);
   if (!rc && c->pool) rc = agent_tokens_load(c);
+  if (!rc && c->exec) rc = exec_provider_load(c);
   /* Agents report the copies that survived us before anything is placed:
    * all loaded instances, or ADOPT_WAIT_S, whichever comes first. */
   if (!rc && (c->instances || c->pool)) c->adopt_until = ctl_clock() + ADOPT_WAIT_S;
@@ -147,9 +149,15 @@ static instance *instance_of_type(ctl *c, endpoint *ep, const variant *v, const 
                                   char *why, size_t whysz) {
   if (c->pool) {
     instance *in = pool_claim(c, ep->name, v->name, tname);
-    if (!in)
+    if (!in && c->exec) {
+      /* The exec provider's launch is refused: the last one failed. */
+      exec_provider_why(c, ep->name, v->name, why, whysz);
+      if (!why[0]) snprintf(why, whysz, "Instance type %s is not in the catalog %s", tname,
+                            berth_catalog_default_path());
+    } else if (!in) {
       snprintf(why, whysz, "no free %s agent in the pool (berthd agent --join ... "
                "--instance-type %s)", tname, tname);
+    }
     return in;
   }
   const berth_instance_type *t = berth_catalog_find(&c->catalog, tname);
@@ -229,8 +237,9 @@ static int release_instances(ctl *c, endpoint *ep) {
     instance *in = *pp;
     if (strcmp(in->endpoint, ep->name) == 0) {
       if (!instance_in_use(c, in) && !in->agent) {
+        int deleted = in->exec != NULL; /* the exec provider unlinks it */
         pool_release(c, in);
-        pp = &in->next;
+        if (!deleted) pp = &in->next;
         continue;
       }
       if (!instance_in_use(c, in)) {
@@ -458,11 +467,16 @@ static void reconcile_endpoint(ctl *c, endpoint *ep) {
     for (; have < want; have++)
       if (!instance_new(c, ep, v, why, sizeof why)) {
         if (c->pool) {
-          /* Waits for agents of this type to join; the endpoint stays
-           * Creating until it has its instances. */
-          snprintf(ep->failure, sizeof ep->failure,
-                   "Waiting for %d more %s instance(s) to join the pool (berthd agent --join)",
-                   want - have, v->instance_type);
+          /* Waits for agents of this type to join (or, exec provider, for
+           * its next launch); the endpoint stays Creating until it has its
+           * instances. */
+          if (c->exec)
+            snprintf(ep->failure, sizeof ep->failure, "Waiting for %d more %s instance(s): %.300s",
+                     want - have, v->instance_type, why);
+          else
+            snprintf(ep->failure, sizeof ep->failure,
+                     "Waiting for %d more %s instance(s) to join the pool (berthd agent --join)",
+                     want - have, v->instance_type);
           ep->started[i] = 0;
           return;
         }
@@ -546,6 +560,7 @@ static void on_kick(uv_timer_t *t) {
 static void on_tick(uv_timer_t *t) {
   ctl *c = t->data;
   pool_check_lost(c);
+  exec_provider_check(c); /* join deadlines, delete retries */
   ctl_reconcile(c);
 }
 
@@ -611,6 +626,7 @@ void ctl_free_state(ctl *c) {
     free(x);
   }
   local_agent_free_all(c);
+  exec_provider_free(c);
   alarms_free(c);
   json_decref(c->models);
   c->models = NULL;

@@ -1,91 +1,66 @@
-/* store: SQLite-backed documents, committed off the loop (see store.h).
- * synchronous=FULL in WAL mode makes each commit durable when it returns. */
-#include "berth/log.h"
+/* store: the queue of changes and its group commits (see store.h); the
+ * engines are store_sqlite.c and store_pg.c. */
 #include "store.h"
 
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "berth/buf.h"
-
-enum { OP_PUT, OP_DELETE, OP_SYNC };
-
-typedef struct store_op {
-  struct store_op *next;
-  int op;
-  char *kind, *name, *text;     /* OP_PUT, OP_DELETE */
-  size_t bytes;
-  void (*cb)(void *ud, int rc); /* OP_SYNC */
-  void *ud;
-} store_op;
+#include "berth/log.h"
+#include "store_backend.h"
 
 struct store {
-  sqlite3 *db;
-  sqlite3_stmt *put, *del, *each;
+  const store_backend *be;
+  void *db;
+  int shared;
   uv_loop_t *loop;
   uv_work_t work;
   store_op *head, *tail;        /* queued, not yet in a batch */
   store_op *batch;              /* being committed on the pool (owned by it) */
   int batch_rc;                 /* set by the pool thread */
+  char batch_err[512];          /* set by the pool thread */
   int busy;                     /* a batch is in flight */
-  int err;                      /* an error since the last OP_SYNC delivered */
+  int err;                      /* an error since the last SYNC delivered */
   size_t queued_bytes;
   uint64_t writes;
+  void (*fenced)(void *ud);
+  void *fenced_ud;
 };
 
-static const char schema[] =
-  "PRAGMA journal_mode=WAL;"
-  "PRAGMA synchronous=FULL;"
-  "CREATE TABLE IF NOT EXISTS objects ("
-  " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-  " kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,"
-  " UNIQUE(kind, name));"
-  "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
-
-int store_open(uv_loop_t *loop, const char *dir, store **out, char *err, size_t errsz) {
-  char path[1200];
-  snprintf(path, sizeof path, "%s/berth.db", dir);
+int store_open(uv_loop_t *loop, const char *url, const char *dir, store **out, char *err,
+               size_t errsz) {
   store *s = berth_xcalloc(1, sizeof *s);
   s->loop = loop;
-  /* FULLMUTEX: the connection is used from the loop (loading) and from a
-   * pool thread (commits), never at the same time, but safely either way. */
-  if (sqlite3_open_v2(path, &s->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      NULL) != SQLITE_OK)
-    goto fail;
-  sqlite3_busy_timeout(s->db, 5000);
-  if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) goto fail;
-  /* Owner only, whatever the umask: the data dir may be traversable for
-   * copies (ctl_open_copy_dirs), and the state holds agent tokens. */
-  const char *suffixes[] = {"", "-wal", "-shm"};
-  for (size_t i = 0; i < 3; i++) {
-    char f[1300];
-    snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
-    if (chmod(f, 0600) != 0 && errno != ENOENT) goto fail;
+  int rc;
+  if (url) {
+    s->be = &store_pg;
+    s->shared = 1;
+    rc = store_pg_open(url, &s->db, err, errsz);
+  } else {
+    s->be = &store_sqlite;
+    rc = store_sqlite_open(dir, &s->db, err, errsz);
   }
-  if (sqlite3_prepare_v2(s->db,
-        "INSERT INTO objects(kind,name,doc) VALUES(?1,?2,?3) "
-        "ON CONFLICT(kind,name) DO UPDATE SET doc=excluded.doc", -1, &s->put, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db, "DELETE FROM objects WHERE kind=?1 AND name=?2", -1,
-                         &s->del, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db, "SELECT name, doc FROM objects WHERE kind=?1 ORDER BY seq", -1,
-                         &s->each, NULL) != SQLITE_OK)
-    goto fail;
+  if (rc) {
+    free(s);
+    return rc;
+  }
   *out = s;
   return 0;
-fail:
-  snprintf(err, errsz, "cannot open the state database %s: %s", path,
-           s->db ? sqlite3_errmsg(s->db) : "out of memory");
-  sqlite3_finalize(s->put);
-  sqlite3_finalize(s->del);
-  sqlite3_finalize(s->each);
-  sqlite3_close(s->db);
-  free(s);
-  return -EIO;
+}
+
+int store_shared(const store *s) {
+  return s->shared;
+}
+
+void store_set_term(store *s, int64_t term) {
+  if (s->shared) store_pg_set_term(s->db, term);
+}
+
+void store_on_fenced(store *s, void (*cb)(void *ud), void *ud) {
+  s->fenced = cb;
+  s->fenced_ud = ud;
 }
 
 static void op_free(store_op *o) {
@@ -95,51 +70,31 @@ static void op_free(store_op *o) {
   free(o);
 }
 
-/* ---- the pool thread: one transaction per batch ---- */
-
-static int step_done(sqlite3_stmt *st) {
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
-}
-
-static int apply(store *s, const store_op *o) {
-  sqlite3_stmt *st = o->op == OP_PUT ? s->put : s->del;
-  sqlite3_bind_text(st, 1, o->kind, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, o->name, -1, SQLITE_STATIC);
-  if (o->op == OP_PUT) sqlite3_bind_text(st, 3, o->text, -1, SQLITE_STATIC);
-  return step_done(st);
-}
-
 static void commit_batch(uv_work_t *w) {
   store *s = w->data;
-  int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
-  for (store_op *o = s->batch; o && rc == 0; o = o->next)
-    if (o->op != OP_SYNC) rc = apply(s, o);
-  if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = -EIO;
-  if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  s->batch_rc = rc;
+  s->batch_err[0] = '\0';
+  s->batch_rc = s->be->commit(s->db, s->batch, s->batch_err, sizeof s->batch_err);
 }
-
-/* ---- the loop thread ---- */
 
 static void start_batch(store *s);
 
 static void on_batch_done(uv_work_t *w, int status) {
   store *s = w->data;
   int rc = status ? -EIO : s->batch_rc;
-  if (rc) {
+  if (rc == -ESTALE) {
+    berth_log(BERTH_LOG_ERROR, "store: another controller leads now; a batch of changes was "
+              "not written");
+  } else if (rc) {
     berth_log(BERTH_LOG_ERROR, "store: could not commit a batch of changes: %s",
-            sqlite3_errmsg(s->db));
-    s->err = rc;
+              s->batch_err[0] ? s->batch_err : "the work queue failed");
   }
+  if (rc) s->err = rc;
   store_op *o = s->batch;
   s->batch = NULL;
   s->busy = 0;
   while (o) {
     store_op *next = o->next;
-    if (o->op == OP_SYNC) {
+    if (o->op == STORE_OP_SYNC) {
       int e = s->err;
       s->err = 0;
       o->cb(o->ud, e);
@@ -149,6 +104,7 @@ static void on_batch_done(uv_work_t *w, int status) {
     op_free(o);
     o = next;
   }
+  if (rc == -ESTALE && s->fenced) s->fenced(s->fenced_ud);
   start_batch(s);
 }
 
@@ -194,16 +150,16 @@ static int enqueue(store *s, int op, const char *kind, const char *name, char *t
 int store_put(store *s, const char *kind, const char *name, json_t *doc) {
   char *text = json_dumps(doc, JSON_COMPACT);
   if (!text) return -ENOMEM;
-  return enqueue(s, OP_PUT, kind, name, text);
+  return enqueue(s, STORE_OP_PUT, kind, name, text);
 }
 
 int store_delete(store *s, const char *kind, const char *name) {
-  return enqueue(s, OP_DELETE, kind, name, NULL);
+  return enqueue(s, STORE_OP_DELETE, kind, name, NULL);
 }
 
 void store_sync(store *s, void (*cb)(void *ud, int rc), void *ud) {
   store_op *o = berth_xcalloc(1, sizeof *o);
-  o->op = OP_SYNC;
+  o->op = STORE_OP_SYNC;
   o->cb = cb;
   o->ud = ud;
   append(s, o);
@@ -213,26 +169,27 @@ uint64_t store_writes(const store *s) {
   return s->writes;
 }
 
-int store_each(store *s, const char *kind,
-               int (*fn)(const char *name, json_t *doc, void *ud), void *ud) {
-  int rc = 0;
-  sqlite3_bind_text(s->each, 1, kind, -1, SQLITE_STATIC);
-  while (sqlite3_step(s->each) == SQLITE_ROW) {
-    const char *name = (const char *)sqlite3_column_text(s->each, 0);
-    const char *text = (const char *)sqlite3_column_text(s->each, 1);
-    json_error_t jerr;
-    json_t *doc = json_loads(text, 0, &jerr);
-    if (!doc) {
-      berth_log(BERTH_LOG_ERROR, "store: skipping unreadable %s %s: %s", kind, name, jerr.text);
-      continue;
-    }
-    rc = fn(name, doc, ud);
-    json_decref(doc);
-    if (rc) break;
+int store_batch_writes(const store_op *batch) {
+  for (const store_op *o = batch; o; o = o->next)
+    if (o->op != STORE_OP_SYNC) return 1;
+  return 0;
+}
+
+int store_each_doc(const char *kind, const char *name, const char *text, store_each_fn fn,
+                   void *ud) {
+  json_error_t jerr;
+  json_t *doc = json_loads(text, 0, &jerr);
+  if (!doc) {
+    berth_log(BERTH_LOG_ERROR, "store: skipping unreadable %s %s: %s", kind, name, jerr.text);
+    return 0;
   }
-  sqlite3_reset(s->each);
-  sqlite3_clear_bindings(s->each);
+  int rc = fn(name, doc, ud);
+  json_decref(doc);
   return rc;
+}
+
+int store_each(store *s, const char *kind, store_each_fn fn, void *ud) {
+  return s->be->each(s->db, kind, fn, ud);
 }
 
 static void on_closing_sync(void *ud, int rc) {
@@ -245,9 +202,6 @@ void store_close(store *s) {
   int done = 0;
   store_sync(s, on_closing_sync, &done);
   while (!done) uv_run(s->loop, UV_RUN_ONCE);
-  sqlite3_finalize(s->put);
-  sqlite3_finalize(s->del);
-  sqlite3_finalize(s->each);
-  sqlite3_close(s->db);
+  s->be->close(s->db);
   free(s);
 }

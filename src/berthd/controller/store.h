@@ -1,5 +1,7 @@
-/* store: durable desired state in SQLite (WAL), as JSON documents keyed by
- * kind and name.
+/* store: durable desired state as JSON documents keyed by kind and name,
+ * in SQLite (WAL) under the data dir by default or in PostgreSQL
+ * (--store postgresql://...), where several controllers share it and one
+ * leads (leader.h). The engines sit under one interface (store_backend.h).
  *
  * DESIGN: writes never block the loop. store_put and store_delete queue the
  * change (in order) and return; one batch at a time is committed on libuv's
@@ -21,9 +23,19 @@
 
 typedef struct store store;
 
-/* Opens (creating if needed) DIR/berth.db; commits run for loop. On error
- * writes a message to err. */
-int store_open(uv_loop_t *loop, const char *dir, store **out, char *err, size_t errsz);
+/* Opens url (a postgresql:// or postgres:// connection string), or with
+ * url NULL DIR/berth.db (created if needed), and applies the schema's
+ * pending migrations; commits run for loop. On error writes a message to
+ * err (never the connection string's password). */
+int store_open(uv_loop_t *loop, const char *url, const char *dir, store **out, char *err,
+               size_t errsz);
+/* 1 when several controllers may share this store (PostgreSQL): then a
+ * controller writes only while it leads, with the term store_set_term gave. */
+int store_shared(const store *s);
+void store_set_term(store *s, int64_t term);
+/* Called (from the loop) when a commit found that another controller leads
+ * now: nothing of that batch was written. */
+void store_on_fenced(store *s, void (*cb)(void *ud), void *ud);
 /* Commits what is queued (running the loop while a batch is in flight),
  * then closes. */
 void store_close(store *s);
@@ -32,8 +44,8 @@ void store_close(store *s);
 int store_put(store *s, const char *kind, const char *name, json_t *doc);
 int store_delete(store *s, const char *kind, const char *name);
 /* Calls cb(ud, rc) from the loop once every change queued before this call
- * is committed: rc 0, or -EIO when one of them (since the previous sync)
- * could not be written. Never calls cb from inside store_sync. */
+ * is committed: rc 0, or -EIO (-ESTALE: this controller lost the lead) when
+ * one of them (since the previous sync) could not be written. Never calls cb from inside store_sync. */
 void store_sync(store *s, void (*cb)(void *ud, int rc), void *ud);
 /* Changes queued so far (a counter): whether a call queued any. */
 uint64_t store_writes(const store *s);

@@ -116,6 +116,8 @@ typedef struct instance {
   double last_seen;             /* its last sync (ctl_clock) */
   int synced;                   /* has synced since this controller started */
   struct local_agent *agent;    /* local provider: the agent we started */
+  struct exec_instance *exec;   /* exec provider: its hooks' record
+                                   (exec_provider.h); NULL otherwise */
   char token[65];               /* local provider: what its agent presents */
   /* Its physical accelerators (this host's indices, NVML's or declared):
    * a copy's logical device i is host_devices[i]. 0: none known (no
@@ -386,6 +388,8 @@ struct ctl {
   double body_timeout_s;        /* a request's whole body after its head */
   double instance_cooldown_s;   /* > 0: overrides ScaleInPolicy cooldowns */
   int pool;                     /* provider "pool": instances are joined agents */
+  struct exec_provider *exec;   /* provider "exec" (pool set too): hooks make
+                                   and delete instances (exec_provider.h) */
   struct local_agent *local_agents; /* provider "local": agents we started */
   struct berth_devices *host_devices; /* provider "local": this host's
                                    accelerators (local_agent.c) */
@@ -407,6 +411,9 @@ struct ctl {
   double router_seen;           /* its last report (ctl_clock) */
   struct longpoll *polls;       /* router polls held */
   int router_mode;              /* this process is `berthd router` */
+  struct leader *leader;        /* a shared store's lease (leader.h), else NULL */
+  struct berth_tls_client *peer_tls; /* verifies an https leader (forward.h) */
+  int leads;                    /* state loaded and deciding: never on a standby */
   void (*on_wake)(ctl *c, ic *x); /* router: a held request wants a copy */
   /* controller: a router holds a request for x: its sleeping copies wake
    * (set by ctl_start to copy_sleep_policy.h's; routing.c, below it in

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent.h"
 #include "berth/log.h"
+#include "controllers.h"
 #include "shared_count.h"
 #include "ic.h"
 #include "metrics.h"
@@ -21,11 +23,14 @@
 
 static struct {
   ctl *c;
-  char url[128];
+  controllers controllers;       /* --controller's (controllers.h) */
+  berth_tls_client *https_client;
+  char leader[256];             /* a standby's x-berth-leader */
+  char url[256];                /* the current controller's */
   char host[64];
   int port;
   berth_tls_client *tls;        /* an https controller */
-  char tls_name[64];            /* the name its certificate must carry */
+  char tls_name[256];           /* the name its certificate must carry */
   char auth[300];
   char version[32];
   void (*on_first)(ctl *c);
@@ -401,13 +406,25 @@ static void on_poll_timer(uv_timer_t *t) {
   poll_now();
 }
 
+/* Polls and reports go to the current controller from now on. */
+static void use_controller(void) {
+  const controller_addr *a = controllers_current(&rs.controllers);
+  snprintf(rs.url, sizeof rs.url, "%s", a->url);
+  snprintf(rs.host, sizeof rs.host, "%s", a->host);
+  snprintf(rs.tls_name, sizeof rs.tls_name, "%s", a->name);
+  rs.port = a->port;
+  rs.tls = a->https ? rs.https_client : NULL;
+}
+
 static void on_poll_head(berth_http_call *call, int status, const berth_http_header *h, size_t n,
                          void *ud) {
   (void)call;
-  (void)h;
-  (void)n;
   (void)ud;
   rs.poll_status = status;
+  rs.leader[0] = '\0';
+  for (size_t i = 0; i < n; i++)
+    if (strcasecmp(h[i].name, "x-berth-leader") == 0)
+      snprintf(rs.leader, sizeof rs.leader, "%s", h[i].value);
 }
 
 static void on_poll_body(berth_http_call *call, const char *d, size_t n, void *ud) {
@@ -427,6 +444,12 @@ static void on_poll_done(berth_http_call *call, int err, void *ud) {
                 "routing snapshot", rs.url, err ? uv_strerror(err) : "refused");
     rs.warned = 1;
     if (rs.poll_status == 401) berth_log(BERTH_LOG_ERROR, "the controller refused our router token");
+    if ((err || rs.poll_status == 503) && rs.controllers.n > 1) {
+      /* Not there, or a standby: the next one (or the leader it named). */
+      controllers_next(&rs.controllers, rs.poll_status == 503 ? rs.leader : NULL);
+      use_controller();
+      berth_log(BERTH_LOG_INFO, "trying the controller at %s", rs.url);
+    }
     uv_timer_start(&rs.poll_timer, on_poll_timer, ROUTER_RETRY_MS, 0);
     return;
   }
@@ -475,25 +498,13 @@ static void poll_now(void) {
 
 int router_sync_start(ctl *c, const char *url, const char *token, berth_tls_client *tls,
                       void (*on_first)(ctl *c)) {
-  int https = strncmp(url, "https://", 8) == 0;
-  if (strncmp(url, "http://", 7) != 0 && !(https && tls)) return -1;
-  const char *p = url + (https ? 8 : 7);
-  const char *colon = strrchr(p, ':');
-  if (!colon || colon == p || (size_t)(colon - p) >= sizeof rs.host) return -1;
-  char name[64];
-  snprintf(name, sizeof name, "%.*s", (int)(colon - p), p);
-  char *end;
-  long port = strtol(colon + 1, &end, 10);
-  if (end == colon + 1 || (*end && *end != '/') || port < 1 || port > 65535) return -1;
-  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
-  if (getaddrinfo(name, NULL, &hints, &res) != 0) return -1;
-  inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, rs.host, sizeof rs.host);
-  freeaddrinfo(res);
-  rs.port = (int)port;
-  rs.tls = https ? tls : NULL;
-  snprintf(rs.tls_name, sizeof rs.tls_name, "%s", name);
+  char bad[300];
+  if (controllers_parse(&rs.controllers, url, bad, sizeof bad) ||
+      (controllers_https(&rs.controllers) && !tls))
+    return -1;
+  rs.https_client = tls;
+  use_controller();
   rs.c = c;
-  snprintf(rs.url, sizeof rs.url, "%s", url);
   snprintf(rs.auth, sizeof rs.auth, "Bearer %s", token);
   rs.on_first = on_first;
   c->router_mode = 1;
