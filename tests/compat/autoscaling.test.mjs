@@ -20,7 +20,7 @@ import {
   DescribeEndpointCommand, DescribeInferenceComponentCommand, SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 
-import { modelContainer, rejection, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
+import { control, modelContainer, rejection, startBerthd, stopAll, waitFor } from '../lib/berthd.mjs';
 
 const STEP = { timeout: 240_000 };
 const EP = 'aas-ep';
@@ -216,6 +216,52 @@ test('the SDK surfaces ValidationException and ObjectNotFoundException', STEP, a
   // The failed register calls left the target as it was.
   const d = await aas.send(new DescribeScalableTargetsCommand({ ServiceNamespace: NS, ResourceIds: [RID] }));
   assert.deepEqual(d.ScalableTargets?.map((t) => [t.MinCapacity, t.MaxCapacity]), [[0, 2]]);
+});
+
+// The BerthLatencySlo extension is not in the SDK's model (it drops unknown
+// members), so these calls are signed by hand, as the wire sees them.
+test('BerthLatencySlo: a valid one is kept, a bad one is refused naming the field, the value and the rule', STEP, async () => {
+  const put = (slo, name = 'slo-policy') => control(berthd.controlUrl, null, {
+    PolicyName: name, ServiceNamespace: NS, ResourceId: RID, ScalableDimension: DIM,
+    PolicyType: 'TargetTrackingScaling',
+    TargetTrackingScalingPolicyConfiguration: {
+      PredefinedMetricSpecification: { PredefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution' },
+      BerthLatencySlo: slo,
+    },
+  }, { target: 'AnyScaleFrontendService.PutScalingPolicy' });
+  const bad = [
+    [{ Percentile: 99 }, 'BerthLatencySlo.LatencySeconds', null, /must not be null/],
+    [{ LatencySeconds: 0 }, 'BerthLatencySlo.LatencySeconds', '0', /greater than or equal to 0\.001/],
+    [{ LatencySeconds: 'fast' }, 'BerthLatencySlo.LatencySeconds', 'fast', /must be a number/],
+    [{ LatencySeconds: 2, Percentile: 100 }, 'BerthLatencySlo.Percentile', '100', /less than or equal to 99\.99/],
+    [{ LatencySeconds: 2, Percentile: 10 }, 'BerthLatencySlo.Percentile', '10', /greater than or equal to 50/],
+    [{ LatencySeconds: 2, MaxConcurrencyPerCopy: 0 }, 'BerthLatencySlo.MaxConcurrencyPerCopy', '0', /greater than or equal to 1/],
+    [{ LatencySeconds: 2, MaxConcurrencyPerCopy: 1.5 }, 'BerthLatencySlo.MaxConcurrencyPerCopy', '1.5', /whole number/],
+    [{ LatencySeconds: 2, BatchSlowdown: 1 }, 'BerthLatencySlo.BatchSlowdown', '1', /less than or equal to 0\.99/],
+    ['p99 under 2 s', 'TargetTrackingScalingPolicyConfiguration.BerthLatencySlo', 'p99 under 2 s', /must be a structure/],
+  ];
+  for (const [slo, field, value, rule] of bad) {
+    const r = await put(slo, 'slo-bad');
+    assert.equal(r.status, 400, `${JSON.stringify(slo)}: ${r.text}`);
+    assert.equal(r.json.__type, 'ValidationException', r.text);
+    assert.ok(r.json.message.includes(field), `${JSON.stringify(slo)} names ${field}: ${r.json.message}`);
+    if (value !== null) assert.ok(r.json.message.includes(value), `names the value ${value}: ${r.json.message}`);
+    assert.match(r.json.message, rule);
+  }
+  const listed = await aas.send(new DescribeScalingPoliciesCommand({ ServiceNamespace: NS, PolicyNames: ['slo-bad'] }));
+  assert.deepEqual(listed.ScalingPolicies ?? [], [], 'a refused policy is not stored');
+  // Valid (TargetValue may be left out: the SLO stands instead of it).
+  const ok = await put({ LatencySeconds: 2.5, Percentile: 99.5, MaxConcurrencyPerCopy: 4, BatchSlowdown: 0.05 });
+  assert.equal(ok.status, 200, ok.text);
+  const raw = await control(berthd.controlUrl, null, { ServiceNamespace: NS, PolicyNames: ['slo-policy'] },
+    { target: 'AnyScaleFrontendService.DescribeScalingPolicies' });
+  assert.equal(raw.status, 200, raw.text);
+  assert.deepEqual(raw.json.ScalingPolicies[0].TargetTrackingScalingPolicyConfiguration.BerthLatencySlo,
+    { LatencySeconds: 2.5, Percentile: 99.5, MaxConcurrencyPerCopy: 4, BatchSlowdown: 0.05 });
+  const del = await aas.send(new DeleteScalingPolicyCommand({
+    PolicyName: 'slo-policy', ServiceNamespace: NS, ResourceId: RID, ScalableDimension: DIM,
+  }));
+  assert.equal(del.$metadata.httpStatusCode, 200);
 });
 
 test('raising MinCapacity above the copy count scales out and records an activity', STEP, async () => {
