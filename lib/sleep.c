@@ -16,6 +16,27 @@ sched_need berth_sleep_need(const sched_need *need) {
   return n;
 }
 
+static sched_assignment no_devices(const sched_assignment *a) {
+  sched_assignment none = *a;
+  none.n_devices = 0;
+  return none;
+}
+
+void berth_sleep_reserve(sched_instance *inst, const sched_need *need, const sched_assignment *a) {
+  sched_need asleep = berth_sleep_need(need);
+  sched_assignment none = no_devices(a);
+  sched_release(inst, need, a);
+  sched_reserve(inst, &asleep, &none);
+}
+
+void berth_sleep_unreserve(sched_instance *inst, const sched_need *need,
+                           const sched_assignment *a) {
+  sched_need asleep = berth_sleep_need(need);
+  sched_assignment none = no_devices(a);
+  sched_release(inst, &asleep, &none);
+  sched_reserve(inst, need, a);
+}
+
 int berth_sleep_wake_fits(const sched_instance *inst, const sched_need *need,
                           const sched_assignment *a) {
   if (inst->cpu_milli_used + need->cpu_milli > inst->cpu_milli) return 0;

@@ -49,6 +49,12 @@ berth_sleep_action berth_sleep_decide(const berth_sleep_policy *p, int asleep, d
  * memory only. */
 sched_need berth_sleep_need(const sched_need *need);
 
+/* A copy's reservation on inst from awake (need with its assignment a) to
+ * asleep (berth_sleep_need, no devices), and back. */
+void berth_sleep_reserve(sched_instance *inst, const sched_need *need, const sched_assignment *a);
+void berth_sleep_unreserve(sched_instance *inst, const sched_need *need,
+                           const sched_assignment *a);
+
 /* Whether a copy that sleeps on inst (whose reservations include the
  * copy's sleeping one) can wake in place: its CPU and its own devices
  * (a, the assignment it ran with) have room again for need. A copy's

@@ -132,6 +132,9 @@ void report_table(FILE *f, const scenario *s, const sim_demand *d, const sim_res
           fprintf(f, " %s %llu", s->types[t].name, (unsigned long long)x->launches_by_type[t]);
       fprintf(f, ")");
     }
+    if (x->sleep_copy_hours > 0 || x->sleep_wakes)
+      fprintf(f, "; %.1f copy-hours asleep, %llu sleeping copies woken", x->sleep_copy_hours,
+              (unsigned long long)x->sleep_wakes);
     if (x->failed)
       fprintf(f, "; failed: %llu no capacity (at zero copies), %llu hold queue full, %llu hold timeout",
               (unsigned long long)x->failed_no_capacity, (unsigned long long)x->failed_hold_full,

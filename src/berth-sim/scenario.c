@@ -157,6 +157,9 @@ static void model_defaults(scn_model *m) {
   m->decode_tps = 40;
   m->max_concurrency = 8;
   m->batch_slowdown = SCN_BATCH_SLOWDOWN;
+  m->sleep = (berth_sleep_policy){0, BERTH_SLEEP_AFTER_IDLE_DEFAULT_S,
+                                  BERTH_STOP_AFTER_SLEEP_DEFAULT_S};
+  m->sleep_wake_s = SCN_SLEEP_WAKE_S;
   m->artifact_load_s = 60;
   m->health_check_s = 10;
   m->min_copies = 0;
@@ -198,7 +201,7 @@ static int parse_tokens(const ctx *c, const char *where, const json_t *t, const 
 static int parse_model(const ctx *c, const char *where, const json_t *j, scn_model *m,
                        double *peak_spread) {
   static const char *const keys[] = {"name", "count", "copy", "placement", "service", "startup",
-                                     "scaling", "slo", "traffic", NULL};
+                                     "scaling", "sleep", "slo", "traffic", NULL};
   int rc;
   json_t *o;
   char w[160];
@@ -285,6 +288,22 @@ static int parse_model(const ctx *c, const char *where, const json_t *j, scn_mod
   }
   if (m->min_copies > m->max_copies)
     return fail(c, "%s.scaling: min_copies %d is above max_copies %d", where, m->min_copies, m->max_copies);
+  if ((rc = get_obj(c, where, j, "sleep", &o))) return rc;
+  if (o) {
+    static const char *const k[] = {"enabled", "after_idle_s", "stop_after_s", "wake_s", NULL};
+    snprintf(w, sizeof w, "%s.sleep", where);
+    m->sleep.enabled = 1;
+    json_t *en = json_object_get(o, "enabled");
+    if (en && !json_is_boolean(en)) return fail(c, "%s.enabled must be true or false", w);
+    if (en) m->sleep.enabled = json_is_true(en);
+    if ((rc = check_keys(c, w, o, k)) ||
+        (rc = get_num(c, w, o, "after_idle_s", BERTH_SLEEP_AFTER_IDLE_MIN_S,
+                      BERTH_SLEEP_AFTER_IDLE_MAX_S, &m->sleep.sleep_after_idle_s)) ||
+        (rc = get_num(c, w, o, "stop_after_s", 0, BERTH_STOP_AFTER_SLEEP_MAX_S,
+                      &m->sleep.stop_after_sleep_s)) ||
+        (rc = get_num(c, w, o, "wake_s", 0, 3600, &m->sleep_wake_s)))
+      return rc;
+  }
   if ((rc = get_obj(c, where, j, "slo", &o))) return rc;
   if (o) {
     static const char *const k[] = {"latency_s", "per_output_token_s", NULL};

@@ -16,6 +16,7 @@
 #include "berth/route.h"
 #include "berth/scale.h"
 #include "berth/sched.h"
+#include "berth/sleep.h"
 
 #define SCN_MAX_MODELS 10000
 #define SCN_MAX_TYPES 32
@@ -30,6 +31,7 @@ typedef enum { SCALE_IN_IDLE_RELEASE = 0, SCALE_IN_CONSOLIDATION = 1 } scale_in_
 enum { DEDICATED_SIZING_SLO = 0, DEDICATED_SIZING_PEAK = 1 };
 #define DEDICATED_SLO_FRACTION 0.999
 #define SCN_BATCH_SLOWDOWN 0.04          /* default, calibrated in docs/sim.md */
+#define SCN_SLEEP_WAKE_S 1.0             /* a sleeping copy's wake, default (docs/sim.md) */
 
 /* Token count distribution: lognormal with this mean and coefficient of
  * variation, clamped to [min, max]. */
@@ -55,6 +57,11 @@ typedef struct scn_model {
   /* SLO-aware copy counts (berthd's BerthLatencySlo, lib/slo.c) instead of
    * the target when latency_slo_s > 0, for berth only */
   double latency_slo_percentile, latency_slo_s;
+  /* Sleeping copies (berthd's BerthSleepPolicy, lib/sleep.c), for berth
+   * only: an idle IC's copies sleep, holding their memory; a request wakes
+   * them in sleep_wake_s instead of a cold start (docs/sim.md). */
+  berth_sleep_policy sleep;
+  double sleep_wake_s;
   /* SLO: latency <= slo_latency_s + slo_per_output_token_s * output tokens */
   double slo_latency_s, slo_per_output_token_s;
   /* generated traffic */

@@ -46,7 +46,7 @@
 #define LAT_LOG_STEP 0.00995033085       /* log(1.01) */
 
 enum { EV_ARRIVAL, EV_DONE, EV_COPY_READY, EV_INST_READY, EV_TICK };
-enum { C_PENDING, C_STARTING, C_READY, C_DRAINING, C_GONE };
+enum { C_PENDING, C_STARTING, C_READY, C_DRAINING, C_SLEEPING, C_GONE };
 enum { I_STARTING, I_RUNNING, I_VACATING, I_GONE };
 
 typedef struct ivec { int32_t *v; size_t n, cap; } ivec;
@@ -63,6 +63,7 @@ typedef struct copy {
   int moving;                     /* on an instance being evacuated */
   int32_t active, queued, qhead, qtail;
   int32_t ready_pos, list_pos;
+  double since;                   /* became ready, or fell asleep */
   sched_assignment a;
 } copy;
 
@@ -95,6 +96,9 @@ typedef struct ic {
                                      starting since (lib/wake.c), -1: none */
   int n_placed;
   double placed_int, placed_last;
+  double last_request;            /* its last arrival (sleeping copies) */
+  int n_sleeping;
+  double sleep_int, sleep_last;   /* copy-seconds asleep */
   double share;                   /* one copy's dominant share of an endpoint instance */
   int n_moving;                   /* copies marked moving, not yet gone */
   uint64_t fail_pass;
@@ -216,6 +220,13 @@ static void placed_update(sim *S, ic *c, int delta) {
   c->n_placed += delta;
   sim_model_result *mr = &S->res->models[c - S->ics];
   if (c->n_placed > mr->peak_copies) mr->peak_copies = c->n_placed;
+}
+
+static void sleeping_update(sim *S, ic *c, int delta) {
+  double t = S->now < S->s->duration_s ? S->now : S->s->duration_s;
+  if (t > c->sleep_last) c->sleep_int += c->n_sleeping * (t - c->sleep_last);
+  if (t > c->sleep_last) c->sleep_last = t;
+  c->n_sleeping += delta;
 }
 
 static size_t lat_bin(double lat) {
@@ -423,6 +434,7 @@ static void copy_assign(sim *S, int32_t id, int32_t slot, const sched_assignment
   S->res->copy_starts++;
   if (ready_now) {
     cp->state = C_READY;
+    cp->since = S->now;
     ready_add(S, id);
   } else {
     cp->state = C_STARTING;
@@ -439,12 +451,15 @@ static void copy_remove(sim *S, int32_t id) {
     cp->moving = 0;
     c->n_moving--;
   }
+  int asleep = cp->state == C_SLEEPING;
+  if (asleep) sleeping_update(S, c, -1);
   cp->state = C_GONE;
   list_remove(S, id);
   if (cp->inst >= 0) {
     inst *in = &S->insts[cp->inst];
     sched_assignment a = cp->a;
     a.instance = in->slot;
+    if (asleep) berth_sleep_unreserve(&S->live[in->slot], &c->m->need, &a);
     sched_release(&S->live[in->slot], &c->m->need, &a);
     placed_update(S, c, -1);
     int32_t iid = cp->inst;
@@ -542,7 +557,9 @@ static size_t copies_by_age(sim *S, const ic *c) {
   }
   static const converge_state state_of[] = {
     [C_PENDING] = CONVERGE_PENDING, [C_STARTING] = CONVERGE_STARTING,
-    [C_READY] = CONVERGE_READY, [C_DRAINING] = CONVERGE_DRAINING, [C_GONE] = CONVERGE_STOPPING};
+    [C_READY] = CONVERGE_READY, [C_DRAINING] = CONVERGE_DRAINING,
+    [C_SLEEPING] = CONVERGE_READY, /* a copy of the IC that serves on the next request */
+    [C_GONE] = CONVERGE_STOPPING};
   for (size_t k = 0; k < n; k++) {
     const copy *cp = &S->copies[S->conv_id[k]];
     S->conv[k] = (converge_copy){state_of[cp->state], cp->moving};
@@ -646,6 +663,7 @@ static void copy_ready(sim *S, int32_t id) {
   if (cp->state != C_STARTING) return;
   ic *c = &S->ics[cp->model];
   cp->state = C_READY;
+  cp->since = S->now;
   ready_add(S, id);
   if (c->waking) {
     double w = S->now - c->wake_t;
@@ -658,6 +676,78 @@ static void copy_ready(sim *S, int32_t id) {
   /* Its share of the backlog, not all of it while more copies start. */
   hold_release(S, c, 1);
   moves_settle(S, cp->model);
+}
+
+/* ---- sleeping copies: berthd's copy_sleep_policy, through lib/sleep ---- */
+
+/* A ready copy with nothing in flight sleeps where it is: out of rotation,
+ * holding its memory only. */
+static void copy_sleep(sim *S, int32_t id) {
+  copy *cp = &S->copies[id];
+  ic *c = &S->ics[cp->model];
+  ready_remove(S, id);
+  cp->state = C_SLEEPING;
+  cp->since = S->now;
+  sleeping_update(S, c, +1);
+  sched_assignment a = cp->a;
+  a.instance = S->insts[cp->inst].slot;
+  berth_sleep_reserve(&S->live[a.instance], &c->m->need, &a);
+  place_pending(S); /* its CPU and accelerator share are free */
+}
+
+/* A request for an IC with no ready copy wakes all its sleepers: each
+ * takes its CPU and devices back and is ready after its wake, or, when
+ * other copies took them, stops and the IC starts a new copy instead. */
+static void wake_sleepers(sim *S, ic *c) {
+  int32_t model = (int32_t)(c - S->ics);
+  int stopped = 0;
+  for (size_t k = 0; k < c->copies.n;) {
+    int32_t id = c->copies.v[k];
+    copy *cp = &S->copies[id];
+    if (cp->state != C_SLEEPING) {
+      k++;
+      continue;
+    }
+    sched_assignment a = cp->a;
+    a.instance = S->insts[cp->inst].slot;
+    sched_instance *in = &S->live[a.instance];
+    if (!berth_sleep_wake_fits(in, &c->m->need, &a)) {
+      copy_remove(S, id); /* swaps the list: look at k again */
+      stopped = 1;
+      continue;
+    }
+    sleeping_update(S, c, -1);
+    berth_sleep_unreserve(in, &c->m->need, &a);
+    cp->state = C_STARTING;
+    S->res->models[model].sleep_wakes++;
+    push_event(S, S->now + c->m->sleep_wake_s, EV_COPY_READY, id);
+    k++;
+  }
+  if (stopped) reconcile(S, model);
+}
+
+/* Every tick: an idle IC's ready copies sleep; a copy asleep long enough
+ * stops, as a scale-in, while the IC is above its minimum. */
+static void sleep_tick(sim *S, ic *c) {
+  const berth_sleep_policy *p = &c->m->sleep;
+  if (!p->enabled || S->p != POLICY_BERTH) return;
+  for (size_t k = 0; k < c->copies.n;) {
+    int32_t id = c->copies.v[k];
+    copy *cp = &S->copies[id];
+    k++;
+    if (cp->moving) continue;
+    if (cp->state == C_READY && !cp->active && !cp->queued) {
+      double since = cp->since > c->last_request ? cp->since : c->last_request;
+      if (berth_sleep_decide(p, 0, since, S->now, 0) == BERTH_SLEEP_SLEEP) copy_sleep(S, id);
+    } else if (cp->state == C_SLEEPING &&
+               berth_sleep_decide(p, 1, cp->since, S->now,
+                                  c->desired > c->cfg.min_capacity) == BERTH_SLEEP_STOP) {
+      c->desired--;
+      S->res->scale_actions++;
+      copy_remove(S, id);
+      k--; /* the list was swapped into k */
+    }
+  }
 }
 
 /* The next request: from the demand pass's cache, or generated again. */
@@ -681,6 +771,8 @@ static void on_arrival(sim *S) {
   ic *c = &S->ics[q.model];
   sim_model_result *mr = &S->res->models[q.model];
   mr->requests++;
+  c->last_request = q.t;
+  if (!c->ready.n && c->n_sleeping) wake_sleepers(S, c);
   int can_hold = S->p == POLICY_BERTH && c->n_held < S->s->hold_max;
   if (!c->ready.n && !can_hold) {
     if (S->p == POLICY_BERTH) {
@@ -972,6 +1064,7 @@ static void tick(sim *S) {
     c->conc_int = 0;
     if (S->p == POLICY_DEDICATED) continue;
     hold_fail_expired(S, c);
+    sleep_tick(S, c);
     scale_decision dec;
     scale_window_decide(&c->win, &c->cfg, &c->st, S->now, c->desired, (uint32_t)c->ready.n, &dec);
     if (c->fc) forecast_tick(c, closed, S->now, c->desired, &dec);
@@ -1254,7 +1347,10 @@ int sim_run(const scenario *s0, const sim_demand *d, sim_policy p, sim_result *R
   if (rc) goto out;
   /* Close the books at the end of the scenario. */
   if (S.now < s->duration_s) S.now = s->duration_s;
-  for (size_t m = 0; m < s->n_models; m++) placed_update(&S, &S.ics[m], 0);
+  for (size_t m = 0; m < s->n_models; m++) {
+    placed_update(&S, &S.ics[m], 0);
+    sleeping_update(&S, &S.ics[m], 0);
+  }
   while (S.n_live) inst_terminate(&S, S.live_id[S.n_live - 1]);
   uint64_t waited_n = 0;
   for (size_t m = 0; m < s->n_models; m++) {
@@ -1262,6 +1358,9 @@ int sim_run(const scenario *s0, const sim_demand *d, sim_policy p, sim_result *R
     ic *c = &S.ics[m];
     mr->failed_hold_timeout += (uint64_t)c->n_held;   /* never served */
     mr->copy_hours = c->placed_int / 3600.0;
+    mr->sleep_copy_hours = c->sleep_int / 3600.0;
+    R->sleep_copy_hours += mr->sleep_copy_hours;
+    R->sleep_wakes += mr->sleep_wakes;
     mr->p50 = sim_hist_quantile(mr->lat_hist, 0.50);
     mr->p99 = sim_hist_quantile(mr->lat_hist, 0.99);
     R->requests += mr->requests;

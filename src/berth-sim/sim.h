@@ -44,7 +44,9 @@ typedef struct sim_model_result {
   uint64_t cold_starts, held;          /* wake-ups; requests that waited for one */
   double cold_wait_sum, cold_wait_max; /* wake-up to first ready copy */
   double p50, p99;
-  double copy_hours;                   /* copies placed (starting, ready, draining) */
+  double copy_hours;                   /* copies placed (starting, ready, draining, asleep) */
+  double sleep_copy_hours;             /* of which asleep (berth with sleep on) */
+  uint64_t sleep_wakes;                /* sleeping copies woken by a request */
   int peak_copies;
   int dedicated_instances;             /* DEDICATED only */
   int dedicated_type;                  /* index into scenario.types */
@@ -58,6 +60,8 @@ typedef struct sim_result {
   uint64_t failed_no_capacity, failed_hold_full, failed_hold_timeout;
   uint64_t cold_starts, held;
   double cold_wait_mean, cold_wait_max;
+  double sleep_copy_hours;             /* copies asleep, summed */
+  uint64_t sleep_wakes;
   double p50, p99, latency_mean;
   int peak_instances;
   uint64_t instance_launches, copy_starts, consolidations, scale_actions;
