@@ -33,7 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
-  BERTHD, controlOk, freePort, invoke, sleep, startBerthd, stopAll, waitFor,
+  BERTHD, SANITIZER_MARKERS, controlOk, freePort, invoke, sleep, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
 import { scenario } from '../lib/steps.mjs';
 import { describeEndpoint, describeIc, icBody, waitIcInService } from '../lib/fixtures.mjs';
@@ -367,7 +367,7 @@ step('deleting the IC takes the endpoint to 0 instances; every instance made was
   // The agents' own output (the hooks sent it to files) is clean too.
   for (const f of fs.readdirSync(state).filter((x) => x.startsWith('agent-'))) {
     const log = fs.readFileSync(path.join(state, f), 'utf8');
-    for (const marker of ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'])
+    for (const marker of SANITIZER_MARKERS)
       assert.ok(!log.includes(marker), `${f}: ${marker}\n${log.slice(-3000)}`);
   }
 });

@@ -11,7 +11,8 @@
 // - the old leader, restarted, is a standby: /healthz says so,
 //   /healthz/leader answers 503, control API calls sent to it (raw or from
 //   the real SDK) are passed on to the leader and answered, and agents and
-//   routers get a retryable 503 naming the leader;
+//   routers get a retryable 503 naming the leader, which a router told only
+//   of the standby follows;
 // - a leader paused past its lease (SIGSTOP) loses the lead: a write sent to
 //   it is never acknowledged, and it exits when it runs again.
 // Exits 77 (skipped) when no PostgreSQL server is installed.
@@ -26,7 +27,7 @@ import { after, before, test } from 'node:test';
 import { DescribeInferenceComponentCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 
 import {
-  BERTHD, NODE_EXEC, TEST_TAG, control, credentialsIn, freePort, invoke, modelPids, registerCredentials,
+  BERTHD, NODE_EXEC, SANITIZER_MARKERS, TEST_TAG, control, credentialsIn, freePort, invoke, modelPids, registerCredentials,
   stopAll, waitFor,
 } from '../lib/berthd.mjs';
 import { describeIc, icBody, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
@@ -117,6 +118,9 @@ after(async () => {
   await stopAll();
   pg?.stop();
   fs.rmSync(work, { recursive: true, force: true });
+  // Every role's own output, to its exit (LeakSanitizer reports then).
+  const hits = procs.filter((r) => SANITIZER_MARKERS.some((m) => r.out.includes(m)));
+  if (hits.length) throw new Error(`sanitizer reports:\n${hits.map((r) => r.out.slice(-4000)).join('\n---\n')}`);
 });
 
 /** Invocations at RATE per second until stop(); counts outcomes. */
@@ -256,6 +260,16 @@ test('the old leader, restarted, is a standby: control calls to it reach the lea
   const body = await snap.json();
   assert.equal(body.__type, 'ServiceUnavailable');
   assert.match(body.message, new RegExp(`standby: the leader is at ${ctl.b.url.replace(/[.]/g, '\\.')}`));
+  // A router told only of the standby follows it to the leader.
+  const port = await freePort();
+  const onlyStandby = `http://127.0.0.1:${port}`;
+  registerCredentials(onlyStandby, creds);
+  const r2 = startRole('router', ['--controller', ctl.a.url, '--runtime-listen', `127.0.0.1:${port}`, '--router-threads', '1']);
+  const served = await waitFor(() => invoke(onlyStandby, EP, IC, { inputs: 'via the standby' }, {}, { timeoutMs: 5000 }).catch(() => null), {
+    timeoutMs: 20_000, intervalMs: 200, what: 'a router that knows only the standby to serve', until: (x) => x?.status === 200,
+  });
+  assert.equal(served.status, 200);
+  assert.match(r2.out, new RegExp(`trying the controller at ${ctl.b.url.replace(/[.]/g, '\\.')}`));
   // It stays a standby while the leader renews its lease.
   const d = await describeIc(ctl.b.url, IC);
   assert.equal(d.InferenceComponentStatus, 'InService');

@@ -37,7 +37,7 @@ export const NODE_EXEC = fs.realpathSync(process.execPath);
 // copies can be found in /proc and killed whatever process group they are in.
 export const TEST_TAG = `berth-test-${process.pid}-${randomUUID().slice(0, 8)}`;
 
-const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
+export const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
 const LOG_LIMIT = 4 * 1024 * 1024; // keep at most this many bytes of output per daemon
 
 const live = new Set();       // daemons started by this process

@@ -394,9 +394,17 @@ static void on_sync_head(berth_http_call *call, int status, const berth_http_hea
 
 /* The current controller cannot be reached, or stands by: try the next
  * (or the leader it named) at once. */
+/* A controller a standby named that --join did not list: followed only on
+ * the terms --join's own URLs were taken on (the token stays off plain
+ * HTTP across a network unless --insecure). */
+static int may_follow(const controller_addr *a) {
+  if (a->https) return https_client != NULL;
+  return strncmp(a->host, "127.", 4) == 0 || opts.insecure;
+}
+
 static void next_controller(void) {
-  if (joins.n < 2) return;
-  controllers_next(&joins, sync_leader);
+  if (joins.n < 2 && !sync_leader[0]) return;
+  controllers_next(&joins, sync_leader, may_follow);
   use_controller();
   berth_log(BERTH_LOG_INFO, "trying the controller at %s", controllers_current(&joins)->url);
 }
@@ -446,7 +454,7 @@ static void on_sync_done(berth_http_call *call, int err, void *ud) {
     json_decref(why);
     exit(1);
   }
-  if (sync_status == 503 && joins.n > 1) {
+  if (sync_status == 503 && (joins.n > 1 || sync_leader[0])) {
     next_controller(); /* a standby */
     sync_after(SYNC_RETRY_MS);
     return;

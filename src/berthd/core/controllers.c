@@ -59,12 +59,25 @@ const controller_addr *controllers_current(const controllers *l) {
   return &l->v[l->cur];
 }
 
-const controller_addr *controllers_next(controllers *l, const char *leader) {
+const controller_addr *controllers_next(controllers *l, const char *leader,
+                                        int (*accept)(const controller_addr *a)) {
   for (int i = 0; leader && leader[0] && i < l->n; i++)
-    if (i != l->cur && strcmp(l->v[i].url, leader) == 0) {
+    if (strcmp(l->v[i].url, leader) == 0) {
+      if (i == l->cur) break; /* it named itself: try the next */
       l->cur = i;
       return &l->v[i];
     }
+  /* A leader not in the list (berthd up on each host names only its own
+   * controller): learned, so the standby's redirect is followed. */
+  if (leader && leader[0] && l->n < CONTROLLERS_MAX) {
+    int known = 0;
+    for (int i = 0; i < l->n; i++) known |= strcmp(l->v[i].url, leader) == 0;
+    if (!known && parse_one(&l->v[l->n], leader, strlen(leader)) == 0 &&
+        (!accept || accept(&l->v[l->n]))) {
+      l->cur = l->n++;
+      return &l->v[l->cur];
+    }
+  }
   if (l->n > 0) l->cur = (l->cur + 1) % l->n;
   return &l->v[l->cur];
 }

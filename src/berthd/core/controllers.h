@@ -2,8 +2,8 @@
  * --controller take one URL or several, comma-separated (controllers that
  * share a PostgreSQL store: one leads, the others stand by). A caller talks
  * to the current one and moves on when it cannot connect or a standby
- * answers 503, to the leader the standby names (x-berth-leader) when that
- * is in the list, else to the next. Hosts are resolved once, at start. */
+ * answers 503, to the leader the standby names (x-berth-leader), else to
+ * the next. Hosts are resolved once, when first listed. */
 #ifndef BERTHD_CONTROLLERS_H
 #define BERTHD_CONTROLLERS_H
 
@@ -31,7 +31,11 @@ int controllers_parse(controllers *l, const char *urls, char *bad, size_t badsz)
 int controllers_https(const controllers *l);
 const controller_addr *controllers_current(const controllers *l);
 /* After a failure on the current one: leader (a standby's hint, may be
- * NULL or "") if listed, else the next. Returns the new current. */
-const controller_addr *controllers_next(controllers *l, const char *leader);
+ * NULL or "") if listed, else the next. A leader not listed is added when
+ * accept (may be NULL) takes it (up to CONTROLLERS_MAX; resolved then,
+ * blocking, once), so a standby's redirect is followed. Returns the new
+ * current. */
+const controller_addr *controllers_next(controllers *l, const char *leader,
+                                        int (*accept)(const controller_addr *a));
 
 #endif

@@ -406,6 +406,13 @@ static void on_poll_timer(uv_timer_t *t) {
   poll_now();
 }
 
+/* A controller a standby named that --controller did not list: followed
+ * when the router can reach it as it does the listed ones (https only with
+ * the CA it verifies them by). */
+static int may_follow(const controller_addr *a) {
+  return !a->https || rs.https_client != NULL;
+}
+
 /* Polls and reports go to the current controller from now on. */
 static void use_controller(void) {
   const controller_addr *a = controllers_current(&rs.controllers);
@@ -444,9 +451,10 @@ static void on_poll_done(berth_http_call *call, int err, void *ud) {
                 "routing snapshot", rs.url, err ? uv_strerror(err) : "refused");
     rs.warned = 1;
     if (rs.poll_status == 401) berth_log(BERTH_LOG_ERROR, "the controller refused our router token");
-    if ((err || rs.poll_status == 503) && rs.controllers.n > 1) {
+    int hint = !err && rs.poll_status == 503 && rs.leader[0];
+    if ((err || rs.poll_status == 503) && (rs.controllers.n > 1 || hint)) {
       /* Not there, or a standby: the next one (or the leader it named). */
-      controllers_next(&rs.controllers, rs.poll_status == 503 ? rs.leader : NULL);
+      controllers_next(&rs.controllers, hint ? rs.leader : NULL, may_follow);
       use_controller();
       berth_log(BERTH_LOG_INFO, "trying the controller at %s", rs.url);
     }
