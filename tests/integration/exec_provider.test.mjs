@@ -35,7 +35,7 @@ import path from 'node:path';
 import {
   BERTHD, SANITIZER_MARKERS, controlOk, freePort, invoke, sleep, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
-import { scenario } from '../lib/steps.mjs';
+import { netnsOrSkip, scenario } from '../lib/steps.mjs';
 import { describeEndpoint, describeIc, icBody, waitIcInService } from '../lib/fixtures.mjs';
 
 const TYPE = 'ml.m5.large'; // 2 vCPU: two 1-core copies per instance
@@ -159,17 +159,8 @@ const scale = (n) => controlOk(b.controlUrl, 'UpdateInferenceComponentRuntimeCon
   { InferenceComponentName: IC, DesiredRuntimeConfig: { CopyCount: n } });
 
 before(async () => {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    skipReason = 'needs root for ip netns / veth / bridge';
-    return;
-  }
-  try {
-    buildNetwork();
-  } catch (e) {
-    teardownSync();
-    skipReason = `cannot build network namespaces here: ${(e.stderr || e.message || '').toString().trim()}`;
-    return;
-  }
+  skipReason = netnsOrSkip(buildNetwork, teardownSync);
+  if (skipReason) return;
   writeHooks();
   const agentPort = await freePort();
   b = await startBerthd({

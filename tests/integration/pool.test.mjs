@@ -27,7 +27,7 @@ import path from 'node:path';
 import {
   BERTHD, BUILD_DIR, TEST_TAG, control, controlOk, findTaggedProcesses, freePort, invoke, modelPids, startBerthd, stopAll, waitFor,
 } from '../lib/berthd.mjs';
-import { scenario } from '../lib/steps.mjs';
+import { netnsOrSkip, scenario } from '../lib/steps.mjs';
 import { describeEndpoint, describeIc, icBody, waitEndpointStatus, waitIcInService } from '../lib/fixtures.mjs';
 
 const TOKEN = `pool-token-${randomBytes(8).toString('hex')}`;
@@ -152,17 +152,8 @@ function agentLogs() {
 }
 
 before(async () => {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    skipReason = 'needs root for ip netns / veth / bridge';
-    return;
-  }
-  try {
-    buildNetwork();
-  } catch (e) {
-    teardownSync();
-    skipReason = `cannot build network namespaces here: ${(e.stderr || e.message || '').toString().trim()}`;
-    return;
-  }
+  skipReason = netnsOrSkip(buildNetwork, teardownSync);
+  if (skipReason) return;
   // The control API stays on loopback; agents join on a listener of their
   // own on the namespaces' private network, plain HTTP said out loud.
   agentPort = await freePort();

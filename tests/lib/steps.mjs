@@ -20,3 +20,19 @@ export function scenario({ skipped = () => null, context = () => '' } = {}) {
     });
   };
 }
+
+/** Builds a test's network namespaces (build), or says why it cannot run
+ * here: not root, or ip netns refused (then teardown undoes what was made).
+ * Returns null when it can. */
+export function netnsOrSkip(build, teardown) {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return 'needs root for ip netns / veth / bridge';
+  }
+  try {
+    build();
+    return null;
+  } catch (e) {
+    teardown();
+    return `cannot build network namespaces here: ${(e.stderr || e.message || '').toString().trim()}`;
+  }
+}

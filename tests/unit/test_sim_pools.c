@@ -9,27 +9,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "berth/catalog.h"
 #include "check.h"
-#include "demand.h"
-#include "scenario.h"
-#include "sim.h"
+#include "sim_check.h"
 
-static berth_catalog cat;
-
-static int load(const char *json, scenario *s, char *err, size_t errsz) {
-  char path[256];
-  snprintf(path, sizeof path, "/tmp/berth-test-sim-pools-%d.json", (int)getpid());
-  FILE *f = fopen(path, "w");
-  if (!f) return -EIO;
-  fputs(json, f);
-  fclose(f);
-  int rc = scenario_load(path, &cat, s, err, errsz);
-  unlink(path);
-  return rc;
-}
 
 #define SCENARIO(POOLS)                                                                          \
   "{\"name\":\"pools\",\"duration_hours\":1,\"seed\":5,"                                        \
@@ -40,26 +23,12 @@ static int load(const char *json, scenario *s, char *err, size_t errsz) {
   "\"traffic\":{\"rate_per_s\":0.5}},"                                                          \
   "\"models\":[{\"name\":\"a\"},{\"name\":\"b\"},{\"name\":\"c\"}]}"
 
-/* Runs policy p on json; fills r. Returns 0 or -1 (checked). */
-static int run(const char *json, sim_policy p, sim_result *r, scenario *s) {
-  sim_demand d;
-  char err[1024];
-  if (load(json, s, err, sizeof err)) {
-    CHECK_FAIL_("%s", err);
-    return -1;
-  }
-  CHECK_INT(demand_compute(s, &d, err, sizeof err), 0);
-  int rc = sim_run(s, &d, p, r, err, sizeof err);
-  CHECK_INT(rc, 0);
-  demand_free(&d);
-  return rc ? -1 : 0;
-}
 
 static void test_berth_uses_cheaper_pool(void) {
   scenario s_pools, s_pinned;
   sim_result pools, pinned;
-  if (run(SCENARIO(""), POLICY_BERTH, &pools, &s_pools)) return;
-  if (run(SCENARIO(",\"instance_pools\":false"), POLICY_BERTH, &pinned, &s_pinned)) return;
+  if (sim_check_run(SCENARIO(""), POLICY_BERTH, &pools, &s_pools)) return;
+  if (sim_check_run(SCENARIO(",\"instance_pools\":false"), POLICY_BERTH, &pinned, &s_pinned)) return;
   CHECK_INT(s_pools.berth_pools, 1);
   CHECK_INT(s_pinned.berth_pools, 0);
   CHECK_INT(pools.failed, 0);
@@ -82,8 +51,8 @@ static void test_other_policies_unchanged(void) {
     if (p == POLICY_BERTH) continue;
     scenario a, b;
     sim_result ra, rb;
-    if (run(SCENARIO(""), (sim_policy)p, &ra, &a)) return;
-    if (run(SCENARIO(",\"instance_pools\":false"), (sim_policy)p, &rb, &b)) return;
+    if (sim_check_run(SCENARIO(""), (sim_policy)p, &ra, &a)) return;
+    if (sim_check_run(SCENARIO(",\"instance_pools\":false"), (sim_policy)p, &rb, &b)) return;
     CHECK(ra.cost == rb.cost);
     CHECK_INT(ra.instance_launches, rb.instance_launches);
     sim_result_free(&ra);
@@ -96,19 +65,19 @@ static void test_other_policies_unchanged(void) {
 static void test_bad_instance_pools(void) {
   scenario s;
   char err[1024];
-  CHECK_INT(load(SCENARIO(",\"instance_pools\":\"yes\""), &s, err, sizeof err), -EINVAL);
+  CHECK_INT(sim_check_load(SCENARIO(",\"instance_pools\":\"yes\""), &s, err, sizeof err), -EINVAL);
   CHECK(strstr(err, "endpoint.instance_pools") != NULL);
 }
 
 int main(void) {
   char err[512];
-  if (berth_catalog_load(BERTH_SOURCE_DIR "/share/berth/instance-types.json", &cat, err, sizeof err)) {
+  if (berth_catalog_load(BERTH_SOURCE_DIR "/share/berth/instance-types.json", &sim_check_catalog, err, sizeof err)) {
     fprintf(stderr, "catalog: %s\n", err);
     return 1;
   }
   test_berth_uses_cheaper_pool();
   test_other_policies_unchanged();
   test_bad_instance_pools();
-  berth_catalog_free(&cat);
+  berth_catalog_free(&sim_check_catalog);
   CHECK_DONE();
 }

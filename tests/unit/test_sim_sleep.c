@@ -12,27 +12,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "berth/catalog.h"
 #include "check.h"
-#include "demand.h"
-#include "scenario.h"
-#include "sim.h"
+#include "sim_check.h"
 
-static berth_catalog cat;
-
-static int load(const char *json, scenario *s, char *err, size_t errsz) {
-  char path[256];
-  snprintf(path, sizeof path, "/tmp/berth-test-sim-sleep-%d.json", (int)getpid());
-  FILE *f = fopen(path, "w");
-  if (!f) return -EIO;
-  fputs(json, f);
-  fclose(f);
-  int rc = scenario_load(path, &cat, s, err, errsz);
-  unlink(path);
-  return rc;
-}
 
 #define SCENARIO(SLEEP, A_HOURS, B_HOURS)                                                            \
   "{\"name\":\"sleep\",\"duration_hours\":1,\"seed\":3,"                                          \
@@ -49,25 +32,12 @@ static int load(const char *json, scenario *s, char *err, size_t errsz) {
   "{\"name\":\"b\",\"traffic\":{\"rate_per_s\":8,\"active_hours\":[" B_HOURS "]}}]}"
 #define SLEEP_ON ",\"sleep\":{\"after_idle_s\":60,\"wake_s\":1}"
 
-static int run(const char *json, sim_policy p, sim_result *r, scenario *s) {
-  sim_demand d;
-  char err[1024];
-  if (load(json, s, err, sizeof err)) {
-    CHECK_FAIL_("%s", err);
-    return -1;
-  }
-  CHECK_INT(demand_compute(s, &d, err, sizeof err), 0);
-  int rc = sim_run(s, &d, p, r, err, sizeof err);
-  CHECK_INT(rc, 0);
-  demand_free(&d);
-  return rc ? -1 : 0;
-}
 
 static void test_sleep_frees_cores(void) {
   scenario s_on, s_off;
   sim_result on, off;
-  if (run(SCENARIO(SLEEP_ON, "[0,0.05]", "[0.25,1]"), POLICY_BERTH, &on, &s_on)) return;
-  if (run(SCENARIO("", "[0,0.05]", "[0.25,1]"), POLICY_BERTH, &off, &s_off)) return;
+  if (sim_check_run(SCENARIO(SLEEP_ON, "[0,0.05]", "[0.25,1]"), POLICY_BERTH, &on, &s_on)) return;
+  if (sim_check_run(SCENARIO("", "[0,0.05]", "[0.25,1]"), POLICY_BERTH, &off, &s_off)) return;
   CHECK_INT(s_on.models[0].sleep.enabled, 1);
   CHECK_INT(s_off.models[0].sleep.enabled, 0);
   CHECK_INT(on.failed, 0);
@@ -91,7 +61,7 @@ static void test_sleep_frees_cores(void) {
 static void test_request_wakes_sleeper(void) {
   scenario s;
   sim_result r;
-  if (run(SCENARIO(SLEEP_ON, "[0,0.05],[0.67,0.7]", "[0.25,0.4]"), POLICY_BERTH, &r, &s)) return;
+  if (sim_check_run(SCENARIO(SLEEP_ON, "[0,0.05],[0.67,0.7]", "[0.25,0.4]"), POLICY_BERTH, &r, &s)) return;
   CHECK_INT(r.failed, 0);
   CHECK(r.sleep_wakes >= 1);
   CHECK(r.cold_wait_max > 0 && r.cold_wait_max <= 1.0 + 1e-6);
@@ -107,7 +77,7 @@ static void test_request_wakes_sleeper(void) {
 static void test_taken_sleeper_starts_anew(void) {
   scenario s;
   sim_result r;
-  if (run(SCENARIO(SLEEP_ON, "[0,0.05],[0.67,0.7]", "[0.25,1]"), POLICY_BERTH, &r, &s)) return;
+  if (sim_check_run(SCENARIO(SLEEP_ON, "[0,0.05],[0.67,0.7]", "[0.25,1]"), POLICY_BERTH, &r, &s)) return;
   CHECK_INT(r.failed, 0);
   CHECK(r.cold_wait_max > 60);
   CHECK_INT(r.peak_instances, 2);
@@ -118,7 +88,7 @@ static void test_taken_sleeper_starts_anew(void) {
 static void test_sagemaker_ignores_sleep(void) {
   scenario s;
   sim_result r;
-  if (run(SCENARIO(",\"sleep\":{}", "[0,0.05]", "[0.25,1]"), POLICY_SAGEMAKER, &r, &s)) return;
+  if (sim_check_run(SCENARIO(",\"sleep\":{}", "[0,0.05]", "[0.25,1]"), POLICY_SAGEMAKER, &r, &s)) return;
   CHECK_INT(r.sleep_wakes, 0);
   CHECK_INT(r.sleep_copy_hours == 0, 1);
   sim_result_free(&r);
@@ -128,22 +98,22 @@ static void test_sagemaker_ignores_sleep(void) {
 static void test_bad_sleep_refused(void) {
   scenario s;
   char err[1024] = "";
-  CHECK(load(SCENARIO(",\"sleep\":{\"after_idle_s\":0}", "[0,1]", "[0,1]"), &s, err, sizeof err) != 0);
+  CHECK(sim_check_load(SCENARIO(",\"sleep\":{\"after_idle_s\":0}", "[0,1]", "[0,1]"), &s, err, sizeof err) != 0);
   CHECK(strstr(err, "sleep") != NULL && strstr(err, "after_idle_s") != NULL);
-  CHECK(load(SCENARIO(",\"sleep\":{\"nap\":1}", "[0,1]", "[0,1]"), &s, err, sizeof err) != 0);
+  CHECK(sim_check_load(SCENARIO(",\"sleep\":{\"nap\":1}", "[0,1]", "[0,1]"), &s, err, sizeof err) != 0);
   CHECK(strstr(err, "nap") != NULL);
-  CHECK(load(SCENARIO(",\"sleep\":{\"enabled\":\"yes\"}", "[0,1]", "[0,1]"), &s, err, sizeof err) != 0);
+  CHECK(sim_check_load(SCENARIO(",\"sleep\":{\"enabled\":\"yes\"}", "[0,1]", "[0,1]"), &s, err, sizeof err) != 0);
   CHECK(strstr(err, "enabled") != NULL);
 }
 
 int main(void) {
   char err[512];
-  CHECK_INT(berth_catalog_load(NULL, &cat, err, sizeof err), 0);
+  CHECK_INT(berth_catalog_load(NULL, &sim_check_catalog, err, sizeof err), 0);
   test_sleep_frees_cores();
   test_request_wakes_sleeper();
   test_taken_sleeper_starts_anew();
   test_sagemaker_ignores_sleep();
   test_bad_sleep_refused();
-  berth_catalog_free(&cat);
+  berth_catalog_free(&sim_check_catalog);
   CHECK_DONE();
 }
