@@ -191,7 +191,6 @@ test('kill -9 of the leader: the standby leads within 10 s, keeps every acknowle
   let s;
   let acked;
   let tookMs;
-  let statusAtTakeover;
   try {
     await waitFor(() => load.s.ok >= RATE && writes.acked.length >= 20, {
       timeoutMs: 20_000, what: 'load and writes to run',
@@ -203,8 +202,6 @@ test('kill -9 of the leader: the standby leads within 10 s, keeps every acknowle
       timeoutMs: 15_000, intervalMs: 50, what: 'controller b to lead', until: (h) => h.status === 200,
     });
     tookMs = Date.now() - killedAt;
-    // The IC stays InService through the change: its copies never stopped.
-    statusAtTakeover = (await describeIc(ctl.b.url, IC)).InferenceComponentStatus;
     const ackedAtKill = writes.acked.length;
     // Writes go on against the new leader, and the copies are its own.
     await waitFor(() => writes.acked.length >= ackedAtKill + 20, { timeoutMs: 20_000, what: 'writes to the new leader' });
@@ -221,7 +218,6 @@ test('kill -9 of the leader: the standby leads within 10 s, keeps every acknowle
       + `${s.sent} invocations, ${s.ok} ok, ${s.failed} failed${s.first ? `, first: ${s.first}` : ''}`);
   }
   assert.ok(tookMs <= 10_000, `the standby leads ${tookMs} ms after the kill (at most 10000)`);
-  assert.equal(statusAtTakeover, 'InService', 'the IC as the new leader first describes it');
   assert.equal(s.failed, 0, `no invocation fails during the change; first failure: ${s.first}`);
   const missing = [];
   for (const name of acked) {

@@ -25,11 +25,6 @@ int ic_save(ctl *c, ic *x) {
   if (x->deleting || x->status == IC_FAILED) {
     json_object_set_new(x->doc, "Status", json_string(ic_status_name(x->status)));
     json_object_set_new(x->doc, "FailureReason", json_string(x->failure));
-  } else if (x->status == IC_IN_SERVICE) {
-    /* A controller that loads it (a restart, a standby taking the lead)
-     * says InService while it adopts the copies that serve meanwhile. */
-    json_object_set_new(x->doc, "Status", json_string(ic_status_name(x->status)));
-    json_object_del(x->doc, "FailureReason");
   } else {
     json_object_del(x->doc, "Status");
     json_object_del(x->doc, "FailureReason");
@@ -430,11 +425,8 @@ int ic_reconcile(ctl *c, ic *x) {
     int settled = 1;
     for (copy *cp = x->copies; cp; cp = cp->next)
       if (cp->state == COPY_STARTING || cp->state == COPY_PENDING) settled = 0;
-    if (settled && x->status != IC_IN_SERVICE) {
+    if (settled) {
       set_status(x, IC_IN_SERVICE);
-      x->failure[0] = '\0';
-      ic_save(c, x); /* kept, so that a controller that loads it says so */
-    } else if (settled) {
       x->failure[0] = '\0';
     }
   }
